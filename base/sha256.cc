@@ -1,0 +1,18 @@
+#include "base/sha256.h"
+
+#include <openssl/evp.h>
+
+#include "absl/strings/escaping.h"
+
+namespace fedge {
+
+std::string Sha256Hex(absl::string_view data) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  // EVP_Digest is one-shot and cannot fail for SHA-256 on valid pointers.
+  EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha256(), nullptr);
+  return absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(digest), len));
+}
+
+}  // namespace fedge

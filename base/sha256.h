@@ -1,0 +1,14 @@
+#ifndef FEDGE_BASE_SHA256_H_
+#define FEDGE_BASE_SHA256_H_
+
+#include <string>
+#include "absl/strings/string_view.h"
+
+namespace fedge {
+
+// SHA-256 of `data` through OpenSSL's EVP interface, as 64 lowercase hex digits.
+std::string Sha256Hex(absl::string_view data);
+
+}  // namespace fedge
+
+#endif  // FEDGE_BASE_SHA256_H_

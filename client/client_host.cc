@@ -1,0 +1,411 @@
+#include "client/client_host.h"
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include <zmq.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "base/log.h"
+#include "base/status_macros.h"
+#include "protocol/wire.h"
+
+namespace fedge::client {
+namespace {
+
+enum class Phase { kRegistering, kIdle, kTraining, kDone };
+
+const char* PhaseName(Phase p) {
+  switch (p) {
+    case Phase::kRegistering: return "registering";
+    case Phase::kIdle: return "idle";
+    case Phase::kTraining: return "training";
+    case Phase::kDone: return "done";
+  }
+  return "?";
+}
+
+struct Job {
+  size_t client = 0;
+  protocol::Task task;
+};
+
+struct JobResult {
+  size_t client = 0;
+  uint64_t round = 0;
+  uint64_t model_version = 0;
+  absl::Status status;
+  TrainOutcome outcome;
+};
+
+}  // namespace
+
+class ClientHost::Impl {
+ public:
+  Impl(ClientHostOptions options, std::unique_ptr<Trainer> trainer,
+       std::vector<LogicalClientSpec> specs, Clock* clock, ClientHostStats* stats)
+      : options_(std::move(options)), trainer_(std::move(trainer)), clock_(clock),
+        stats_(stats), rng_(options_.seed), wake_endpoint_(absl::StrCat(
+            "inproc://fedge-client-wake-", reinterpret_cast<uintptr_t>(this))) {
+    for (LogicalClientSpec& s : specs) {
+      LogicalClient c;
+      c.id = s.client_id;
+      c.data = std::move(s.data);
+      c.heartbeat_interval = options_.heartbeat_interval;
+      c.backoff = options_.backoff_initial;
+      clients_.push_back(std::move(c));
+    }
+  }
+
+  absl::Status Run() {
+    wake_pull_ = zmq::socket_t(ctx_, zmq::socket_type::pull);
+    FEDGE_RETURN_IF_ERROR(protocol::Bind(wake_pull_, wake_endpoint_).status());
+    worker_ = std::thread([this] { WorkerLoop(); });
+    absl::Status result = Serve();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      worker_exit_ = true;
+    }
+    cv_.notify_all();
+    worker_.join();
+    for (LogicalClient& c : clients_) c.socket.close();
+    wake_pull_.close();
+    return result;
+  }
+
+  void Stop() {
+    stop_.store(true);
+    Wake();
+  }
+
+ private:
+  struct LogicalClient {
+    uint64_t id = 0;
+    Dataset data;
+    zmq::socket_t socket;
+    Phase phase = Phase::kRegistering;
+    absl::Duration heartbeat_interval;
+    absl::Duration backoff;
+    absl::Time last_heard;
+    absl::Time next_heartbeat;
+    absl::Time register_deadline;  // re-register if no Welcome by then
+    uint64_t round = 0;
+  };
+
+  absl::Status Serve() {
+    const absl::Time start = clock_->Now();
+    for (LogicalClient& c : clients_) {
+      c.last_heard = start;
+      FEDGE_RETURN_IF_ERROR(OpenAndRegister(c));
+    }
+    std::vector<zmq::pollitem_t> items(clients_.size() + 1);
+    while (true) {
+      if (stop_.load()) return absl::CancelledError("client host stopped");
+      bool all_done = true;
+      for (const LogicalClient& c : clients_) all_done &= c.phase == Phase::kDone;
+      if (all_done) return absl::OkStatus();
+
+      absl::Time now = clock_->Now();
+      FEDGE_RETURN_IF_ERROR(RunTimers(now));
+      absl::Time next = NextDeadline(now);
+
+      items[0] = {wake_pull_.handle(), 0, ZMQ_POLLIN, 0};
+      for (size_t i = 0; i < clients_.size(); ++i) {
+        items[i + 1] = {clients_[i].socket.handle(), 0, ZMQ_POLLIN, 0};
+      }
+      FEDGE_RETURN_IF_ERROR(protocol::Poll(items.data(), items.size(), next - now).status());
+      if (items[0].revents & ZMQ_POLLIN) DrainWake();
+      for (size_t i = 0; i < clients_.size(); ++i) {
+        if (items[i + 1].revents & ZMQ_POLLIN) ReceiveAll(clients_[i]);
+      }
+      DeliverResults();
+    }
+  }
+
+  // ---- Connection management ----------------------------------------------
+
+  absl::Status OpenAndRegister(LogicalClient& c) {
+    if (c.socket.handle() != nullptr) c.socket.close();
+    c.socket = zmq::socket_t(ctx_, zmq::socket_type::dealer);
+    protocol::SocketConfig cfg;
+    cfg.max_frame_bytes = options_.limits.max_frame_bytes;
+    cfg.reconnect_interval = options_.backoff_initial;
+    cfg.reconnect_interval_max = options_.backoff_max;
+    cfg.routing_id = absl::StrCat("client-", c.id);
+    FEDGE_RETURN_IF_ERROR(protocol::ConfigureSocket(c.socket, cfg));
+    FEDGE_RETURN_IF_ERROR(protocol::Connect(c.socket, options_.coordinator_endpoint));
+    c.phase = c.phase == Phase::kDone ? Phase::kDone : Phase::kRegistering;
+    SendHello(c);
+    return absl::OkStatus();
+  }
+
+  void SendHello(LogicalClient& c) {
+    protocol::Hello hello;
+    hello.client_id = c.id;
+    hello.num_examples = static_cast<uint64_t>(c.data.size());
+    hello.capabilities = protocol::kCapBuiltinModels | protocol::kCapTorchScript;
+    hello.software_version = "fedge 0.1";
+    {
+      std::lock_guard<std::mutex> lock(mu_);  // the worker may add architectures
+      hello.cached_architectures = cached_architectures_;
+    }
+    Send(c, protocol::Encode(hello));
+    c.register_deadline = clock_->Now() + Jittered(c.backoff);
+  }
+
+  absl::Duration Jittered(absl::Duration d) {
+    std::uniform_real_distribution<double> u(0.5, 1.5);
+    return d * u(rng_);
+  }
+
+  absl::Status Reconnect(LogicalClient& c, const char* why) {
+    ++stats_->reconnects;
+    FEDGE_LOG(kWarning, "client %d: %s; reconnecting (backoff %s)", c.id, why,
+              absl::FormatDuration(c.backoff));
+    c.backoff = std::min(options_.backoff_max, c.backoff * 2);
+    return OpenAndRegister(c);
+  }
+
+  absl::Status RunTimers(absl::Time now) {
+    for (LogicalClient& c : clients_) {
+      if (c.phase == Phase::kDone) continue;
+      const absl::Duration silent = now - c.last_heard;
+      if (options_.give_up_after > absl::ZeroDuration() && silent > options_.give_up_after) {
+        return absl::UnavailableError(absl::StrCat(
+            "client ", c.id, ": coordinator at ", options_.coordinator_endpoint,
+            " silent for ", absl::FormatDuration(silent), "; giving up"));
+      }
+      if (c.phase == Phase::kRegistering) {
+        if (now >= c.register_deadline) {
+          FEDGE_RETURN_IF_ERROR(Reconnect(c, "no Welcome from the coordinator"));
+        }
+        continue;
+      }
+      if (silent > options_.coordinator_timeout) {
+        FEDGE_RETURN_IF_ERROR(Reconnect(c, "coordinator silent"));
+        continue;
+      }
+      if (now >= c.next_heartbeat) {
+        protocol::Heartbeat hb;
+        hb.client_id = c.id;
+        hb.round = c.round;
+        hb.state = c.phase == Phase::kTraining ? protocol::ClientState::kTraining
+                                               : protocol::ClientState::kIdle;
+        Send(c, protocol::Encode(hb));
+        c.next_heartbeat = now + c.heartbeat_interval;
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Time NextDeadline(absl::Time now) const {
+    absl::Time next = now + absl::Seconds(1);
+    for (const LogicalClient& c : clients_) {
+      if (c.phase == Phase::kDone) continue;
+      if (c.phase == Phase::kRegistering) {
+        next = std::min(next, c.register_deadline);
+      } else {
+        next = std::min(next, c.next_heartbeat);
+        next = std::min(next, c.last_heard + options_.coordinator_timeout);
+      }
+    }
+    return std::max(next, now);
+  }
+
+  void Send(LogicalClient& c, const std::string& frame) {
+    absl::Status s = protocol::SendFrame(c.socket, protocol::ToMessage(frame));
+    if (!s.ok()) {
+      FEDGE_LOG(kDebug, "client %d: send failed: %s", c.id, s.ToString());
+      return;
+    }
+    stats_->bytes_sent += frame.size();
+  }
+
+  // ---- Incoming messages: one handler per kind ------------------------------
+
+  void ReceiveAll(LogicalClient& c) {
+    while (true) {
+      auto frame = protocol::ReceiveFrame(c.socket);
+      if (!frame.ok() || !frame->has_value()) return;
+      stats_->bytes_received += (*frame)->size();
+      absl::StatusOr<protocol::Message> msg =
+          protocol::Decode(protocol::View(**frame), options_.limits);
+      if (!msg.ok()) {
+        ++stats_->bad_frames;
+        FEDGE_LOG(kWarning, "client %d: refused a frame from the coordinator: %s", c.id,
+                  msg.status().ToString());
+        continue;
+      }
+      c.last_heard = clock_->Now();
+      std::visit([&](auto& m) { Handle(c, m); }, *msg);
+    }
+  }
+
+  void Handle(LogicalClient& c, protocol::Welcome& m) {
+    if (c.phase != Phase::kRegistering) return;
+    c.phase = Phase::kIdle;
+    c.backoff = options_.backoff_initial;
+    if (m.heartbeat_interval_ms > 0) {
+      c.heartbeat_interval = absl::Milliseconds(m.heartbeat_interval_ms);
+    }
+    c.next_heartbeat = clock_->Now() + c.heartbeat_interval;
+    FEDGE_LOG(kDebug, "client %d: registered", c.id);
+  }
+
+  void Handle(LogicalClient& c, protocol::Task& m) {
+    ++stats_->tasks_received;
+    if (c.phase != Phase::kIdle) {
+      FEDGE_LOG(kWarning, "client %d: ignoring a task for round %d while %s", c.id, m.round,
+                PhaseName(c.phase));
+      return;
+    }
+    c.phase = Phase::kTraining;
+    c.round = m.round;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      jobs_.push_back(Job{static_cast<size_t>(&c - clients_.data()), std::move(m)});
+    }
+    cv_.notify_all();
+  }
+
+  void Handle(LogicalClient& c, protocol::ErrorReply& m) {
+    ++stats_->errors_received;
+    FEDGE_LOG(kWarning, "client %d: coordinator refused a message (%s, round %d): %s", c.id,
+              protocol::ErrorCodeName(m.code), m.round, m.message);
+    if (m.code == protocol::ErrorCode::kNotRegistered && c.phase != Phase::kDone &&
+        c.phase != Phase::kTraining) {
+      // The coordinator restarted or dropped us: register again on this socket.
+      c.phase = Phase::kRegistering;
+      SendHello(c);
+    }
+  }
+
+  void Handle(LogicalClient&, protocol::Heartbeat&) {}
+
+  void Handle(LogicalClient& c, protocol::Shutdown& m) {
+    FEDGE_LOG(kDebug, "client %d: shutdown: %s", c.id, m.reason);
+    c.phase = Phase::kDone;
+  }
+
+  void Handle(LogicalClient& c, protocol::Hello&) { UnexpectedKind(c, "Hello"); }
+  void Handle(LogicalClient& c, protocol::Update&) { UnexpectedKind(c, "Update"); }
+  void UnexpectedKind(LogicalClient& c, const char* kind) {
+    ++stats_->bad_frames;
+    FEDGE_LOG(kWarning, "client %d: coordinator sent a %s, which only clients send", c.id, kind);
+  }
+
+  // ---- Training thread -----------------------------------------------------
+
+  void WorkerLoop() {
+    zmq::socket_t wake(ctx_, zmq::socket_type::push);
+    wake.set(zmq::sockopt::linger, 0);
+    wake.connect(wake_endpoint_);
+    while (true) {
+      Job job;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return worker_exit_ || !jobs_.empty(); });
+        if (worker_exit_) return;
+        job = std::move(jobs_.front());
+        jobs_.pop_front();
+      }
+      JobResult r;
+      r.client = job.client;
+      r.round = job.task.round;
+      r.model_version = job.task.model_version;
+      // clients_[job.client].data is not touched by the I/O thread while the
+      // client is in kTraining.
+      r.status = trainer_->Train(job.task, clients_[job.client].data,
+                                 [this] { return stop_.load(); }, &r.outcome);
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        cached_architectures_ = trainer_->CachedArchitectures();
+        results_.push_back(std::move(r));
+      }
+      wake.send(zmq::str_buffer("r"), zmq::send_flags::dontwait);
+    }
+  }
+
+  void Wake() {
+    zmq::socket_t s(ctx_, zmq::socket_type::push);
+    s.set(zmq::sockopt::linger, 0);
+    s.connect(wake_endpoint_);
+    s.send(zmq::str_buffer("w"), zmq::send_flags::dontwait);
+  }
+
+  void DrainWake() {
+    zmq::message_t m;
+    while (wake_pull_.recv(m, zmq::recv_flags::dontwait)) {
+    }
+  }
+
+  void DeliverResults() {
+    std::deque<JobResult> done;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      done.swap(results_);
+    }
+    for (JobResult& r : done) {
+      LogicalClient& c = clients_[r.client];
+      if (c.phase != Phase::kTraining) continue;  // shut down or re-registered meanwhile
+      c.phase = Phase::kIdle;
+      if (!r.status.ok()) {
+        ++stats_->training_failures;
+        FEDGE_LOG(kWarning, "client %d: round %d: training failed: %s", c.id, r.round,
+                  r.status.ToString());
+        protocol::ErrorReply err;
+        err.code = protocol::ErrorCode::kInternal;
+        err.round = r.round;
+        err.message = absl::StrCat("client left the round: ", r.status.message());
+        Send(c, protocol::Encode(err));
+        continue;
+      }
+      protocol::Update u;
+      u.round = r.round;
+      u.model_version = r.model_version;
+      u.client_id = c.id;
+      u.num_examples = r.outcome.num_examples;
+      u.metrics = r.outcome.metrics;
+      u.delta = std::move(r.outcome.delta);
+      Send(c, protocol::Encode(u));
+      ++stats_->updates_sent;
+      FEDGE_LOG(kDebug, "client %d: round %d: sent update (loss %.4f, %.2fs)", c.id, r.round,
+                u.metrics.loss, u.metrics.train_seconds);
+    }
+  }
+
+  ClientHostOptions options_;
+  std::unique_ptr<Trainer> trainer_;
+  Clock* clock_;
+  ClientHostStats* stats_;
+  std::mt19937_64 rng_;
+  const std::string wake_endpoint_;
+  zmq::context_t ctx_;
+  zmq::socket_t wake_pull_;
+  std::vector<LogicalClient> clients_;
+  std::atomic<bool> stop_{false};
+  std::thread worker_;
+
+  // Shared with the worker thread, guarded by mu_.
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Job> jobs_;
+  std::deque<JobResult> results_;
+  std::vector<std::string> cached_architectures_;
+  bool worker_exit_ = false;
+};
+
+ClientHost::ClientHost(ClientHostOptions options, std::unique_ptr<Trainer> trainer,
+                       std::vector<LogicalClientSpec> clients, Clock* clock)
+    : impl_(std::make_unique<Impl>(std::move(options), std::move(trainer), std::move(clients),
+                                   clock, &stats_)) {}
+
+ClientHost::~ClientHost() = default;
+
+absl::Status ClientHost::Run() { return impl_->Run(); }
+void ClientHost::Stop() { impl_->Stop(); }
+
+}  // namespace fedge::client

@@ -1,0 +1,90 @@
+#ifndef FEDGE_CLIENT_CLIENT_HOST_H_
+#define FEDGE_CLIENT_CLIENT_HOST_H_
+
+// Runs one or more logical clients in one process. Each logical client has its
+// own DEALER socket (its own identity towards the coordinator) and its own
+// data; they share one Trainer and one training thread, since a device or a
+// simulation process has few cores and training is the bottleneck.
+//
+// Per logical client the protocol is an explicit state machine:
+//   kRegistering --Welcome--> kIdle --Task--> kTraining --(Update sent)--> kIdle
+//   any --Shutdown--> kDone
+//   any --Error(NOT_REGISTERED) or coordinator silent--> kRegistering (a new
+//     socket after a jittered exponential backoff).
+// No torch here: training goes through the Trainer seam.
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "base/clock.h"
+#include "client/dataset.h"
+#include "client/trainer.h"
+#include "protocol/codec.h"
+
+namespace fedge::client {
+
+struct ClientHostOptions {
+  std::string coordinator_endpoint;
+  // Until the coordinator's Welcome says otherwise.
+  absl::Duration heartbeat_interval = absl::Seconds(1);
+  // Nothing heard from the coordinator for this long: reconnect.
+  absl::Duration coordinator_timeout = absl::Seconds(10);
+  absl::Duration backoff_initial = absl::Milliseconds(100);
+  absl::Duration backoff_max = absl::Seconds(5);
+  // Give up (Run returns Unavailable) when the coordinator has been silent
+  // this long; zero means retry for ever.
+  absl::Duration give_up_after = absl::ZeroDuration();
+  protocol::DecodeLimits limits;
+  uint64_t seed = 0;  // for backoff jitter
+};
+
+struct LogicalClientSpec {
+  uint64_t client_id = 0;
+  Dataset data;
+};
+
+struct ClientHostStats {
+  uint64_t tasks_received = 0;
+  uint64_t updates_sent = 0;
+  uint64_t training_failures = 0;
+  uint64_t reconnects = 0;
+  uint64_t errors_received = 0;
+  uint64_t bad_frames = 0;
+  uint64_t bytes_sent = 0;
+  uint64_t bytes_received = 0;
+};
+
+class ClientHost {
+ public:
+  // `clock` must outlive the host; it drives heartbeats, backoff and timeouts.
+  ClientHost(ClientHostOptions options, std::unique_ptr<Trainer> trainer,
+             std::vector<LogicalClientSpec> clients, Clock* clock = Clock::Real());
+  ~ClientHost();
+  ClientHost(const ClientHost&) = delete;
+  ClientHost& operator=(const ClientHost&) = delete;
+
+  // Serves until every logical client has been told to shut down (OK), Stop()
+  // is called (Cancelled) or the coordinator stays silent past give_up_after
+  // (Unavailable). Call once.
+  absl::Status Run();
+
+  // Thread-safe; makes Run return promptly.
+  void Stop();
+
+  // Valid after Run returns.
+  const ClientHostStats& stats() const { return stats_; }
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+  ClientHostStats stats_;
+};
+
+}  // namespace fedge::client
+
+#endif  // FEDGE_CLIENT_CLIENT_HOST_H_

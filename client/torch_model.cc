@@ -1,0 +1,159 @@
+#include "client/torch_model.h"
+
+#include <sstream>
+
+#include <torch/script.h>
+
+#include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
+
+namespace fedge::client {
+namespace {
+
+// McMahan et al.'s MNIST 2NN: 784-200-200-10 with ReLU.
+struct MlpImpl : torch::nn::Module {
+  MlpImpl()
+      : fc1(register_module("fc1", torch::nn::Linear(784, 200))),
+        fc2(register_module("fc2", torch::nn::Linear(200, 200))),
+        fc3(register_module("fc3", torch::nn::Linear(200, 10))) {}
+  torch::Tensor forward(torch::Tensor x) {
+    x = x.reshape({x.size(0), -1});
+    x = torch::relu(fc1->forward(x));
+    x = torch::relu(fc2->forward(x));
+    return fc3->forward(x);
+  }
+  torch::nn::Linear fc1, fc2, fc3;
+};
+
+// McMahan et al.'s CNN: conv5x5x32 - pool - conv5x5x64 - pool - fc512 - fc10.
+struct CnnImpl : torch::nn::Module {
+  CnnImpl()
+      : conv1(register_module("conv1", torch::nn::Conv2d(
+                                           torch::nn::Conv2dOptions(1, 32, 5).padding(2)))),
+        conv2(register_module("conv2", torch::nn::Conv2d(
+                                           torch::nn::Conv2dOptions(32, 64, 5).padding(2)))),
+        fc1(register_module("fc1", torch::nn::Linear(64 * 7 * 7, 512))),
+        fc2(register_module("fc2", torch::nn::Linear(512, 10))) {}
+  torch::Tensor forward(torch::Tensor x) {
+    x = torch::max_pool2d(torch::relu(conv1->forward(x)), 2);
+    x = torch::max_pool2d(torch::relu(conv2->forward(x)), 2);
+    x = x.reshape({x.size(0), -1});
+    x = torch::relu(fc1->forward(x));
+    return fc2->forward(x);
+  }
+  torch::nn::Conv2d conv1, conv2;
+  torch::nn::Linear fc1, fc2;
+};
+
+template <typename Net>
+class BuiltinModel final : public TorchModel {
+ public:
+  BuiltinModel() : net_(std::make_shared<Net>()) {
+    std::vector<std::pair<std::string, torch::Tensor>> named;
+    for (const auto& p : net_->named_parameters()) named.emplace_back(p.key(), p.value());
+    InitParameters(std::move(named));
+  }
+  torch::Tensor Forward(const torch::Tensor& x) override { return net_->forward(x); }
+  void SetTraining(bool training) override { net_->train(training); }
+
+ private:
+  std::shared_ptr<Net> net_;
+};
+
+class ScriptedModel final : public TorchModel {
+ public:
+  explicit ScriptedModel(torch::jit::Module module) : module_(std::move(module)) {
+    std::vector<std::pair<std::string, torch::Tensor>> named;
+    for (const auto& p : module_.named_parameters(/*recurse=*/true)) {
+      named.emplace_back(p.name, p.value);
+    }
+    InitParameters(std::move(named));
+  }
+  torch::Tensor Forward(const torch::Tensor& x) override {
+    return module_.forward({x}).toTensor();
+  }
+  void SetTraining(bool training) override { module_.train(training); }
+
+ private:
+  torch::jit::Module module_;
+};
+
+}  // namespace
+
+void TorchModel::InitParameters(std::vector<std::pair<std::string, torch::Tensor>> named) {
+  for (auto& [name, tensor] : named) {
+    protocol::TensorSpec spec;
+    spec.name = name;
+    spec.shape.assign(tensor.sizes().begin(), tensor.sizes().end());
+    manifest_.tensors.push_back(std::move(spec));
+    tensor.set_requires_grad(true);
+    params_.push_back(tensor);
+  }
+}
+
+absl::Status TorchModel::SetWeights(absl::Span<const float> weights) {
+  if (weights.size() != manifest_.NumElements()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model has ", manifest_.NumElements(), " weights, got ", weights.size()));
+  }
+  torch::NoGradGuard no_grad;
+  size_t offset = 0;
+  for (torch::Tensor& p : params_) {
+    const size_t n = static_cast<size_t>(p.numel());
+    p.copy_(torch::from_blob(const_cast<float*>(weights.data() + offset), p.sizes(),
+                             torch::kFloat32));
+    offset += n;
+  }
+  return absl::OkStatus();
+}
+
+void TorchModel::GetWeights(std::vector<float>* out) {
+  out->resize(manifest_.NumElements());
+  torch::NoGradGuard no_grad;
+  size_t offset = 0;
+  for (torch::Tensor& p : params_) {
+    torch::Tensor c = p.detach().to(torch::kFloat32).contiguous();
+    std::memcpy(out->data() + offset, c.data_ptr<float>(), c.numel() * sizeof(float));
+    offset += static_cast<size_t>(c.numel());
+  }
+}
+
+absl::StatusOr<std::unique_ptr<TorchModel>> TorchModel::Create(const Architecture& arch) {
+  FEDGE_RETURN_IF_ERROR(VerifyArchitecture(arch.id, arch.bytes));
+  if (arch.id == "builtin:mlp") return std::unique_ptr<TorchModel>(new BuiltinModel<MlpImpl>());
+  if (arch.id == "builtin:cnn") return std::unique_ptr<TorchModel>(new BuiltinModel<CnnImpl>());
+  try {
+    std::istringstream in(arch.bytes);
+    torch::jit::Module module = torch::jit::load(in, torch::kCPU);
+    auto model = std::make_unique<ScriptedModel>(std::move(module));
+    for (const torch::Tensor& p : model->parameters()) {
+      if (p.scalar_type() != torch::kFloat32) {
+        return absl::InvalidArgumentError("TorchScript model has a non-float32 parameter");
+      }
+    }
+    if (model->parameters().empty()) {
+      return absl::InvalidArgumentError("TorchScript model has no parameters to train");
+    }
+    return std::unique_ptr<TorchModel>(std::move(model));
+  } catch (const c10::Error& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot load TorchScript model: ", e.what_without_backtrace()));
+  } catch (const std::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot load TorchScript model: ", e.what()));
+  }
+}
+
+absl::StatusOr<protocol::ModelPayload> InitialModelPayload(const std::string& model_flag,
+                                                           uint64_t seed) {
+  FEDGE_ASSIGN_OR_RETURN(Architecture arch, ResolveArchitecture(model_flag));
+  torch::manual_seed(seed);
+  FEDGE_ASSIGN_OR_RETURN(std::unique_ptr<TorchModel> model, TorchModel::Create(arch));
+  protocol::ModelPayload payload;
+  payload.manifest = model->manifest();
+  payload.architecture_id = arch.id;
+  payload.architecture = std::move(arch.bytes);
+  model->GetWeights(&payload.weights);
+  return payload;
+}
+
+}  // namespace fedge::client

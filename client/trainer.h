@@ -1,0 +1,73 @@
+#ifndef FEDGE_CLIENT_TRAINER_H_
+#define FEDGE_CLIENT_TRAINER_H_
+
+// The seam between the client runtime and whatever trains. No torch here: the
+// LibTorch implementation lives behind MakeTorchTrainer().
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "client/dataset.h"
+#include "protocol/messages.h"
+
+namespace fedge::client {
+
+struct TrainOutcome {
+  std::vector<float> delta;  // local weights minus task.model.weights
+  uint64_t num_examples = 0;
+  protocol::LocalMetrics metrics;
+};
+
+// Polled between batches; returning true abandons training with Cancelled.
+using StopPredicate = std::function<bool()>;
+
+class Trainer {
+ public:
+  virtual ~Trainer() = default;
+
+  // Trains task.model on `data` as task.config says and fills `*out` (reusing
+  // its storage). Errors: FailedPrecondition when the task omits an
+  // architecture this trainer has not cached; InvalidArgument for a corrupt
+  // architecture, a manifest that does not match it, or weights of the wrong
+  // length; Cancelled when `should_stop` fired.
+  virtual absl::Status Train(const protocol::Task& task, const Dataset& data,
+                             const StopPredicate& should_stop, TrainOutcome* out) = 0;
+
+  // Architecture ids this trainer can build without being sent the bytes.
+  virtual std::vector<std::string> CachedArchitectures() const = 0;
+};
+
+struct TorchTrainerOptions {
+  int threads = 1;  // LibTorch intra-op threads; >1 is slower on 2 cores.
+};
+std::unique_ptr<Trainer> MakeTorchTrainer(const TorchTrainerOptions& options = {});
+
+// Server-side (or on-device) evaluation of a set of weights.
+struct EvalResult {
+  double loss = 0;
+  double accuracy = 0;
+  int64_t examples = 0;
+};
+
+class ModelEvaluator {
+ public:
+  virtual ~ModelEvaluator() = default;
+  // InvalidArgument when the weights do not fit the architecture.
+  virtual absl::StatusOr<EvalResult> Evaluate(absl::Span<const float> weights) = 0;
+};
+
+// Evaluates models of `architecture_id` (bytes as in ModelPayload) on `data`.
+absl::StatusOr<std::unique_ptr<ModelEvaluator>> MakeTorchEvaluator(
+    const std::string& architecture_id, const std::string& architecture, Dataset data);
+
+// A freshly initialised model for a --model value ("mlp", "cnn" or a
+// TorchScript path), seeded, as a payload with its architecture bytes.
+absl::StatusOr<protocol::ModelPayload> MakeInitialModel(const std::string& model_flag,
+                                                        uint64_t seed);
+
+}  // namespace fedge::client
+
+#endif  // FEDGE_CLIENT_TRAINER_H_

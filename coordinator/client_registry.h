@@ -1,0 +1,50 @@
+#ifndef FEDGE_COORDINATOR_CLIENT_REGISTRY_H_
+#define FEDGE_COORDINATOR_CLIENT_REGISTRY_H_
+
+// Who is connected: registered clients keyed by their ZeroMQ routing id
+// ("peer"), with liveness from the last message seen. Not thread-safe.
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+
+namespace fedge::coordinator {
+
+struct ClientRecord {
+  std::string peer;
+  uint64_t client_id = 0;
+  uint64_t num_examples = 0;
+  absl::Time last_seen;
+  std::set<std::string> cached_architectures;
+};
+
+class ClientRegistry {
+ public:
+  // Registers (or re-registers) a client. A client id that was registered on
+  // another peer moves to this one, so a reconnecting device keeps one record.
+  ClientRecord& Register(const std::string& peer, uint64_t client_id, uint64_t num_examples,
+                         absl::Time now);
+
+  ClientRecord* Find(const std::string& peer);
+  void Touch(const std::string& peer, absl::Time now);
+  void Remove(const std::string& peer);
+
+  // Removes and returns the peers not seen since `cutoff`.
+  std::vector<std::string> ExpireSilentSince(absl::Time cutoff);
+
+  size_t size() const { return by_peer_.size(); }
+  // Peers in a stable (client id) order, for reproducible cohort selection.
+  std::vector<std::string> PeersByClientId() const;
+
+ private:
+  std::map<std::string, ClientRecord> by_peer_;
+  std::map<uint64_t, std::string> peer_by_id_;
+};
+
+}  // namespace fedge::coordinator
+
+#endif  // FEDGE_COORDINATOR_CLIENT_REGISTRY_H_

@@ -1,0 +1,391 @@
+#include "coordinator/coordinator.h"
+
+#include <algorithm>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "aggregation/kernels.h"
+#include "base/log.h"
+#include "protocol/envelope.h"
+
+namespace fedge::coordinator {
+
+using protocol::ErrorCode;
+
+absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(
+    CoordinatorConfig config, protocol::ModelPayload initial_model, Outbox* outbox,
+    Evaluator* evaluator, RoundObserver* observer, absl::Time now) {
+  if (config.rounds == 0) return absl::InvalidArgumentError("rounds must be at least 1");
+  if (config.min_clients == 0) return absl::InvalidArgumentError("min_clients must be at least 1");
+  if (config.quorum == 0) return absl::InvalidArgumentError("quorum must be at least 1");
+  if (config.clients_per_round != 0 && config.quorum > config.clients_per_round) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "quorum ", config.quorum, " exceeds clients_per_round ", config.clients_per_round));
+  }
+  if (config.quorum > config.min_clients) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "quorum ", config.quorum, " exceeds min_clients ", config.min_clients,
+        ": a round could start that can never close"));
+  }
+  if (config.training.batch_size == 0 || config.training.local_epochs == 0 ||
+      !(config.training.learning_rate > 0)) {
+    return absl::InvalidArgumentError("training config needs batch_size, local_epochs, lr > 0");
+  }
+  absl::Status s = protocol::ValidateManifest(initial_model.manifest, initial_model.weights.size());
+  if (!s.ok()) return s;
+  if (!aggregation::AllFinite(initial_model.weights.data(), initial_model.weights.size())) {
+    return absl::InvalidArgumentError("initial model has NaN or infinite weights");
+  }
+  if (outbox == nullptr) return absl::InvalidArgumentError("outbox is required");
+  return std::unique_ptr<Coordinator>(new Coordinator(
+      std::move(config), std::move(initial_model), outbox, evaluator, observer, now));
+}
+
+Coordinator::Coordinator(CoordinatorConfig config, protocol::ModelPayload model, Outbox* outbox,
+                         Evaluator* evaluator, RoundObserver* observer, absl::Time)
+    : config_(std::move(config)), model_(std::move(model)), outbox_(outbox),
+      evaluator_(evaluator), observer_(observer),
+      aggregator_(aggregation::MakeFedAvgAggregator()), rng_(config_.seed) {}
+
+// ---- Dispatch ----------------------------------------------------------------
+
+void Coordinator::OnFrame(const std::string& peer, absl::string_view frame, absl::Time now) {
+  ++stats_.frames_received;
+  stats_.bytes_received += frame.size();
+  report_.bytes_up += frame.size();
+  absl::Status s = protocol::DecodeInto(frame, config_.limits, &scratch_);
+  if (!s.ok()) {
+    Refuse(peer, protocol::ErrorCodeForDecodeFailure(s), round_, std::string(s.message()));
+    return;
+  }
+  std::visit([&](auto& m) { Handle(peer, m, now); }, scratch_);
+}
+
+void Coordinator::Refuse(const std::string& peer, ErrorCode code, uint64_t round,
+                         const std::string& why) {
+  ++stats_.rejected_total;
+  ++stats_.rejected_by_code[code];
+  ++report_.rejected;
+  FEDGE_LOG(kWarning, "refused a message from %s (%s, round %d): %s", absl::CHexEscape(peer),
+            protocol::ErrorCodeName(code), round, why);
+  protocol::ErrorReply reply;
+  reply.code = code;
+  reply.round = round;
+  reply.message = why;
+  SendTo(peer, std::make_shared<const std::string>(protocol::Encode(reply)));
+}
+
+void Coordinator::SendTo(const std::string& peer, std::shared_ptr<const std::string> frame) {
+  const size_t size = frame->size();
+  absl::Status s = outbox_->Send(peer, std::move(frame));
+  if (!s.ok()) {
+    FEDGE_LOG(kDebug, "send to %s failed: %s", absl::CHexEscape(peer), s.ToString());
+    DropFromRound(peer, "unreachable");
+    return;
+  }
+  ++stats_.frames_sent;
+  stats_.bytes_sent += size;
+  report_.bytes_down += size;
+}
+
+// ---- Handlers ----------------------------------------------------------------
+
+void Coordinator::Handle(const std::string& peer, protocol::Hello& m, absl::Time now) {
+  if (phase_ == Phase::kFinished) {
+    protocol::Shutdown bye;
+    bye.reason = finish_reason_;
+    SendTo(peer, std::make_shared<const std::string>(protocol::Encode(bye)));
+    return;
+  }
+  if (m.num_examples == 0) {
+    Refuse(peer, ErrorCode::kBadWeight, round_, "a client with no examples cannot train");
+    return;
+  }
+  // A re-registering peer that was in the round has lost its task.
+  DropFromRound(peer, "re-registered");
+  ClientRecord& r = registry_.Register(peer, m.client_id, m.num_examples, now);
+  r.cached_architectures.clear();
+  r.cached_architectures.insert(m.cached_architectures.begin(), m.cached_architectures.end());
+  FEDGE_LOG(kDebug, "client %d registered (%d examples) as %s", m.client_id, m.num_examples,
+            absl::CHexEscape(peer));
+  protocol::Welcome w;
+  w.client_id = m.client_id;
+  w.heartbeat_interval_ms =
+      static_cast<uint32_t>(absl::ToInt64Milliseconds(config_.heartbeat_interval));
+  w.model_version = model_version_;
+  SendTo(peer, std::make_shared<const std::string>(protocol::Encode(w)));
+  MaybeStartRound(now);
+}
+
+std::optional<std::pair<ErrorCode, std::string>> Coordinator::CheckUpdate(
+    const ClientRecord& client, const protocol::Update& m) const {
+  if (m.client_id != client.client_id) {
+    return {{ErrorCode::kNotRegistered,
+             absl::StrCat("update names client ", m.client_id, " but this connection is client ",
+                          client.client_id)}};
+  }
+  if (phase_ != Phase::kTraining || m.round != round_) {
+    return {{ErrorCode::kWrongRound,
+             absl::StrCat("update for round ", m.round, "; ",
+                          phase_ == Phase::kTraining ? absl::StrCat("round ", round_, " is open")
+                                                     : std::string("no round is open"))}};
+  }
+  if (m.model_version != model_version_) {
+    return {{ErrorCode::kWrongModelVersion,
+             absl::StrCat("update trained from model version ", m.model_version,
+                          ", the round uses ", model_version_)}};
+  }
+  if (reported_.count(client.peer)) {
+    return {{ErrorCode::kDuplicate,
+             absl::StrCat("client ", m.client_id, " already reported in round ", round_)}};
+  }
+  if (!pending_.count(client.peer)) {
+    return {{ErrorCode::kNotInCohort,
+             absl::StrCat("client ", m.client_id, " is not in round ", round_, "'s cohort")}};
+  }
+  if (m.delta.size() != model_.weights.size()) {
+    return {{ErrorCode::kWrongLength,
+             absl::StrCat("round ", round_, ": update from client ", m.client_id, " has ",
+                          m.delta.size(), " floats, want ", model_.weights.size())}};
+  }
+  if (m.num_examples == 0) {
+    return {{ErrorCode::kBadWeight, "update trained on zero examples"}};
+  }
+  return std::nullopt;
+}
+
+void Coordinator::Handle(const std::string& peer, protocol::Update& m, absl::Time now) {
+  ClientRecord* client = registry_.Find(peer);
+  if (client == nullptr) {
+    Refuse(peer, ErrorCode::kNotRegistered, m.round, "update from an unregistered client");
+    return;
+  }
+  client->last_seen = now;
+  if (auto bad = CheckUpdate(*client, m)) {
+    Refuse(peer, bad->first, m.round, bad->second);
+    return;
+  }
+  absl::Status s = aggregator_->Add(m.delta, static_cast<double>(m.num_examples));
+  if (!s.ok()) {
+    Refuse(peer, ErrorCode::kNonFinite, m.round,
+           absl::StrCat("round ", round_, ": update from client ", m.client_id, ": ",
+                        s.message()));
+    // A client that sends garbage is not waited for.
+    DropFromRound(peer, "sent a bad update");
+    MaybeCloseRound(now);
+    return;
+  }
+  pending_.erase(peer);
+  reported_.insert(peer);
+  client->cached_architectures.insert(model_.architecture_id);
+  if (std::isfinite(m.metrics.loss)) {
+    train_loss_sum_ += static_cast<double>(m.metrics.loss) * static_cast<double>(m.num_examples);
+  }
+  MaybeCloseRound(now);
+}
+
+void Coordinator::Handle(const std::string& peer, protocol::Heartbeat& m, absl::Time now) {
+  ClientRecord* client = registry_.Find(peer);
+  if (client == nullptr) {
+    Refuse(peer, ErrorCode::kNotRegistered, m.round, "heartbeat from an unregistered client");
+    return;
+  }
+  client->last_seen = now;
+  protocol::Heartbeat pong;
+  pong.client_id = client->client_id;
+  pong.round = round_;
+  SendTo(peer, std::make_shared<const std::string>(protocol::Encode(pong)));
+}
+
+void Coordinator::Handle(const std::string& peer, protocol::ErrorReply& m, absl::Time now) {
+  ClientRecord* client = registry_.Find(peer);
+  if (client == nullptr) return;  // never answer an error with an error
+  client->last_seen = now;
+  FEDGE_LOG(kInfo, "client %d reports (%s): %s", client->client_id,
+            protocol::ErrorCodeName(m.code), m.message);
+  if (phase_ == Phase::kTraining && m.round == round_) {
+    DropFromRound(peer, "left the round");
+    MaybeCloseRound(now);
+  }
+}
+
+void Coordinator::Handle(const std::string& peer, protocol::Welcome&, absl::Time) {
+  Refuse(peer, ErrorCode::kUnknownKind, round_, "Welcome is sent by coordinators only");
+}
+void Coordinator::Handle(const std::string& peer, protocol::Task&, absl::Time) {
+  Refuse(peer, ErrorCode::kUnknownKind, round_, "Task is sent by coordinators only");
+}
+void Coordinator::Handle(const std::string& peer, protocol::Shutdown&, absl::Time) {
+  Refuse(peer, ErrorCode::kUnknownKind, round_, "Shutdown is sent by coordinators only");
+}
+
+// ---- Timers ------------------------------------------------------------------
+
+void Coordinator::OnTick(absl::Time now) {
+  if (phase_ == Phase::kFinished) return;
+  const absl::Time cutoff = now - config_.heartbeat_interval * config_.missed_heartbeats;
+  for (const std::string& peer : registry_.ExpireSilentSince(cutoff)) {
+    FEDGE_LOG(kInfo, "client at %s went silent; dropped", absl::CHexEscape(peer));
+    DropFromRound(peer, "silent");
+  }
+  if (phase_ == Phase::kTraining) {
+    if (now >= round_deadline_) {
+      if (reported_.size() >= config_.quorum) {
+        CompleteRound(now);
+      } else {
+        FailRound(now, absl::StrCat("deadline passed with ", reported_.size(), " of ",
+                                    config_.quorum, " updates needed"));
+      }
+    } else {
+      MaybeCloseRound(now);
+    }
+  }
+  MaybeStartRound(now);
+}
+
+absl::Time Coordinator::NextDeadline(absl::Time now) const {
+  absl::Time next = now + config_.heartbeat_interval;
+  if (phase_ == Phase::kTraining) next = std::min(next, round_deadline_);
+  return std::max(now, next);
+}
+
+// ---- Rounds ------------------------------------------------------------------
+
+void Coordinator::MaybeStartRound(absl::Time now) {
+  if (phase_ != Phase::kWaitingForClients || registry_.size() < config_.min_clients) return;
+  std::vector<std::string> peers = registry_.PeersByClientId();
+  if (config_.clients_per_round != 0 && peers.size() > config_.clients_per_round) {
+    std::shuffle(peers.begin(), peers.end(), rng_);
+    peers.resize(config_.clients_per_round);
+  }
+  ++round_;
+  phase_ = Phase::kTraining;
+  round_start_ = now;
+  round_deadline_ = now + config_.round_timeout;
+  pending_.clear();
+  reported_.clear();
+  train_loss_sum_ = 0;
+  aggregator_->Reset(model_.weights.size());
+  report_ = RoundReport();
+  report_.round = round_;
+  report_.selected = static_cast<uint32_t>(peers.size());
+
+  protocol::Task task;
+  task.round = round_;
+  task.model_version = model_version_;
+  task.config = config_.training;
+  task.config.seed = config_.seed * 1000003u + round_;
+  task.deadline_ms = static_cast<uint32_t>(absl::ToInt64Milliseconds(config_.round_timeout));
+  // Two encodings at most per round: with and without the architecture bytes.
+  std::string architecture = std::move(model_.architecture);
+  task.model = std::move(model_);
+  std::shared_ptr<const std::string> without = std::make_shared<const std::string>(protocol::Encode(task));
+  std::shared_ptr<const std::string> with;
+  for (const std::string& peer : peers) {
+    pending_.insert(peer);
+  }
+  for (const std::string& peer : peers) {
+    ClientRecord* r = registry_.Find(peer);
+    if (r == nullptr) continue;
+    if (r->cached_architectures.count(task.model.architecture_id)) {
+      SendTo(peer, without);
+    } else {
+      if (!with) {
+        task.model.architecture = architecture;
+        with = std::make_shared<const std::string>(protocol::Encode(task));
+        task.model.architecture.clear();
+      }
+      SendTo(peer, with);
+    }
+  }
+  model_ = std::move(task.model);
+  model_.architecture = std::move(architecture);
+  FEDGE_LOG(kDebug, "round %d started with %d clients", round_, peers.size());
+  MaybeCloseRound(now);
+}
+
+void Coordinator::DropFromRound(const std::string& peer, const char* why) {
+  if (phase_ == Phase::kTraining && pending_.erase(peer)) {
+    ++report_.dropped;
+    FEDGE_LOG(kInfo, "round %d: client at %s dropped from the cohort (%s)", round_,
+              absl::CHexEscape(peer), why);
+  }
+}
+
+void Coordinator::MaybeCloseRound(absl::Time now) {
+  if (phase_ != Phase::kTraining || !pending_.empty()) return;
+  if (reported_.size() >= config_.quorum) {
+    CompleteRound(now);
+  } else {
+    FailRound(now, absl::StrCat("cohort shrank to ", reported_.size(),
+                                " updates, below the quorum of ", config_.quorum));
+  }
+}
+
+void Coordinator::CompleteRound(absl::Time now) {
+  mean_delta_.resize(model_.weights.size());
+  absl::Status s = aggregator_->Finish(absl::MakeSpan(mean_delta_));
+  if (!s.ok()) {
+    FailRound(now, std::string(s.message()));
+    return;
+  }
+  aggregation::ScaleAdd(model_.weights.data(), config_.server_learning_rate, mean_delta_.data(),
+                        model_.weights.data(), model_.weights.size());
+  ++model_version_;
+  ++completed_rounds_;
+  consecutive_failures_ = 0;
+  report_.completed = true;
+  report_.model_version = model_version_;
+  report_.aggregated = static_cast<uint32_t>(aggregator_->count());
+  report_.total_weight = aggregator_->total_weight();
+  report_.train_loss = report_.total_weight > 0 ? train_loss_sum_ / report_.total_weight : 0;
+  report_.dropped += static_cast<uint32_t>(pending_.size());
+  pending_.clear();
+  report_.seconds = absl::ToDoubleSeconds(now - round_start_);
+  if (evaluator_ != nullptr) {
+    absl::StatusOr<EvalMetrics> eval = evaluator_->Evaluate(model_.weights);
+    if (eval.ok()) {
+      report_.evaluated = true;
+      report_.eval = *eval;
+    } else {
+      FEDGE_LOG(kError, "round %d: evaluation failed: %s", round_, eval.status().ToString());
+    }
+  }
+  if (observer_) observer_->OnRoundEnd(report_);
+  phase_ = Phase::kWaitingForClients;
+  report_ = RoundReport();
+  if (completed_rounds_ >= config_.rounds) {
+    Finish(absl::StrCat("completed ", completed_rounds_, " rounds"));
+  }
+}
+
+void Coordinator::FailRound(absl::Time now, const std::string& why) {
+  ++stats_.rounds_failed;
+  ++consecutive_failures_;
+  FEDGE_LOG(kWarning, "round %d failed: %s", round_, why);
+  report_.completed = false;
+  report_.failure = why;
+  report_.model_version = model_version_;
+  report_.aggregated = 0;
+  report_.seconds = absl::ToDoubleSeconds(now - round_start_);
+  report_.dropped += static_cast<uint32_t>(pending_.size());
+  pending_.clear();
+  if (observer_) observer_->OnRoundEnd(report_);
+  phase_ = Phase::kWaitingForClients;
+  report_ = RoundReport();
+  if (consecutive_failures_ >= config_.max_failed_rounds) {
+    Finish(absl::StrCat(consecutive_failures_, " consecutive rounds failed"));
+  }
+}
+
+void Coordinator::Finish(const std::string& reason) {
+  phase_ = Phase::kFinished;
+  finish_reason_ = reason;
+  protocol::Shutdown bye;
+  bye.reason = reason;
+  auto frame = std::make_shared<const std::string>(protocol::Encode(bye));
+  for (const std::string& peer : registry_.PeersByClientId()) SendTo(peer, frame);
+  FEDGE_LOG(kInfo, "finished: %s", reason);
+}
+
+}  // namespace fedge::coordinator

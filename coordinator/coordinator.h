@@ -1,0 +1,164 @@
+#ifndef FEDGE_COORDINATOR_COORDINATOR_H_
+#define FEDGE_COORDINATOR_COORDINATOR_H_
+
+// The coordinator's logic, sans I/O: frames in (OnFrame), frames out (Outbox),
+// time in (OnTick, with the time passed by the caller). CoordinatorServer
+// drives it over a ZeroMQ ROUTER; tests drive it directly.
+//
+// Round state machine (Phase):
+//   kWaitingForClients --enough live clients--> kTraining
+//   kTraining --all cohort members reported, or the deadline passed with a
+//               quorum--> aggregate, next round (kTraining or kWaitingForClients)
+//   kTraining --deadline passed without a quorum, or the cohort dropped below
+//               it--> round failed; next round with the model unchanged
+//   after `rounds` completed rounds --> kFinished (Shutdown sent to everyone)
+//
+// One handler per message kind. Refused messages get an ErrorReply with a
+// specific ErrorCode, are counted and logged, and never touch the aggregate.
+// Not thread-safe: one thread drives it.
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "aggregation/aggregator.h"
+#include "coordinator/client_registry.h"
+#include "coordinator/round_report.h"
+#include "protocol/codec.h"
+#include "protocol/messages.h"
+
+namespace fedge::coordinator {
+
+struct CoordinatorConfig {
+  uint64_t rounds = 10;              // completed rounds before shutting down
+  uint32_t clients_per_round = 0;    // cohort size; 0 = every live client
+  uint32_t min_clients = 1;          // live clients needed to start a round
+  uint32_t quorum = 1;               // updates needed to close a round at its deadline
+  absl::Duration round_timeout = absl::Minutes(5);
+  absl::Duration heartbeat_interval = absl::Seconds(1);
+  uint32_t missed_heartbeats = 10;   // silent this many intervals: dropped
+  uint32_t max_failed_rounds = 10;   // consecutive failures before giving up
+  float server_learning_rate = 1.0f;
+  protocol::TrainingConfig training;
+  uint64_t seed = 0;
+  protocol::DecodeLimits limits;
+};
+
+// Where frames go. `frame` is shared so one encoded Task can be sent to many
+// clients without copies. Returns non-OK when the peer cannot be reached.
+class Outbox {
+ public:
+  virtual ~Outbox() = default;
+  virtual absl::Status Send(const std::string& peer,
+                            std::shared_ptr<const std::string> frame) = 0;
+};
+
+// Optional server-side evaluation of the global model.
+class Evaluator {
+ public:
+  virtual ~Evaluator() = default;
+  virtual absl::StatusOr<EvalMetrics> Evaluate(absl::Span<const float> weights) = 0;
+};
+
+// Receives a report after each round (completed or failed).
+class RoundObserver {
+ public:
+  virtual ~RoundObserver() = default;
+  virtual void OnRoundEnd(const RoundReport& report) = 0;
+};
+
+class Coordinator {
+ public:
+  enum class Phase { kWaitingForClients, kTraining, kFinished };
+
+  // InvalidArgument when the config is inconsistent or the model malformed.
+  // `outbox` must outlive the coordinator; `evaluator` and `observer` may be null.
+  static absl::StatusOr<std::unique_ptr<Coordinator>> Create(
+      CoordinatorConfig config, protocol::ModelPayload initial_model, Outbox* outbox,
+      Evaluator* evaluator, RoundObserver* observer, absl::Time now);
+
+  // One frame from `peer`. Never fails: bad frames are answered and counted.
+  void OnFrame(const std::string& peer, absl::string_view frame, absl::Time now);
+
+  // Advances timers: liveness, round deadlines, starting rounds.
+  void OnTick(absl::Time now);
+
+  // When OnTick next needs to run (a deadline), at most one heartbeat away.
+  absl::Time NextDeadline(absl::Time now) const;
+
+  Phase phase() const { return phase_; }
+  uint64_t completed_rounds() const { return completed_rounds_; }
+  uint64_t model_version() const { return model_version_; }
+  const std::vector<float>& weights() const { return model_.weights; }
+  const CoordinatorStats& stats() const { return stats_; }
+  size_t registered_clients() const { return registry_.size(); }
+  // True once finished, or when max_failed_rounds consecutive rounds failed.
+  bool done() const { return phase_ == Phase::kFinished; }
+  const std::string& finish_reason() const { return finish_reason_; }
+
+ private:
+  Coordinator(CoordinatorConfig config, protocol::ModelPayload model, Outbox* outbox,
+              Evaluator* evaluator, RoundObserver* observer, absl::Time now);
+
+  void Handle(const std::string& peer, protocol::Hello& m, absl::Time now);
+  void Handle(const std::string& peer, protocol::Update& m, absl::Time now);
+  void Handle(const std::string& peer, protocol::Heartbeat& m, absl::Time now);
+  void Handle(const std::string& peer, protocol::ErrorReply& m, absl::Time now);
+  void Handle(const std::string& peer, protocol::Welcome&, absl::Time now);
+  void Handle(const std::string& peer, protocol::Task&, absl::Time now);
+  void Handle(const std::string& peer, protocol::Shutdown&, absl::Time now);
+
+  // Validates an update against the round; the ErrorCode to reply with if not.
+  std::optional<std::pair<protocol::ErrorCode, std::string>> CheckUpdate(
+      const ClientRecord& client, const protocol::Update& m) const;
+
+  void Refuse(const std::string& peer, protocol::ErrorCode code, uint64_t round,
+              const std::string& why);
+  void SendTo(const std::string& peer, std::shared_ptr<const std::string> frame);
+  void MaybeStartRound(absl::Time now);
+  void DropFromRound(const std::string& peer, const char* why);
+  void MaybeCloseRound(absl::Time now);
+  void CompleteRound(absl::Time now);
+  void FailRound(absl::Time now, const std::string& why);
+  void Finish(const std::string& reason);
+
+  const CoordinatorConfig config_;
+  protocol::ModelPayload model_;  // the global model; weights updated in place
+  Outbox* const outbox_;
+  Evaluator* const evaluator_;
+  RoundObserver* const observer_;
+  std::unique_ptr<aggregation::Aggregator> aggregator_;
+  std::mt19937_64 rng_;
+  ClientRegistry registry_;
+  CoordinatorStats stats_;
+
+  Phase phase_ = Phase::kWaitingForClients;
+  std::string finish_reason_;
+  uint64_t round_ = 0;  // id of the current or last round; rounds start at 1
+  uint64_t completed_rounds_ = 0;
+  uint32_t consecutive_failures_ = 0;
+  uint64_t model_version_ = 0;
+
+  // Current round, valid in kTraining.
+  absl::Time round_start_;
+  absl::Time round_deadline_;
+  std::set<std::string> pending_;   // selected, not yet reported or dropped
+  std::set<std::string> reported_;
+  RoundReport report_;              // filled as the round goes
+  double train_loss_sum_ = 0;       // example-weighted, from client metrics
+  std::vector<float> mean_delta_;   // reused between rounds
+
+  protocol::Message scratch_;       // decode target reusing the update buffer
+};
+
+}  // namespace fedge::coordinator
+
+#endif  // FEDGE_COORDINATOR_COORDINATOR_H_

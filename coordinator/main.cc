@@ -1,0 +1,184 @@
+// fedge-coordinator: serves federated training rounds to fedge clients.
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "base/file_util.h"
+#include "base/log.h"
+#include "client/dataset.h"
+#include "client/trainer.h"
+#include "coordinator/coordinator.h"
+#include "coordinator/coordinator_server.h"
+
+ABSL_FLAG(std::string, listen, "tcp://127.0.0.1:7070",
+          "ZeroMQ endpoint to bind: tcp://HOST:PORT (PORT * picks a free one) or ipc://PATH");
+ABSL_FLAG(std::string, model, "mlp",
+          "Model to train: mlp (784-200-200-10), cnn (FedAvg paper CNN, 1.66M parameters) or "
+          "the path of a TorchScript file saved with torch.jit.script(model).save(path)");
+ABSL_FLAG(uint64_t, rounds, 10, "Completed rounds to run before telling clients to shut down");
+ABSL_FLAG(uint32_t, clients_per_round, 0, "Clients selected per round; 0 selects every live client");
+ABSL_FLAG(uint32_t, min_clients, 1, "Live registered clients needed before a round starts");
+ABSL_FLAG(uint32_t, quorum, 0,
+          "Updates needed to close a round at its deadline; 0 means min_clients");
+ABSL_FLAG(absl::Duration, round_timeout, absl::Minutes(5),
+          "Deadline of a round; at it the round closes with a quorum or fails");
+ABSL_FLAG(absl::Duration, heartbeat_interval, absl::Seconds(1),
+          "Interval clients heartbeat at; 10 missed beats drop a client");
+ABSL_FLAG(uint32_t, local_epochs, 1, "Local epochs per round (E)");
+ABSL_FLAG(uint32_t, batch_size, 32, "Local minibatch size (B)");
+ABSL_FLAG(double, lr, 0.05, "Client SGD learning rate (no momentum)");
+ABSL_FLAG(uint32_t, max_examples, 0, "Cap on examples a client trains on per round; 0 = all");
+ABSL_FLAG(double, server_lr, 1.0, "Server learning rate applied to the averaged delta");
+ABSL_FLAG(uint64_t, seed, 0, "Seed for model initialisation, cohort selection and shuffling");
+ABSL_FLAG(std::string, test_data, "",
+          "Directory with t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz] to "
+          "evaluate the global model on after each round; empty disables evaluation");
+ABSL_FLAG(std::string, metrics_out, "", "Append one JSON object per round to this file");
+ABSL_FLAG(uint32_t, max_frame_mb, 256, "Largest frame accepted from a client, in MiB");
+ABSL_FLAG(int, ready_fd, -1,
+          "If >= 0, write the bound endpoint and a newline to this file descriptor once "
+          "listening (lets a parent process use --listen=tcp://127.0.0.1:*)");
+ABSL_FLAG(bool, quiet, false, "Do not print a line per round on stdout");
+
+namespace fedge {
+namespace {
+
+class TorchEvaluatorAdapter final : public coordinator::Evaluator {
+ public:
+  explicit TorchEvaluatorAdapter(std::unique_ptr<client::ModelEvaluator> e) : e_(std::move(e)) {}
+  absl::StatusOr<coordinator::EvalMetrics> Evaluate(absl::Span<const float> w) override {
+    absl::StatusOr<client::EvalResult> r = e_->Evaluate(w);
+    if (!r.ok()) return r.status();
+    return coordinator::EvalMetrics{r->loss, r->accuracy, r->examples};
+  }
+
+ private:
+  std::unique_ptr<client::ModelEvaluator> e_;
+};
+
+class ReportPrinter final : public coordinator::RoundObserver {
+ public:
+  ReportPrinter(std::string metrics_path, uint64_t rounds, bool quiet)
+      : path_(std::move(metrics_path)), rounds_(rounds), quiet_(quiet) {}
+  void OnRoundEnd(const coordinator::RoundReport& r) override {
+    if (!path_.empty()) {
+      absl::Status s = AppendLine(path_, coordinator::RoundReportJson(r));
+      if (!s.ok()) FEDGE_LOG(kError, "cannot write metrics: %s", s.ToString());
+    }
+    if (quiet_) return;
+    std::string line;
+    if (r.completed) {
+      line = absl::StrFormat("round %3d/%d  clients %3d  ", r.round, rounds_, r.aggregated);
+      if (r.evaluated) {
+        absl::StrAppendFormat(&line, "test_acc %.4f  test_loss %.4f  ", r.eval.accuracy,
+                              r.eval.loss);
+      }
+      absl::StrAppendFormat(&line, "%6.2fs  up %.2f MB  down %.2f MB", r.seconds,
+                            r.bytes_up / 1e6, r.bytes_down / 1e6);
+    } else {
+      line = absl::StrFormat("round %3d FAILED after %.2fs: %s", r.round, r.seconds, r.failure);
+    }
+    std::printf("%s\n", line.c_str());
+    std::fflush(stdout);
+  }
+
+ private:
+  std::string path_;
+  uint64_t rounds_;
+  bool quiet_;
+};
+
+int Main() {
+  SetLogTag("coordinator");
+  const std::string model_flag = absl::GetFlag(FLAGS_model);
+  absl::StatusOr<protocol::ModelPayload> model =
+      client::MakeInitialModel(model_flag, absl::GetFlag(FLAGS_seed));
+  if (!model.ok()) {
+    FEDGE_LOG(kError, "%s", model.status().ToString());
+    return 2;
+  }
+  std::unique_ptr<coordinator::Evaluator> evaluator;
+  if (const std::string dir = absl::GetFlag(FLAGS_test_data); !dir.empty()) {
+    absl::StatusOr<client::Dataset> test = client::LoadIdxDataset(dir, "t10k");
+    if (!test.ok()) {
+      FEDGE_LOG(kError, "--test_data: %s", test.status().ToString());
+      return 2;
+    }
+    auto e = client::MakeTorchEvaluator(model->architecture_id, model->architecture,
+                                        *std::move(test));
+    if (!e.ok()) {
+      FEDGE_LOG(kError, "%s", e.status().ToString());
+      return 2;
+    }
+    evaluator = std::make_unique<TorchEvaluatorAdapter>(*std::move(e));
+  }
+
+  coordinator::CoordinatorConfig cfg;
+  cfg.rounds = absl::GetFlag(FLAGS_rounds);
+  cfg.clients_per_round = absl::GetFlag(FLAGS_clients_per_round);
+  cfg.min_clients = absl::GetFlag(FLAGS_min_clients);
+  cfg.quorum = absl::GetFlag(FLAGS_quorum) ? absl::GetFlag(FLAGS_quorum) : cfg.min_clients;
+  cfg.round_timeout = absl::GetFlag(FLAGS_round_timeout);
+  cfg.heartbeat_interval = absl::GetFlag(FLAGS_heartbeat_interval);
+  cfg.training.local_epochs = absl::GetFlag(FLAGS_local_epochs);
+  cfg.training.batch_size = absl::GetFlag(FLAGS_batch_size);
+  cfg.training.learning_rate = static_cast<float>(absl::GetFlag(FLAGS_lr));
+  cfg.training.max_examples = absl::GetFlag(FLAGS_max_examples);
+  cfg.server_learning_rate = static_cast<float>(absl::GetFlag(FLAGS_server_lr));
+  cfg.seed = absl::GetFlag(FLAGS_seed);
+  cfg.limits.max_frame_bytes = size_t{absl::GetFlag(FLAGS_max_frame_mb)} << 20;
+
+  auto server = coordinator::CoordinatorServer::Create(absl::GetFlag(FLAGS_listen),
+                                                       cfg.limits.max_frame_bytes);
+  if (!server.ok()) {
+    FEDGE_LOG(kError, "%s", server.status().ToString());
+    return 2;
+  }
+  ReportPrinter printer(absl::GetFlag(FLAGS_metrics_out), cfg.rounds, absl::GetFlag(FLAGS_quiet));
+  auto coord = coordinator::Coordinator::Create(cfg, *std::move(model), (*server)->outbox(),
+                                                evaluator.get(), &printer, absl::Now());
+  if (!coord.ok()) {
+    FEDGE_LOG(kError, "%s", coord.status().ToString());
+    return 2;
+  }
+  FEDGE_LOG(kInfo, "listening on %s, model %s (%d parameters), %d rounds",
+            (*server)->endpoint(), model_flag, (*coord)->weights().size(), cfg.rounds);
+  if (int fd = absl::GetFlag(FLAGS_ready_fd); fd >= 0) {
+    std::string line = (*server)->endpoint() + "\n";
+    if (::write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
+      FEDGE_LOG(kError, "cannot write to --ready_fd %d", fd);
+      return 2;
+    }
+    ::close(fd);
+  }
+  absl::Status s = (*server)->Serve(coord->get());
+  const coordinator::CoordinatorStats& st = (*coord)->stats();
+  FEDGE_LOG(kInfo, "done: %s; %d rounds completed, %d failed, %d messages refused",
+            (*coord)->finish_reason(), (*coord)->completed_rounds(), st.rounds_failed,
+            st.rejected_total);
+  if (!s.ok()) {
+    FEDGE_LOG(kError, "%s", s.ToString());
+    return 1;
+  }
+  return (*coord)->completed_rounds() >= cfg.rounds ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace fedge
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "Coordinates federated training: waits for fedge clients, sends each round's model, "
+      "aggregates their updates with FedAvg and evaluates the result.\n"
+      "Example: fedge-coordinator --listen=tcp://0.0.0.0:7070 --model=cnn --rounds=50 "
+      "--min_clients=10 --test_data=/usr/share/datasets/fashion-mnist");
+  absl::ParseCommandLine(argc, argv);
+  return fedge::Main();
+}

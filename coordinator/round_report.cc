@@ -1,0 +1,31 @@
+#include "coordinator/round_report.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace fedge::coordinator {
+
+std::string RoundReportJson(const RoundReport& r) {
+  std::string s = absl::StrFormat(
+      "{\"round\":%d,\"completed\":%s,\"model_version\":%d,\"selected\":%d,"
+      "\"clients\":%d,\"dropped\":%d,\"rejected\":%d,\"train_loss\":%.6f,"
+      "\"round_seconds\":%.4f,\"bytes_up\":%d,\"bytes_down\":%d",
+      r.round, r.completed ? "true" : "false", r.model_version, r.selected, r.aggregated,
+      r.dropped, r.rejected, r.train_loss, r.seconds, r.bytes_up, r.bytes_down);
+  if (r.evaluated) {
+    absl::StrAppendFormat(&s, ",\"test_accuracy\":%.6f,\"test_loss\":%.6f", r.eval.accuracy,
+                          r.eval.loss);
+  }
+  if (!r.completed) {
+    std::string escaped;
+    for (char c : r.failure) {
+      if (c == '"' || c == '\\') escaped += '\\';
+      if (static_cast<unsigned char>(c) >= 0x20) escaped += c;
+    }
+    absl::StrAppend(&s, ",\"failure\":\"", escaped, "\"");
+  }
+  s += "}";
+  return s;
+}
+
+}  // namespace fedge::coordinator

@@ -1,0 +1,54 @@
+#ifndef FEDGE_COORDINATOR_ROUND_REPORT_H_
+#define FEDGE_COORDINATOR_ROUND_REPORT_H_
+
+// What a round produced, for logs, JSON lines and the simulation's CSV.
+// Never contains an individual client's update.
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "protocol/messages.h"
+
+namespace fedge::coordinator {
+
+struct EvalMetrics {
+  double loss = 0;
+  double accuracy = 0;
+  int64_t examples = 0;
+};
+
+struct RoundReport {
+  uint64_t round = 0;
+  bool completed = false;
+  std::string failure;  // why, when !completed
+  uint64_t model_version = 0;
+  uint32_t selected = 0;
+  uint32_t aggregated = 0;
+  uint32_t dropped = 0;
+  uint32_t rejected = 0;
+  double total_weight = 0;
+  double train_loss = 0;  // example-weighted mean of client-reported losses
+  bool evaluated = false;
+  EvalMetrics eval;
+  double seconds = 0;
+  uint64_t bytes_up = 0;
+  uint64_t bytes_down = 0;
+};
+
+struct CoordinatorStats {
+  uint64_t frames_received = 0;
+  uint64_t bytes_received = 0;
+  uint64_t frames_sent = 0;
+  uint64_t bytes_sent = 0;
+  uint64_t rejected_total = 0;
+  std::map<protocol::ErrorCode, uint64_t> rejected_by_code;
+  uint64_t rounds_failed = 0;
+};
+
+// One JSON object on one line.
+std::string RoundReportJson(const RoundReport& r);
+
+}  // namespace fedge::coordinator
+
+#endif  // FEDGE_COORDINATOR_ROUND_REPORT_H_

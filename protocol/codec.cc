@@ -1,0 +1,246 @@
+#include "protocol/codec.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
+#include "protocol/body_archive.h"
+#include "protocol/envelope.h"
+
+namespace fedge::protocol {
+namespace {
+
+using internal::BodyReader;
+using internal::BodyWriter;
+using internal::WireFormatError;
+
+// ---- Writing ---------------------------------------------------------------
+
+void Write(BodyWriter& w, const Hello& m) {
+  w.Scalar(m.client_id);
+  w.Scalar(m.num_examples);
+  w.Scalar(m.capabilities);
+  w.String(m.software_version);
+  w.Scalar(static_cast<uint64_t>(m.cached_architectures.size()));
+  for (const std::string& a : m.cached_architectures) w.String(a);
+}
+
+void Write(BodyWriter& w, const Welcome& m) {
+  w.Scalar(m.client_id);
+  w.Scalar(m.heartbeat_interval_ms);
+  w.Scalar(m.model_version);
+}
+
+void Write(BodyWriter& w, const ModelPayload& m) {
+  w.Scalar(static_cast<uint64_t>(m.manifest.tensors.size()));
+  for (const TensorSpec& t : m.manifest.tensors) {
+    w.String(t.name);
+    w.Vector(t.shape);
+    w.Scalar(t.dtype);
+  }
+  w.String(m.architecture_id);
+  w.String(m.architecture);
+  w.Vector(m.weights);
+}
+
+void Write(BodyWriter& w, const Task& m) {
+  w.Scalar(m.round);
+  w.Scalar(m.model_version);
+  w.Scalar(m.config.local_epochs);
+  w.Scalar(m.config.batch_size);
+  w.Scalar(m.config.learning_rate);
+  w.Scalar(m.config.seed);
+  w.Scalar(m.config.max_examples);
+  w.Scalar(m.deadline_ms);
+  Write(w, m.model);
+}
+
+void Write(BodyWriter& w, const Update& m) {
+  w.Scalar(m.round);
+  w.Scalar(m.model_version);
+  w.Scalar(m.client_id);
+  w.Scalar(m.num_examples);
+  w.Scalar(m.encoding);
+  w.Scalar(m.metrics.loss);
+  w.Scalar(m.metrics.accuracy);
+  w.Scalar(m.metrics.train_seconds);
+  w.Vector(m.delta);
+}
+
+void Write(BodyWriter& w, const ErrorReply& m) {
+  w.Scalar(m.code);
+  w.Scalar(m.round);
+  w.String(m.message);
+}
+
+void Write(BodyWriter& w, const Heartbeat& m) {
+  w.Scalar(m.client_id);
+  w.Scalar(m.round);
+  w.Scalar(m.state);
+}
+
+void Write(BodyWriter& w, const Shutdown& m) { w.String(m.reason); }
+
+// ---- Reading ---------------------------------------------------------------
+// Each Read fills a message of the right type; WireFormatError on bad bytes.
+
+void Read(BodyReader& r, const DecodeLimits& lim, Hello& m) {
+  r.Scalar(m.client_id, "Hello.client_id");
+  r.Scalar(m.num_examples, "Hello.num_examples");
+  r.Scalar(m.capabilities, "Hello.capabilities");
+  r.String(m.software_version, lim.max_name_bytes, "Hello.software_version");
+  // Each string costs at least its 8-byte length prefix.
+  uint64_t n = r.Length(8, lim.max_list_items, "Hello.cached_architectures");
+  m.cached_architectures.resize(n);
+  for (std::string& a : m.cached_architectures) {
+    r.String(a, lim.max_name_bytes, "Hello.cached_architectures[]");
+  }
+}
+
+void Read(BodyReader& r, const DecodeLimits&, Welcome& m) {
+  r.Scalar(m.client_id, "Welcome.client_id");
+  r.Scalar(m.heartbeat_interval_ms, "Welcome.heartbeat_interval_ms");
+  r.Scalar(m.model_version, "Welcome.model_version");
+}
+
+void Read(BodyReader& r, const DecodeLimits& lim, ModelPayload& m) {
+  // A tensor costs at least two length prefixes and a dtype byte.
+  uint64_t n = r.Length(17, lim.max_tensors, "ModelPayload.manifest");
+  m.manifest.tensors.resize(n);
+  for (TensorSpec& t : m.manifest.tensors) {
+    r.String(t.name, lim.max_name_bytes, "ModelPayload.manifest.name");
+    r.Vector(t.shape, lim.max_rank, "ModelPayload.manifest.shape");
+    r.Scalar(t.dtype, "ModelPayload.manifest.dtype");
+  }
+  r.String(m.architecture_id, lim.max_name_bytes, "ModelPayload.architecture_id");
+  r.String(m.architecture, lim.max_frame_bytes, "ModelPayload.architecture");
+  r.Vector(m.weights, lim.max_frame_bytes / sizeof(float), "ModelPayload.weights");
+}
+
+void Read(BodyReader& r, const DecodeLimits& lim, Task& m) {
+  r.Scalar(m.round, "Task.round");
+  r.Scalar(m.model_version, "Task.model_version");
+  r.Scalar(m.config.local_epochs, "Task.config.local_epochs");
+  r.Scalar(m.config.batch_size, "Task.config.batch_size");
+  r.Scalar(m.config.learning_rate, "Task.config.learning_rate");
+  r.Scalar(m.config.seed, "Task.config.seed");
+  r.Scalar(m.config.max_examples, "Task.config.max_examples");
+  r.Scalar(m.deadline_ms, "Task.deadline_ms");
+  Read(r, lim, m.model);
+}
+
+void Read(BodyReader& r, const DecodeLimits& lim, Update& m) {
+  r.Scalar(m.round, "Update.round");
+  r.Scalar(m.model_version, "Update.model_version");
+  r.Scalar(m.client_id, "Update.client_id");
+  r.Scalar(m.num_examples, "Update.num_examples");
+  r.Scalar(m.encoding, "Update.encoding");
+  r.Scalar(m.metrics.loss, "Update.metrics.loss");
+  r.Scalar(m.metrics.accuracy, "Update.metrics.accuracy");
+  r.Scalar(m.metrics.train_seconds, "Update.metrics.train_seconds");
+  r.Vector(m.delta, lim.max_frame_bytes / sizeof(float), "Update.delta");
+}
+
+void Read(BodyReader& r, const DecodeLimits& lim, ErrorReply& m) {
+  r.Scalar(m.code, "Error.code");
+  r.Scalar(m.round, "Error.round");
+  r.String(m.message, lim.max_name_bytes * 16, "Error.message");
+}
+
+void Read(BodyReader& r, const DecodeLimits&, Heartbeat& m) {
+  r.Scalar(m.client_id, "Heartbeat.client_id");
+  r.Scalar(m.round, "Heartbeat.round");
+  r.Scalar(m.state, "Heartbeat.state");
+}
+
+void Read(BodyReader& r, const DecodeLimits& lim, Shutdown& m) {
+  r.String(m.reason, lim.max_name_bytes * 16, "Shutdown.reason");
+}
+
+// Field-level checks cereal cannot express.
+absl::Status Validate(const Message& m) {
+  if (const auto* u = std::get_if<Update>(&m)) {
+    if (u->encoding != DeltaEncoding::kFloat32) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("Update.encoding ", static_cast<int>(u->encoding), " is unknown"));
+    }
+  } else if (const auto* h = std::get_if<Heartbeat>(&m)) {
+    if (h->state != ClientState::kIdle && h->state != ClientState::kTraining) {
+      return absl::InvalidArgumentError("Heartbeat.state is unknown");
+    }
+  } else if (const auto* e = std::get_if<ErrorReply>(&m)) {
+    uint16_t c = static_cast<uint16_t>(e->code);
+    if (c == 0 || c > static_cast<uint16_t>(ErrorCode::kInternal)) {
+      return absl::InvalidArgumentError(absl::StrCat("Error.code ", c, " is unknown"));
+    }
+  } else if (const auto* t = std::get_if<Task>(&m)) {
+    FEDGE_RETURN_IF_ERROR(ValidateManifest(t->model.manifest, t->model.weights.size()));
+  }
+  return absl::OkStatus();
+}
+
+template <typename T>
+void EmplaceKeepingStorage(Message* out) {
+  if (!std::holds_alternative<T>(*out)) out->template emplace<T>();
+}
+
+}  // namespace
+
+std::string Encode(const Message& message) {
+  std::string frame(kEnvelopeSize, '\0');
+  size_t hint = kEnvelopeSize + 256;
+  if (const auto* u = std::get_if<Update>(&message)) hint += u->delta.size() * 4;
+  if (const auto* t = std::get_if<Task>(&message)) {
+    hint += t->model.weights.size() * 4 + t->model.architecture.size();
+  }
+  frame.reserve(hint);
+  {
+    BodyWriter writer(&frame);
+    std::visit([&](const auto& m) { Write(writer, m); }, message);
+  }
+  MessageKind kind = std::visit(
+      [](const auto& m) { return KindOf<std::decay_t<decltype(m)>>(); }, message);
+  WriteEnvelope(kind, static_cast<uint32_t>(frame.size() - kEnvelopeSize), frame.data());
+  return frame;
+}
+
+absl::Status DecodeInto(absl::string_view frame, const DecodeLimits& limits, Message* out) {
+  FEDGE_ASSIGN_OR_RETURN(Envelope env, ParseEnvelope(frame, limits.max_frame_bytes));
+  switch (env.kind) {
+    case MessageKind::kHello: EmplaceKeepingStorage<Hello>(out); break;
+    case MessageKind::kWelcome: EmplaceKeepingStorage<Welcome>(out); break;
+    case MessageKind::kTask: EmplaceKeepingStorage<Task>(out); break;
+    case MessageKind::kUpdate: EmplaceKeepingStorage<Update>(out); break;
+    case MessageKind::kError: EmplaceKeepingStorage<ErrorReply>(out); break;
+    case MessageKind::kHeartbeat: EmplaceKeepingStorage<Heartbeat>(out); break;
+    case MessageKind::kShutdown: EmplaceKeepingStorage<Shutdown>(out); break;
+  }
+  absl::string_view body = frame.substr(kEnvelopeSize);
+  const char* kind_name = MessageKindName(env.kind);
+  try {
+    BodyReader reader(body);
+    std::visit([&](auto& m) { Read(reader, limits, m); }, *out);
+    if (reader.remaining() != 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          kind_name, ": ", reader.remaining(), " unexpected bytes after the body"));
+    }
+  } catch (const WireFormatError& e) {
+    return absl::InvalidArgumentError(e.what());
+  } catch (const cereal::Exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat(kind_name, ": truncated body (", e.what(), ")"));
+  }
+  absl::Status s = Validate(*out);
+  if (!s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(kind_name, ": ", s.message()));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Message> Decode(absl::string_view frame, const DecodeLimits& limits) {
+  Message m;
+  FEDGE_RETURN_IF_ERROR(DecodeInto(frame, limits, &m));
+  return m;
+}
+
+}  // namespace fedge::protocol

@@ -1,0 +1,134 @@
+#ifndef FEDGE_PROTOCOL_MESSAGES_H_
+#define FEDGE_PROTOCOL_MESSAGES_H_
+
+// The messages exchanged between a device (client) and the coordinator. Each is
+// carried in one ZeroMQ frame: a 16-byte envelope (envelope.h) followed by a
+// cereal portable-binary body (codec.h). Plain structs, no behaviour.
+
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "protocol/model_payload.h"
+
+namespace fedge::protocol {
+
+enum class MessageKind : uint16_t {
+  kHello = 1,      // client -> coordinator: register.
+  kWelcome = 2,    // coordinator -> client: registration accepted.
+  kTask = 3,       // coordinator -> client: train on this model.
+  kUpdate = 4,     // client -> coordinator: the trained delta.
+  kError = 5,      // either way: a request was refused.
+  kHeartbeat = 6,  // either way: liveness.
+  kShutdown = 7,   // coordinator -> client: the federation is over.
+};
+inline constexpr uint16_t kMaxMessageKind = 7;
+
+// Why a message was refused. Stable on the wire: append only.
+enum class ErrorCode : uint16_t {
+  kMalformed = 1,
+  kUnknownKind = 2,
+  kVersionMismatch = 3,
+  kTooLarge = 4,
+  kNotRegistered = 5,
+  kWrongRound = 6,
+  kWrongModelVersion = 7,
+  kWrongLength = 8,
+  kNonFinite = 9,
+  kNotInCohort = 10,
+  kDuplicate = 11,
+  kBadWeight = 12,
+  kInternal = 13,
+};
+const char* ErrorCodeName(ErrorCode code);
+
+// Capability bits a client announces in Hello.
+inline constexpr uint32_t kCapTorchScript = 1u << 0;
+inline constexpr uint32_t kCapBuiltinModels = 1u << 1;
+
+struct Hello {
+  uint64_t client_id = 0;
+  uint64_t num_examples = 0;
+  uint32_t capabilities = 0;
+  std::string software_version;
+  // Architecture ids (ModelPayload::architecture_id) the client has cached, so
+  // the coordinator can leave the architecture bytes out of its tasks.
+  std::vector<std::string> cached_architectures;
+};
+
+struct Welcome {
+  uint64_t client_id = 0;
+  uint32_t heartbeat_interval_ms = 0;
+  uint64_t model_version = 0;
+};
+
+struct TrainingConfig {
+  uint32_t local_epochs = 1;
+  uint32_t batch_size = 32;
+  float learning_rate = 0.05f;
+  uint64_t seed = 0;
+  uint32_t max_examples = 0;  // 0: all of the client's examples.
+};
+
+struct Task {
+  uint64_t round = 0;
+  uint64_t model_version = 0;
+  TrainingConfig config;
+  uint32_t deadline_ms = 0;  // Time the coordinator waits for this round.
+  ModelPayload model;
+};
+
+enum class DeltaEncoding : uint8_t { kFloat32 = 1 };
+
+struct LocalMetrics {
+  float loss = 0;
+  float accuracy = 0;
+  float train_seconds = 0;
+};
+
+struct Update {
+  uint64_t round = 0;
+  uint64_t model_version = 0;
+  uint64_t client_id = 0;
+  uint64_t num_examples = 0;
+  DeltaEncoding encoding = DeltaEncoding::kFloat32;
+  std::vector<float> delta;  // local weights minus the task's weights.
+  LocalMetrics metrics;
+};
+
+struct ErrorReply {
+  ErrorCode code = ErrorCode::kInternal;
+  uint64_t round = 0;
+  std::string message;
+};
+
+enum class ClientState : uint8_t { kIdle = 0, kTraining = 1 };
+
+struct Heartbeat {
+  uint64_t client_id = 0;
+  uint64_t round = 0;
+  ClientState state = ClientState::kIdle;
+};
+
+struct Shutdown {
+  std::string reason;
+};
+
+using Message = std::variant<Hello, Welcome, Task, Update, ErrorReply, Heartbeat, Shutdown>;
+
+// The kind tag for each message type.
+template <typename T> constexpr MessageKind KindOf();
+template <> constexpr MessageKind KindOf<Hello>() { return MessageKind::kHello; }
+template <> constexpr MessageKind KindOf<Welcome>() { return MessageKind::kWelcome; }
+template <> constexpr MessageKind KindOf<Task>() { return MessageKind::kTask; }
+template <> constexpr MessageKind KindOf<Update>() { return MessageKind::kUpdate; }
+template <> constexpr MessageKind KindOf<ErrorReply>() { return MessageKind::kError; }
+template <> constexpr MessageKind KindOf<Heartbeat>() { return MessageKind::kHeartbeat; }
+template <> constexpr MessageKind KindOf<Shutdown>() { return MessageKind::kShutdown; }
+
+const char* MessageKindName(MessageKind kind);
+
+}  // namespace fedge::protocol
+
+#endif  // FEDGE_PROTOCOL_MESSAGES_H_

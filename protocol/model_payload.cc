@@ -1,0 +1,63 @@
+#include "protocol/model_payload.h"
+
+#include <limits>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace fedge::protocol {
+
+uint64_t TensorSpec::NumElements() const {
+  uint64_t n = 1;
+  for (int64_t d : shape) n *= static_cast<uint64_t>(d);
+  return n;
+}
+
+uint64_t ModelManifest::NumElements() const {
+  uint64_t n = 0;
+  for (const TensorSpec& t : tensors) n += t.NumElements();
+  return n;
+}
+
+absl::Status ValidateManifest(const ModelManifest& manifest, uint64_t num_weights) {
+  constexpr uint64_t kMaxElements = uint64_t{1} << 40;
+  std::set<std::string> names;
+  uint64_t total = 0;
+  for (size_t i = 0; i < manifest.tensors.size(); ++i) {
+    const TensorSpec& t = manifest.tensors[i];
+    if (t.name.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("manifest tensor ", i, " has no name"));
+    }
+    if (!names.insert(t.name).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("manifest names tensor '", t.name, "' twice"));
+    }
+    if (t.dtype != DType::kFloat32) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "manifest tensor '", t.name, "' has dtype ", static_cast<int>(t.dtype),
+          "; only float32 is supported"));
+    }
+    uint64_t n = 1;
+    for (int64_t d : t.shape) {
+      if (d < 0 || static_cast<uint64_t>(d) > kMaxElements ||
+          (d != 0 && n > kMaxElements / static_cast<uint64_t>(d))) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "manifest tensor '", t.name, "' has a bad shape [",
+            absl::StrJoin(t.shape, ","), "]"));
+      }
+      n *= static_cast<uint64_t>(d);
+    }
+    total += n;
+    if (total > kMaxElements) {
+      return absl::InvalidArgumentError("manifest describes more than 2^40 elements");
+    }
+  }
+  if (total != num_weights) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "manifest describes ", total, " weights but the payload has ", num_weights));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace fedge::protocol

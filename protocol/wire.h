@@ -1,0 +1,65 @@
+#ifndef FEDGE_PROTOCOL_WIRE_H_
+#define FEDGE_PROTOCOL_WIRE_H_
+
+// ZeroMQ plumbing shared by the coordinator and clients. cppzmq throws
+// zmq::error_t; these helpers are the one place that catches it and turns it
+// into absl::Status.
+
+#include <optional>
+#include <string>
+
+#include <zmq.hpp>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace fedge::protocol {
+
+// Options every fedge socket gets: no linger on close, a receive size limit
+// (ZMQ_MAXMSGSIZE, so libzmq drops oversized frames before allocating them),
+// and bounded reconnect backoff.
+struct SocketConfig {
+  size_t max_frame_bytes = size_t{256} << 20;
+  absl::Duration reconnect_interval = absl::Milliseconds(100);
+  absl::Duration reconnect_interval_max = absl::Seconds(5);
+  std::string routing_id;  // DEALER only; empty lets ZeroMQ choose.
+};
+
+absl::Status ConfigureSocket(zmq::socket_t& socket, const SocketConfig& config);
+
+// Binds and returns the resolved endpoint ("tcp://127.0.0.1:41234" for ":*").
+absl::StatusOr<std::string> Bind(zmq::socket_t& socket, const std::string& endpoint);
+absl::Status Connect(zmq::socket_t& socket, const std::string& endpoint);
+
+// One received message on a ROUTER: the peer's routing id and the frame.
+struct RoutedFrame {
+  std::string peer;
+  zmq::message_t frame;
+};
+
+// Non-blocking receives. nullopt when nothing is waiting. A ROUTER message that
+// is not exactly [routing id][frame] is returned with `frame` empty so the
+// caller can count and refuse it.
+absl::StatusOr<std::optional<RoutedFrame>> ReceiveRouted(zmq::socket_t& router);
+absl::StatusOr<std::optional<zmq::message_t>> ReceiveFrame(zmq::socket_t& dealer);
+
+// Non-blocking sends. Returns Unavailable when the peer's queue is full or the
+// peer is gone (ROUTER_MANDATORY), rather than blocking the caller.
+absl::Status SendRouted(zmq::socket_t& router, const std::string& peer, zmq::message_t frame);
+absl::Status SendFrame(zmq::socket_t& dealer, zmq::message_t frame);
+
+inline zmq::message_t ToMessage(const std::string& bytes) {
+  return zmq::message_t(bytes.data(), bytes.size());
+}
+inline absl::string_view View(const zmq::message_t& m) {
+  return absl::string_view(static_cast<const char*>(m.data()), m.size());
+}
+
+// Waits until one of `items` is ready or `timeout` passes; EINTR counts as a
+// timeout so signal handlers can run.
+absl::StatusOr<int> Poll(zmq::pollitem_t* items, size_t count, absl::Duration timeout);
+
+}  // namespace fedge::protocol
+
+#endif  // FEDGE_PROTOCOL_WIRE_H_

@@ -1,0 +1,39 @@
+#ifndef FEDGE_SIMULATIONS_PARTITION_H_
+#define FEDGE_SIMULATIONS_PARTITION_H_
+
+// Splitting a labelled training set across simulated clients. No torch: only
+// labels are needed.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace fedge::sim {
+
+// indices[c] are the training-set indices client c holds.
+using Partition = std::vector<std::vector<int64_t>>;
+
+// Parses "iid", "dirichlet:ALPHA" (ALPHA > 0) or "shards:K" (K >= 1) and
+// partitions `labels` across `clients`, deterministically from `seed`:
+//  - iid: a shuffled even split;
+//  - dirichlet: per class, proportions drawn from Dirichlet(ALPHA) over clients
+//    (Hsu et al. 2019); redrawn until every client holds at least 10 examples;
+//  - shards: examples sorted by label, cut into clients*K shards, K per client.
+// InvalidArgument on a bad spec or more clients than examples.
+absl::StatusOr<Partition> MakePartition(const std::string& spec,
+                                        const std::vector<uint8_t>& labels, int clients,
+                                        uint64_t seed);
+
+// One line per client of space-separated indices.
+std::string FormatPartition(const Partition& p);
+
+// Reads the same format; checks every index is in [0, dataset_size) and that
+// there are at least `clients` lines (extra lines are an error too).
+absl::StatusOr<Partition> ParsePartition(const std::string& text, int clients,
+                                         int64_t dataset_size);
+
+}  // namespace fedge::sim
+
+#endif  // FEDGE_SIMULATIONS_PARTITION_H_

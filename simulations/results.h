@@ -1,0 +1,47 @@
+#ifndef FEDGE_SIMULATIONS_RESULTS_H_
+#define FEDGE_SIMULATIONS_RESULTS_H_
+
+// Reading the coordinator's per-round JSON lines back for CSV and summaries.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace fedge::sim {
+
+struct RoundRow {
+  int64_t round = 0;
+  bool completed = false;
+  int64_t clients = 0;
+  double test_accuracy = NAN;
+  double test_loss = NAN;
+  double train_loss = NAN;
+  double round_seconds = 0;
+  int64_t bytes_up = 0;
+  int64_t bytes_down = 0;
+};
+
+// Parses metrics.jsonl as written by fedge-coordinator. InvalidArgument names
+// the line that does not parse.
+absl::StatusOr<std::vector<RoundRow>> ParseMetrics(const std::string& jsonl);
+absl::StatusOr<std::vector<RoundRow>> ReadMetrics(const std::string& path);
+
+// Header "round,completed,clients,test_accuracy,test_loss,train_loss,
+// round_seconds,bytes_up,bytes_down" and a row per round.
+std::string ResultsCsv(const std::vector<RoundRow>& rows);
+
+struct Summary {
+  int completed_rounds = 0;
+  double final_accuracy = NAN;
+  double final_loss = NAN;
+  double mean_round_seconds = 0;
+  double mean_bytes_up = 0;
+  double mean_bytes_down = 0;
+};
+Summary Summarize(const std::vector<RoundRow>& rows);
+
+}  // namespace fedge::sim
+
+#endif  // FEDGE_SIMULATIONS_RESULTS_H_

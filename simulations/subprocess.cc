@@ -1,0 +1,123 @@
+#include "simulations/subprocess.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+
+extern char** environ;
+
+namespace fedge::sim {
+
+std::string ExitInfo::ToString() const {
+  if (signal != 0) return absl::StrCat("killed by signal ", signal);
+  return absl::StrCat("exit code ", exit_code);
+}
+
+absl::StatusOr<Subprocess> Subprocess::Start(const std::vector<std::string>& argv,
+                                             const std::vector<std::string>& extra_env,
+                                             int pass_fd) {
+  if (argv.empty()) return absl::InvalidArgumentError("empty argv");
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  std::vector<std::string> env_storage;
+  for (char** e = environ; *e != nullptr; ++e) env_storage.emplace_back(*e);
+  for (const std::string& e : extra_env) env_storage.push_back(e);
+  std::vector<char*> env;
+  for (std::string& e : env_storage) env.push_back(e.data());
+  env.push_back(nullptr);
+
+  pid_t pid = ::fork();
+  if (pid < 0) return absl::ResourceExhaustedError(absl::StrCat("fork: ", std::strerror(errno)));
+  if (pid == 0) {
+    if (pass_fd >= 0) {
+      int flags = ::fcntl(pass_fd, F_GETFD);
+      ::fcntl(pass_fd, F_SETFD, flags & ~FD_CLOEXEC);
+    }
+    // Die with the parent so an aborted simulation leaves nothing behind.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    ::execve(args[0], args.data(), env.data());
+    const char msg[] = "fedge: execve failed\n";
+    ssize_t ignored = ::write(STDERR_FILENO, msg, sizeof(msg) - 1);
+    (void)ignored;
+    ::_exit(127);
+  }
+  return Subprocess(pid);
+}
+
+std::optional<ExitInfo> Subprocess::Wait(std::optional<absl::Duration> timeout) {
+  if (reaped_) return info_;
+  const absl::Time deadline = timeout ? absl::Now() + *timeout : absl::InfiniteFuture();
+  absl::Duration backoff = absl::Milliseconds(1);
+  while (true) {
+    int status = 0;
+    struct rusage ru;
+    std::memset(&ru, 0, sizeof(ru));
+    pid_t r = ::wait4(pid_, &status, timeout ? WNOHANG : 0, &ru);
+    if (r == pid_) {
+      reaped_ = true;
+      info_.max_rss_kb = ru.ru_maxrss;
+      if (WIFEXITED(status)) info_.exit_code = WEXITSTATUS(status);
+      if (WIFSIGNALED(status)) info_.signal = WTERMSIG(status);
+      return info_;
+    }
+    if (r < 0 && errno != EINTR) {
+      reaped_ = true;
+      return info_;
+    }
+    if (absl::Now() >= deadline) return std::nullopt;
+    // No portable way to wait for one child with a timeout: poll with a
+    // short, growing interval (this is process supervision, not a test race).
+    absl::SleepFor(backoff);
+    backoff = std::min(backoff * 2, absl::Milliseconds(50));
+  }
+}
+
+void Subprocess::Kill(int signal) {
+  if (!reaped_) ::kill(pid_, signal);
+}
+
+std::string ExecutableDir() {
+  char buf[4096];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  if (n <= 0) return ".";
+  std::string path(buf, static_cast<size_t>(n));
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? "." : path.substr(0, slash);
+}
+
+absl::StatusOr<std::string> ReadLineWithTimeout(int fd, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  std::string line;
+  while (true) {
+    absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) {
+      return absl::DeadlineExceededError("timed out waiting for a line");
+    }
+    struct pollfd p{fd, POLLIN, 0};
+    int rc = ::poll(&p, 1, static_cast<int>(absl::ToInt64Milliseconds(left)) + 1);
+    if (rc < 0 && errno == EINTR) continue;
+    if (rc <= 0) continue;
+    char c;
+    ssize_t n = ::read(fd, &c, 1);
+    if (n == 0) return absl::UnavailableError("closed before a full line");
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return absl::UnavailableError(std::strerror(errno));
+    }
+    if (c == '\n') return line;
+    line += c;
+  }
+}
+
+}  // namespace fedge::sim

@@ -1,0 +1,55 @@
+#ifndef FEDGE_SIMULATIONS_SUBPROCESS_H_
+#define FEDGE_SIMULATIONS_SUBPROCESS_H_
+
+// Starting and reaping child processes for simulations and integration tests.
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace fedge::sim {
+
+struct ExitInfo {
+  int exit_code = -1;     // when exited normally
+  int signal = 0;         // when killed by a signal
+  long max_rss_kb = 0;    // peak resident set size
+  bool ok() const { return signal == 0 && exit_code == 0; }
+  std::string ToString() const;
+};
+
+class Subprocess {
+ public:
+  // Starts `argv[0]` (a path) with `argv`. `pass_fd` (if >= 0) stays open in
+  // the child; every other descriptor the parent opened is close-on-exec.
+  // Environment: the parent's plus `extra_env` ("K=V").
+  static absl::StatusOr<Subprocess> Start(const std::vector<std::string>& argv,
+                                          const std::vector<std::string>& extra_env = {},
+                                          int pass_fd = -1);
+
+  pid_t pid() const { return pid_; }
+
+  // Waits for exit up to `timeout` (infinite if nullopt). nullopt on timeout.
+  std::optional<ExitInfo> Wait(std::optional<absl::Duration> timeout = std::nullopt);
+  void Kill(int signal);
+
+ private:
+  explicit Subprocess(pid_t pid) : pid_(pid) {}
+  pid_t pid_ = -1;
+  bool reaped_ = false;
+  ExitInfo info_;
+};
+
+// Directory of the running executable (to find sibling binaries).
+std::string ExecutableDir();
+
+// Reads one line from `fd` within `timeout`. DeadlineExceeded or Unavailable (EOF).
+absl::StatusOr<std::string> ReadLineWithTimeout(int fd, absl::Duration timeout);
+
+}  // namespace fedge::sim
+
+#endif  // FEDGE_SIMULATIONS_SUBPROCESS_H_
