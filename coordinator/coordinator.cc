@@ -356,7 +356,9 @@ void Coordinator::CompleteRound(absl::Time now) {
   report_ = RoundReport();
   if (completed_rounds_ >= config_.rounds) {
     Finish(absl::StrCat("completed ", completed_rounds_, " rounds"));
+    return;
   }
+  MaybeStartRound(now);
 }
 
 void Coordinator::FailRound(absl::Time now, const std::string& why) {
@@ -375,7 +377,9 @@ void Coordinator::FailRound(absl::Time now, const std::string& why) {
   report_ = RoundReport();
   if (consecutive_failures_ >= config_.max_failed_rounds) {
     Finish(absl::StrCat(consecutive_failures_, " consecutive rounds failed"));
+    return;
   }
+  MaybeStartRound(now);
 }
 
 void Coordinator::Finish(const std::string& reason) {

@@ -1,0 +1,209 @@
+#include <cmath>
+#include <cstdlib>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "base/file_util.h"
+#include "client/architecture.h"
+#include "client/trainer.h"
+#include "tests/testing/idx_writer.h"
+#include "tests/testing/status_matchers.h"
+#include "tests/testing/temp_dir.h"
+
+namespace fedge::client {
+namespace {
+
+using ::fedge::testing::IsOk;
+using ::fedge::testing::StatusIs;
+
+Dataset Synthetic(uint32_t n) {
+  fedge::testing::TempDir dir;
+  fedge::testing::WriteSyntheticIdx(dir.path(), "train", n);
+  absl::StatusOr<Dataset> d = LoadIdxDataset(dir.path(), "train");
+  EXPECT_THAT(d, IsOk());
+  return *std::move(d);
+}
+
+protocol::Task TaskFor(const protocol::ModelPayload& model) {
+  protocol::Task t;
+  t.round = 1;
+  t.model = model;
+  t.config.batch_size = 10;
+  t.config.local_epochs = 1;
+  t.config.learning_rate = 0.1f;
+  t.config.seed = 3;
+  return t;
+}
+
+double Norm(const std::vector<float>& v) {
+  double s = 0;
+  for (float x : v) s += static_cast<double>(x) * x;
+  return std::sqrt(s);
+}
+
+TEST(TorchModelTest, BuiltinsHaveThePapersParameterCounts) {
+  absl::StatusOr<protocol::ModelPayload> mlp = MakeInitialModel("mlp", 0);
+  ASSERT_THAT(mlp, IsOk());
+  EXPECT_EQ(mlp->weights.size(), 199210u);
+  EXPECT_EQ(mlp->manifest.tensors.size(), 6u);
+  EXPECT_EQ(mlp->manifest.tensors[0].name, "fc1.weight");
+  absl::StatusOr<protocol::ModelPayload> cnn = MakeInitialModel("cnn", 0);
+  ASSERT_THAT(cnn, IsOk());
+  EXPECT_EQ(cnn->weights.size(), 1663370u);
+}
+
+TEST(TorchModelTest, InitialisationIsSeeded) {
+  auto a = MakeInitialModel("mlp", 5), b = MakeInitialModel("mlp", 5), c = MakeInitialModel("mlp", 6);
+  ASSERT_THAT(a, IsOk());
+  EXPECT_EQ(a->weights, b->weights);
+  EXPECT_NE(a->weights, c->weights);
+}
+
+TEST(TorchTrainerTest, TrainingLearnsAndReturnsAFiniteDelta) {
+  absl::StatusOr<protocol::ModelPayload> model = MakeInitialModel("mlp", 1);
+  ASSERT_THAT(model, IsOk());
+  Dataset data = Synthetic(200);
+  auto trainer = MakeTorchTrainer();
+  protocol::Task task = TaskFor(*model);
+  task.config.local_epochs = 3;
+  TrainOutcome out;
+  ASSERT_THAT(trainer->Train(task, data, nullptr, &out), IsOk());
+  ASSERT_EQ(out.delta.size(), model->weights.size());
+  EXPECT_GT(Norm(out.delta), 0.0);
+  for (float x : out.delta) ASSERT_TRUE(std::isfinite(x));
+  EXPECT_EQ(out.num_examples, 200u);
+  // The synthetic task is trivially separable: the third epoch is nearly perfect.
+  EXPECT_GT(out.metrics.accuracy, 0.9f);
+
+  // The trained weights (global + delta) evaluate well; the initial ones do not.
+  auto eval = MakeTorchEvaluator(model->architecture_id, model->architecture, data);
+  ASSERT_THAT(eval, IsOk());
+  std::vector<float> trained = model->weights;
+  for (size_t i = 0; i < trained.size(); ++i) trained[i] += out.delta[i];
+  absl::StatusOr<EvalResult> before = (*eval)->Evaluate(model->weights);
+  absl::StatusOr<EvalResult> after = (*eval)->Evaluate(trained);
+  ASSERT_THAT(before, IsOk());
+  ASSERT_THAT(after, IsOk());
+  EXPECT_LT(before->accuracy, 0.5);
+  EXPECT_GT(after->accuracy, 0.9);
+  EXPECT_LT(after->loss, before->loss);
+}
+
+TEST(TorchTrainerTest, SameSeedSameDelta) {
+  auto model = MakeInitialModel("mlp", 1);
+  ASSERT_THAT(model, IsOk());
+  Dataset data = Synthetic(60);
+  TrainOutcome a, b;
+  ASSERT_THAT(MakeTorchTrainer()->Train(TaskFor(*model), data, nullptr, &a), IsOk());
+  ASSERT_THAT(MakeTorchTrainer()->Train(TaskFor(*model), data, nullptr, &b), IsOk());
+  EXPECT_EQ(a.delta, b.delta);
+}
+
+TEST(TorchTrainerTest, MaxExamplesCapsTheWork) {
+  auto model = MakeInitialModel("mlp", 1);
+  ASSERT_THAT(model, IsOk());
+  protocol::Task task = TaskFor(*model);
+  task.config.max_examples = 30;
+  TrainOutcome out;
+  ASSERT_THAT(MakeTorchTrainer()->Train(task, Synthetic(100), nullptr, &out), IsOk());
+  EXPECT_EQ(out.num_examples, 30u);
+}
+
+TEST(TorchTrainerTest, StopPredicateCancelsTraining) {
+  auto model = MakeInitialModel("mlp", 1);
+  ASSERT_THAT(model, IsOk());
+  int polls = 0;
+  TrainOutcome out;
+  EXPECT_THAT(MakeTorchTrainer()->Train(TaskFor(*model), Synthetic(100),
+                                        [&] { return ++polls > 3; }, &out),
+              StatusIs(absl::StatusCode::kCancelled));
+  EXPECT_EQ(polls, 4);
+}
+
+TEST(TorchTrainerTest, RefusesCorruptOrMismatchedPayloads) {
+  auto model = MakeInitialModel("mlp", 1);
+  ASSERT_THAT(model, IsOk());
+  Dataset data = Synthetic(20);
+  TrainOutcome out;
+
+  protocol::Task short_weights = TaskFor(*model);
+  short_weights.model.weights.pop_back();
+  EXPECT_THAT(MakeTorchTrainer()->Train(short_weights, data, nullptr, &out),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+
+  protocol::Task wrong_manifest = TaskFor(*model);
+  wrong_manifest.model.manifest.tensors[0].name = "other";
+  EXPECT_THAT(MakeTorchTrainer()->Train(wrong_manifest, data, nullptr, &out),
+              StatusIs(absl::StatusCode::kInvalidArgument, "manifest"));
+
+  protocol::Task no_arch = TaskFor(*model);
+  no_arch.model.architecture.clear();
+  EXPECT_THAT(MakeTorchTrainer()->Train(no_arch, data, nullptr, &out),
+              StatusIs(absl::StatusCode::kFailedPrecondition, "not cached"));
+
+  protocol::Task unknown = TaskFor(*model);
+  unknown.model.architecture_id = "builtin:resnet";
+  unknown.model.architecture = "resnet";
+  EXPECT_THAT(MakeTorchTrainer()->Train(unknown, data, nullptr, &out),
+              StatusIs(absl::StatusCode::kInvalidArgument, "unknown"));
+}
+
+TEST(TorchTrainerTest, CachedArchitectureNeedNotBeResent) {
+  auto model = MakeInitialModel("mlp", 1);
+  ASSERT_THAT(model, IsOk());
+  Dataset data = Synthetic(20);
+  auto trainer = MakeTorchTrainer();
+  TrainOutcome out;
+  ASSERT_THAT(trainer->Train(TaskFor(*model), data, nullptr, &out), IsOk());
+  EXPECT_THAT(trainer->CachedArchitectures(), ::testing::ElementsAre("builtin:mlp"));
+  protocol::Task slim = TaskFor(*model);
+  slim.model.architecture.clear();
+  EXPECT_THAT(trainer->Train(slim, data, nullptr, &out), IsOk());
+}
+
+// Exported by examples/export_torchscript.py (CTest fixture) with the same
+// LibTorch version a user would have.
+std::string TorchScriptPath() {
+  const char* p = std::getenv("FEDGE_TEST_TORCHSCRIPT");
+  return p ? p : "";
+}
+
+TEST(TorchScriptTest, TrainsAnExportedModule) {
+  ASSERT_FALSE(TorchScriptPath().empty()) << "FEDGE_TEST_TORCHSCRIPT not set";
+  absl::StatusOr<protocol::ModelPayload> model = MakeInitialModel(TorchScriptPath(), 0);
+  ASSERT_THAT(model, IsOk());
+  EXPECT_THAT(model->architecture_id, ::testing::StartsWith("torchscript:"));
+  EXPECT_EQ(model->manifest.tensors.size(), 6u);  // conv, fc1, fc2 weights and biases
+  Dataset data = Synthetic(200);
+  protocol::Task task = TaskFor(*model);
+  task.config.local_epochs = 3;
+  TrainOutcome out;
+  ASSERT_THAT(MakeTorchTrainer()->Train(task, data, nullptr, &out), IsOk());
+  EXPECT_GT(Norm(out.delta), 0.0);
+  EXPECT_GT(out.metrics.accuracy, 0.8f);
+}
+
+TEST(TorchScriptTest, CorruptArchiveIsRefused) {
+  ASSERT_FALSE(TorchScriptPath().empty());
+  absl::StatusOr<std::string> bytes = ReadFile(TorchScriptPath());
+  ASSERT_THAT(bytes, IsOk());
+  absl::StatusOr<Architecture> arch = ResolveArchitecture(TorchScriptPath());
+  ASSERT_THAT(arch, IsOk());
+  // Tampered bytes no longer match the id's hash.
+  std::string tampered = *bytes;
+  tampered[tampered.size() / 2] ^= 0x5a;
+  EXPECT_THAT(VerifyArchitecture(arch->id, tampered),
+              StatusIs(absl::StatusCode::kInvalidArgument, "corrupt"));
+  // Bytes that match their id but are not a TorchScript archive.
+  fedge::testing::TempDir dir;
+  std::string junk_path = dir.File("junk.pt");
+  ASSERT_THAT(WriteFileAtomically(junk_path, "definitely not a zip archive"), IsOk());
+  EXPECT_THAT(MakeInitialModel(junk_path, 0),
+              StatusIs(absl::StatusCode::kInvalidArgument, "cannot load TorchScript"));
+  EXPECT_THAT(MakeInitialModel(dir.File("missing.pt"), 0),
+              StatusIs(absl::StatusCode::kInvalidArgument, "neither mlp, cnn"));
+}
+
+}  // namespace
+}  // namespace fedge::client

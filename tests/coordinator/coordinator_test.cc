@@ -1,0 +1,347 @@
+#include "coordinator/coordinator.h"
+
+#include <cmath>
+#include <limits>
+#include <map>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "absl/base/internal/endian.h"
+#include "protocol/envelope.h"
+#include "tests/testing/status_matchers.h"
+
+namespace fedge::coordinator {
+namespace {
+
+using ::fedge::testing::IsOk;
+using protocol::ErrorCode;
+
+class FakeOutbox : public Outbox {
+ public:
+  absl::Status Send(const std::string& peer, std::shared_ptr<const std::string> frame) override {
+    if (unreachable.count(peer)) return absl::UnavailableError("gone");
+    absl::StatusOr<protocol::Message> m = protocol::Decode(*frame);
+    EXPECT_THAT(m, IsOk());
+    sent[peer].push_back(*std::move(m));
+    return absl::OkStatus();
+  }
+  // Messages of type T sent to `peer`, oldest first.
+  template <typename T>
+  std::vector<T> To(const std::string& peer) const {
+    std::vector<T> out;
+    auto it = sent.find(peer);
+    if (it == sent.end()) return out;
+    for (const auto& m : it->second) {
+      if (const T* t = std::get_if<T>(&m)) out.push_back(*t);
+    }
+    return out;
+  }
+  std::map<std::string, std::vector<protocol::Message>> sent;
+  std::set<std::string> unreachable;
+};
+
+class Reports : public RoundObserver {
+ public:
+  void OnRoundEnd(const RoundReport& r) override { reports.push_back(r); }
+  std::vector<RoundReport> reports;
+};
+
+protocol::ModelPayload TinyModel() {
+  protocol::ModelPayload m;
+  m.manifest.tensors = {{"w", {4}, protocol::DType::kFloat32}};
+  m.architecture_id = "builtin:mlp";
+  m.architecture = "mlp";
+  m.weights = {1, 1, 1, 1};
+  return m;
+}
+
+class CoordinatorTest : public ::testing::Test {
+ protected:
+  void Start(CoordinatorConfig cfg) {
+    cfg.training.batch_size = 8;
+    auto c = Coordinator::Create(cfg, TinyModel(), &outbox_, nullptr, &reports_, now_);
+    ASSERT_THAT(c, IsOk());
+    coord_ = *std::move(c);
+  }
+  static CoordinatorConfig Config(uint32_t clients) {
+    CoordinatorConfig cfg;
+    cfg.rounds = 2;
+    cfg.min_clients = clients;
+    cfg.quorum = clients;
+    cfg.round_timeout = absl::Seconds(30);
+    cfg.heartbeat_interval = absl::Seconds(1);
+    cfg.missed_heartbeats = 5;
+    return cfg;
+  }
+  void Send(const std::string& peer, const protocol::Message& m) {
+    coord_->OnFrame(peer, protocol::Encode(m), now_);
+  }
+  void Hello(const std::string& peer, uint64_t id, uint64_t examples = 100) {
+    protocol::Hello h;
+    h.client_id = id;
+    h.num_examples = examples;
+    Send(peer, h);
+  }
+  protocol::Update UpdateFor(uint64_t id, std::vector<float> delta, uint64_t examples = 100) {
+    protocol::Update u;
+    u.round = coord_->phase() == Coordinator::Phase::kTraining ? current_round() : 0;
+    u.model_version = coord_->model_version();
+    u.client_id = id;
+    u.num_examples = examples;
+    u.delta = std::move(delta);
+    return u;
+  }
+  uint64_t current_round() const { return coord_->completed_rounds() + coord_->stats().rounds_failed + 1; }
+  std::vector<ErrorCode> ErrorsTo(const std::string& peer) const {
+    std::vector<ErrorCode> codes;
+    for (const auto& e : outbox_.To<protocol::ErrorReply>(peer)) codes.push_back(e.code);
+    return codes;
+  }
+
+  absl::Time now_ = absl::FromUnixSeconds(1000);
+  FakeOutbox outbox_;
+  Reports reports_;
+  std::unique_ptr<Coordinator> coord_;
+};
+
+TEST_F(CoordinatorTest, RoundStartsWhenEnoughClientsRegister) {
+  Start(Config(2));
+  Hello("a", 1);
+  EXPECT_EQ(outbox_.To<protocol::Welcome>("a").size(), 1u);
+  EXPECT_EQ(coord_->phase(), Coordinator::Phase::kWaitingForClients);
+  EXPECT_TRUE(outbox_.To<protocol::Task>("a").empty());
+  Hello("b", 2);
+  EXPECT_EQ(coord_->phase(), Coordinator::Phase::kTraining);
+  auto tasks = outbox_.To<protocol::Task>("a");
+  ASSERT_EQ(tasks.size(), 1u);
+  EXPECT_EQ(tasks[0].round, 1u);
+  EXPECT_EQ(tasks[0].model.weights, TinyModel().weights);
+  EXPECT_EQ(tasks[0].model.architecture, "mlp");  // not cached yet: sent
+}
+
+TEST_F(CoordinatorTest, FedAvgOfUpdatesIsApplied) {
+  Start(Config(2));
+  Hello("a", 1);
+  Hello("b", 2);
+  Send("a", UpdateFor(1, {1, 0, 0, 4}, 100));
+  EXPECT_EQ(coord_->completed_rounds(), 0u);
+  Send("b", UpdateFor(2, {3, 0, 2, 0}, 300));
+  ASSERT_EQ(coord_->completed_rounds(), 1u);
+  // global + (100*u1 + 300*u2) / 400
+  EXPECT_THAT(coord_->weights(), ::testing::Pointwise(::testing::FloatNear(1e-6),
+                                                      std::vector<float>{3.5f, 1, 2.5f, 2}));
+  EXPECT_EQ(coord_->model_version(), 1u);
+  ASSERT_EQ(reports_.reports.size(), 1u);
+  EXPECT_TRUE(reports_.reports[0].completed);
+  EXPECT_EQ(reports_.reports[0].aggregated, 2u);
+  EXPECT_GT(reports_.reports[0].bytes_up, 0u);
+  EXPECT_GT(reports_.reports[0].bytes_down, 0u);
+  // Round 2 started at once, without resending the architecture.
+  auto tasks = outbox_.To<protocol::Task>("a");
+  ASSERT_EQ(tasks.size(), 2u);
+  EXPECT_EQ(tasks[1].round, 2u);
+  EXPECT_EQ(tasks[1].model_version, 1u);
+  EXPECT_TRUE(tasks[1].model.architecture.empty());
+}
+
+TEST_F(CoordinatorTest, FinishesAfterTheConfiguredRoundsAndShutsClientsDown) {
+  Start(Config(1));
+  Hello("a", 1);
+  Send("a", UpdateFor(1, {0, 0, 0, 0}));
+  Send("a", UpdateFor(1, {0, 0, 0, 0}));
+  EXPECT_TRUE(coord_->done());
+  EXPECT_EQ(coord_->completed_rounds(), 2u);
+  EXPECT_EQ(outbox_.To<protocol::Shutdown>("a").size(), 1u);
+}
+
+// Each bad input: a specific error, counted, the aggregate untouched, and the
+// round still completes with the honest updates.
+TEST_F(CoordinatorTest, BadInputIsRefusedCountedAndDoesNotTouchTheAggregate) {
+  Start(Config(2));
+  Hello("a", 1);
+  Hello("b", 2);
+  const std::vector<float> good = {2, 2, 2, 2};
+
+  // Malformed frame.
+  coord_->OnFrame("a", "garbage", now_);
+  // Unknown message kind.
+  std::string unknown = protocol::Encode(protocol::Shutdown{"x"});
+  absl::little_endian::Store16(unknown.data() + 6, 77);
+  coord_->OnFrame("a", unknown, now_);
+  // Wrong protocol version.
+  std::string version = protocol::Encode(UpdateFor(1, good));
+  absl::little_endian::Store16(version.data() + 4, 9);
+  coord_->OnFrame("a", version, now_);
+  // Wrong round, wrong model version, wrong length, NaN, wrong client id.
+  protocol::Update wrong_round = UpdateFor(1, good);
+  wrong_round.round = 99;
+  Send("a", wrong_round);
+  protocol::Update wrong_version = UpdateFor(1, good);
+  wrong_version.model_version = 5;
+  Send("a", wrong_version);
+  Send("a", UpdateFor(1, {1, 2, 3}));
+  Send("a", UpdateFor(2, good));  // claims to be b
+  // From an unregistered client.
+  Send("stranger", UpdateFor(9, good));
+  // A Task from a client.
+  protocol::Task task;
+  task.model = TinyModel();
+  Send("a", task);
+
+  EXPECT_THAT(ErrorsTo("a"), ::testing::ElementsAre(
+                                 ErrorCode::kMalformed, ErrorCode::kUnknownKind,
+                                 ErrorCode::kVersionMismatch, ErrorCode::kWrongRound,
+                                 ErrorCode::kWrongModelVersion, ErrorCode::kWrongLength,
+                                 ErrorCode::kNotRegistered, ErrorCode::kUnknownKind));
+  EXPECT_THAT(ErrorsTo("stranger"), ::testing::ElementsAre(ErrorCode::kNotRegistered));
+  EXPECT_EQ(coord_->stats().rejected_total, 9u);
+  EXPECT_EQ(coord_->stats().rejected_by_code.at(ErrorCode::kUnknownKind), 2u);
+  EXPECT_EQ(coord_->phase(), Coordinator::Phase::kTraining);
+
+  // Now the honest updates; the duplicate after it is refused.
+  Send("a", UpdateFor(1, good));
+  Send("a", UpdateFor(1, {100, 100, 100, 100}));
+  EXPECT_EQ(ErrorsTo("a").back(), ErrorCode::kDuplicate);
+  Send("b", UpdateFor(2, good));
+  ASSERT_EQ(coord_->completed_rounds(), 1u);
+  EXPECT_THAT(coord_->weights(), ::testing::Each(::testing::FloatEq(3.0f)));
+  EXPECT_EQ(reports_.reports[0].rejected, 10u);
+}
+
+TEST_F(CoordinatorTest, NonFiniteUpdateIsRefusedAndTheClientDropped) {
+  CoordinatorConfig cfg = Config(3);
+  cfg.quorum = 2;
+  Start(cfg);
+  Hello("a", 1);
+  Hello("b", 2);
+  Hello("c", 3);
+  Send("c", UpdateFor(3, {std::numeric_limits<float>::infinity(), 0, 0, 0}));
+  EXPECT_THAT(ErrorsTo("c"), ::testing::ElementsAre(ErrorCode::kNonFinite));
+  Send("a", UpdateFor(1, {1, 1, 1, 1}));
+  Send("b", UpdateFor(2, {1, 1, 1, 1}));
+  ASSERT_EQ(coord_->completed_rounds(), 1u);
+  EXPECT_THAT(coord_->weights(), ::testing::Each(::testing::FloatEq(2.0f)));
+  EXPECT_EQ(reports_.reports[0].aggregated, 2u);
+  EXPECT_EQ(reports_.reports[0].dropped, 1u);
+}
+
+TEST_F(CoordinatorTest, OversizedFrameIsRefusedAsTooLarge) {
+  CoordinatorConfig cfg = Config(1);
+  cfg.limits.max_frame_bytes = 256;
+  Start(cfg);
+  Hello("a", 1);
+  Send("a", UpdateFor(1, std::vector<float>(100, 0.0f)));
+  EXPECT_THAT(ErrorsTo("a"), ::testing::ElementsAre(ErrorCode::kTooLarge));
+  EXPECT_EQ(coord_->completed_rounds(), 0u);
+}
+
+TEST_F(CoordinatorTest, UpdateFromOutsideTheCohortIsRefused) {
+  CoordinatorConfig cfg = Config(1);
+  cfg.clients_per_round = 1;
+  Start(cfg);
+  Hello("a", 1);  // round 1 starts with a alone
+  Hello("b", 2);
+  ASSERT_EQ(coord_->phase(), Coordinator::Phase::kTraining);
+  Send("b", UpdateFor(2, {1, 1, 1, 1}));
+  EXPECT_THAT(ErrorsTo("b"), ::testing::ElementsAre(ErrorCode::kNotInCohort));
+}
+
+TEST_F(CoordinatorTest, DeadlineClosesTheRoundWithAQuorum) {
+  CoordinatorConfig cfg = Config(3);
+  cfg.quorum = 2;
+  cfg.missed_heartbeats = 100;  // c stays registered; only the deadline closes
+  Start(cfg);
+  Hello("a", 1);
+  Hello("b", 2);
+  Hello("c", 3);
+  Send("a", UpdateFor(1, {1, 1, 1, 1}));
+  Send("b", UpdateFor(2, {1, 1, 1, 1}));
+  for (const char* p : {"a", "b", "c"}) Send(p, protocol::Heartbeat{0, 0, protocol::ClientState::kIdle});
+  now_ += absl::Seconds(29);
+  coord_->OnTick(now_);
+  EXPECT_EQ(coord_->completed_rounds(), 0u);
+  now_ += absl::Seconds(2);
+  for (const char* p : {"a", "b", "c"}) Send(p, protocol::Heartbeat{0, 0, protocol::ClientState::kIdle});
+  coord_->OnTick(now_);
+  ASSERT_EQ(coord_->completed_rounds(), 1u);
+  EXPECT_EQ(reports_.reports[0].aggregated, 2u);
+  EXPECT_EQ(reports_.reports[0].dropped, 1u);
+  // c's late update for round 1 is refused.
+  Send("c", [&] { auto u = UpdateFor(3, {1, 1, 1, 1}); u.round = 1; u.model_version = 0; return u; }());
+  EXPECT_EQ(ErrorsTo("c").back(), ErrorCode::kWrongRound);
+}
+
+TEST_F(CoordinatorTest, RoundWithoutQuorumFailsAndTheNextStartsWithTheSameModel) {
+  CoordinatorConfig cfg = Config(2);
+  Start(cfg);
+  Hello("a", 1);
+  Hello("b", 2);
+  Send("a", UpdateFor(1, {5, 5, 5, 5}));
+  now_ += absl::Seconds(31);
+  Send("a", protocol::Heartbeat{});
+  Send("b", protocol::Heartbeat{});
+  coord_->OnTick(now_);
+  ASSERT_EQ(reports_.reports.size(), 1u);
+  EXPECT_FALSE(reports_.reports[0].completed);
+  EXPECT_THAT(reports_.reports[0].failure, ::testing::HasSubstr("deadline"));
+  EXPECT_EQ(coord_->stats().rounds_failed, 1u);
+  EXPECT_EQ(coord_->weights(), TinyModel().weights);
+  auto tasks = outbox_.To<protocol::Task>("a");
+  ASSERT_EQ(tasks.size(), 2u);
+  EXPECT_EQ(tasks[1].round, 2u);
+  EXPECT_EQ(tasks[1].model_version, 0u);
+}
+
+TEST_F(CoordinatorTest, SilentClientIsDroppedAndTheRoundClosesWithoutIt) {
+  CoordinatorConfig cfg = Config(2);
+  cfg.quorum = 1;
+  Start(cfg);
+  Hello("a", 1);
+  Hello("b", 2);
+  Send("a", UpdateFor(1, {1, 1, 1, 1}));
+  // b never speaks again; a keeps heartbeating.
+  for (int i = 0; i < 6; ++i) {
+    now_ += absl::Seconds(1);
+    Send("a", protocol::Heartbeat{1, 1, protocol::ClientState::kIdle});
+    coord_->OnTick(now_);
+  }
+  EXPECT_EQ(coord_->registered_clients(), 1u);
+  ASSERT_EQ(coord_->completed_rounds(), 1u);
+  EXPECT_EQ(reports_.reports[0].dropped, 1u);
+}
+
+TEST_F(CoordinatorTest, HeartbeatFromUnknownPeerAsksItToRegister) {
+  Start(Config(1));
+  Send("ghost", protocol::Heartbeat{4, 0, protocol::ClientState::kIdle});
+  EXPECT_THAT(ErrorsTo("ghost"), ::testing::ElementsAre(ErrorCode::kNotRegistered));
+}
+
+TEST_F(CoordinatorTest, ClientLeavingTheRoundIsNotWaitedFor) {
+  CoordinatorConfig cfg = Config(2);
+  cfg.quorum = 1;
+  Start(cfg);
+  Hello("a", 1);
+  Hello("b", 2);
+  Send("a", UpdateFor(1, {1, 1, 1, 1}));
+  Send("b", protocol::ErrorReply{ErrorCode::kInternal, 1, "battery low"});
+  EXPECT_EQ(coord_->completed_rounds(), 1u);
+  EXPECT_TRUE(ErrorsTo("b").empty());  // errors are never answered with errors
+}
+
+TEST(CoordinatorCreateTest, RejectsInconsistentConfig) {
+  FakeOutbox outbox;
+  CoordinatorConfig cfg;
+  cfg.quorum = 3;
+  cfg.min_clients = 2;
+  EXPECT_THAT(Coordinator::Create(cfg, TinyModel(), &outbox, nullptr, nullptr, absl::Now()),
+              ::fedge::testing::StatusIs(absl::StatusCode::kInvalidArgument, "quorum"));
+  cfg = CoordinatorConfig();
+  protocol::ModelPayload bad = TinyModel();
+  bad.weights.push_back(1);
+  EXPECT_THAT(Coordinator::Create(cfg, bad, &outbox, nullptr, nullptr, absl::Now()),
+              ::fedge::testing::StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+}  // namespace
+}  // namespace fedge::coordinator

@@ -1,0 +1,80 @@
+#ifndef FEDGE_TESTS_INTEGRATION_PROCESS_TEST_UTIL_H_
+#define FEDGE_TESTS_INTEGRATION_PROCESS_TEST_UTIL_H_
+
+// Helpers for tests that run the real binaries.
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_cat.h"
+#include "simulations/subprocess.h"
+
+namespace fedge::testing {
+
+inline std::string Bin(const std::string& name) { return std::string(FEDGE_BIN_DIR) + "/" + name; }
+
+// A pipe whose ends close themselves.
+struct Pipe {
+  int read = -1, write = -1;
+  Pipe() {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) == 0) {
+      read = fds[0];
+      write = fds[1];
+    }
+  }
+  ~Pipe() {
+    CloseRead();
+    CloseWrite();
+  }
+  void CloseRead() { if (read >= 0) ::close(read), read = -1; }
+  void CloseWrite() { if (write >= 0) ::close(write), write = -1; }
+};
+
+// Starts fedge-coordinator with `flags` plus --listen and --ready_fd, and
+// returns the bound endpoint through `endpoint`.
+inline sim::Subprocess StartCoordinator(const std::string& listen,
+                                        const std::vector<std::string>& flags,
+                                        std::string* endpoint, int stdout_fd = -1) {
+  Pipe ready;
+  std::vector<std::string> argv = {Bin("fedge-coordinator"), "--listen=" + listen,
+                                   absl::StrCat("--ready_fd=", ready.write)};
+  argv.insert(argv.end(), flags.begin(), flags.end());
+  absl::StatusOr<sim::Subprocess> p =
+      sim::Subprocess::Start(argv, {"OMP_NUM_THREADS=1"}, ready.write, stdout_fd);
+  EXPECT_TRUE(p.ok()) << p.status();
+  ready.CloseWrite();
+  absl::StatusOr<std::string> line = sim::ReadLineWithTimeout(ready.read, absl::Seconds(60));
+  EXPECT_TRUE(line.ok()) << line.status();
+  *endpoint = line.ok() ? *line : "";
+  return *std::move(p);
+}
+
+inline sim::Subprocess StartClient(const std::vector<std::string>& flags) {
+  std::vector<std::string> argv = {Bin("fedge-client")};
+  argv.insert(argv.end(), flags.begin(), flags.end());
+  absl::StatusOr<sim::Subprocess> p = sim::Subprocess::Start(argv, {"OMP_NUM_THREADS=1"});
+  EXPECT_TRUE(p.ok()) << p.status();
+  return *std::move(p);
+}
+
+// Waits for exit, killing the process if it overstays `timeout`.
+inline sim::ExitInfo Finish(sim::Subprocess& p, absl::Duration timeout) {
+  std::optional<sim::ExitInfo> e = p.Wait(timeout);
+  if (!e) {
+    ADD_FAILURE() << "process " << p.pid() << " did not exit within "
+                  << absl::FormatDuration(timeout);
+    p.Kill(SIGKILL);
+    e = p.Wait();
+  }
+  return *e;
+}
+
+}  // namespace fedge::testing
+
+#endif  // FEDGE_TESTS_INTEGRATION_PROCESS_TEST_UTIL_H_

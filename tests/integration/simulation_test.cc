@@ -1,0 +1,85 @@
+// Runs fedge-sim end to end: real coordinator and client processes over real
+// ZeroMQ sockets on the Debian Fashion-MNIST files.
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_cat.h"
+#include "base/file_util.h"
+#include "simulations/results.h"
+#include "tests/integration/process_test_util.h"
+#include "tests/testing/status_matchers.h"
+#include "tests/testing/temp_dir.h"
+
+namespace fedge {
+namespace {
+
+using ::fedge::testing::IsOk;
+
+constexpr char kData[] = "/usr/share/datasets/fashion-mnist";
+
+std::vector<sim::RoundRow> RunSim(const std::string& out, const std::vector<std::string>& extra) {
+  std::vector<std::string> argv = {testing::Bin("fedge-sim"), "--model=mlp", "--clients=3",
+                                   "--rounds=2", "--max_examples=3000", "--partition=iid",
+                                   "--clients_per_process=2", "--out=" + out,
+                                   absl::StrCat("--data_dir=", kData)};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  absl::StatusOr<sim::Subprocess> p = sim::Subprocess::Start(argv);
+  EXPECT_THAT(p, IsOk());
+  sim::ExitInfo e = testing::Finish(*p, absl::Minutes(5));
+  EXPECT_TRUE(e.ok()) << e.ToString();
+  absl::StatusOr<std::vector<sim::RoundRow>> rows = sim::ReadMetrics(out + "/metrics.jsonl");
+  EXPECT_THAT(rows, IsOk());
+  return rows.ok() ? *rows : std::vector<sim::RoundRow>{};
+}
+
+void ExpectTwoGoodRounds(const std::vector<sim::RoundRow>& rows) {
+  ASSERT_EQ(rows.size(), 2u);
+  for (const sim::RoundRow& r : rows) {
+    EXPECT_TRUE(r.completed);
+    EXPECT_EQ(r.clients, 3);
+    // 199,210 float32 weights each way per client, plus envelopes.
+    EXPECT_GT(r.bytes_up, 3 * 199210 * 4);
+    EXPECT_GT(r.bytes_down, 3 * 199210 * 4);
+  }
+  // Two rounds on 3000 examples: far better than chance (0.1).
+  EXPECT_GT(rows.back().test_accuracy, 0.5);
+}
+
+TEST(SimulationTest, ThreeClientsTwoRoundsOverTcp) {
+  testing::TempDir dir;
+  ExpectTwoGoodRounds(RunSim(dir.path(), {"--transport=tcp"}));
+  absl::StatusOr<std::string> csv = ReadFile(dir.File("results.csv"));
+  ASSERT_THAT(csv, IsOk());
+  EXPECT_THAT(*csv, ::testing::HasSubstr("test_accuracy"));
+  absl::StatusOr<std::string> partition = ReadFile(dir.File("partition.txt"));
+  ASSERT_THAT(partition, IsOk());
+  EXPECT_EQ(std::count(partition->begin(), partition->end(), '\n'), 3);
+}
+
+TEST(SimulationTest, ThreeClientsTwoRoundsOverIpc) {
+  testing::TempDir dir;
+  ExpectTwoGoodRounds(RunSim(dir.path(), {"--transport=ipc"}));
+}
+
+TEST(SimulationTest, SameSeedGivesTheSameAccuracy) {
+  testing::TempDir a, b;
+  auto ra = RunSim(a.path(), {"--seed=7", "--partition=dirichlet:0.5"});
+  auto rb = RunSim(b.path(), {"--seed=7", "--partition=dirichlet:0.5"});
+  ASSERT_EQ(ra.size(), 2u);
+  ASSERT_EQ(rb.size(), 2u);
+  EXPECT_NEAR(ra.back().test_accuracy, rb.back().test_accuracy, 0.002);
+}
+
+TEST(SimulationTest, BadFlagsFailWithAClearError) {
+  testing::TempDir dir;
+  absl::StatusOr<sim::Subprocess> p = sim::Subprocess::Start(
+      {testing::Bin("fedge-sim"), "--partition=zipf", "--out=" + dir.path(),
+       absl::StrCat("--data_dir=", kData)});
+  ASSERT_THAT(p, IsOk());
+  sim::ExitInfo e = testing::Finish(*p, absl::Minutes(1));
+  EXPECT_EQ(e.exit_code, 1);
+}
+
+}  // namespace
+}  // namespace fedge

@@ -1,0 +1,130 @@
+#include "simulations/partition.h"
+
+#include <algorithm>
+#include <set>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "simulations/results.h"
+#include "tests/testing/status_matchers.h"
+
+namespace fedge::sim {
+namespace {
+
+using ::fedge::testing::IsOk;
+using ::fedge::testing::StatusIs;
+
+std::vector<uint8_t> Labels(size_t n) {
+  std::vector<uint8_t> l(n);
+  for (size_t i = 0; i < n; ++i) l[i] = static_cast<uint8_t>((i * 7) % 10);
+  return l;
+}
+
+void ExpectEveryIndexOnce(const Partition& p, size_t n) {
+  std::vector<int> seen(n, 0);
+  for (const auto& c : p) {
+    for (int64_t i : c) {
+      ASSERT_GE(i, 0);
+      ASSERT_LT(static_cast<size_t>(i), n);
+      ++seen[i];
+    }
+  }
+  EXPECT_TRUE(std::all_of(seen.begin(), seen.end(), [](int s) { return s == 1; }));
+}
+
+std::set<int> ClassesOf(const std::vector<int64_t>& idx, const std::vector<uint8_t>& labels) {
+  std::set<int> c;
+  for (int64_t i : idx) c.insert(labels[i]);
+  return c;
+}
+
+TEST(PartitionTest, IidSplitsEvenly) {
+  auto labels = Labels(1000);
+  absl::StatusOr<Partition> p = MakePartition("iid", labels, 7, 1);
+  ASSERT_THAT(p, IsOk());
+  ASSERT_EQ(p->size(), 7u);
+  for (const auto& c : *p) EXPECT_NEAR(static_cast<double>(c.size()), 1000.0 / 7, 1);
+  ExpectEveryIndexOnce(*p, 1000);
+}
+
+TEST(PartitionTest, DirichletIsDeterministicSkewedAndComplete) {
+  auto labels = Labels(6000);
+  auto a = MakePartition("dirichlet:0.1", labels, 10, 3);
+  auto b = MakePartition("dirichlet:0.1", labels, 10, 3);
+  auto c = MakePartition("dirichlet:0.1", labels, 10, 4);
+  ASSERT_THAT(a, IsOk());
+  ASSERT_THAT(c, IsOk());
+  EXPECT_EQ(*a, *b);
+  EXPECT_NE(*a, *c);
+  ExpectEveryIndexOnce(*a, 6000);
+  // With alpha 0.1 the sizes are far from even (IID would give 600 each).
+  size_t largest = 0, smallest = SIZE_MAX;
+  for (const auto& cl : *a) {
+    largest = std::max(largest, cl.size());
+    smallest = std::min(smallest, cl.size());
+    EXPECT_GE(cl.size(), 10u);
+  }
+  EXPECT_GT(largest, 2 * smallest);
+}
+
+TEST(PartitionTest, ShardsGiveAtMostKClassesPerClient) {
+  auto labels = Labels(2000);
+  auto p = MakePartition("shards:2", labels, 10, 5);
+  ASSERT_THAT(p, IsOk());
+  ExpectEveryIndexOnce(*p, 2000);
+  // 2000 examples / 20 shards = 100 per shard = half a class; so each shard
+  // holds one class and a client at most 2.
+  for (const auto& c : *p) EXPECT_LE(ClassesOf(c, labels).size(), 2u);
+}
+
+TEST(PartitionTest, BadSpecsAreRefused) {
+  auto labels = Labels(100);
+  EXPECT_THAT(MakePartition("random", labels, 2, 0), StatusIs(absl::StatusCode::kInvalidArgument, "iid"));
+  EXPECT_THAT(MakePartition("dirichlet:-1", labels, 2, 0), StatusIs(absl::StatusCode::kInvalidArgument, "alpha"));
+  EXPECT_THAT(MakePartition("dirichlet:x", labels, 2, 0), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(MakePartition("shards:0", labels, 2, 0), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(MakePartition("iid", labels, 101, 0), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(MakePartition("dirichlet:0.001", Labels(30), 3, 0),
+              StatusIs(absl::StatusCode::kInvalidArgument, "fewer than"));
+}
+
+TEST(PartitionTest, FileFormatRoundTripsAndIsChecked) {
+  Partition p = {{0, 5, 2}, {1, 3}};
+  absl::StatusOr<Partition> back = ParsePartition(FormatPartition(p), 2, 6);
+  ASSERT_THAT(back, IsOk());
+  EXPECT_EQ(*back, p);
+  EXPECT_THAT(ParsePartition("0 1\n2\n", 3, 6), StatusIs(absl::StatusCode::kInvalidArgument, "2 lines"));
+  EXPECT_THAT(ParsePartition("0 1\n2 9\n", 2, 6),
+              StatusIs(absl::StatusCode::kInvalidArgument, "line 2: '9'"));
+  EXPECT_THAT(ParsePartition("0 x\n2\n", 2, 6), StatusIs(absl::StatusCode::kInvalidArgument, "line 1"));
+  EXPECT_THAT(ParsePartition("0\n\n", 2, 6), StatusIs(absl::StatusCode::kInvalidArgument, "empty"));
+}
+
+TEST(ResultsTest, ParsesCoordinatorMetricsIntoCsvAndSummary) {
+  const std::string jsonl =
+      "{\"round\":1,\"completed\":true,\"model_version\":1,\"selected\":3,\"clients\":3,"
+      "\"dropped\":0,\"rejected\":0,\"train_loss\":0.9,\"round_seconds\":1.5,\"bytes_up\":100,"
+      "\"bytes_down\":200,\"test_accuracy\":0.5,\"test_loss\":1.2}\n"
+      "{\"round\":2,\"completed\":false,\"model_version\":1,\"selected\":3,\"clients\":0,"
+      "\"dropped\":3,\"rejected\":0,\"train_loss\":0,\"round_seconds\":9,\"bytes_up\":5,"
+      "\"bytes_down\":5,\"failure\":\"deadline\"}\n"
+      "{\"round\":3,\"completed\":true,\"model_version\":2,\"selected\":3,\"clients\":3,"
+      "\"dropped\":0,\"rejected\":1,\"train_loss\":0.5,\"round_seconds\":2.5,\"bytes_up\":300,"
+      "\"bytes_down\":400,\"test_accuracy\":0.75,\"test_loss\":0.6}\n";
+  absl::StatusOr<std::vector<RoundRow>> rows = ParseMetrics(jsonl);
+  ASSERT_THAT(rows, IsOk());
+  ASSERT_EQ(rows->size(), 3u);
+  Summary s = Summarize(*rows);
+  EXPECT_EQ(s.completed_rounds, 2);
+  EXPECT_DOUBLE_EQ(s.final_accuracy, 0.75);
+  EXPECT_DOUBLE_EQ(s.mean_round_seconds, 2.0);
+  EXPECT_DOUBLE_EQ(s.mean_bytes_up, 200);
+  std::string csv = ResultsCsv(*rows);
+  EXPECT_THAT(csv, ::testing::StartsWith("round,completed,clients,test_accuracy,"));
+  EXPECT_THAT(csv, ::testing::HasSubstr("\n3,1,3,0.750000,"));
+  EXPECT_THAT(ParseMetrics("{\"round\":1}\n"), StatusIs(absl::StatusCode::kInvalidArgument, "line 1"));
+}
+
+}  // namespace
+}  // namespace fedge::sim
