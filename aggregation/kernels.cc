@@ -5,7 +5,11 @@
 
 namespace fedge::aggregation {
 
-bool AllFinite(const float* x, size_t n) {
+// The loops are memory-bound; AVX2 (picked at run time where the CPU has it)
+// halves the instructions per byte, which matters when data sits in cache.
+#define FEDGE_KERNEL __attribute__((target_clones("avx2", "default")))
+
+FEDGE_KERNEL bool AllFinite(const float* x, size_t n) {
   // A float is non-finite exactly when its exponent bits are all ones. OR-ing
   // a per-element flag keeps the loop branch-free and vectorisable.
   uint32_t bad = 0;
@@ -17,7 +21,7 @@ bool AllFinite(const float* x, size_t n) {
   return bad == 0;
 }
 
-void Axpy(float w, const float* __restrict x, float* __restrict acc, size_t n) {
+FEDGE_KERNEL void Axpy(float w, const float* __restrict x, float* __restrict acc, size_t n) {
   for (size_t i = 0; i < n; ++i) acc[i] += w * x[i];
 }
 
@@ -27,7 +31,7 @@ bool CheckedAxpy(float w, const float* x, float* acc, size_t n) {
   return true;
 }
 
-void ScaleAdd(const float* __restrict base, float scale, const float* __restrict delta,
+FEDGE_KERNEL void ScaleAdd(const float* __restrict base, float scale, const float* __restrict delta,
               float* __restrict out, size_t n) {
   for (size_t i = 0; i < n; ++i) out[i] = base[i] + scale * delta[i];
 }

@@ -1,7 +1,8 @@
 #ifndef FEDGE_AGGREGATION_KERNELS_H_
 #define FEDGE_AGGREGATION_KERNELS_H_
 
-// The inner loops of aggregation, written so GCC vectorises them at -O3.
+// The inner loops of aggregation, written so GCC vectorises them at -O3, with
+// SSE2 and AVX2 versions chosen at run time.
 
 #include <cstddef>
 

@@ -21,6 +21,34 @@ namespace {
 constexpr size_t kParams = 1663370;  // the FedAvg CNN
 constexpr int kReps = 15;
 
+double SecondsPerCall(const std::function<void()>& op, int inner) {
+  auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < inner; ++i) op();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / inner;
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// Times `a` and `b` alternately so both see the same machine noise; returns
+// median seconds of each and the median of the per-pair ratios a/b.
+struct Paired {
+  double a, b, ratio;
+};
+Paired MedianPaired(const std::function<void()>& a, const std::function<void()>& b, int inner) {
+  a();
+  b();
+  std::vector<double> ta, tb, r;
+  for (int rep = 0; rep < 3 * kReps; ++rep) {
+    ta.push_back(SecondsPerCall(a, inner));
+    tb.push_back(SecondsPerCall(b, inner));
+    r.push_back(ta.back() / tb.back());
+  }
+  return {Median(ta), Median(tb), Median(r)};
+}
+
 double MedianSeconds(const std::function<void()>& op, int inner) {
   op();  // warm-up: page in buffers
   std::vector<double> t;
@@ -40,6 +68,15 @@ __attribute__((noinline)) void PlainLoop(float w, const float* __restrict x,
   for (size_t i = 0; i < n; ++i) acc[i] += w * x[i];
 }
 
+// The same loop compiled for AVX2, so the report can say how much of any
+// advantage is instruction set rather than code.
+__attribute__((noinline, target("avx2"))) void PlainLoopAvx2(float w, const float* __restrict x,
+                                                             float* __restrict acc, size_t n) {
+  for (size_t i = 0; i < n; ++i) acc[i] += w * x[i];
+}
+
+bool HasAvx2() { return __builtin_cpu_supports("avx2"); }
+
 }  // namespace
 
 int main() {
@@ -50,11 +87,15 @@ int main() {
   const double update_bytes = static_cast<double>(kParams) * sizeof(float);
 
   float w = 0.5f;
-  double plain = MedianSeconds([&] { PlainLoop(w, update.data(), acc.data(), kParams); }, 20);
-
   auto agg = fedge::aggregation::MakeFedAvgAggregator();
   agg->Reset(kParams);
-  double fold = MedianSeconds([&] { (void)agg->Add(update, 600.0); }, 20);
+  auto plain_op = [&] { PlainLoop(w, update.data(), acc.data(), kParams); };
+  auto fold_op = [&] { (void)agg->Add(update, 600.0); };
+  Paired vs_plain = MedianPaired(plain_op, fold_op, 10);
+  Paired vs_avx2 = vs_plain;
+  if (HasAvx2()) {
+    vs_avx2 = MedianPaired([&] { PlainLoopAvx2(w, update.data(), acc.data(), kParams); }, fold_op, 10);
+  }
 
   fedge::protocol::Task task;
   task.round = 1;
@@ -81,11 +122,13 @@ int main() {
       absl::StrFormat(
           "{\"params\":%d,\"update_mb\":%.2f,"
           "\"plain_loop_gbps\":%.2f,\"fedavg_fold_gbps\":%.2f,\"fold_vs_plain_ratio\":%.3f,"
+          "\"plain_loop_avx2_gbps\":%.2f,\"fold_vs_plain_avx2_ratio\":%.3f,"
           "\"task_encode_gbps\":%.2f,\"task_encode_ms\":%.3f,"
           "\"task_decode_gbps\":%.2f,\"task_decode_ms\":%.3f,"
           "\"update_decode_into_gbps\":%.2f,\"update_decode_into_ms\":%.3f,\"frame_bytes\":%d}",
-          kParams, update_bytes / 1e6, update_bytes / plain / gb, update_bytes / fold / gb,
-          plain / fold, frame.size() / encode / gb, encode * 1e3, frame.size() / decode / gb,
+          kParams, update_bytes / 1e6, update_bytes / vs_plain.a / gb,
+          update_bytes / vs_plain.b / gb, vs_plain.ratio, update_bytes / vs_avx2.a / gb,
+          vs_avx2.ratio, frame.size() / encode / gb, encode * 1e3, frame.size() / decode / gb,
           decode * 1e3, uframe.size() / decode_update / gb, decode_update * 1e3, frame.size())
           .c_str());
   return 0;
