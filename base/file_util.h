@@ -24,6 +24,9 @@ absl::Status AppendLine(const std::string& path, absl::string_view line);
 // mkdir -p.
 absl::Status MakeDirs(const std::string& path);
 
+// Directory of the running executable (to find sibling binaries and plugins).
+std::string ExecutableDir();
+
 }  // namespace fedge
 
 #endif  // FEDGE_BASE_FILE_UTIL_H_

@@ -3,6 +3,7 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -45,19 +46,21 @@ struct JobResult {
 
 class ClientHost::Impl {
  public:
-  Impl(ClientHostOptions options, std::unique_ptr<Trainer> trainer,
+  Impl(ClientHostOptions options, TrainerFactory trainer_factory,
        std::vector<LogicalClientSpec> specs, Clock* clock, ClientHostStats* stats)
-      : options_(std::move(options)), trainer_(std::move(trainer)), clock_(clock),
+      : options_(std::move(options)), trainer_factory_(std::move(trainer_factory)), clock_(clock),
         stats_(stats), rng_(options_.seed), wake_endpoint_(absl::StrCat(
             "inproc://fedge-client-wake-", reinterpret_cast<uintptr_t>(this))) {
     for (LogicalClientSpec& s : specs) {
       LogicalClient c;
       c.id = s.client_id;
-      c.data = std::move(s.data);
+      c.num_examples = s.num_examples;
+      c.source = std::move(s.data);
       c.heartbeat_interval = options_.heartbeat_interval;
       c.backoff = options_.backoff_initial;
       clients_.push_back(std::move(c));
     }
+    wanted_round_ = std::make_unique<std::atomic<uint64_t>[]>(clients_.size());
   }
 
   absl::Status Run() {
@@ -84,7 +87,10 @@ class ClientHost::Impl {
  private:
   struct LogicalClient {
     uint64_t id = 0;
-    Dataset data;
+    uint64_t num_examples = 0;
+    // Owned by the training thread: loaded there on the first task.
+    DataSource source;
+    std::optional<Dataset> data;
     zmq::socket_t socket;
     Phase phase = Phase::kRegistering;
     absl::Duration heartbeat_interval;
@@ -117,7 +123,11 @@ class ClientHost::Impl {
         items[i + 1] = {clients_[i].socket.handle(), 0, ZMQ_POLLIN, 0};
       }
       FEDGE_RETURN_IF_ERROR(protocol::Poll(items.data(), items.size(), next - now).status());
-      if (items[0].revents & ZMQ_POLLIN) DrainWake();
+      if (items[0].revents & ZMQ_POLLIN) {
+        DrainWake();
+        std::lock_guard<std::mutex> lock(mu_);
+        if (!fatal_.ok()) return fatal_;
+      }
       for (size_t i = 0; i < clients_.size(); ++i) {
         if (items[i + 1].revents & ZMQ_POLLIN) ReceiveAll(clients_[i]);
       }
@@ -138,6 +148,7 @@ class ClientHost::Impl {
     FEDGE_RETURN_IF_ERROR(protocol::ConfigureSocket(c.socket, cfg));
     FEDGE_RETURN_IF_ERROR(protocol::Connect(c.socket, options_.coordinator_endpoint));
     c.phase = c.phase == Phase::kDone ? Phase::kDone : Phase::kRegistering;
+    wanted_round_[static_cast<size_t>(&c - clients_.data())].store(0);  // abandon training
     SendHello(c);
     return absl::OkStatus();
   }
@@ -145,7 +156,7 @@ class ClientHost::Impl {
   void SendHello(LogicalClient& c) {
     protocol::Hello hello;
     hello.client_id = c.id;
-    hello.num_examples = static_cast<uint64_t>(c.data.size());
+    hello.num_examples = c.num_examples;
     hello.capabilities = protocol::kCapBuiltinModels | protocol::kCapTorchScript;
     hello.software_version = "fedge 0.1";
     {
@@ -257,16 +268,22 @@ class ClientHost::Impl {
 
   void Handle(LogicalClient& c, protocol::Task& m) {
     ++stats_->tasks_received;
-    if (c.phase != Phase::kIdle) {
+    if (c.phase == Phase::kTraining && m.round == c.round) return;  // duplicate
+    if (c.phase != Phase::kIdle && c.phase != Phase::kTraining) {
       FEDGE_LOG(kWarning, "client %d: ignoring a task for round %d while %s", c.id, m.round,
                 PhaseName(c.phase));
       return;
     }
+    // A task for another round while training means the coordinator moved on
+    // (the round failed or we re-registered): the running job is abandoned at
+    // its next batch and its result dropped.
     c.phase = Phase::kTraining;
     c.round = m.round;
+    const size_t index = static_cast<size_t>(&c - clients_.data());
+    wanted_round_[index].store(m.round);
     {
       std::lock_guard<std::mutex> lock(mu_);
-      jobs_.push_back(Job{static_cast<size_t>(&c - clients_.data()), std::move(m)});
+      jobs_.push_back(Job{index, std::move(m)});
     }
     cv_.notify_all();
   }
@@ -275,10 +292,13 @@ class ClientHost::Impl {
     ++stats_->errors_received;
     FEDGE_LOG(kWarning, "client %d: coordinator refused a message (%s, round %d): %s", c.id,
               protocol::ErrorCodeName(m.code), m.round, m.message);
-    if (m.code == protocol::ErrorCode::kNotRegistered && c.phase != Phase::kDone &&
-        c.phase != Phase::kTraining) {
-      // The coordinator restarted or dropped us: register again on this socket.
+    if (m.code == protocol::ErrorCode::kNotRegistered &&
+        (c.phase == Phase::kIdle || c.phase == Phase::kTraining)) {
+      // The coordinator restarted or dropped us: register again on this
+      // socket. While registering a Hello is already in flight; queued
+      // heartbeats drawing more refusals must not send more Hellos.
       c.phase = Phase::kRegistering;
+      wanted_round_[static_cast<size_t>(&c - clients_.data())].store(0);
       SendHello(c);
     }
   }
@@ -303,6 +323,17 @@ class ClientHost::Impl {
     zmq::socket_t wake(ctx_, zmq::socket_type::push);
     wake.set(zmq::sockopt::linger, 0);
     wake.connect(wake_endpoint_);
+    absl::StatusOr<std::unique_ptr<Trainer>> trainer = trainer_factory_();
+    if (!trainer.ok()) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        fatal_ = absl::Status(trainer.status().code(),
+                              absl::StrCat("cannot build the trainer: ", trainer.status().message()));
+      }
+      wake.send(zmq::str_buffer("f"), zmq::send_flags::dontwait);
+      return;
+    }
+    trainer_ = *std::move(trainer);
     while (true) {
       Job job;
       {
@@ -316,10 +347,16 @@ class ClientHost::Impl {
       r.client = job.client;
       r.round = job.task.round;
       r.model_version = job.task.model_version;
-      // clients_[job.client].data is not touched by the I/O thread while the
-      // client is in kTraining.
-      r.status = trainer_->Train(job.task, clients_[job.client].data,
-                                 [this] { return stop_.load(); }, &r.outcome);
+      // A client's source and data are only touched by this thread.
+      LogicalClient& c = clients_[job.client];
+      r.status = EnsureData(c);
+      if (r.status.ok()) {
+        std::atomic<uint64_t>& wanted = wanted_round_[job.client];
+        const uint64_t round = job.task.round;
+        r.status = trainer_->Train(
+            job.task, *c.data,
+            [this, &wanted, round] { return stop_.load() || wanted.load() != round; }, &r.outcome);
+      }
       {
         std::lock_guard<std::mutex> lock(mu_);
         cached_architectures_ = trainer_->CachedArchitectures();
@@ -327,6 +364,19 @@ class ClientHost::Impl {
       }
       wake.send(zmq::str_buffer("r"), zmq::send_flags::dontwait);
     }
+  }
+
+  absl::Status EnsureData(LogicalClient& c) {
+    if (c.data.has_value()) return absl::OkStatus();
+    if (!c.source) return absl::FailedPreconditionError("no data source");
+    absl::StatusOr<Dataset> d = c.source();
+    if (!d.ok()) return d.status();
+    if (static_cast<uint64_t>(d->size()) != c.num_examples) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "data source gave ", d->size(), " examples, the client announced ", c.num_examples));
+    }
+    c.data = *std::move(d);
+    return absl::OkStatus();
   }
 
   void Wake() {
@@ -350,7 +400,8 @@ class ClientHost::Impl {
     }
     for (JobResult& r : done) {
       LogicalClient& c = clients_[r.client];
-      if (c.phase != Phase::kTraining) continue;  // shut down or re-registered meanwhile
+      // Shut down, re-registered or given a newer task meanwhile: stale.
+      if (c.phase != Phase::kTraining || r.round != c.round) continue;
       c.phase = Phase::kIdle;
       if (!r.status.ok()) {
         ++stats_->training_failures;
@@ -378,7 +429,8 @@ class ClientHost::Impl {
   }
 
   ClientHostOptions options_;
-  std::unique_ptr<Trainer> trainer_;
+  TrainerFactory trainer_factory_;
+  std::unique_ptr<Trainer> trainer_;  // built and used on the training thread
   Clock* clock_;
   ClientHostStats* stats_;
   std::mt19937_64 rng_;
@@ -386,6 +438,9 @@ class ClientHost::Impl {
   zmq::context_t ctx_;
   zmq::socket_t wake_pull_;
   std::vector<LogicalClient> clients_;
+  // Per client, the round whose task it should be training for (0: none);
+  // read by the training thread to abandon superseded work.
+  std::unique_ptr<std::atomic<uint64_t>[]> wanted_round_;
   std::atomic<bool> stop_{false};
   std::thread worker_;
 
@@ -396,12 +451,13 @@ class ClientHost::Impl {
   std::deque<JobResult> results_;
   std::vector<std::string> cached_architectures_;
   bool worker_exit_ = false;
+  absl::Status fatal_;
 };
 
-ClientHost::ClientHost(ClientHostOptions options, std::unique_ptr<Trainer> trainer,
+ClientHost::ClientHost(ClientHostOptions options, TrainerFactory trainer_factory,
                        std::vector<LogicalClientSpec> clients, Clock* clock)
-    : impl_(std::make_unique<Impl>(std::move(options), std::move(trainer), std::move(clients),
-                                   clock, &stats_)) {}
+    : impl_(std::make_unique<Impl>(std::move(options), std::move(trainer_factory),
+                                   std::move(clients), clock, &stats_)) {}
 
 ClientHost::~ClientHost() = default;
 

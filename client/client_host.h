@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -43,10 +44,19 @@ struct ClientHostOptions {
   uint64_t seed = 0;  // for backoff jitter
 };
 
+// Produces a logical client's training data. Called on the training thread
+// when the client's first task arrives, so registration never waits for data.
+using DataSource = std::function<absl::StatusOr<Dataset>()>;
+
 struct LogicalClientSpec {
   uint64_t client_id = 0;
-  Dataset data;
+  uint64_t num_examples = 0;  // announced in Hello; the data must agree
+  DataSource data;
 };
+
+// Builds the Trainer. Called once, on the training thread, as Run starts: a
+// LibTorch trainer takes ~1 s to load, and clients register meanwhile.
+using TrainerFactory = std::function<absl::StatusOr<std::unique_ptr<Trainer>>()>;
 
 struct ClientHostStats {
   uint64_t tasks_received = 0;
@@ -62,15 +72,15 @@ struct ClientHostStats {
 class ClientHost {
  public:
   // `clock` must outlive the host; it drives heartbeats, backoff and timeouts.
-  ClientHost(ClientHostOptions options, std::unique_ptr<Trainer> trainer,
+  ClientHost(ClientHostOptions options, TrainerFactory trainer_factory,
              std::vector<LogicalClientSpec> clients, Clock* clock = Clock::Real());
   ~ClientHost();
   ClientHost(const ClientHost&) = delete;
   ClientHost& operator=(const ClientHost&) = delete;
 
   // Serves until every logical client has been told to shut down (OK), Stop()
-  // is called (Cancelled) or the coordinator stays silent past give_up_after
-  // (Unavailable). Call once.
+  // is called (Cancelled), the coordinator stays silent past give_up_after
+  // (Unavailable) or the trainer cannot be built (its error). Call once.
   absl::Status Run();
 
   // Thread-safe; makes Run return promptly.

@@ -2,6 +2,8 @@
 
 #include <cstdio>
 #include <fstream>
+#include <memory>
+#include <mutex>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -16,6 +18,7 @@
 #include "base/status_macros.h"
 #include "client/client_host.h"
 #include "client/dataset.h"
+#include "client/torch_plugin.h"
 #include "client/trainer.h"
 
 ABSL_FLAG(std::string, coordinator, "tcp://127.0.0.1:7070", "Coordinator endpoint to connect to");
@@ -72,34 +75,71 @@ absl::StatusOr<std::vector<int64_t>> ReadPartitionLine(const std::string& path, 
   return indices;
 }
 
+// The training set, read once per process on first use and shared by the
+// logical clients hosted here.
+class SharedTrainSet {
+ public:
+  explicit SharedTrainSet(std::string dir) : dir_(std::move(dir)) {}
+  absl::StatusOr<const client::Dataset*> Get() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!loaded_) {
+      data_ = client::LoadIdxDataset(dir_, "train");
+      loaded_ = true;
+    }
+    if (!data_.ok()) return data_.status();
+    return &*data_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::string dir_;
+  bool loaded_ = false;
+  absl::StatusOr<client::Dataset> data_;
+};
+
 absl::Status Run() {
   FEDGE_ASSIGN_OR_RETURN(std::vector<uint64_t> ids, ParseIds(absl::GetFlag(FLAGS_client_ids)));
   SetLogTag(ids.size() == 1 ? absl::StrCat("client ", ids[0])
                             : absl::StrCat("clients ", absl::GetFlag(FLAGS_client_ids)));
-  FEDGE_ASSIGN_OR_RETURN(client::Dataset train,
-                         client::LoadIdxDataset(absl::GetFlag(FLAGS_data_dir), "train"));
+  auto train = std::make_shared<SharedTrainSet>(absl::GetFlag(FLAGS_data_dir));
   std::vector<client::LogicalClientSpec> specs;
   const std::string partition = absl::GetFlag(FLAGS_partition_file);
+  uint64_t full_size = 0;
+  if (partition.empty()) {
+    // Without a partition every client holds the whole set; its size is in
+    // the labels file header, but reading the labels is cheap enough.
+    FEDGE_ASSIGN_OR_RETURN(std::vector<uint8_t> labels,
+                           client::LoadIdxLabels(absl::GetFlag(FLAGS_data_dir), "train"));
+    full_size = labels.size();
+  }
   for (uint64_t id : ids) {
     client::LogicalClientSpec spec;
     spec.client_id = id;
     if (partition.empty()) {
-      spec.data = train;
+      spec.num_examples = full_size;
+      spec.data = [train]() -> absl::StatusOr<client::Dataset> {
+        FEDGE_ASSIGN_OR_RETURN(const client::Dataset* all, train->Get());
+        return *all;
+      };
     } else {
+      // Only the indices are read now; images load when the first task comes.
       FEDGE_ASSIGN_OR_RETURN(std::vector<int64_t> idx, ReadPartitionLine(partition, id));
-      absl::StatusOr<client::Dataset> sub = client::Subset(train, idx);
-      if (!sub.ok()) {
-        return absl::InvalidArgumentError(absl::StrCat(partition, " line ", id + 1, ": ",
-                                                       sub.status().message()));
-      }
-      spec.data = *std::move(sub);
+      spec.num_examples = idx.size();
+      spec.data = [train, idx = std::move(idx), partition, id]() -> absl::StatusOr<client::Dataset> {
+        FEDGE_ASSIGN_OR_RETURN(const client::Dataset* all, train->Get());
+        absl::StatusOr<client::Dataset> sub = client::Subset(*all, idx);
+        if (!sub.ok()) {
+          return absl::InvalidArgumentError(absl::StrCat(partition, " line ", id + 1, ": ",
+                                                         sub.status().message()));
+        }
+        return sub;
+      };
     }
-    if (spec.data.size() == 0) {
+    if (spec.num_examples == 0) {
       FEDGE_LOG(kWarning, "client %d has no examples and will be refused", id);
     }
     specs.push_back(std::move(spec));
   }
-  train = client::Dataset();  // only the subsets are kept
 
   client::ClientHostOptions opts;
   opts.coordinator_endpoint = absl::GetFlag(FLAGS_coordinator);
@@ -107,7 +147,8 @@ absl::Status Run() {
   opts.seed = absl::GetFlag(FLAGS_seed);
   client::TorchTrainerOptions topts;
   topts.threads = absl::GetFlag(FLAGS_threads);
-  client::ClientHost host(opts, client::MakeTorchTrainer(topts), std::move(specs));
+  client::ClientHost host(opts, [topts] { return client::LoadTorchTrainer(topts); },
+                          std::move(specs));
   absl::Status s = host.Run();
   const client::ClientHostStats& st = host.stats();
   FEDGE_LOG(kDebug, "updates sent %d, tasks %d, reconnects %d, bytes up %d down %d",

@@ -88,15 +88,6 @@ void Subprocess::Kill(int signal) {
   if (!reaped_) ::kill(pid_, signal);
 }
 
-std::string ExecutableDir() {
-  char buf[4096];
-  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof(buf) - 1);
-  if (n <= 0) return ".";
-  std::string path(buf, static_cast<size_t>(n));
-  size_t slash = path.rfind('/');
-  return slash == std::string::npos ? "." : path.substr(0, slash);
-}
-
 absl::StatusOr<std::string> ReadLineWithTimeout(int fd, absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
   std::string line;

@@ -45,9 +45,6 @@ class Subprocess {
   ExitInfo info_;
 };
 
-// Directory of the running executable (to find sibling binaries).
-std::string ExecutableDir();
-
 // Reads one line from `fd` within `timeout`. DeadlineExceeded or Unavailable (EOF).
 absl::StatusOr<std::string> ReadLineWithTimeout(int fd, absl::Duration timeout);
 
