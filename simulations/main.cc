@@ -101,8 +101,7 @@ absl::Status Run() {
   int ready[2];
   if (::pipe2(ready, O_CLOEXEC) != 0) return absl::InternalError("pipe failed");
   // One intra-op thread per process: more threads fight over 2 cores.
-  const std::vector<std::string> env = {"OMP_NUM_THREADS=1", "OMP_WAIT_POLICY=PASSIVE",
-                                       "OPENBLAS_NUM_THREADS=1"};
+  const std::vector<std::string> env = {"OMP_NUM_THREADS=1", "OMP_WAIT_POLICY=PASSIVE"};
   const std::string seed = absl::StrCat(absl::GetFlag(FLAGS_seed));
   FEDGE_ASSIGN_OR_RETURN(
       Subprocess coordinator,
