@@ -1,6 +1,8 @@
 // fedge-client: one process hosting one or more logical federated clients.
 
+#include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <memory>
 #include <mutex>
@@ -15,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "base/log.h"
+#include "base/signals.h"
 #include "base/status_macros.h"
 #include "client/client_host.h"
 #include "client/dataset.h"
@@ -98,6 +101,16 @@ class SharedTrainSet {
 };
 
 absl::Status Run() {
+  // Before any thread exists, so all inherit the signal mask.
+  static std::atomic<client::ClientHost*> stop_target{nullptr};
+  HandleTerminationSignals([](int sig) {
+    FEDGE_LOG(kInfo, "signal %d: stopping", sig);
+    if (auto* host = stop_target.load()) {
+      host->Stop();
+    } else {
+      std::_Exit(1);
+    }
+  });
   FEDGE_ASSIGN_OR_RETURN(std::vector<uint64_t> ids, ParseIds(absl::GetFlag(FLAGS_client_ids)));
   SetLogTag(ids.size() == 1 ? absl::StrCat("client ", ids[0])
                             : absl::StrCat("clients ", absl::GetFlag(FLAGS_client_ids)));
@@ -149,7 +162,10 @@ absl::Status Run() {
   topts.threads = absl::GetFlag(FLAGS_threads);
   client::ClientHost host(opts, [topts] { return client::LoadTorchTrainer(topts); },
                           std::move(specs));
+  stop_target.store(&host);
   absl::Status s = host.Run();
+  stop_target.store(nullptr);
+  if (absl::IsCancelled(s)) return absl::OkStatus();
   const client::ClientHostStats& st = host.stats();
   FEDGE_LOG(kDebug, "updates sent %d, tasks %d, reconnects %d, bytes up %d down %d",
             st.updates_sent, st.tasks_received, st.reconnects, st.bytes_sent, st.bytes_received);

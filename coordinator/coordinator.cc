@@ -1,6 +1,7 @@
 #include "coordinator/coordinator.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -21,6 +22,9 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(
   if (config.clients_per_round != 0 && config.quorum > config.clients_per_round) {
     return absl::InvalidArgumentError(absl::StrCat(
         "quorum ", config.quorum, " exceeds clients_per_round ", config.clients_per_round));
+  }
+  if (!(config.fraction > 0 && config.fraction <= 1)) {
+    return absl::InvalidArgumentError(absl::StrCat("fraction ", config.fraction, " is not in (0, 1]"));
   }
   if (config.quorum > config.min_clients) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -254,9 +258,15 @@ absl::Time Coordinator::NextDeadline(absl::Time now) const {
 void Coordinator::MaybeStartRound(absl::Time now) {
   if (phase_ != Phase::kWaitingForClients || registry_.size() < config_.min_clients) return;
   std::vector<std::string> peers = registry_.PeersByClientId();
-  if (config_.clients_per_round != 0 && peers.size() > config_.clients_per_round) {
+  size_t cohort = config_.clients_per_round;
+  if (cohort == 0) {
+    // Never below the quorum, or the round could not close.
+    cohort = std::max<size_t>(config_.quorum,
+                              static_cast<size_t>(std::ceil(config_.fraction * peers.size())));
+  }
+  if (peers.size() > cohort) {
     std::shuffle(peers.begin(), peers.end(), rng_);
-    peers.resize(config_.clients_per_round);
+    peers.resize(cohort);
   }
   ++round_;
   phase_ = Phase::kTraining;

@@ -39,7 +39,8 @@ namespace fedge::coordinator {
 
 struct CoordinatorConfig {
   uint64_t rounds = 10;              // completed rounds before shutting down
-  uint32_t clients_per_round = 0;    // cohort size; 0 = every live client
+  uint32_t clients_per_round = 0;    // cohort size; 0 = use `fraction`
+  double fraction = 1.0;             // of live clients, when clients_per_round is 0
   uint32_t min_clients = 1;          // live clients needed to start a round
   uint32_t quorum = 1;               // updates needed to close a round at its deadline
   absl::Duration round_timeout = absl::Minutes(5);

@@ -2,7 +2,9 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include "absl/flags/flag.h"
@@ -12,6 +14,7 @@
 #include "absl/strings/str_format.h"
 #include "base/file_util.h"
 #include "base/log.h"
+#include "base/signals.h"
 #include "client/dataset.h"
 #include "client/trainer.h"
 #include "coordinator/coordinator.h"
@@ -23,7 +26,11 @@ ABSL_FLAG(std::string, model, "mlp",
           "Model to train: mlp (784-200-200-10), cnn (FedAvg paper CNN, 1.66M parameters) or "
           "the path of a TorchScript file saved with torch.jit.script(model).save(path)");
 ABSL_FLAG(uint64_t, rounds, 10, "Completed rounds to run before telling clients to shut down");
-ABSL_FLAG(uint32_t, clients_per_round, 0, "Clients selected per round; 0 selects every live client");
+ABSL_FLAG(uint32_t, clients_per_round, 0,
+          "Clients selected per round; 0 selects --fraction of the live clients");
+ABSL_FLAG(double, fraction, 1.0,
+          "Fraction of live clients selected per round (C in the FedAvg paper), when "
+          "--clients_per_round is 0; never fewer than --quorum");
 ABSL_FLAG(uint32_t, min_clients, 1, "Live registered clients needed before a round starts");
 ABSL_FLAG(uint32_t, quorum, 0,
           "Updates needed to close a round at its deadline; 0 means min_clients");
@@ -97,6 +104,16 @@ class ReportPrinter final : public coordinator::RoundObserver {
 
 int Main() {
   SetLogTag("coordinator");
+  // Before any thread exists (ZeroMQ starts some), so all inherit the mask.
+  static std::atomic<coordinator::CoordinatorServer*> stop_target{nullptr};
+  HandleTerminationSignals([](int sig) {
+    FEDGE_LOG(kWarning, "signal %d: stopping (clients keep retrying)", sig);
+    if (auto* server = stop_target.load()) {
+      server->Stop();
+    } else {
+      std::_Exit(1);  // still starting up: nothing to save
+    }
+  });
   const std::string model_flag = absl::GetFlag(FLAGS_model);
   absl::StatusOr<protocol::ModelPayload> model =
       client::MakeInitialModel(model_flag, absl::GetFlag(FLAGS_seed));
@@ -123,6 +140,7 @@ int Main() {
   coordinator::CoordinatorConfig cfg;
   cfg.rounds = absl::GetFlag(FLAGS_rounds);
   cfg.clients_per_round = absl::GetFlag(FLAGS_clients_per_round);
+  cfg.fraction = absl::GetFlag(FLAGS_fraction);
   cfg.min_clients = absl::GetFlag(FLAGS_min_clients);
   cfg.quorum = absl::GetFlag(FLAGS_quorum) ? absl::GetFlag(FLAGS_quorum) : cfg.min_clients;
   cfg.round_timeout = absl::GetFlag(FLAGS_round_timeout);
@@ -158,7 +176,12 @@ int Main() {
     }
     ::close(fd);
   }
+  stop_target.store(server->get());
   absl::Status s = (*server)->Serve(coord->get());
+  if (absl::IsCancelled(s)) {
+    FEDGE_LOG(kInfo, "stopped after %d completed rounds", (*coord)->completed_rounds());
+    return 0;
+  }
   const coordinator::CoordinatorStats& st = (*coord)->stats();
   FEDGE_LOG(kInfo, "done: %s; %d rounds completed, %d failed, %d messages refused",
             (*coord)->finish_reason(), (*coord)->completed_rounds(), st.rounds_failed,

@@ -46,7 +46,8 @@ ABSL_FLAG(std::string, out, "sim-out", "Directory for metrics.jsonl, results.csv
 ABSL_FLAG(int, clients_per_process, 0,
           "Logical clients hosted by each client process; 0 spreads them over one process "
           "per core");
-ABSL_FLAG(int, clients_per_round, 0, "Cohort size per round; 0 = all clients");
+ABSL_FLAG(int, clients_per_round, 0, "Cohort size per round; 0 = --fraction of the clients");
+ABSL_FLAG(double, fraction, 1.0, "Fraction of clients selected per round (FedAvg's C)");
 ABSL_FLAG(std::string, transport, "tcp", "tcp (loopback, free port) or ipc (socket in --out)");
 ABSL_FLAG(std::string, data_dir, "/usr/share/datasets/fashion-mnist",
           "Directory with the train- and t10k- IDX files");
@@ -110,6 +111,7 @@ absl::Status Run() {
                          absl::StrCat("--min_clients=", clients),
                          absl::StrCat("--quorum=", std::max(1, clients / 2)),
                          absl::StrCat("--clients_per_round=", absl::GetFlag(FLAGS_clients_per_round)),
+                         absl::StrCat("--fraction=", absl::GetFlag(FLAGS_fraction)),
                          absl::StrCat("--local_epochs=", absl::GetFlag(FLAGS_local_epochs)),
                          absl::StrCat("--batch_size=", absl::GetFlag(FLAGS_batch_size)),
                          absl::StrCat("--lr=", absl::GetFlag(FLAGS_lr)), "--seed=" + seed,

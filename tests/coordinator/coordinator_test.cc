@@ -247,6 +247,17 @@ TEST_F(CoordinatorTest, UpdateFromOutsideTheCohortIsRefused) {
   EXPECT_THAT(ErrorsTo("b"), ::testing::ElementsAre(ErrorCode::kNotInCohort));
 }
 
+TEST_F(CoordinatorTest, FractionSelectsPartOfTheLiveClients) {
+  CoordinatorConfig cfg = Config(4);
+  cfg.quorum = 1;
+  cfg.fraction = 0.5;
+  Start(cfg);
+  for (int i = 0; i < 4; ++i) Hello(std::string(1, static_cast<char>('a' + i)), i);
+  int tasked = 0;
+  for (const char* p : {"a", "b", "c", "d"}) tasked += !outbox_.To<protocol::Task>(p).empty();
+  EXPECT_EQ(tasked, 2);
+}
+
 TEST_F(CoordinatorTest, DeadlineClosesTheRoundWithAQuorum) {
   CoordinatorConfig cfg = Config(3);
   cfg.quorum = 2;
@@ -336,6 +347,10 @@ TEST(CoordinatorCreateTest, RejectsInconsistentConfig) {
   cfg.min_clients = 2;
   EXPECT_THAT(Coordinator::Create(cfg, TinyModel(), &outbox, nullptr, nullptr, absl::Now()),
               ::fedge::testing::StatusIs(absl::StatusCode::kInvalidArgument, "quorum"));
+  cfg = CoordinatorConfig();
+  cfg.fraction = 0;
+  EXPECT_THAT(Coordinator::Create(cfg, TinyModel(), &outbox, nullptr, nullptr, absl::Now()),
+              ::fedge::testing::StatusIs(absl::StatusCode::kInvalidArgument, "fraction"));
   cfg = CoordinatorConfig();
   protocol::ModelPayload bad = TinyModel();
   bad.weights.push_back(1);

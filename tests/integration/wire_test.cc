@@ -172,8 +172,9 @@ TEST_F(WireTest, OversizedFrameDoesNotTakeTheServerDown) {
   absl::StatusOr<protocol::Message> welcome = raw.Next();
   ASSERT_THAT(welcome, IsOk());
   EXPECT_TRUE(std::holds_alternative<protocol::Welcome>(*welcome));
+  // SIGTERM is a clean stop for an operator.
   coordinator.Kill(SIGTERM);
-  fedge::testing::Finish(coordinator, absl::Seconds(30));
+  EXPECT_TRUE(fedge::testing::Finish(coordinator, absl::Seconds(30)).ok());
 }
 
 TEST_F(WireTest, ClientReconnectsWhenItsCoordinatorIsReplaced) {

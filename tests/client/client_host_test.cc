@@ -1,0 +1,284 @@
+// ClientHost against a coordinator played by the test over a real ZeroMQ
+// ROUTER socket, with a fake Trainer (no torch).
+
+#include "client/client_host.h"
+
+#include <atomic>
+#include <thread>
+
+#include <zmq.hpp>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "protocol/codec.h"
+#include "protocol/wire.h"
+#include "tests/testing/status_matchers.h"
+
+namespace fedge::client {
+namespace {
+
+using ::fedge::testing::IsOk;
+using ::fedge::testing::StatusIs;
+
+struct FakeTrainerState {
+  std::atomic<int> calls{0};
+  absl::Status result;
+};
+
+class FakeTrainer : public Trainer {
+ public:
+  explicit FakeTrainer(FakeTrainerState* state) : state_(state) {}
+  absl::Status Train(const protocol::Task& task, const Dataset& data, const StopPredicate&,
+                     TrainOutcome* out) override {
+    ++state_->calls;
+    if (!state_->result.ok()) return state_->result;
+    out->delta.assign(task.model.weights.size(), 0.5f);
+    out->num_examples = static_cast<uint64_t>(data.size());
+    out->metrics.loss = 1.25f;
+    return absl::OkStatus();
+  }
+  std::vector<std::string> CachedArchitectures() const override { return {}; }
+
+ private:
+  FakeTrainerState* state_;
+};
+
+Dataset Examples(int n) {
+  Dataset d;
+  d.rows = 1;
+  d.cols = 1;
+  d.pixels.assign(n, 1);
+  d.labels.assign(n, 0);
+  return d;
+}
+
+protocol::Task SmallTask(uint64_t round) {
+  protocol::Task t;
+  t.round = round;
+  t.model_version = round - 1;
+  t.model.manifest.tensors = {{"w", {3}, protocol::DType::kFloat32}};
+  t.model.architecture_id = "builtin:mlp";
+  t.model.weights = {1, 2, 3};
+  return t;
+}
+
+// The coordinator's side of the conversation, driven by the test.
+class FakeCoordinator {
+ public:
+  FakeCoordinator() : router_(ctx_, zmq::socket_type::router) {
+    router_.set(zmq::sockopt::linger, 0);
+    endpoint_ = *protocol::Bind(router_, "tcp://127.0.0.1:*");
+  }
+  const std::string& endpoint() const { return endpoint_; }
+
+  // Next non-heartbeat message from any client, or an error after `timeout`.
+  absl::StatusOr<std::pair<std::string, protocol::Message>> Next(
+      absl::Duration timeout = absl::Seconds(20)) {
+    const absl::Time deadline = absl::Now() + timeout;
+    while (absl::Now() < deadline) {
+      zmq::pollitem_t item{router_.handle(), 0, ZMQ_POLLIN, 0};
+      auto ready = protocol::Poll(&item, 1, deadline - absl::Now());
+      if (!ready.ok()) return ready.status();
+      auto in = protocol::ReceiveRouted(router_);
+      if (!in.ok()) return in.status();
+      if (!in->has_value()) continue;
+      auto m = protocol::Decode(protocol::View((*in)->frame));
+      if (!m.ok()) return m.status();
+      if (std::holds_alternative<protocol::Heartbeat>(*m)) continue;
+      return std::make_pair((*in)->peer, *std::move(m));
+    }
+    return absl::DeadlineExceededError("no message from the client");
+  }
+  template <typename T>
+  void Send(const std::string& peer, const T& m) {
+    ASSERT_THAT(protocol::SendRouted(router_, peer, protocol::ToMessage(protocol::Encode(m))), IsOk());
+  }
+  void SendRaw(const std::string& peer, const std::string& bytes) {
+    ASSERT_THAT(protocol::SendRouted(router_, peer, protocol::ToMessage(bytes)), IsOk());
+  }
+
+ private:
+  zmq::context_t ctx_;
+  zmq::socket_t router_;
+  std::string endpoint_;
+};
+
+class ClientHostTest : public ::testing::Test {
+ protected:
+  void StartHost(std::vector<uint64_t> ids) {
+    std::vector<LogicalClientSpec> specs;
+    for (uint64_t id : ids) {
+      LogicalClientSpec s;
+      s.client_id = id;
+      s.num_examples = 10 + id;
+      s.data = [this, id]() -> absl::StatusOr<Dataset> {
+        ++data_loads_;
+        return Examples(static_cast<int>(10 + id));
+      };
+      specs.push_back(std::move(s));
+    }
+    ClientHostOptions opts;
+    opts.coordinator_endpoint = coordinator_.endpoint();
+    opts.heartbeat_interval = absl::Milliseconds(50);
+    host_ = std::make_unique<ClientHost>(
+        opts, [this]() -> absl::StatusOr<std::unique_ptr<Trainer>> {
+          if (!factory_error_.ok()) return factory_error_;
+          return std::unique_ptr<Trainer>(new FakeTrainer(&trainer_));
+        },
+        std::move(specs));
+    runner_ = std::thread([this] { run_status_ = host_->Run(); });
+  }
+  void JoinHost() {
+    if (runner_.joinable()) runner_.join();
+  }
+  void TearDown() override {
+    if (runner_.joinable()) {
+      host_->Stop();
+      runner_.join();
+    }
+  }
+  // Waits for a Hello and answers Welcome; returns the peer.
+  std::string Register() {
+    auto hello = coordinator_.Next();
+    EXPECT_THAT(hello, IsOk());
+    if (!hello.ok()) return "";
+    EXPECT_TRUE(std::holds_alternative<protocol::Hello>(hello->second));
+    const auto& h = std::get<protocol::Hello>(hello->second);
+    coordinator_.Send(hello->first, protocol::Welcome{h.client_id, 50, 0});
+    return hello->first;
+  }
+
+  FakeCoordinator coordinator_;
+  FakeTrainerState trainer_;
+  absl::Status factory_error_;
+  std::atomic<int> data_loads_{0};
+  std::unique_ptr<ClientHost> host_;
+  std::thread runner_;
+  absl::Status run_status_;
+};
+
+TEST_F(ClientHostTest, RegistersTrainsUploadsAndShutsDown) {
+  StartHost({3});
+  auto hello = coordinator_.Next();
+  ASSERT_THAT(hello, IsOk());
+  const auto& h = std::get<protocol::Hello>(hello->second);
+  EXPECT_EQ(h.client_id, 3u);
+  EXPECT_EQ(h.num_examples, 13u);
+  const std::string peer = hello->first;
+  EXPECT_EQ(data_loads_.load(), 0);  // registration does not wait for data
+  coordinator_.Send(peer, protocol::Welcome{3, 50, 0});
+  coordinator_.Send(peer, SmallTask(1));
+  auto update = coordinator_.Next();
+  ASSERT_THAT(update, IsOk());
+  ASSERT_TRUE(std::holds_alternative<protocol::Update>(update->second));
+  const auto& u = std::get<protocol::Update>(update->second);
+  EXPECT_EQ(u.round, 1u);
+  EXPECT_EQ(u.model_version, 0u);
+  EXPECT_EQ(u.client_id, 3u);
+  EXPECT_EQ(u.num_examples, 13u);
+  EXPECT_EQ(u.delta, (std::vector<float>{0.5f, 0.5f, 0.5f}));
+  EXPECT_EQ(u.metrics.loss, 1.25f);
+  EXPECT_EQ(data_loads_.load(), 1);
+  coordinator_.Send(peer, protocol::Shutdown{"done"});
+  JoinHost();
+  EXPECT_THAT(run_status_, IsOk());
+  EXPECT_EQ(host_->stats().updates_sent, 1u);
+}
+
+TEST_F(ClientHostTest, SeveralLogicalClientsEachRegisterOnTheirOwnSocket) {
+  StartHost({0, 1, 2});
+  std::set<std::string> peers;
+  std::set<uint64_t> ids;
+  for (int i = 0; i < 3; ++i) {
+    auto hello = coordinator_.Next();
+    ASSERT_THAT(hello, IsOk());
+    peers.insert(hello->first);
+    ids.insert(std::get<protocol::Hello>(hello->second).client_id);
+  }
+  EXPECT_EQ(peers.size(), 3u);
+  EXPECT_EQ(ids, (std::set<uint64_t>{0, 1, 2}));
+}
+
+TEST_F(ClientHostTest, CorruptFramesAreCountedAndDoNotStopTheClient) {
+  StartHost({1});
+  const std::string peer = Register();
+  coordinator_.SendRaw(peer, "garbage");
+  protocol::Task bad = SmallTask(1);
+  std::string truncated = protocol::Encode(bad);
+  truncated.resize(truncated.size() - 5);
+  coordinator_.SendRaw(peer, truncated);
+  coordinator_.Send(peer, SmallTask(1));
+  auto update = coordinator_.Next();
+  ASSERT_THAT(update, IsOk());
+  EXPECT_TRUE(std::holds_alternative<protocol::Update>(update->second));
+  coordinator_.Send(peer, protocol::Shutdown{"done"});
+  JoinHost();
+  EXPECT_EQ(host_->stats().bad_frames, 2u);
+}
+
+TEST_F(ClientHostTest, RefusalsWhileRegisteringSendOnlyOneHello) {
+  StartHost({1});
+  const std::string peer = Register();
+  // Two queued heartbeats drew two refusals, as after a coordinator restart.
+  coordinator_.Send(peer, protocol::ErrorReply{protocol::ErrorCode::kNotRegistered, 0, "who?"});
+  coordinator_.Send(peer, protocol::ErrorReply{protocol::ErrorCode::kNotRegistered, 0, "who?"});
+  auto again = coordinator_.Next();
+  ASSERT_THAT(again, IsOk());
+  ASSERT_TRUE(std::holds_alternative<protocol::Hello>(again->second));
+  coordinator_.Send(peer, protocol::Welcome{1, 50, 0});
+  coordinator_.Send(peer, SmallTask(1));
+  // A second Hello would arrive before the update.
+  auto next = coordinator_.Next();
+  ASSERT_THAT(next, IsOk());
+  EXPECT_TRUE(std::holds_alternative<protocol::Update>(next->second));
+}
+
+TEST_F(ClientHostTest, NewerTaskSupersedesTheOneInTraining) {
+  StartHost({1});
+  const std::string peer = Register();
+  coordinator_.Send(peer, SmallTask(1));
+  coordinator_.Send(peer, SmallTask(2));
+  // Whatever round 1's job did, only round 2 is reported.
+  auto update = coordinator_.Next();
+  ASSERT_THAT(update, IsOk());
+  ASSERT_TRUE(std::holds_alternative<protocol::Update>(update->second));
+  const uint64_t first_round = std::get<protocol::Update>(update->second).round;
+  if (first_round == 1) {
+    // Round 1 finished before round 2's task arrived; round 2 follows.
+    update = coordinator_.Next();
+    ASSERT_THAT(update, IsOk());
+  }
+  EXPECT_EQ(std::get<protocol::Update>(update->second).round, 2u);
+}
+
+TEST_F(ClientHostTest, FailedTrainingTellsTheCoordinatorTheClientLeftTheRound) {
+  trainer_.result = absl::ResourceExhaustedError("battery low");
+  StartHost({1});
+  const std::string peer = Register();
+  coordinator_.Send(peer, SmallTask(4));
+  auto reply = coordinator_.Next();
+  ASSERT_THAT(reply, IsOk());
+  ASSERT_TRUE(std::holds_alternative<protocol::ErrorReply>(reply->second));
+  const auto& e = std::get<protocol::ErrorReply>(reply->second);
+  EXPECT_EQ(e.round, 4u);
+  EXPECT_THAT(e.message, ::testing::HasSubstr("battery low"));
+}
+
+TEST_F(ClientHostTest, UnbuildableTrainerEndsRunWithItsError) {
+  factory_error_ = absl::NotFoundError("no plugin");
+  StartHost({1});
+  JoinHost();
+  EXPECT_THAT(run_status_, StatusIs(absl::StatusCode::kNotFound, "no plugin"));
+}
+
+TEST_F(ClientHostTest, StopEndsRunWithCancelled) {
+  StartHost({1});
+  Register();
+  host_->Stop();
+  JoinHost();
+  EXPECT_THAT(run_status_, StatusIs(absl::StatusCode::kCancelled));
+}
+
+}  // namespace
+}  // namespace fedge::client
