@@ -54,6 +54,7 @@ Coordinator::Coordinator(CoordinatorConfig config, protocol::ModelPayload model,
 // ---- Dispatch ----------------------------------------------------------------
 
 void Coordinator::OnFrame(const std::string& peer, absl::string_view frame, absl::Time now) {
+  now_ = now;
   ++stats_.frames_received;
   stats_.bytes_received += frame.size();
   report_.bytes_up += frame.size();
@@ -70,8 +71,20 @@ void Coordinator::Refuse(const std::string& peer, ErrorCode code, uint64_t round
   ++stats_.rejected_total;
   ++stats_.rejected_by_code[code];
   ++report_.rejected;
-  FEDGE_LOG(kWarning, "refused a message from %s (%s, round %d): %s", absl::CHexEscape(peer),
-            protocol::ErrorCodeName(code), round, why);
+  if (now_ - refusal_log_window_ >= absl::Seconds(1)) {
+    if (refusal_logs_suppressed_ > 0) {
+      FEDGE_LOG(kWarning, "%d more refused messages were not logged", refusal_logs_suppressed_);
+    }
+    refusal_log_window_ = now_;
+    refusal_logs_in_window_ = 0;
+    refusal_logs_suppressed_ = 0;
+  }
+  if (refusal_logs_in_window_++ < kRefusalLogsPerSecond) {
+    FEDGE_LOG(kWarning, "refused a message from %s (%s, round %d): %s", absl::CHexEscape(peer),
+              protocol::ErrorCodeName(code), round, why);
+  } else {
+    ++refusal_logs_suppressed_;
+  }
   protocol::ErrorReply reply;
   reply.code = code;
   reply.round = round;
@@ -226,6 +239,7 @@ void Coordinator::Handle(const std::string& peer, protocol::Shutdown&, absl::Tim
 // ---- Timers ------------------------------------------------------------------
 
 void Coordinator::OnTick(absl::Time now) {
+  now_ = now;
   if (phase_ == Phase::kFinished) return;
   const absl::Time cutoff = now - config_.heartbeat_interval * config_.missed_heartbeats;
   for (const std::string& peer : registry_.ExpireSilentSince(cutoff)) {

@@ -158,6 +158,14 @@ class Coordinator {
   std::vector<float> mean_delta_;   // reused between rounds
 
   protocol::Message scratch_;       // decode target reusing the update buffer
+
+  // Refusals are logged at most kRefusalLogsPerSecond a second so a flood
+  // cannot flood the log too; the rest are counted and summarised.
+  static constexpr int kRefusalLogsPerSecond = 20;
+  absl::Time now_;                  // time of the frame or tick being handled
+  absl::Time refusal_log_window_;
+  int refusal_logs_in_window_ = 0;
+  uint64_t refusal_logs_suppressed_ = 0;
 };
 
 }  // namespace fedge::coordinator

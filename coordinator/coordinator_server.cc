@@ -52,24 +52,24 @@ CoordinatorServer::~CoordinatorServer() {
 Outbox* CoordinatorServer::outbox() { return outbox_.get(); }
 
 absl::Status CoordinatorServer::Serve(Coordinator* coordinator) {
+  coordinator->OnTick(clock_->Now());
   while (!coordinator->done() && !stop_.load()) {
-    absl::Time now = clock_->Now();
-    coordinator->OnTick(now);
-    if (coordinator->done()) break;
+    const absl::Time now = clock_->Now();
     zmq::pollitem_t item{router_.handle(), 0, ZMQ_POLLIN, 0};
     // Wake at least every 100 ms so Stop() is noticed promptly.
     absl::Duration wait =
         std::min(coordinator->NextDeadline(now) - now, absl::Milliseconds(100));
     FEDGE_ASSIGN_OR_RETURN(int ready, protocol::Poll(&item, 1, wait));
-    if (ready == 0) continue;
-    // Drain what is queued, bounded so timers still run under a flood.
-    for (int i = 0; i < 1024; ++i) {
+    // Frames first, then timers: after a long step (evaluating the model) the
+    // heartbeats that queued meanwhile must count before liveness is judged.
+    // Bounded so timers still run under a flood.
+    for (int i = 0; ready > 0 && i < 1024 && !coordinator->done(); ++i) {
       FEDGE_ASSIGN_OR_RETURN(std::optional<protocol::RoutedFrame> in,
                              protocol::ReceiveRouted(router_));
       if (!in.has_value()) break;
       coordinator->OnFrame(in->peer, protocol::View(in->frame), clock_->Now());
-      if (coordinator->done()) break;
     }
+    if (!coordinator->done()) coordinator->OnTick(clock_->Now());
   }
   return stop_.load() ? absl::CancelledError("coordinator stopped") : absl::OkStatus();
 }
