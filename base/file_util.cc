@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -72,12 +73,17 @@ absl::StatusOr<std::string> ReadFile(const std::string& path, size_t max_bytes) 
   return out;
 }
 
-absl::Status WriteFileAtomically(const std::string& path, absl::string_view contents) {
+absl::Status WriteFileAtomically(const std::string& path, absl::string_view contents,
+                                 mode_t mode) {
   const std::string tmp = path + ".tmp";
   {
-    Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    // O_TRUNC keeps the mode of a stale .tmp left by a crash, and the umask
+    // narrows a fresh one: set the mode explicitly, before writing.
+    Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (fd.get() < 0) return ErrnoStatus("create", tmp);
-    absl::Status s = WriteAll(fd.get(), contents, tmp);
+    absl::Status s;
+    if (::fchmod(fd.get(), mode) != 0) s = ErrnoStatus("chmod", tmp);
+    if (s.ok()) s = WriteAll(fd.get(), contents, tmp);
     if (s.ok() && ::fsync(fd.get()) != 0) s = ErrnoStatus("fsync", tmp);
     if (!s.ok()) {
       ::unlink(tmp.c_str());
@@ -97,6 +103,50 @@ absl::Status WriteFileAtomically(const std::string& path, absl::string_view cont
   if (dfd.get() < 0) return ErrnoStatus("open directory", dir);
   if (::fsync(dfd.get()) != 0) return ErrnoStatus("fsync directory", dir);
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ReadOwnerOnlyFile(const std::string& path, size_t max_bytes) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return ErrnoStatus("open", path);
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return ErrnoStatus("stat", path);
+  if (!S_ISREG(st.st_mode)) {
+    return absl::FailedPreconditionError(absl::StrCat(path, " is not a regular file"));
+  }
+  if ((st.st_mode & 077) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof(mode), "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    return absl::PermissionDeniedError(absl::StrCat(
+        path, " holds a secret but has mode ", mode,
+        " (group or others have access); refusing to use it. Run: chmod 600 ", path));
+  }
+  if (static_cast<uint64_t>(st.st_size) > max_bytes) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        path, " is ", st.st_size, " bytes, more than the limit of ", max_bytes));
+  }
+  std::string out(static_cast<size_t>(st.st_size), '\0');
+  size_t got = 0;
+  while (got < out.size()) {
+    ssize_t n = ::read(fd.get(), out.data() + got, out.size() - got);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus("read", path);
+    }
+    if (n == 0) break;
+    got += static_cast<size_t>(n);
+  }
+  out.resize(got);  // shrinks in place: no copy of the contents is left behind
+  return out;
+}
+
+absl::StatusOr<FileStamp> StatFile(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return ErrnoStatus("stat", path);
+  FileStamp stamp;
+  stamp.inode = static_cast<uint64_t>(st.st_ino);
+  stamp.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  stamp.size = static_cast<int64_t>(st.st_size);
+  return stamp;
 }
 
 absl::Status AppendLine(const std::string& path, absl::string_view line) {

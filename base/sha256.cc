@@ -15,4 +15,11 @@ std::string Sha256Hex(absl::string_view data) {
       absl::string_view(reinterpret_cast<const char*>(digest), len));
 }
 
+Sha256Digest Sha256(absl::string_view data) {
+  Sha256Digest digest;
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), digest.data(), &len, EVP_sha256(), nullptr);
+  return digest;
+}
+
 }  // namespace fedge

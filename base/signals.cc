@@ -6,11 +6,10 @@
 
 namespace fedge {
 
-void HandleTerminationSignals(std::function<void(int signal)> on_signal) {
+void HandleSignals(const std::vector<int>& signals, std::function<void(int signal)> on_signal) {
   sigset_t set;
   sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
+  for (int s : signals) sigaddset(&set, s);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   std::thread([set, on_signal = std::move(on_signal)] {
     while (true) {
@@ -18,6 +17,10 @@ void HandleTerminationSignals(std::function<void(int signal)> on_signal) {
       if (sigwait(&set, &sig) == 0) on_signal(sig);
     }
   }).detach();
+}
+
+void HandleTerminationSignals(std::function<void(int signal)> on_signal) {
+  HandleSignals({SIGINT, SIGTERM}, std::move(on_signal));
 }
 
 }  // namespace fedge

@@ -12,7 +12,11 @@
 #include "absl/strings/str_cat.h"
 #include "base/log.h"
 #include "base/status_macros.h"
+#include "client/model_gate.h"
+#include "client/secure_session.h"
+#include "protocol/handshake_monitor.h"
 #include "protocol/wire.h"
+#include "secure/random.h"
 
 namespace fedge::client {
 namespace {
@@ -49,7 +53,8 @@ class ClientHost::Impl {
   Impl(ClientHostOptions options, TrainerFactory trainer_factory,
        std::vector<LogicalClientSpec> specs, Clock* clock, ClientHostStats* stats)
       : options_(std::move(options)), trainer_factory_(std::move(trainer_factory)), clock_(clock),
-        stats_(stats), rng_(options_.seed), wake_endpoint_(absl::StrCat(
+        stats_(stats), model_gate_(options_.model_verifier), rng_(options_.seed),
+        wake_endpoint_(absl::StrCat(
             "inproc://fedge-client-wake-", reinterpret_cast<uintptr_t>(this))) {
     for (LogicalClientSpec& s : specs) {
       LogicalClient c;
@@ -74,7 +79,10 @@ class ClientHost::Impl {
     }
     cv_.notify_all();
     worker_.join();
-    for (LogicalClient& c : clients_) c.socket.close();
+    for (LogicalClient& c : clients_) {
+      c.monitor.reset();  // before the socket it watches
+      c.socket.close();
+    }
     wake_pull_.close();
     return result;
   }
@@ -99,6 +107,14 @@ class ClientHost::Impl {
     absl::Time next_heartbeat;
     absl::Time register_deadline;  // re-register if no Welcome by then
     uint64_t round = 0;
+    // The current round's secure aggregation, when the task asked for it.
+    // Outlives training: unmasking happens after the update is sent.
+    std::unique_ptr<SecureSession> secure;
+    // Why the last handshake failed (empty after a success), for logs and
+    // the error Run gives up with.
+    std::optional<protocol::HandshakeMonitor> monitor;
+    std::string handshake_error;
+    absl::Time handshake_logged = absl::InfinitePast();
   };
 
   absl::Status Serve() {
@@ -107,7 +123,9 @@ class ClientHost::Impl {
       c.last_heard = start;
       FEDGE_RETURN_IF_ERROR(OpenAndRegister(c));
     }
-    std::vector<zmq::pollitem_t> items(clients_.size() + 1);
+    // [wake, client sockets..., their handshake monitors...]
+    const size_t n = clients_.size();
+    std::vector<zmq::pollitem_t> items(2 * n + 1);
     while (true) {
       if (stop_.load()) return absl::CancelledError("client host stopped");
       bool all_done = true;
@@ -119,8 +137,9 @@ class ClientHost::Impl {
       absl::Time next = NextDeadline(now);
 
       items[0] = {wake_pull_.handle(), 0, ZMQ_POLLIN, 0};
-      for (size_t i = 0; i < clients_.size(); ++i) {
+      for (size_t i = 0; i < n; ++i) {
         items[i + 1] = {clients_[i].socket.handle(), 0, ZMQ_POLLIN, 0};
+        items[n + i + 1] = {clients_[i].monitor->events().handle(), 0, ZMQ_POLLIN, 0};
       }
       FEDGE_RETURN_IF_ERROR(protocol::Poll(items.data(), items.size(), next - now).status());
       if (items[0].revents & ZMQ_POLLIN) {
@@ -128,9 +147,11 @@ class ClientHost::Impl {
         std::lock_guard<std::mutex> lock(mu_);
         if (!fatal_.ok()) return fatal_;
       }
-      for (size_t i = 0; i < clients_.size(); ++i) {
+      for (size_t i = 0; i < n; ++i) {
         if (items[i + 1].revents & ZMQ_POLLIN) ReceiveAll(clients_[i]);
+        if (items[n + i + 1].revents & ZMQ_POLLIN) ReadHandshakeEvents(clients_[i]);
       }
+      if (!io_fatal_.ok()) return io_fatal_;
       DeliverResults();
     }
   }
@@ -138,6 +159,7 @@ class ClientHost::Impl {
   // ---- Connection management ----------------------------------------------
 
   absl::Status OpenAndRegister(LogicalClient& c) {
+    c.monitor.reset();  // before the socket it watches
     if (c.socket.handle() != nullptr) c.socket.close();
     c.socket = zmq::socket_t(ctx_, zmq::socket_type::dealer);
     protocol::SocketConfig cfg;
@@ -145,9 +167,12 @@ class ClientHost::Impl {
     cfg.reconnect_interval = options_.backoff_initial;
     cfg.reconnect_interval_max = options_.backoff_max;
     cfg.routing_id = absl::StrCat("client-", c.id);
+    cfg.curve_client = options_.curve;
     FEDGE_RETURN_IF_ERROR(protocol::ConfigureSocket(c.socket, cfg));
+    FEDGE_ASSIGN_OR_RETURN(c.monitor, protocol::HandshakeMonitor::Start(ctx_, c.socket));
     FEDGE_RETURN_IF_ERROR(protocol::Connect(c.socket, options_.coordinator_endpoint));
     c.phase = c.phase == Phase::kDone ? Phase::kDone : Phase::kRegistering;
+    c.secure.reset();
     wanted_round_[static_cast<size_t>(&c - clients_.data())].store(0);  // abandon training
     SendHello(c);
     return absl::OkStatus();
@@ -164,7 +189,7 @@ class ClientHost::Impl {
       hello.cached_architectures = cached_architectures_;
     }
     Send(c, protocol::Encode(hello));
-    c.register_deadline = clock_->Now() + Jittered(c.backoff);
+    c.register_deadline = clock_->Now() + std::max(options_.welcome_timeout, Jittered(c.backoff));
   }
 
   absl::Duration Jittered(absl::Duration d) {
@@ -180,6 +205,29 @@ class ClientHost::Impl {
     return OpenAndRegister(c);
   }
 
+  // Says why handshakes fail, at most every 10 s per client unless the reason
+  // changes. libzmq does not retry a failed handshake; the registration
+  // timer reconnects with a new socket after a backoff.
+  void ReadHandshakeEvents(LogicalClient& c) {
+    while (std::optional<protocol::HandshakeEvent> e = c.monitor->Next()) {
+      if (!e->failed()) {
+        if (!c.handshake_error.empty()) {
+          FEDGE_LOG(kInfo, "client %d: %s", c.id, e->Describe());
+        }
+        c.handshake_error.clear();
+        continue;
+      }
+      ++stats_->handshake_failures;
+      std::string why = e->Describe();
+      const absl::Time now = clock_->Now();
+      if (why != c.handshake_error || now - c.handshake_logged >= absl::Seconds(10)) {
+        FEDGE_LOG(kWarning, "client %d: %s", c.id, why);
+        c.handshake_logged = now;
+      }
+      c.handshake_error = std::move(why);
+    }
+  }
+
   absl::Status RunTimers(absl::Time now) {
     for (LogicalClient& c : clients_) {
       if (c.phase == Phase::kDone) continue;
@@ -187,7 +235,9 @@ class ClientHost::Impl {
       if (options_.give_up_after > absl::ZeroDuration() && silent > options_.give_up_after) {
         return absl::UnavailableError(absl::StrCat(
             "client ", c.id, ": coordinator at ", options_.coordinator_endpoint,
-            " silent for ", absl::FormatDuration(silent), "; giving up"));
+            " silent for ", absl::FormatDuration(silent), "; giving up",
+            c.handshake_error.empty() ? std::string()
+                                      : absl::StrCat(" (last ", c.handshake_error, ")")));
       }
       if (c.phase == Phase::kRegistering) {
         if (now >= c.register_deadline) {
@@ -274,12 +324,39 @@ class ClientHost::Impl {
                 PhaseName(c.phase));
       return;
     }
+    // Nothing trains on a model whose signature does not verify or that is
+    // older than one already verified; whatever ran before is abandoned.
+    if (std::optional<protocol::ErrorReply> refusal = model_gate_.Check(m)) {
+      ++stats_->tasks_refused;
+      FEDGE_LOG(kWarning, "client %d: refused a task (%s): %s", c.id,
+                protocol::ErrorCodeName(refusal->code), refusal->message);
+      wanted_round_[static_cast<size_t>(&c - clients_.data())].store(0);
+      if (c.phase == Phase::kTraining) c.phase = Phase::kIdle;
+      c.secure.reset();
+      Send(c, protocol::Encode(*refusal));
+      return;
+    }
     // A task for another round while training means the coordinator moved on
     // (the round failed or we re-registered): the running job is abandoned at
     // its next batch and its result dropped.
+    const size_t index = static_cast<size_t>(&c - clients_.data());
+    c.secure.reset();
+    if (m.secure.enabled) {
+      // Keys are exchanged now, while the model trains.
+      std::string advertise;
+      absl::StatusOr<std::unique_ptr<SecureSession>> session =
+          SecureSession::Start(m, c.id, secure::SecureRandom::Default(), &advertise);
+      if (!session.ok()) {
+        wanted_round_[index].store(0);
+        c.phase = Phase::kIdle;
+        LeaveRound(c, m.round, session.status());
+        return;
+      }
+      c.secure = *std::move(session);
+      Send(c, advertise);
+    }
     c.phase = Phase::kTraining;
     c.round = m.round;
-    const size_t index = static_cast<size_t>(&c - clients_.data());
     wanted_round_[index].store(m.round);
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -292,6 +369,13 @@ class ClientHost::Impl {
     ++stats_->errors_received;
     FEDGE_LOG(kWarning, "client %d: coordinator refused a message (%s, round %d): %s", c.id,
               protocol::ErrorCodeName(m.code), m.round, m.message);
+    if (m.code == protocol::ErrorCode::kNotEnrolled) {
+      io_fatal_ = absl::PermissionDeniedError(absl::StrCat(
+          "client ", c.id, ": the coordinator refused it: ", m.message,
+          ". Enrol this device's key for client id ", c.id,
+          " (fedge-keygen enrol --allowlist FILE --pub DEVICE.pub --client_ids ...)"));
+      return;
+    }
     if (m.code == protocol::ErrorCode::kNotRegistered &&
         (c.phase == Phase::kIdle || c.phase == Phase::kTraining)) {
       // The coordinator restarted or dropped us: register again on this
@@ -305,6 +389,35 @@ class ClientHost::Impl {
 
   void Handle(LogicalClient&, protocol::Heartbeat&) {}
 
+  void Handle(LogicalClient& c, protocol::SecAggToClient& m) {
+    if (c.secure == nullptr || c.secure->round() != m.round) {
+      FEDGE_LOG(kDebug, "client %d: ignoring a SecAgg message for round %d", c.id, m.round);
+      return;
+    }
+    absl::StatusOr<std::optional<std::string>> reply = c.secure->OnMessage(m);
+    if (!reply.ok()) {
+      // E.g. asked to reveal both shares of one client: refuse and leave.
+      wanted_round_[static_cast<size_t>(&c - clients_.data())].store(0);
+      if (c.phase == Phase::kTraining) c.phase = Phase::kIdle;
+      LeaveRound(c, m.round, reply.status());
+      c.secure.reset();
+      return;
+    }
+    if (reply->has_value()) Send(c, **reply);
+  }
+
+  // Tells the coordinator this client left the round, and why.
+  void LeaveRound(LogicalClient& c, uint64_t round, const absl::Status& why) {
+    ++stats_->training_failures;
+    FEDGE_LOG(kWarning, "client %d: round %d: leaving the round: %s", c.id, round,
+              why.ToString());
+    protocol::ErrorReply err;
+    err.code = protocol::ErrorCode::kInternal;
+    err.round = round;
+    err.message = absl::StrCat("client left the round: ", why.message());
+    Send(c, protocol::Encode(err));
+  }
+
   void Handle(LogicalClient& c, protocol::Shutdown& m) {
     FEDGE_LOG(kDebug, "client %d: shutdown: %s", c.id, m.reason);
     c.phase = Phase::kDone;
@@ -312,6 +425,7 @@ class ClientHost::Impl {
 
   void Handle(LogicalClient& c, protocol::Hello&) { UnexpectedKind(c, "Hello"); }
   void Handle(LogicalClient& c, protocol::Update&) { UnexpectedKind(c, "Update"); }
+  void Handle(LogicalClient& c, protocol::SecAggToServer&) { UnexpectedKind(c, "SecAggToServer"); }
   void UnexpectedKind(LogicalClient& c, const char* kind) {
     ++stats_->bad_frames;
     FEDGE_LOG(kWarning, "client %d: coordinator sent a %s, which only clients send", c.id, kind);
@@ -404,14 +518,22 @@ class ClientHost::Impl {
       if (c.phase != Phase::kTraining || r.round != c.round) continue;
       c.phase = Phase::kIdle;
       if (!r.status.ok()) {
-        ++stats_->training_failures;
-        FEDGE_LOG(kWarning, "client %d: round %d: training failed: %s", c.id, r.round,
-                  r.status.ToString());
-        protocol::ErrorReply err;
-        err.code = protocol::ErrorCode::kInternal;
-        err.round = r.round;
-        err.message = absl::StrCat("client left the round: ", r.status.message());
-        Send(c, protocol::Encode(err));
+        LeaveRound(c, r.round, r.status);
+        c.secure.reset();
+        continue;
+      }
+      if (c.secure != nullptr) {
+        absl::StatusOr<std::optional<std::string>> masked =
+            c.secure->SetUpdate(r.outcome.delta, r.outcome.num_examples);
+        if (!masked.ok()) {
+          LeaveRound(c, r.round, masked.status());
+          c.secure.reset();
+          continue;
+        }
+        if (masked->has_value()) Send(c, **masked);
+        ++stats_->updates_sent;
+        FEDGE_LOG(kDebug, "client %d: round %d: update masked (%d coordinates clipped)", c.id,
+                  r.round, c.secure->clipped_coordinates());
         continue;
       }
       protocol::Update u;
@@ -433,6 +555,9 @@ class ClientHost::Impl {
   std::unique_ptr<Trainer> trainer_;  // built and used on the training thread
   Clock* clock_;
   ClientHostStats* stats_;
+  ModelGate model_gate_;  // I/O thread only
+  // Set by a handler when the host must stop (e.g. NOT_ENROLLED); I/O thread.
+  absl::Status io_fatal_;
   std::mt19937_64 rng_;
   const std::string wake_endpoint_;
   zmq::context_t ctx_;

@@ -11,6 +11,17 @@
 //   any --Shutdown--> kDone
 //   any --Error(NOT_REGISTERED) or coordinator silent--> kRegistering (a new
 //     socket after a jittered exponential backoff).
+//   any --Error(NOT_ENROLLED)--> Run fails (PermissionDenied): this device's
+//     key is not enrolled for the client id.
+//
+// Security. With `curve` every socket is a CURVE client pinned to the
+// coordinator's key; handshake failures (key not enrolled, wrong pinned key,
+// plain-TCP coordinator) are logged and named in the error Run returns when
+// it gives up. With `model_verifier` a task is trained only if its model
+// signature verifies with the pinned key and its model version is not lower
+// than the highest version this host has verified (rollback); otherwise it is
+// refused untrained and the coordinator told (BAD_SIGNATURE / ROLLBACK). The
+// highest version is kept in memory, for the life of the process.
 // No torch here: training goes through the Trainer seam.
 
 #include <atomic>
@@ -26,6 +37,8 @@
 #include "client/dataset.h"
 #include "client/trainer.h"
 #include "protocol/codec.h"
+#include "protocol/model_signature.h"
+#include "protocol/wire.h"
 
 namespace fedge::client {
 
@@ -35,6 +48,10 @@ struct ClientHostOptions {
   absl::Duration heartbeat_interval = absl::Seconds(1);
   // Nothing heard from the coordinator for this long: reconnect.
   absl::Duration coordinator_timeout = absl::Seconds(10);
+  // How long a Hello waits for its Welcome before the client reconnects. A
+  // CURVE handshake on a loaded machine can take hundreds of milliseconds, and
+  // a premature reconnect costs the client its place in a starting round.
+  absl::Duration welcome_timeout = absl::Seconds(2);
   absl::Duration backoff_initial = absl::Milliseconds(100);
   absl::Duration backoff_max = absl::Seconds(5);
   // Give up (Run returns Unavailable) when the coordinator has been silent
@@ -42,6 +59,12 @@ struct ClientHostOptions {
   absl::Duration give_up_after = absl::ZeroDuration();
   protocol::DecodeLimits limits;
   uint64_t seed = 0;  // for backoff jitter
+  // This device's CURVE keys and the pinned coordinator key; null: plain TCP
+  // (--insecure).
+  std::shared_ptr<const protocol::CurveClientKeys> curve;
+  // Checks each task's model signature before training; null accepts
+  // unsigned (and unchecked) models (--insecure without --coordinator_pub).
+  std::shared_ptr<const protocol::ModelVerifier> model_verifier;
 };
 
 // Produces a logical client's training data. Called on the training thread
@@ -67,6 +90,8 @@ struct ClientHostStats {
   uint64_t bad_frames = 0;
   uint64_t bytes_sent = 0;
   uint64_t bytes_received = 0;
+  uint64_t tasks_refused = 0;      // bad signature or rollback: not trained
+  uint64_t handshake_failures = 0;
 };
 
 class ClientHost {

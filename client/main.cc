@@ -6,6 +6,7 @@
 #include <fstream>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -13,6 +14,8 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -23,6 +26,9 @@
 #include "client/dataset.h"
 #include "client/torch_plugin.h"
 #include "client/trainer.h"
+#include "protocol/model_signature.h"
+#include "protocol/wire.h"
+#include "secure/key_files.h"
 
 ABSL_FLAG(std::string, coordinator, "tcp://127.0.0.1:7070", "Coordinator endpoint to connect to");
 ABSL_FLAG(std::string, data_dir, "/usr/share/datasets/fashion-mnist",
@@ -36,6 +42,19 @@ ABSL_FLAG(int, threads, 1, "LibTorch intra-op threads for training");
 ABSL_FLAG(absl::Duration, give_up_after, absl::ZeroDuration(),
           "Exit with an error when the coordinator has been silent this long; 0 = never");
 ABSL_FLAG(uint64_t, seed, 0, "Seed for reconnect jitter");
+ABSL_FLAG(std::string, key_file, "",
+          "This device's key file (fedge-keygen device; mode 0600): its CURVE key pair, whose "
+          "public half the coordinator must have enrolled for --client_ids. Required unless "
+          "--insecure");
+ABSL_FLAG(std::string, coordinator_pub, "",
+          "The coordinator's public identity (coordinator.pub from fedge-keygen coordinator): "
+          "pins its CURVE key, so no one else can pose as it, and its model-signing key: a task "
+          "whose model signature does not verify, or whose model version is older than one "
+          "already verified, is refused untrained. Required unless --insecure; with --insecure "
+          "it still checks model signatures");
+ABSL_FLAG(bool, insecure, false,
+          "Plain TCP: no encryption, the coordinator is not authenticated; without "
+          "--coordinator_pub unsigned models are accepted unchecked. Testing only");
 
 namespace fedge {
 namespace {
@@ -100,7 +119,73 @@ class SharedTrainSet {
   absl::StatusOr<client::Dataset> data_;
 };
 
-absl::Status Run() {
+// Transport keys and model verification, as the flags ask.
+struct Security {
+  std::shared_ptr<const protocol::CurveClientKeys> curve;  // null: --insecure
+  std::shared_ptr<const protocol::ModelVerifier> verifier;
+};
+
+// nullopt after a message on stderr when the flags are missing or wrong.
+std::optional<Security> LoadSecurity() {
+  const bool insecure = absl::GetFlag(FLAGS_insecure);
+  const std::string key_file = absl::GetFlag(FLAGS_key_file);
+  const std::string pub_file = absl::GetFlag(FLAGS_coordinator_pub);
+  if (!insecure && (key_file.empty() || pub_file.empty())) {
+    std::fprintf(stderr,
+                 "fedge-client: --key_file and --coordinator_pub are required: the connection "
+                 "is encrypted and authenticated with CURVE and models are signed.\n"
+                 "  Create them with: fedge-keygen device --out DIR --name NAME (and have the "
+                 "coordinator enrol NAME.pub); coordinator.pub comes from the coordinator.\n"
+                 "  Or pass --insecure for plain TCP (testing only). See --help.\n");
+    return std::nullopt;
+  }
+  if (insecure && !key_file.empty()) {
+    std::fprintf(stderr,
+                 "fedge-client: --key_file has no effect with --insecure (plain TCP); drop one "
+                 "of them\n");
+    return std::nullopt;
+  }
+  Security sec;
+  std::optional<secure::CoordinatorIdentity> coordinator;
+  if (!pub_file.empty()) {
+    absl::StatusOr<secure::CoordinatorIdentity> id =
+        secure::ReadCoordinatorIdentityFile(pub_file);
+    if (!id.ok()) {
+      std::fprintf(stderr, "fedge-client: --coordinator_pub: %s\n",
+                   id.status().ToString().c_str());
+      return std::nullopt;
+    }
+    absl::StatusOr<std::unique_ptr<protocol::ModelVerifier>> verifier =
+        protocol::ModelVerifier::Create(id->signing_public);
+    if (!verifier.ok()) {
+      std::fprintf(stderr, "fedge-client: %s\n", verifier.status().ToString().c_str());
+      return std::nullopt;
+    }
+    sec.verifier = *std::move(verifier);
+    coordinator = *id;
+  }
+  if (insecure) {
+    std::fprintf(stderr,
+                 "WARNING: fedge-client --insecure: plain TCP, nothing encrypted, the "
+                 "coordinator not authenticated; %s\n",
+                 sec.verifier ? "model signatures are still checked"
+                              : "models are NOT checked (unsigned models accepted)");
+    return sec;
+  }
+  absl::StatusOr<secure::DeviceKey> key = secure::ReadDeviceKeyFile(key_file);
+  if (!key.ok()) {
+    std::fprintf(stderr, "fedge-client: --key_file: %s\n", key.status().ToString().c_str());
+    return std::nullopt;
+  }
+  auto curve = std::make_shared<protocol::CurveClientKeys>();
+  curve->public_key = key->curve_public;
+  curve->secret_key = std::move(key->curve_secret);
+  curve->server_public_key = coordinator->curve_public;
+  sec.curve = std::move(curve);
+  return sec;
+}
+
+absl::Status Run(const Security& security) {
   // Before any thread exists, so all inherit the signal mask.
   static std::atomic<client::ClientHost*> stop_target{nullptr};
   HandleTerminationSignals([](int sig) {
@@ -158,6 +243,8 @@ absl::Status Run() {
   opts.coordinator_endpoint = absl::GetFlag(FLAGS_coordinator);
   opts.give_up_after = absl::GetFlag(FLAGS_give_up_after);
   opts.seed = absl::GetFlag(FLAGS_seed);
+  opts.curve = security.curve;
+  opts.model_verifier = security.verifier;
   client::TorchTrainerOptions topts;
   topts.threads = absl::GetFlag(FLAGS_threads);
   client::ClientHost host(opts, [topts] { return client::LoadTorchTrainer(topts); },
@@ -180,9 +267,21 @@ int main(int argc, char** argv) {
       "Hosts federated clients: registers each with the coordinator, trains on its local "
       "data when given a task and sends back the weight delta.\n"
       "Example: fedge-client --coordinator=tcp://10.0.0.5:7070 --client_ids=0-4 "
-      "--partition_file=parts.txt");
+      "--partition_file=parts.txt --key_file=keys/dev0.key --coordinator_pub=keys/coordinator.pub\n"
+      "Security: the connection uses CURVE (encrypted; the coordinator authenticated by the "
+      "key pinned in --coordinator_pub, this device by --key_file) unless --insecure. A task "
+      "is trained only if its model signature verifies with the pinned key and its model "
+      "version is not older than one already verified (kept for the life of the process).");
+  // --help lists this binary's own flags (those defined in its main.cc).
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = [](absl::string_view file) {
+    return absl::EndsWith(file, "/main.cc");
+  };
+  absl::SetFlagsUsageConfig(usage);
   absl::ParseCommandLine(argc, argv);
-  absl::Status s = fedge::Run();
+  std::optional<fedge::Security> security = fedge::LoadSecurity();
+  if (!security.has_value()) return 2;
+  absl::Status s = fedge::Run(*security);
   if (!s.ok()) {
     FEDGE_LOG(kError, "%s", s.ToString());
     return 1;

@@ -18,6 +18,8 @@ struct ClientRecord {
   std::string peer;
   uint64_t client_id = 0;
   uint64_t num_examples = 0;
+  // The authenticated identity that registered it (Sender::identity).
+  std::string identity;
   absl::Time last_seen;
   std::set<std::string> cached_architectures;
 };

@@ -41,6 +41,10 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(
     return absl::InvalidArgumentError("initial model has NaN or infinite weights");
   }
   if (outbox == nullptr) return absl::InvalidArgumentError("outbox is required");
+  if (config.secure.enabled && config.min_clients < 2) {
+    return absl::InvalidArgumentError(
+        "secure aggregation needs min_clients >= 2: the sum of one update is that update");
+  }
   return std::unique_ptr<Coordinator>(new Coordinator(
       std::move(config), std::move(initial_model), outbox, evaluator, observer, now));
 }
@@ -53,8 +57,10 @@ Coordinator::Coordinator(CoordinatorConfig config, protocol::ModelPayload model,
 
 // ---- Dispatch ----------------------------------------------------------------
 
-void Coordinator::OnFrame(const std::string& peer, absl::string_view frame, absl::Time now) {
+void Coordinator::OnFrame(const Sender& from, absl::string_view frame, absl::Time now) {
+  const std::string& peer = from.peer;
   now_ = now;
+  sender_identity_ = from.identity;
   ++stats_.frames_received;
   stats_.bytes_received += frame.size();
   report_.bytes_up += frame.size();
@@ -114,6 +120,17 @@ void Coordinator::Handle(const std::string& peer, protocol::Hello& m, absl::Time
     SendTo(peer, std::make_shared<const std::string>(protocol::Encode(bye)));
     return;
   }
+  if (config_.enrolment != nullptr) {
+    absl::Status enrolled = config_.enrolment->Check(sender_identity_, m.client_id);
+    if (!enrolled.ok()) {
+      // Whatever this connection was registered as, it is not any more.
+      DropFromRound(peer, "not enrolled");
+      registry_.Remove(peer);
+      Refuse(peer, ErrorCode::kNotEnrolled, round_,
+             absl::StrCat("client ", m.client_id, ": ", enrolled.message()));
+      return;
+    }
+  }
   if (m.num_examples == 0) {
     Refuse(peer, ErrorCode::kBadWeight, round_, "a client with no examples cannot train");
     return;
@@ -121,6 +138,7 @@ void Coordinator::Handle(const std::string& peer, protocol::Hello& m, absl::Time
   // A re-registering peer that was in the round has lost its task.
   DropFromRound(peer, "re-registered");
   ClientRecord& r = registry_.Register(peer, m.client_id, m.num_examples, now);
+  r.identity = sender_identity_;
   r.cached_architectures.clear();
   r.cached_architectures.insert(m.cached_architectures.begin(), m.cached_architectures.end());
   FEDGE_LOG(kDebug, "client %d registered (%d examples) as %s", m.client_id, m.num_examples,
@@ -134,31 +152,61 @@ void Coordinator::Handle(const std::string& peer, protocol::Hello& m, absl::Time
   MaybeStartRound(now);
 }
 
-std::optional<std::pair<ErrorCode, std::string>> Coordinator::CheckUpdate(
-    const ClientRecord& client, const protocol::Update& m) const {
-  if (m.client_id != client.client_id) {
+std::optional<std::pair<ErrorCode, std::string>> Coordinator::CheckIdentity(
+    const ClientRecord& client) const {
+  if (config_.enrolment == nullptr) return std::nullopt;
+  if (sender_identity_ != client.identity) {
+    // E.g. another enrolled device took over this routing id.
     return {{ErrorCode::kNotRegistered,
-             absl::StrCat("update names client ", m.client_id, " but this connection is client ",
+             absl::StrCat("this connection's key is not the one client ", client.client_id,
+                          " registered with")}};
+  }
+  absl::Status enrolled = config_.enrolment->Check(sender_identity_, client.client_id);
+  if (!enrolled.ok()) {
+    return {{ErrorCode::kNotEnrolled,
+             absl::StrCat("client ", client.client_id, ": ", enrolled.message())}};
+  }
+  return std::nullopt;
+}
+
+std::optional<std::pair<ErrorCode, std::string>> Coordinator::CheckRoundBinding(
+    const ClientRecord& client, uint64_t client_id, uint64_t round,
+    uint64_t model_version) const {
+  if (auto bad = CheckIdentity(client)) return bad;
+  if (client_id != client.client_id) {
+    return {{ErrorCode::kNotRegistered,
+             absl::StrCat("message names client ", client_id, " but this connection is client ",
                           client.client_id)}};
   }
-  if (phase_ != Phase::kTraining || m.round != round_) {
+  if (phase_ != Phase::kTraining || round != round_) {
     return {{ErrorCode::kWrongRound,
-             absl::StrCat("update for round ", m.round, "; ",
+             absl::StrCat("message for round ", round, "; ",
                           phase_ == Phase::kTraining ? absl::StrCat("round ", round_, " is open")
                                                      : std::string("no round is open"))}};
   }
-  if (m.model_version != model_version_) {
+  if (model_version != model_version_) {
     return {{ErrorCode::kWrongModelVersion,
-             absl::StrCat("update trained from model version ", m.model_version,
-                          ", the round uses ", model_version_)}};
+             absl::StrCat("message for model version ", model_version, ", the round uses ",
+                          model_version_)}};
   }
   if (reported_.count(client.peer)) {
     return {{ErrorCode::kDuplicate,
-             absl::StrCat("client ", m.client_id, " already reported in round ", round_)}};
+             absl::StrCat("client ", client_id, " already reported in round ", round_)}};
   }
   if (!pending_.count(client.peer)) {
     return {{ErrorCode::kNotInCohort,
-             absl::StrCat("client ", m.client_id, " is not in round ", round_, "'s cohort")}};
+             absl::StrCat("client ", client_id, " is not in round ", round_, "'s cohort")}};
+  }
+  return std::nullopt;
+}
+
+std::optional<std::pair<ErrorCode, std::string>> Coordinator::CheckUpdate(
+    const ClientRecord& client, const protocol::Update& m) const {
+  if (auto bad = CheckRoundBinding(client, m.client_id, m.round, m.model_version)) return bad;
+  if (secure_round_ != nullptr) {
+    return {{ErrorCode::kMalformed,
+             absl::StrCat("round ", round_,
+                          " aggregates securely; a plain update would reveal the client's delta")}};
   }
   if (m.delta.size() != model_.weights.size()) {
     return {{ErrorCode::kWrongLength,
@@ -207,6 +255,10 @@ void Coordinator::Handle(const std::string& peer, protocol::Heartbeat& m, absl::
     Refuse(peer, ErrorCode::kNotRegistered, m.round, "heartbeat from an unregistered client");
     return;
   }
+  if (auto bad = CheckIdentity(*client)) {
+    Refuse(peer, bad->first, m.round, bad->second);
+    return;
+  }
   client->last_seen = now;
   protocol::Heartbeat pong;
   pong.client_id = client->client_id;
@@ -216,10 +268,13 @@ void Coordinator::Handle(const std::string& peer, protocol::Heartbeat& m, absl::
 
 void Coordinator::Handle(const std::string& peer, protocol::ErrorReply& m, absl::Time now) {
   ClientRecord* client = registry_.Find(peer);
-  if (client == nullptr) return;  // never answer an error with an error
+  // Never answer an error with an error; nor let another key speak for it.
+  if (client == nullptr || CheckIdentity(*client)) return;
   client->last_seen = now;
-  FEDGE_LOG(kInfo, "client %d reports (%s): %s", client->client_id,
-            protocol::ErrorCodeName(m.code), m.message);
+  const bool security = m.code == ErrorCode::kBadSignature || m.code == ErrorCode::kRollback;
+  if (security) ++stats_.models_refused_by_clients;
+  Log(security ? LogLevel::kWarning : LogLevel::kInfo, "client %d reports (%s): %s",
+      client->client_id, protocol::ErrorCodeName(m.code), m.message);
   if (phase_ == Phase::kTraining && m.round == round_) {
     DropFromRound(peer, "left the round");
     MaybeCloseRound(now);
@@ -235,6 +290,39 @@ void Coordinator::Handle(const std::string& peer, protocol::Task&, absl::Time) {
 void Coordinator::Handle(const std::string& peer, protocol::Shutdown&, absl::Time) {
   Refuse(peer, ErrorCode::kUnknownKind, round_, "Shutdown is sent by coordinators only");
 }
+void Coordinator::Handle(const std::string& peer, protocol::SecAggToClient&, absl::Time) {
+  Refuse(peer, ErrorCode::kUnknownKind, round_, "SecAggToClient is sent by coordinators only");
+}
+
+void Coordinator::Handle(const std::string& peer, protocol::SecAggToServer& m, absl::Time now) {
+  ClientRecord* client = registry_.Find(peer);
+  if (client == nullptr) {
+    Refuse(peer, ErrorCode::kNotRegistered, m.round, "SecAgg message from an unregistered client");
+    return;
+  }
+  client->last_seen = now;
+  if (auto bad = CheckRoundBinding(*client, m.client_id, m.round, m.model_version)) {
+    Refuse(peer, bad->first, m.round, bad->second);
+    return;
+  }
+  if (secure_round_ == nullptr) {
+    Refuse(peer, ErrorCode::kMalformed, m.round,
+           absl::StrCat("round ", round_, " does not use secure aggregation"));
+    return;
+  }
+  absl::Status s = secure_round_->OnMessage(peer, std::move(m.body));
+  if (!s.ok()) {
+    ErrorCode code = ErrorCode::kMalformed;
+    if (absl::IsAlreadyExists(s)) code = ErrorCode::kDuplicate;
+    if (absl::IsFailedPrecondition(s)) code = ErrorCode::kWrongRound;
+    Refuse(peer, code, m.round,
+           absl::StrCat("round ", round_, " (", secure_round_->phase_name(), "): client ",
+                        m.client_id, ": ", s.message()));
+    return;
+  }
+  client->cached_architectures.insert(model_.architecture_id);
+  AdvanceSecureRound(now);
+}
 
 // ---- Timers ------------------------------------------------------------------
 
@@ -246,7 +334,9 @@ void Coordinator::OnTick(absl::Time now) {
     FEDGE_LOG(kInfo, "client at %s went silent; dropped", absl::CHexEscape(peer));
     DropFromRound(peer, "silent");
   }
-  if (phase_ == Phase::kTraining) {
+  if (phase_ == Phase::kTraining && secure_round_ != nullptr) {
+    AdvanceSecureRound(now);
+  } else if (phase_ == Phase::kTraining) {
     if (now >= round_deadline_) {
       if (reported_.size() >= config_.quorum) {
         CompleteRound(now);
@@ -263,7 +353,9 @@ void Coordinator::OnTick(absl::Time now) {
 
 absl::Time Coordinator::NextDeadline(absl::Time now) const {
   absl::Time next = now + config_.heartbeat_interval;
-  if (phase_ == Phase::kTraining) next = std::min(next, round_deadline_);
+  if (phase_ == Phase::kTraining) {
+    next = std::min(next, secure_round_ ? secure_round_->deadline() : round_deadline_);
+  }
   return std::max(now, next);
 }
 
@@ -293,6 +385,23 @@ void Coordinator::MaybeStartRound(absl::Time now) {
   report_ = RoundReport();
   report_.round = round_;
   report_.selected = static_cast<uint32_t>(peers.size());
+  for (const std::string& peer : peers) pending_.insert(peer);
+  secure_round_.reset();
+  if (config_.secure.enabled) {
+    std::vector<SecureRound::Member> members;
+    for (const std::string& peer : peers) {
+      const ClientRecord* r = registry_.Find(peer);
+      if (r != nullptr) members.push_back({peer, r->client_id, r->num_examples});
+    }
+    absl::StatusOr<std::unique_ptr<SecureRound>> secure =
+        SecureRound::Start(config_.secure, round_, std::move(members), model_.weights.size(),
+                           rng_(), now, round_deadline_);
+    if (!secure.ok()) {
+      FailRound(now, std::string(secure.status().message()));
+      return;
+    }
+    secure_round_ = *std::move(secure);
+  }
 
   protocol::Task task;
   task.round = round_;
@@ -300,14 +409,17 @@ void Coordinator::MaybeStartRound(absl::Time now) {
   task.config = config_.training;
   task.config.seed = config_.seed * 1000003u + round_;
   task.deadline_ms = static_cast<uint32_t>(absl::ToInt64Milliseconds(config_.round_timeout));
+  if (secure_round_) task.secure = secure_round_->task();
+  if (absl::Status s = SignModelVersion(); !s.ok()) {
+    FailRound(now, absl::StrCat("cannot sign model version ", model_version_, ": ", s.message()));
+    return;
+  }
+  task.signature = model_signature_;
   // Two encodings at most per round: with and without the architecture bytes.
   std::string architecture = std::move(model_.architecture);
   task.model = std::move(model_);
   std::shared_ptr<const std::string> without = std::make_shared<const std::string>(protocol::Encode(task));
   std::shared_ptr<const std::string> with;
-  for (const std::string& peer : peers) {
-    pending_.insert(peer);
-  }
   for (const std::string& peer : peers) {
     ClientRecord* r = registry_.Find(peer);
     if (r == nullptr) continue;
@@ -328,15 +440,48 @@ void Coordinator::MaybeStartRound(absl::Time now) {
   MaybeCloseRound(now);
 }
 
+absl::Status Coordinator::SignModelVersion() {
+  if (config_.model_signer == nullptr || signed_version_ == model_version_) {
+    return absl::OkStatus();
+  }
+  absl::StatusOr<protocol::ModelSignature> sig =
+      config_.model_signer->Sign(model_version_, model_);
+  if (!sig.ok()) return sig.status();
+  model_signature_ = *std::move(sig);
+  signed_version_ = model_version_;
+  return absl::OkStatus();
+}
+
 void Coordinator::DropFromRound(const std::string& peer, const char* why) {
   if (phase_ == Phase::kTraining && pending_.erase(peer)) {
+    if (secure_round_) secure_round_->Drop(peer);
     ++report_.dropped;
     FEDGE_LOG(kInfo, "round %d: client at %s dropped from the cohort (%s)", round_,
               absl::CHexEscape(peer), why);
   }
 }
 
+void Coordinator::AdvanceSecureRound(absl::Time now) {
+  for (auto& [peer, frame] : secure_round_->Advance(now)) {
+    SendTo(peer, std::make_shared<const std::string>(std::move(frame)));
+  }
+  switch (secure_round_->outcome()) {
+    case SecureRound::Outcome::kCompleted:
+      CompleteRound(now);
+      break;
+    case SecureRound::Outcome::kAborted:
+      FailRound(now, secure_round_->abort_reason());
+      break;
+    case SecureRound::Outcome::kRunning:
+      break;
+  }
+}
+
 void Coordinator::MaybeCloseRound(absl::Time now) {
+  if (phase_ == Phase::kTraining && secure_round_ != nullptr) {
+    AdvanceSecureRound(now);
+    return;
+  }
   if (phase_ != Phase::kTraining || !pending_.empty()) return;
   if (reported_.size() >= config_.quorum) {
     CompleteRound(now);
@@ -346,9 +491,28 @@ void Coordinator::MaybeCloseRound(absl::Time now) {
   }
 }
 
-void Coordinator::CompleteRound(absl::Time now) {
+absl::Status Coordinator::ComputeMeanDelta() {
   mean_delta_.resize(model_.weights.size());
-  absl::Status s = aggregator_->Finish(absl::MakeSpan(mean_delta_));
+  if (secure_round_ == nullptr) {
+    report_.aggregated = static_cast<uint32_t>(aggregator_->count());
+    report_.total_weight = aggregator_->total_weight();
+    report_.train_loss = report_.total_weight > 0 ? train_loss_sum_ / report_.total_weight : 0;
+    return aggregator_->Finish(absl::MakeSpan(mean_delta_));
+  }
+  absl::StatusOr<double> weight = secure_round_->DecodeMean(absl::MakeSpan(mean_delta_));
+  if (!weight.ok()) return weight.status();
+  report_.aggregated = static_cast<uint32_t>(secure_round_->survivors());
+  report_.total_weight = *weight;
+  // Under secure aggregation no client's metrics reach the coordinator.
+  report_.train_loss = std::nan("");
+  pending_.clear();  // survivors are aggregated; the rest were counted as dropped
+  return aggregation::AllFinite(mean_delta_.data(), mean_delta_.size())
+             ? absl::OkStatus()
+             : absl::InternalError("the securely aggregated mean is not finite");
+}
+
+void Coordinator::CompleteRound(absl::Time now) {
+  absl::Status s = ComputeMeanDelta();
   if (!s.ok()) {
     FailRound(now, std::string(s.message()));
     return;
@@ -360,9 +524,6 @@ void Coordinator::CompleteRound(absl::Time now) {
   consecutive_failures_ = 0;
   report_.completed = true;
   report_.model_version = model_version_;
-  report_.aggregated = static_cast<uint32_t>(aggregator_->count());
-  report_.total_weight = aggregator_->total_weight();
-  report_.train_loss = report_.total_weight > 0 ? train_loss_sum_ / report_.total_weight : 0;
   report_.dropped += static_cast<uint32_t>(pending_.size());
   pending_.clear();
   report_.seconds = absl::ToDoubleSeconds(now - round_start_);
@@ -377,6 +538,7 @@ void Coordinator::CompleteRound(absl::Time now) {
   }
   if (observer_) observer_->OnRoundEnd(report_);
   phase_ = Phase::kWaitingForClients;
+  secure_round_.reset();
   report_ = RoundReport();
   if (completed_rounds_ >= config_.rounds) {
     Finish(absl::StrCat("completed ", completed_rounds_, " rounds"));
@@ -398,6 +560,7 @@ void Coordinator::FailRound(absl::Time now, const std::string& why) {
   pending_.clear();
   if (observer_) observer_->OnRoundEnd(report_);
   phase_ = Phase::kWaitingForClients;
+  secure_round_.reset();
   report_ = RoundReport();
   if (consecutive_failures_ >= config_.max_failed_rounds) {
     Finish(absl::StrCat(consecutive_failures_, " consecutive rounds failed"));

@@ -12,6 +12,9 @@
 //   kTraining --deadline passed without a quorum, or the cohort dropped below
 //               it--> round failed; next round with the model unchanged
 //   after `rounds` completed rounds --> kFinished (Shutdown sent to everyone)
+// With secure aggregation kTraining runs a SecureRound (its own SecAgg phases
+// and deadlines) instead of collecting Updates; the round completes when the
+// SecAgg session does and fails when it aborts.
 //
 // One handler per message kind. Refused messages get an ErrorReply with a
 // specific ErrorCode, are counted and logged, and never touch the aggregate.
@@ -32,10 +35,30 @@
 #include "aggregation/aggregator.h"
 #include "coordinator/client_registry.h"
 #include "coordinator/round_report.h"
+#include "coordinator/secure_round.h"
 #include "protocol/codec.h"
 #include "protocol/messages.h"
+#include "protocol/model_signature.h"
 
 namespace fedge::coordinator {
+
+// Which client ids an authenticated identity may register as: the allow-list
+// (secure/allow_list.h), behind a seam so tests can fake it. Implementations
+// shared with other threads must be thread-safe.
+class Enrolment {
+ public:
+  virtual ~Enrolment() = default;
+  // OK, or PermissionDenied saying why `identity` may not act as `client_id`.
+  virtual absl::Status Check(absl::string_view identity, uint64_t client_id) const = 0;
+};
+
+// Who sent a frame, as the transport established it.
+struct Sender {
+  std::string peer;  // the ZeroMQ routing id
+  // The authenticated identity (the ZAP User-Id: the client's CURVE public key
+  // in hex); empty on an unauthenticated (--insecure) transport.
+  std::string identity;
+};
 
 struct CoordinatorConfig {
   uint64_t rounds = 10;              // completed rounds before shutting down
@@ -49,8 +72,19 @@ struct CoordinatorConfig {
   uint32_t max_failed_rounds = 10;   // consecutive failures before giving up
   float server_learning_rate = 1.0f;
   protocol::TrainingConfig training;
+  // When enabled, rounds aggregate with SecAgg/SecAgg+: the coordinator only
+  // ever sees the sum of the survivors' updates.
+  SecureAggregationSettings secure;
   uint64_t seed = 0;
   protocol::DecodeLimits limits;
+  // Signs every model version once; its tasks carry the signature. Null sends
+  // unsigned tasks (--insecure without a key file).
+  std::shared_ptr<const protocol::ModelSigner> model_signer;
+  // When set, a Hello is accepted only for a client id enrolled for the
+  // sender's identity (else NOT_ENROLLED), and a registered client's updates
+  // and heartbeats must come from the identity it registered with and still
+  // be enrolled. Null (--insecure): identities are not checked.
+  std::shared_ptr<const Enrolment> enrolment;
 };
 
 // Where frames go. `frame` is shared so one encoded Task can be sent to many
@@ -86,8 +120,13 @@ class Coordinator {
       CoordinatorConfig config, protocol::ModelPayload initial_model, Outbox* outbox,
       Evaluator* evaluator, RoundObserver* observer, absl::Time now);
 
-  // One frame from `peer`. Never fails: bad frames are answered and counted.
-  void OnFrame(const std::string& peer, absl::string_view frame, absl::Time now);
+  // One frame from `from`. Never fails: bad frames are answered and counted.
+  void OnFrame(const Sender& from, absl::string_view frame, absl::Time now);
+  // The same from an unauthenticated peer (tests; --insecure). With
+  // `enrolment` configured such a peer cannot register.
+  void OnFrame(const std::string& peer, absl::string_view frame, absl::Time now) {
+    OnFrame(Sender{peer, std::string()}, frame, now);
+  }
 
   // Advances timers: liveness, round deadlines, starting rounds.
   void OnTick(absl::Time now);
@@ -116,6 +155,21 @@ class Coordinator {
   void Handle(const std::string& peer, protocol::Welcome&, absl::Time now);
   void Handle(const std::string& peer, protocol::Task&, absl::Time now);
   void Handle(const std::string& peer, protocol::Shutdown&, absl::Time now);
+  void Handle(const std::string& peer, protocol::SecAggToServer& m, absl::Time now);
+  void Handle(const std::string& peer, protocol::SecAggToClient&, absl::Time now);
+
+  // Checks that a round message is bound to this connection's client, the
+  // open round, its model version and its cohort.
+  // With enrolment: checks that the frame being handled comes from the
+  // identity `client` registered with and that it is still enrolled.
+  std::optional<std::pair<protocol::ErrorCode, std::string>> CheckIdentity(
+      const ClientRecord& client) const;
+  // Signs model_ at model_version_ unless already done.
+  absl::Status SignModelVersion();
+
+  std::optional<std::pair<protocol::ErrorCode, std::string>> CheckRoundBinding(
+      const ClientRecord& client, uint64_t client_id, uint64_t round,
+      uint64_t model_version) const;
 
   // Validates an update against the round; the ErrorCode to reply with if not.
   std::optional<std::pair<protocol::ErrorCode, std::string>> CheckUpdate(
@@ -127,6 +181,8 @@ class Coordinator {
   void MaybeStartRound(absl::Time now);
   void DropFromRound(const std::string& peer, const char* why);
   void MaybeCloseRound(absl::Time now);
+  void AdvanceSecureRound(absl::Time now);
+  absl::Status ComputeMeanDelta();
   void CompleteRound(absl::Time now);
   void FailRound(absl::Time now, const std::string& why);
   void Finish(const std::string& reason);
@@ -156,6 +212,7 @@ class Coordinator {
   RoundReport report_;              // filled as the round goes
   double train_loss_sum_ = 0;       // example-weighted, from client metrics
   std::vector<float> mean_delta_;   // reused between rounds
+  std::unique_ptr<SecureRound> secure_round_;  // this round's, when secure
 
   protocol::Message scratch_;       // decode target reusing the update buffer
 
@@ -163,6 +220,11 @@ class Coordinator {
   // cannot flood the log too; the rest are counted and summarised.
   static constexpr int kRefusalLogsPerSecond = 20;
   absl::Time now_;                  // time of the frame or tick being handled
+  std::string sender_identity_;     // identity of the frame being handled
+
+  // The signature of model_ at signed_version_ (config_.model_signer).
+  protocol::ModelSignature model_signature_;
+  std::optional<uint64_t> signed_version_;
   absl::Time refusal_log_window_;
   int refusal_logs_in_window_ = 0;
   uint64_t refusal_logs_suppressed_ = 0;

@@ -4,9 +4,17 @@
 // Drives a Coordinator over one ZeroMQ ROUTER socket: receives frames, feeds
 // them and the clock in, sends what the Coordinator emits. The poll timeout is
 // the Coordinator's next deadline, so nothing waits longer than it must.
+//
+// With ServerSecurity the ROUTER is a CURVE server: every connection is
+// encrypted and authenticated, a ZAP handler (protocol/zap_authenticator.h)
+// admits only keys in the allow-list, and each frame reaches the Coordinator
+// with its sender's key as Sender::identity. Failed handshakes (refused keys,
+// plain-TCP peers, wrong pinned keys) are counted and logged at most once a
+// second.
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <zmq.hpp>
@@ -14,15 +22,43 @@
 #include "absl/status/statusor.h"
 #include "base/clock.h"
 #include "coordinator/coordinator.h"
+#include "protocol/handshake_monitor.h"
+#include "protocol/wire.h"
+#include "protocol/zap_authenticator.h"
+#include "secure/allow_list.h"
 
 namespace fedge::coordinator {
 
+struct ServerSecurity {
+  std::shared_ptr<const protocol::CurveServerKeys> keys;
+  secure::AllowListFile* allow_list = nullptr;  // must outlive the server
+};
+
+// Enrolment backed by the allow-list file the ZAP handler uses: identities
+// are CURVE public keys in hex (the ZAP User-Id). Thread-safe.
+class AllowListEnrolment final : public Enrolment {
+ public:
+  explicit AllowListEnrolment(secure::AllowListFile* file) : file_(file) {}
+  absl::Status Check(absl::string_view identity, uint64_t client_id) const override;
+
+ private:
+  secure::AllowListFile* file_;  // not owned
+};
+
+struct ServerSecurityStats {
+  uint64_t handshakes_accepted = 0;  // by the ZAP handler
+  uint64_t handshakes_refused = 0;   // by the ZAP handler: key not enrolled
+  uint64_t handshakes_failed = 0;    // every failed handshake the socket saw
+};
+
 class CoordinatorServer {
  public:
-  // Binds `endpoint` ("tcp://127.0.0.1:*", "ipc:///tmp/x"). Unavailable if the
-  // bind fails.
+  // Binds `endpoint` ("tcp://127.0.0.1:*", "ipc:///tmp/x"); plain ZMTP unless
+  // `security` is given. Unavailable if the bind fails; InvalidArgument for
+  // incomplete security settings.
   static absl::StatusOr<std::unique_ptr<CoordinatorServer>> Create(
-      const std::string& endpoint, size_t max_frame_bytes, Clock* clock = Clock::Real());
+      const std::string& endpoint, size_t max_frame_bytes,
+      std::optional<ServerSecurity> security = std::nullopt, Clock* clock = Clock::Real());
   ~CoordinatorServer();
 
   // The bound endpoint with any wildcard port resolved.
@@ -34,18 +70,26 @@ class CoordinatorServer {
   void Stop() { stop_.store(true); }
 
   Outbox* outbox();
+  bool secure() const { return zap_ != nullptr; }
+  // Zeros on a plain server. Call from the serving thread or after Serve.
+  ServerSecurityStats security_stats() const;
 
  private:
   class RouterOutbox;
-  CoordinatorServer(zmq::context_t ctx, zmq::socket_t router, std::string endpoint,
-                    Clock* clock);
+  explicit CoordinatorServer(Clock* clock);
+  void DrainHandshakeEvents();
 
   zmq::context_t ctx_;
+  std::unique_ptr<protocol::ZapAuthenticator> zap_;  // before router_ binds
   zmq::socket_t router_;
+  std::optional<protocol::HandshakeMonitor> monitor_;
   std::string endpoint_;
   Clock* clock_;
   std::unique_ptr<RouterOutbox> outbox_;
   std::atomic<bool> stop_{false};
+  uint64_t handshakes_failed_ = 0;
+  absl::Time last_handshake_log_ = absl::InfinitePast();
+  uint64_t handshake_failures_unlogged_ = 0;
 };
 
 }  // namespace fedge::coordinator

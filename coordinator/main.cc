@@ -1,15 +1,21 @@
 // fedge-coordinator: serves federated training rounds to fedge clients.
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
+#include <optional>
 #include <string>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "base/file_util.h"
@@ -19,6 +25,9 @@
 #include "client/trainer.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/coordinator_server.h"
+#include "protocol/model_signature.h"
+#include "secure/allow_list.h"
+#include "secure/key_files.h"
 
 ABSL_FLAG(std::string, listen, "tcp://127.0.0.1:7070",
           "ZeroMQ endpoint to bind: tcp://HOST:PORT (PORT * picks a free one) or ipc://PATH");
@@ -53,6 +62,30 @@ ABSL_FLAG(int, ready_fd, -1,
           "If >= 0, write the bound endpoint and a newline to this file descriptor once "
           "listening (lets a parent process use --listen=tcp://127.0.0.1:*)");
 ABSL_FLAG(bool, quiet, false, "Do not print a line per round on stdout");
+ABSL_FLAG(std::string, key_file, "",
+          "The coordinator's key file (fedge-keygen coordinator; mode 0600): its CURVE key "
+          "pair for the transport and its Ed25519 key for signing models. Required unless "
+          "--insecure; with --insecure, still signs models if given");
+ABSL_FLAG(std::string, allowlist, "",
+          "Devices allowed to connect: one line per device, '<64-hex CURVE public key> "
+          "<client_id>[,<client_id>...]', '#' comments (fedge-keygen enrol appends). Re-read "
+          "when it changes and on SIGHUP; a broken edit keeps the previous list. Required "
+          "unless --insecure");
+ABSL_FLAG(bool, insecure, false,
+          "Plain TCP: no encryption, no client authentication, anyone who can reach --listen "
+          "can read models and submit updates as any client. Testing only");
+ABSL_FLAG(std::string, secure, "none",
+          "Secure aggregation: none (plain FedAvg), secagg (Bonawitz et al. 2017: every client "
+          "masks against every other) or plus (SecAgg+, Bell et al. 2020: k neighbours in a "
+          "random graph; for large cohorts). The coordinator then sees only the sum of updates");
+ABSL_FLAG(double, secagg_dropout, 0.2,
+          "With --secure: the fraction of a cohort a round must survive losing; sets the "
+          "Shamir threshold (and SecAgg+'s neighbourhood size)");
+ABSL_FLAG(double, secagg_clip, 1.0,
+          "With --secure: per-coordinate bound on a client's delta before fixed-point encoding");
+ABSL_FLAG(absl::Duration, secagg_phase_timeout, absl::Seconds(30),
+          "With --secure: deadline of each key-exchange and unmasking phase (the masked-input "
+          "phase, which waits for training, ends at --round_timeout)");
 
 namespace fedge {
 namespace {
@@ -102,11 +135,88 @@ class ReportPrinter final : public coordinator::RoundObserver {
   bool quiet_;
 };
 
+// The transport security and model signing the flags ask for.
+struct Security {
+  std::optional<coordinator::ServerSecurity> server;  // nullopt: --insecure
+  std::unique_ptr<secure::AllowListFile> allow_list;
+  std::shared_ptr<const protocol::ModelSigner> signer;
+};
+
+// nullopt after a message on stderr (Main then exits 2) when the flags are
+// missing or wrong.
+std::optional<Security> LoadSecurity() {
+  const bool insecure = absl::GetFlag(FLAGS_insecure);
+  const std::string key_file = absl::GetFlag(FLAGS_key_file);
+  const std::string allowlist = absl::GetFlag(FLAGS_allowlist);
+  if (!insecure && (key_file.empty() || allowlist.empty())) {
+    std::fprintf(stderr,
+                 "fedge-coordinator: --key_file and --allowlist are required: connections are "
+                 "encrypted and clients authenticated with CURVE.\n"
+                 "  Create them with: fedge-keygen coordinator --out DIR; fedge-keygen device "
+                 "...; fedge-keygen enrol --allowlist FILE ...\n"
+                 "  Or pass --insecure for plain TCP (testing only). See --help.\n");
+    return std::nullopt;
+  }
+  if (insecure && !allowlist.empty()) {
+    std::fprintf(stderr,
+                 "fedge-coordinator: --allowlist has no effect with --insecure (plain TCP "
+                 "authenticates nobody); drop one of them\n");
+    return std::nullopt;
+  }
+  Security sec;
+  std::optional<secure::CoordinatorKey> key;
+  if (!key_file.empty()) {
+    absl::StatusOr<secure::CoordinatorKey> k = secure::ReadCoordinatorKeyFile(key_file);
+    if (!k.ok()) {
+      std::fprintf(stderr, "fedge-coordinator: --key_file: %s\n", k.status().ToString().c_str());
+      return std::nullopt;
+    }
+    absl::StatusOr<std::unique_ptr<protocol::ModelSigner>> signer =
+        protocol::ModelSigner::Create(k->signing_secret.span());
+    if (!signer.ok()) {
+      std::fprintf(stderr, "fedge-coordinator: %s\n", signer.status().ToString().c_str());
+      return std::nullopt;
+    }
+    sec.signer = *std::move(signer);
+    key = *std::move(k);
+  }
+  if (insecure) {
+    std::fprintf(stderr,
+                 "\n*** WARNING: fedge-coordinator --insecure: plain TCP on %s. Nothing is "
+                 "encrypted and no client is authenticated: anyone who can reach it can read "
+                 "the model and send updates as any client. %s ***\n\n",
+                 absl::GetFlag(FLAGS_listen).c_str(),
+                 sec.signer ? "Models are still signed." : "Models are not signed either.");
+    return sec;
+  }
+  absl::StatusOr<std::unique_ptr<secure::AllowListFile>> list =
+      secure::AllowListFile::Open(allowlist);
+  if (!list.ok()) {
+    std::fprintf(stderr, "fedge-coordinator: --allowlist: %s\n",
+                 list.status().ToString().c_str());
+    return std::nullopt;
+  }
+  sec.allow_list = *std::move(list);
+  auto keys = std::make_shared<protocol::CurveServerKeys>();
+  keys->public_key = key->curve_public;
+  keys->secret_key = std::move(key->curve_secret);
+  sec.server = coordinator::ServerSecurity{std::move(keys), sec.allow_list.get()};
+  return sec;
+}
+
 int Main() {
   SetLogTag("coordinator");
   // Before any thread exists (ZeroMQ starts some), so all inherit the mask.
   static std::atomic<coordinator::CoordinatorServer*> stop_target{nullptr};
-  HandleTerminationSignals([](int sig) {
+  static std::atomic<secure::AllowListFile*> reload_target{nullptr};
+  HandleSignals({SIGINT, SIGTERM, SIGHUP}, [](int sig) {
+    if (sig == SIGHUP) {
+      if (auto* list = reload_target.load()) {
+        FEDGE_LOG(kInfo, "SIGHUP: re-reading the allow-list %s", list->path());
+        list->ReloadIfChanged(/*force=*/true).IgnoreError();  // logs its own failure
+      }
+      return;
+    }
     FEDGE_LOG(kWarning, "signal %d: stopping (clients keep retrying)", sig);
     if (auto* server = stop_target.load()) {
       server->Stop();
@@ -114,6 +224,11 @@ int Main() {
       std::_Exit(1);  // still starting up: nothing to save
     }
   });
+  std::optional<Security> security = LoadSecurity();
+  if (!security.has_value()) return 2;
+  reload_target.store(security->allow_list.get());
+  // The signal thread outlives Main; it must not reach a destroyed list.
+  auto forget_list = absl::MakeCleanup([] { reload_target.store(nullptr); });
   const std::string model_flag = absl::GetFlag(FLAGS_model);
   absl::StatusOr<protocol::ModelPayload> model =
       client::MakeInitialModel(model_flag, absl::GetFlag(FLAGS_seed));
@@ -152,9 +267,27 @@ int Main() {
   cfg.server_learning_rate = static_cast<float>(absl::GetFlag(FLAGS_server_lr));
   cfg.seed = absl::GetFlag(FLAGS_seed);
   cfg.limits.max_frame_bytes = size_t{absl::GetFlag(FLAGS_max_frame_mb)} << 20;
+  if (const std::string secure = absl::GetFlag(FLAGS_secure); secure != "none") {
+    if (secure != "secagg" && secure != "plus") {
+      std::fprintf(stderr, "fedge-coordinator: --secure=%s: want none, secagg or plus\n",
+                   secure.c_str());
+      return 2;
+    }
+    cfg.secure.enabled = true;
+    cfg.secure.variant =
+        secure == "plus" ? secure::SecAggVariant::kPlus : secure::SecAggVariant::kFull;
+    cfg.secure.expected_dropout = absl::GetFlag(FLAGS_secagg_dropout);
+    cfg.secure.clip = static_cast<float>(absl::GetFlag(FLAGS_secagg_clip));
+    cfg.secure.phase_timeout = absl::GetFlag(FLAGS_secagg_phase_timeout);
+  }
 
-  auto server = coordinator::CoordinatorServer::Create(absl::GetFlag(FLAGS_listen),
-                                                       cfg.limits.max_frame_bytes);
+  cfg.model_signer = security->signer;
+  if (security->allow_list != nullptr) {
+    cfg.enrolment =
+        std::make_shared<coordinator::AllowListEnrolment>(security->allow_list.get());
+  }
+  auto server = coordinator::CoordinatorServer::Create(
+      absl::GetFlag(FLAGS_listen), cfg.limits.max_frame_bytes, std::move(security->server));
   if (!server.ok()) {
     FEDGE_LOG(kError, "%s", server.status().ToString());
     return 2;
@@ -166,8 +299,14 @@ int Main() {
     FEDGE_LOG(kError, "%s", coord.status().ToString());
     return 2;
   }
-  FEDGE_LOG(kInfo, "listening on %s, model %s (%d parameters), %d rounds",
-            (*server)->endpoint(), model_flag, (*coord)->weights().size(), cfg.rounds);
+  FEDGE_LOG(kInfo, "listening on %s (%s), model %s (%d parameters, %s), %d rounds",
+            (*server)->endpoint(),
+            (*server)->secure()
+                ? absl::StrCat("CURVE, ", security->allow_list->Current()->size(),
+                               " devices in the allow-list")
+                : std::string("plain TCP, INSECURE"),
+            model_flag, (*coord)->weights().size(), cfg.model_signer ? "signed" : "unsigned",
+            cfg.rounds);
   if (int fd = absl::GetFlag(FLAGS_ready_fd); fd >= 0) {
     std::string line = (*server)->endpoint() + "\n";
     if (::write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
@@ -178,6 +317,18 @@ int Main() {
   }
   stop_target.store(server->get());
   absl::Status s = (*server)->Serve(coord->get());
+  if ((*server)->secure()) {
+    const coordinator::ServerSecurityStats sec = (*server)->security_stats();
+    const coordinator::CoordinatorStats& cst = (*coord)->stats();
+    auto refused = cst.rejected_by_code.find(protocol::ErrorCode::kNotEnrolled);
+    FEDGE_LOG(kInfo,
+              "security: %d connections accepted, %d refused by the allow-list, %d handshakes "
+              "failed; %d Hellos/updates refused as NOT_ENROLLED; %d tasks refused by clients "
+              "(bad signature or rollback)",
+              sec.handshakes_accepted, sec.handshakes_refused, sec.handshakes_failed,
+              refused == cst.rejected_by_code.end() ? 0 : refused->second,
+              cst.models_refused_by_clients);
+  }
   if (absl::IsCancelled(s)) {
     FEDGE_LOG(kInfo, "stopped after %d completed rounds", (*coord)->completed_rounds());
     return 0;
@@ -201,7 +352,17 @@ int main(int argc, char** argv) {
       "Coordinates federated training: waits for fedge clients, sends each round's model, "
       "aggregates their updates with FedAvg and evaluates the result.\n"
       "Example: fedge-coordinator --listen=tcp://0.0.0.0:7070 --model=cnn --rounds=50 "
-      "--min_clients=10 --test_data=/usr/share/datasets/fashion-mnist");
+      "--min_clients=10 --test_data=/usr/share/datasets/fashion-mnist "
+      "--key_file=keys/coordinator.key --allowlist=keys/allowlist.txt\n"
+      "Security: connections use CURVE (encrypted; clients authenticated by the keys in "
+      "--allowlist) unless --insecure; every model version is signed with the key in "
+      "--key_file. SIGHUP re-reads the allow-list.");
+  // --help lists this binary's own flags (those defined in its main.cc).
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = [](absl::string_view file) {
+    return absl::EndsWith(file, "/main.cc");
+  };
+  absl::SetFlagsUsageConfig(usage);
   absl::ParseCommandLine(argc, argv);
   return fedge::Main();
 }

@@ -1,5 +1,7 @@
 #include "coordinator/round_report.h"
 
+#include <cmath>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
@@ -8,10 +10,12 @@ namespace fedge::coordinator {
 std::string RoundReportJson(const RoundReport& r) {
   std::string s = absl::StrFormat(
       "{\"round\":%d,\"completed\":%s,\"model_version\":%d,\"selected\":%d,"
-      "\"clients\":%d,\"dropped\":%d,\"rejected\":%d,\"train_loss\":%.6f,"
+      "\"clients\":%d,\"dropped\":%d,\"rejected\":%d,"
       "\"round_seconds\":%.4f,\"bytes_up\":%d,\"bytes_down\":%d",
       r.round, r.completed ? "true" : "false", r.model_version, r.selected, r.aggregated,
-      r.dropped, r.rejected, r.train_loss, r.seconds, r.bytes_up, r.bytes_down);
+      r.dropped, r.rejected, r.seconds, r.bytes_up, r.bytes_down);
+  // Absent under secure aggregation, where no client's metrics are collected.
+  if (std::isfinite(r.train_loss)) absl::StrAppendFormat(&s, ",\"train_loss\":%.6f", r.train_loss);
   if (r.evaluated) {
     absl::StrAppendFormat(&s, ",\"test_accuracy\":%.6f,\"test_loss\":%.6f", r.eval.accuracy,
                           r.eval.loss);

@@ -44,6 +44,8 @@ struct CoordinatorStats {
   uint64_t rejected_total = 0;
   std::map<protocol::ErrorCode, uint64_t> rejected_by_code;
   uint64_t rounds_failed = 0;
+  // Tasks clients refused as BAD_SIGNATURE or ROLLBACK (they trained nothing).
+  uint64_t models_refused_by_clients = 0;
 };
 
 // One JSON object on one line.

@@ -78,6 +78,8 @@ class BodyWriter {
     ar_(static_cast<uint64_t>(v.size()));
     ar_(cereal::binary_data(v.data(), v.size() * sizeof(T)));
   }
+  // Fixed-size raw bytes (keys, ids): no length prefix.
+  void Bytes(const uint8_t* data, size_t n) { ar_(cereal::binary_data(data, n)); }
 
  private:
   StringStreambuf buf_;
@@ -113,6 +115,11 @@ class BodyReader {
     uint64_t n = Length(sizeof(T), max_items, field);
     v.resize(n);
     ar_(cereal::binary_data(v.data(), n * sizeof(T)));
+  }
+  // Fixed-size raw bytes written by BodyWriter::Bytes.
+  void Bytes(uint8_t* data, size_t n, const char* field) {
+    Need(n, field);
+    ar_(cereal::binary_data(data, n));
   }
   // Reads a length prefix for items of `item_bytes` each and checks it.
   uint64_t Length(size_t item_bytes, size_t max_items, const char* field) {

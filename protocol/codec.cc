@@ -7,6 +7,7 @@
 #include "base/status_macros.h"
 #include "protocol/body_archive.h"
 #include "protocol/envelope.h"
+#include "protocol/secagg_codec.h"
 
 namespace fedge::protocol {
 namespace {
@@ -14,6 +15,9 @@ namespace {
 using internal::BodyReader;
 using internal::BodyWriter;
 using internal::WireFormatError;
+// SecAggToServer, SecAggToClient and Task.secure live in secagg_codec.cc.
+using internal::Read;
+using internal::Write;
 
 // ---- Writing ---------------------------------------------------------------
 
@@ -54,6 +58,8 @@ void Write(BodyWriter& w, const Task& m) {
   w.Scalar(m.config.max_examples);
   w.Scalar(m.deadline_ms);
   Write(w, m.model);
+  w.String(m.signature.signature);
+  Write(w, m.secure);
 }
 
 void Write(BodyWriter& w, const Update& m) {
@@ -128,6 +134,8 @@ void Read(BodyReader& r, const DecodeLimits& lim, Task& m) {
   r.Scalar(m.config.max_examples, "Task.config.max_examples");
   r.Scalar(m.deadline_ms, "Task.deadline_ms");
   Read(r, lim, m.model);
+  r.String(m.signature.signature, kModelSignatureSize, "Task.signature");
+  Read(r, lim, m.secure);
 }
 
 void Read(BodyReader& r, const DecodeLimits& lim, Update& m) {
@@ -171,11 +179,16 @@ absl::Status Validate(const Message& m) {
     }
   } else if (const auto* e = std::get_if<ErrorReply>(&m)) {
     uint16_t c = static_cast<uint16_t>(e->code);
-    if (c == 0 || c > static_cast<uint16_t>(ErrorCode::kInternal)) {
+    if (c == 0 || c > kMaxErrorCode) {
       return absl::InvalidArgumentError(absl::StrCat("Error.code ", c, " is unknown"));
     }
   } else if (const auto* t = std::get_if<Task>(&m)) {
     FEDGE_RETURN_IF_ERROR(ValidateManifest(t->model.manifest, t->model.weights.size()));
+    const size_t sig = t->signature.signature.size();
+    if (sig != 0 && sig != kModelSignatureSize) {
+      return absl::InvalidArgumentError(absl::StrCat("Task.signature has ", sig,
+                                                     " bytes, want 0 or ", kModelSignatureSize));
+    }
   }
   return absl::OkStatus();
 }
@@ -194,6 +207,7 @@ std::string Encode(const Message& message) {
   if (const auto* t = std::get_if<Task>(&message)) {
     hint += t->model.weights.size() * 4 + t->model.architecture.size();
   }
+  hint += internal::SecAggSizeHint(message);
   frame.reserve(hint);
   {
     BodyWriter writer(&frame);
@@ -215,6 +229,8 @@ absl::Status DecodeInto(absl::string_view frame, const DecodeLimits& limits, Mes
     case MessageKind::kError: EmplaceKeepingStorage<ErrorReply>(out); break;
     case MessageKind::kHeartbeat: EmplaceKeepingStorage<Heartbeat>(out); break;
     case MessageKind::kShutdown: EmplaceKeepingStorage<Shutdown>(out); break;
+    case MessageKind::kSecAggToServer: EmplaceKeepingStorage<SecAggToServer>(out); break;
+    case MessageKind::kSecAggToClient: EmplaceKeepingStorage<SecAggToClient>(out); break;
   }
   absl::string_view body = frame.substr(kEnvelopeSize);
   const char* kind_name = MessageKindName(env.kind);

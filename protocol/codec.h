@@ -22,6 +22,8 @@ struct DecodeLimits {
   size_t max_name_bytes = 1024;
   size_t max_rank = 8;
   size_t max_list_items = 1024;
+  // Secure aggregation: the most clients (indices, keys, shares) one message may list.
+  size_t max_secagg_clients = 65535;
 };
 
 // Encodes `message` into a frame.

@@ -71,6 +71,8 @@ const char* MessageKindName(MessageKind kind) {
     case MessageKind::kError: return "Error";
     case MessageKind::kHeartbeat: return "Heartbeat";
     case MessageKind::kShutdown: return "Shutdown";
+    case MessageKind::kSecAggToServer: return "SecAggToServer";
+    case MessageKind::kSecAggToClient: return "SecAggToClient";
   }
   return "Unknown";
 }
@@ -90,6 +92,9 @@ const char* ErrorCodeName(ErrorCode code) {
     case ErrorCode::kDuplicate: return "DUPLICATE";
     case ErrorCode::kBadWeight: return "BAD_WEIGHT";
     case ErrorCode::kInternal: return "INTERNAL";
+    case ErrorCode::kNotEnrolled: return "NOT_ENROLLED";
+    case ErrorCode::kBadSignature: return "BAD_SIGNATURE";
+    case ErrorCode::kRollback: return "ROLLBACK";
   }
   return "UNKNOWN";
 }

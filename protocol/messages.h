@@ -10,7 +10,9 @@
 #include <variant>
 #include <vector>
 
+#include "aggregation/fixed_point.h"
 #include "protocol/model_payload.h"
+#include "secure/secagg_messages.h"
 
 namespace fedge::protocol {
 
@@ -22,8 +24,10 @@ enum class MessageKind : uint16_t {
   kError = 5,      // either way: a request was refused.
   kHeartbeat = 6,  // either way: liveness.
   kShutdown = 7,   // coordinator -> client: the federation is over.
+  kSecAggToServer = 8,  // client -> coordinator: one secure-aggregation step.
+  kSecAggToClient = 9,  // coordinator -> client: one secure-aggregation step.
 };
-inline constexpr uint16_t kMaxMessageKind = 7;
+inline constexpr uint16_t kMaxMessageKind = 9;
 
 // Why a message was refused. Stable on the wire: append only.
 enum class ErrorCode : uint16_t {
@@ -40,7 +44,18 @@ enum class ErrorCode : uint16_t {
   kDuplicate = 11,
   kBadWeight = 12,
   kInternal = 13,
+  // The client id in a Hello is not enrolled for the connection's CURVE key
+  // (or an enrolled device's key was removed from the allow-list).
+  kNotEnrolled = 14,
+  // client -> coordinator: the task's model signature is missing or does not
+  // verify with the pinned coordinator key; the task was not trained.
+  kBadSignature = 15,
+  // client -> coordinator: the task's model version is lower than one the
+  // client already verified; the task was not trained.
+  kRollback = 16,
 };
+// The highest ErrorCode; decoding refuses codes above it. Bump when appending.
+inline constexpr uint16_t kMaxErrorCode = 16;
 const char* ErrorCodeName(ErrorCode code);
 
 // Capability bits a client announces in Hello.
@@ -71,12 +86,26 @@ struct TrainingConfig {
   uint32_t max_examples = 0;  // 0: all of the client's examples.
 };
 
+// Present (enabled) when the round aggregates securely: instead of an Update
+// the client runs SecAgg (SecAggToServer/SecAggToClient) on its fixed-point
+// encoded delta. Identical for the whole cohort, so one encoded Task serves all.
+struct SecureAggregationTask {
+  bool enabled = false;
+  secure::SecAggConfig config;
+  aggregation::FixedPointConfig encoding;
+  // Client ids in SecAgg index order: a client's index is its position + 1.
+  std::vector<uint64_t> cohort;
+};
+
 struct Task {
   uint64_t round = 0;
   uint64_t model_version = 0;
   TrainingConfig config;
   uint32_t deadline_ms = 0;  // Time the coordinator waits for this round.
   ModelPayload model;
+  SecureAggregationTask secure;
+  // The coordinator's signature of (model_version, model); empty when unsigned.
+  ModelSignature signature;
 };
 
 enum class DeltaEncoding : uint8_t { kFloat32 = 1 };
@@ -115,7 +144,21 @@ struct Shutdown {
   std::string reason;
 };
 
-using Message = std::variant<Hello, Welcome, Task, Update, ErrorReply, Heartbeat, Shutdown>;
+// Bound to (round, model version, client identity) like an Update.
+struct SecAggToServer {
+  uint64_t round = 0;
+  uint64_t model_version = 0;
+  uint64_t client_id = 0;
+  secure::SecAggClientMessage body;
+};
+
+struct SecAggToClient {
+  uint64_t round = 0;
+  secure::SecAggServerMessage body;
+};
+
+using Message = std::variant<Hello, Welcome, Task, Update, ErrorReply, Heartbeat, Shutdown,
+                             SecAggToServer, SecAggToClient>;
 
 // The kind tag for each message type.
 template <typename T> constexpr MessageKind KindOf();
@@ -126,6 +169,8 @@ template <> constexpr MessageKind KindOf<Update>() { return MessageKind::kUpdate
 template <> constexpr MessageKind KindOf<ErrorReply>() { return MessageKind::kError; }
 template <> constexpr MessageKind KindOf<Heartbeat>() { return MessageKind::kHeartbeat; }
 template <> constexpr MessageKind KindOf<Shutdown>() { return MessageKind::kShutdown; }
+template <> constexpr MessageKind KindOf<SecAggToServer>() { return MessageKind::kSecAggToServer; }
+template <> constexpr MessageKind KindOf<SecAggToClient>() { return MessageKind::kSecAggToClient; }
 
 const char* MessageKindName(MessageKind kind);
 

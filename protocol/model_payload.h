@@ -49,6 +49,14 @@ struct ModelPayload {
   std::vector<float> weights;
 };
 
+// The coordinator's Ed25519 signature of one model version; how it is made and
+// checked is in protocol/model_signature.h. Empty when the coordinator signs
+// nothing (--insecure without a key file).
+inline constexpr size_t kModelSignatureSize = 64;  // Ed25519
+struct ModelSignature {
+  std::string signature;  // empty, or kModelSignatureSize bytes
+};
+
 }  // namespace fedge::protocol
 
 #endif  // FEDGE_PROTOCOL_MODEL_PAYLOAD_H_

@@ -21,6 +21,37 @@ absl::Status ConfigureSocket(zmq::socket_t& socket, const SocketConfig& config) 
     socket.set(zmq::sockopt::reconnect_ivl_max,
                static_cast<int>(absl::ToInt64Milliseconds(config.reconnect_interval_max)));
     if (!config.routing_id.empty()) socket.set(zmq::sockopt::routing_id, config.routing_id);
+    if (config.curve_server && config.curve_client) {
+      return absl::InvalidArgumentError("a socket is a CURVE server or a CURVE client, not both");
+    }
+    if (const CurveServerKeys* k = config.curve_server.get()) {
+      if (k->secret_key.size() != secure::kX25519KeySize) {
+        return absl::InvalidArgumentError("CURVE server secret key must be 32 bytes");
+      }
+      socket.set(zmq::sockopt::curve_server, 1);
+      socket.set(zmq::sockopt::curve_secretkey,
+                 zmq::const_buffer(k->secret_key.data(), k->secret_key.size()));
+      socket.set(zmq::sockopt::zap_domain, kZapDomain);
+      // Fail closed: without a ZAP handler, refuse clients rather than accept
+      // them all. A draft option in libzmq 4.3; an older library refuses it.
+      constexpr int kZapEnforceDomain = 93;  // ZMQ_ZAP_ENFORCE_DOMAIN
+      const int enforce = 1;
+      if (zmq_setsockopt(socket.handle(), kZapEnforceDomain, &enforce, sizeof(enforce)) != 0) {
+        return absl::FailedPreconditionError(
+            "this libzmq cannot enforce ZAP authentication (ZMQ_ZAP_ENFORCE_DOMAIN)");
+      }
+    }
+    if (const CurveClientKeys* k = config.curve_client.get()) {
+      if (k->secret_key.size() != secure::kX25519KeySize) {
+        return absl::InvalidArgumentError("CURVE client secret key must be 32 bytes");
+      }
+      socket.set(zmq::sockopt::curve_serverkey,
+                 zmq::const_buffer(k->server_public_key.data(), k->server_public_key.size()));
+      socket.set(zmq::sockopt::curve_publickey,
+                 zmq::const_buffer(k->public_key.data(), k->public_key.size()));
+      socket.set(zmq::sockopt::curve_secretkey,
+                 zmq::const_buffer(k->secret_key.data(), k->secret_key.size()));
+    }
     if (socket.get(zmq::sockopt::type) == ZMQ_ROUTER) {
       socket.set(zmq::sockopt::router_mandatory, 1);
       // A reconnecting client reuses its routing id; take over the old pipe.
@@ -63,6 +94,9 @@ absl::StatusOr<std::optional<RoutedFrame>> ReceiveRouted(zmq::socket_t& router) 
       // The rest of a multipart message is already queued; this cannot block.
       if (!router.recv(part, zmq::recv_flags::none)) break;
       if (first) {
+        // Metadata travels with each data frame, not the routing id ROUTER
+        // prepends.
+        if (const char* uid = zmq_msg_gets(part.handle(), "User-Id")) out.user_id = uid;
         out.frame = std::move(part);
         first = false;
       } else {

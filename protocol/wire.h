@@ -5,6 +5,7 @@
 // zmq::error_t; these helpers are the one place that catches it and turns it
 // into absl::Status.
 
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -13,8 +14,26 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "secure/secret_bytes.h"
+#include "secure/x25519.h"
 
 namespace fedge::protocol {
+
+// CURVE keys (CurveZMQ, RFC 26: X25519 key exchange, XSalsa20-Poly1305 boxes)
+// for one socket, as raw 32-byte keys. libzmq keeps its own copy of the
+// secret key for the socket's lifetime.
+struct CurveServerKeys {
+  secure::X25519PublicKey public_key{};
+  secure::SecretBytes secret_key;
+};
+struct CurveClientKeys {
+  secure::X25519PublicKey public_key{};
+  secure::SecretBytes secret_key;
+  secure::X25519PublicKey server_public_key{};  // the pinned coordinator key
+};
+
+// The ZAP domain fedge's CURVE servers authenticate in.
+inline constexpr char kZapDomain[] = "fedge";
 
 // Options every fedge socket gets: no linger on close, a receive size limit
 // (ZMQ_MAXMSGSIZE, so libzmq drops oversized frames before allocating them),
@@ -24,6 +43,12 @@ struct SocketConfig {
   absl::Duration reconnect_interval = absl::Milliseconds(100);
   absl::Duration reconnect_interval_max = absl::Seconds(5);
   std::string routing_id;  // DEALER only; empty lets ZeroMQ choose.
+  // Set at most one to encrypt and authenticate with CURVE; neither: plain
+  // ZMTP (--insecure). A CURVE server authenticates every client through the
+  // ZAP handler of its context (protocol/zap_authenticator.h) and, with
+  // ZMQ_ZAP_ENFORCE_DOMAIN set, refuses every client when there is none.
+  std::shared_ptr<const CurveServerKeys> curve_server;
+  std::shared_ptr<const CurveClientKeys> curve_client;
 };
 
 absl::Status ConfigureSocket(zmq::socket_t& socket, const SocketConfig& config);
@@ -36,6 +61,9 @@ absl::Status Connect(zmq::socket_t& socket, const std::string& endpoint);
 struct RoutedFrame {
   std::string peer;
   zmq::message_t frame;
+  // The connection's ZAP User-Id (for CURVE: the client's public key in hex,
+  // as the ZAP handler authenticated it); empty on a plain connection.
+  std::string user_id;
 };
 
 // Non-blocking receives. nullopt when nothing is waiting. A ROUTER message that

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets with clang (ASan + UBSan) into build-fuzz/ and
 # runs each for SECONDS seconds (default 60) from the seed corpus.
-#   ./scripts/fuzz.sh [SECONDS] [TARGET...]     targets: decode coordinator
+#   ./scripts/fuzz.sh [SECONDS] [TARGET...]     targets: decode coordinator key_file
 # Crashes are written to build-fuzz/crashes/<target>/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
-targets=("${@:-decode coordinator}")
+targets=("${@:-decode coordinator key_file}")
 read -r -a targets <<<"${targets[*]}"
 
 for p in clang libclang-rt-14-dev; do

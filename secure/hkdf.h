@@ -10,9 +10,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "secure/openssl_util.h"
 #include "secure/secret_bytes.h"
 
 namespace fedge::secure {
@@ -27,6 +29,35 @@ inline constexpr size_t kHkdfSha256MaxLength = 255 * 32;
 absl::StatusOr<SecretBytes> HkdfSha256(absl::Span<const uint8_t> salt,
                                        absl::Span<const uint8_t> ikm,
                                        absl::Span<const uint8_t> info, size_t length);
+
+// HKDF-SHA256 under one fixed salt, for deriving many keys: SecAgg derives a
+// key for every pair of clients, all salted with the session id. The salt's
+// HMAC pads are hashed once at creation and the SHA-256 implementation is
+// fetched once, so a 32-byte Derive costs ~1 us against ~5 us for
+// HkdfSha256. Output is identical to HkdfSha256(salt, ikm, info, out.size()).
+//
+// Move-only. Derive is const and thread-safe (each call has its own contexts).
+// The salt is treated as public: its pad states are not wiped; every
+// intermediate value derived from `ikm` is.
+class HkdfSha256WithSalt {
+ public:
+  // Internal when OpenSSL fails.
+  static absl::StatusOr<HkdfSha256WithSalt> Create(absl::Span<const uint8_t> salt);
+
+  // Fills `out` with OKM. InvalidArgument when out is empty or longer than
+  // kHkdfSha256MaxLength, or ikm is empty; Internal when OpenSSL fails.
+  absl::Status Derive(absl::Span<const uint8_t> ikm, absl::Span<const uint8_t> info,
+                      absl::Span<uint8_t> out) const;
+
+ private:
+  HkdfSha256WithSalt(internal::EvpMdPtr md, internal::EvpMdCtxPtr inner,
+                     internal::EvpMdCtxPtr outer)
+      : md_(std::move(md)), inner_(std::move(inner)), outer_(std::move(outer)) {}
+
+  internal::EvpMdPtr md_;        // SHA-256, fetched once
+  internal::EvpMdCtxPtr inner_;  // SHA-256 state after absorbing salt ^ ipad
+  internal::EvpMdCtxPtr outer_;  // ... salt ^ opad
+};
 
 }  // namespace fedge::secure
 

@@ -27,6 +27,9 @@ struct EvpCipherCtxDeleter {
 struct EvpMdCtxDeleter {
   void operator()(EVP_MD_CTX* p) const { EVP_MD_CTX_free(p); }
 };
+struct EvpMdDeleter {
+  void operator()(EVP_MD* p) const { EVP_MD_free(p); }
+};
 struct EvpKdfDeleter {
   void operator()(EVP_KDF* p) const { EVP_KDF_free(p); }
 };
@@ -38,6 +41,7 @@ using EvpPkeyPtr = std::unique_ptr<EVP_PKEY, EvpPkeyDeleter>;
 using EvpPkeyCtxPtr = std::unique_ptr<EVP_PKEY_CTX, EvpPkeyCtxDeleter>;
 using EvpCipherCtxPtr = std::unique_ptr<EVP_CIPHER_CTX, EvpCipherCtxDeleter>;
 using EvpMdCtxPtr = std::unique_ptr<EVP_MD_CTX, EvpMdCtxDeleter>;
+using EvpMdPtr = std::unique_ptr<EVP_MD, EvpMdDeleter>;
 using EvpKdfPtr = std::unique_ptr<EVP_KDF, EvpKdfDeleter>;
 using EvpKdfCtxPtr = std::unique_ptr<EVP_KDF_CTX, EvpKdfCtxDeleter>;
 

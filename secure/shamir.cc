@@ -262,4 +262,155 @@ absl::StatusOr<SecretBytes> ShamirReconstruct(absl::Span<const ShamirShare> shar
   return secret;
 }
 
+namespace {
+
+absl::Status CheckXs(absl::Span<const uint32_t> xs) {
+  std::vector<uint32_t> sorted(xs.begin(), xs.end());
+  std::sort(sorted.begin(), sorted.end());
+  if (!sorted.empty() && sorted.front() == 0) {
+    return absl::InvalidArgumentError("Shamir: evaluation point x = 0");
+  }
+  if (auto dup = std::adjacent_find(sorted.begin(), sorted.end()); dup != sorted.end()) {
+    return absl::InvalidArgumentError(absl::StrCat("Shamir: evaluation point x=", *dup,
+                                                   " appears twice"));
+  }
+  return absl::OkStatus();
+}
+
+// Writes the n-byte little-endian encoding of `value` at `out`, or DataLoss
+// when it does not fit (corrupt shares).
+absl::Status StoreChunk(uint64_t value, size_t chunk, size_t n, uint8_t* out) {
+  if (value >= (uint64_t{1} << (8 * n))) {
+    return absl::DataLossError(
+        absl::StrCat("Shamir: reconstructed chunk ", chunk, " is out of range (corrupt shares, "
+                     "wrong threshold or wrong secret length)"));
+  }
+  for (size_t i = 0; i < n; ++i) out[i] = static_cast<uint8_t>(value >> (8 * i));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+// Horner's rule for up to kSplitBatch points at once. Each step is
+// y = y * x + c with y only partially reduced (kept below 2^63): with x < 2^32,
+// y * x < 2^95, folding it mod 2^61 - 1 gives < 2^61 + 2^34, and adding c < 2^61
+// stays below 2^63. One full reduction at the end. Batching several points
+// gives the CPU independent multiply chains instead of one latency-bound one.
+constexpr size_t kSplitBatch = 4;
+
+void EvaluateBatch(const uint64_t* coefficients, size_t t, size_t chunks,
+                   absl::Span<const uint32_t> xs, ShamirShare* out) {
+  const size_t m = xs.size();
+  WipedWords acc(m * chunks);  // acc.v[j * chunks + c]: point j, chunk c
+  uint64_t* y = acc.v.data();
+  for (size_t j = 0; j < m; ++j) {
+    for (size_t c = 0; c < chunks; ++c) y[j * chunks + c] = coefficients[(t - 1) * chunks + c];
+  }
+  for (size_t k = t - 1; k-- > 0;) {
+    const uint64_t* poly = coefficients + k * chunks;
+    for (size_t j = 0; j < m; ++j) {
+      const uint64_t x = xs[j];
+      for (size_t c = 0; c < chunks; ++c) {
+        const unsigned __int128 prod = static_cast<unsigned __int128>(y[j * chunks + c]) * x;
+        y[j * chunks + c] =
+            (static_cast<uint64_t>(prod) & kP) + static_cast<uint64_t>(prod >> 61) + poly[c];
+      }
+    }
+  }
+  for (size_t j = 0; j < m; ++j) {
+    out[j].x = xs[j];
+    out[j].y.resize(chunks);
+    for (size_t c = 0; c < chunks; ++c) out[j].y[c] = Reduce(y[j * chunks + c]);
+  }
+}
+
+absl::StatusOr<std::vector<ShamirShare>> ShamirSplitAt(absl::Span<const uint8_t> secret,
+                                                       int threshold,
+                                                       absl::Span<const uint32_t> xs,
+                                                       SecureRandom& random) {
+  if (secret.empty()) return absl::InvalidArgumentError("Shamir: empty secret");
+  if (threshold < 1 || static_cast<size_t>(threshold) > xs.size() ||
+      xs.size() > static_cast<size_t>(kShamirMaxShares)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("Shamir: threshold ", threshold, " of ", xs.size(),
+                     " shares; want 1 <= threshold <= shares <= ", kShamirMaxShares));
+  }
+  FEDGE_RETURN_IF_ERROR(CheckXs(xs));
+  const size_t chunks = ShamirChunkCount(secret.size());
+  const size_t t = static_cast<size_t>(threshold);
+
+  // coefficients.v[k * chunks + c]: coefficient of x^k for chunk c, so that
+  // Horner's rule walks memory in order and runs the chunks' independent
+  // multiply chains side by side.
+  WipedWords coefficients(chunks * t);
+  if (t > 1) {
+    uint8_t* raw = reinterpret_cast<uint8_t*>(coefficients.v.data() + chunks);
+    FEDGE_RETURN_IF_ERROR(random.Fill(absl::MakeSpan(raw, chunks * (t - 1) * 8)));
+    for (size_t i = chunks; i < chunks * t; ++i) {
+      uint64_t& v = coefficients.v[i];
+      v = LoadLittleEndian(reinterpret_cast<const uint8_t*>(&v), 8) & kP;
+      // Rejection keeps the coefficients uniform; 2^61 - 1 has probability 2^-61.
+      if (v == kP) {
+        FEDGE_ASSIGN_OR_RETURN(v, DrawFieldElement(random));
+      }
+    }
+  }
+  for (size_t c = 0; c < chunks; ++c) {
+    const size_t begin = c * kShamirChunkBytes;
+    const size_t n = std::min(kShamirChunkBytes, secret.size() - begin);
+    coefficients.v[c] = LoadLittleEndian(secret.data() + begin, n);
+  }
+
+  std::vector<ShamirShare> shares(xs.size());
+  for (size_t s = 0; s < xs.size(); s += kSplitBatch) {
+    EvaluateBatch(coefficients.v.data(), t, chunks, xs.subspan(s, kSplitBatch), &shares[s]);
+  }
+  return shares;
+}
+
+absl::StatusOr<ShamirReconstructor> ShamirReconstructor::Create(absl::Span<const uint32_t> xs) {
+  if (xs.empty() || xs.size() > static_cast<size_t>(kShamirMaxShares)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("Shamir: ", xs.size(), " holders, want 1..", kShamirMaxShares));
+  }
+  FEDGE_RETURN_IF_ERROR(CheckXs(xs));
+  std::vector<uint64_t> points(xs.begin(), xs.end());
+  std::vector<uint64_t> lambda = Lagrange(std::move(points)).At(0);
+  return ShamirReconstructor(std::vector<uint32_t>(xs.begin(), xs.end()), std::move(lambda));
+}
+
+absl::StatusOr<SecretBytes> ShamirReconstructor::Reconstruct(
+    absl::Span<const absl::Span<const uint64_t>> ys, size_t secret_length) const {
+  if (ys.size() != xs_.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("Shamir: ", ys.size(), " shares for ", xs_.size(), " holders"));
+  }
+  if (secret_length == 0) return absl::InvalidArgumentError("Shamir: secret length 0");
+  const size_t chunks = ShamirChunkCount(secret_length);
+  for (size_t i = 0; i < ys.size(); ++i) {
+    if (ys[i].size() != chunks) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("Shamir: share x=", xs_[i], " has ", ys[i].size(), " values, want ",
+                       chunks, " for a ", secret_length, "-byte secret"));
+    }
+    for (uint64_t v : ys[i]) {
+      if (v >= kP) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("Shamir: share x=", xs_[i], " has a value outside the field"));
+      }
+    }
+  }
+  SecretBytes secret(secret_length);
+  for (size_t c = 0; c < chunks; ++c) {
+    uint64_t value = 0;
+    for (size_t i = 0; i < ys.size(); ++i) value = Add(value, Mul(lambda_[i], ys[i][c]));
+    const size_t begin = c * kShamirChunkBytes;
+    absl::Status s = StoreChunk(value, c, std::min(kShamirChunkBytes, secret_length - begin),
+                                secret.data() + begin);
+    OPENSSL_cleanse(&value, sizeof(value));
+    if (!s.ok()) return s;
+  }
+  return secret;
+}
+
 }  // namespace fedge::secure

@@ -78,6 +78,50 @@ absl::StatusOr<std::vector<ShamirShare>> ShamirSplit(absl::Span<const uint8_t> s
 absl::StatusOr<SecretBytes> ShamirReconstruct(absl::Span<const ShamirShare> shares,
                                               int threshold, size_t secret_length);
 
+// Like ShamirSplit, but share i is evaluated at xs[i] instead of i + 1, so the
+// x coordinate can be the holder's own index (SecAgg+ shares among a client's
+// neighbours, whose indices are scattered over 1..n). The polynomials of all
+// chunks are evaluated together, and the random coefficients drawn in one
+// call. Errors as ShamirSplit, plus InvalidArgument for a zero or repeated x.
+absl::StatusOr<std::vector<ShamirShare>> ShamirSplitAt(absl::Span<const uint8_t> secret,
+                                                       int threshold,
+                                                       absl::Span<const uint32_t> xs,
+                                                       SecureRandom& random);
+
+// Reconstruction through one fixed set of holders, for many secrets. The
+// Lagrange coefficients at zero, lambda_i = prod_{j != i} x_j / (x_j - x_i),
+// are computed once in Create (O(t^2)); each Reconstruct then costs O(t) per
+// chunk. SecAgg's server reconstructs hundreds of secrets from the same
+// surviving holders; with ShamirReconstruct each would cost O(t^2).
+//
+// The threshold is xs.size(): exactly that many shares are combined and no
+// extra share is checked for consistency, so shares must be authenticated in
+// transit (SecAgg seals them with AES-GCM) or the result checked otherwise
+// (SecAgg compares a reconstructed private key with its advertised public key).
+// Immutable after Create; const methods are thread-safe.
+class ShamirReconstructor {
+ public:
+  // InvalidArgument for an empty set, more than kShamirMaxShares, x == 0 or a repeated x.
+  static absl::StatusOr<ShamirReconstructor> Create(absl::Span<const uint32_t> xs);
+
+  const std::vector<uint32_t>& xs() const { return xs_; }
+
+  // ys[i] holds the values of the share with x = xs()[i]. Errors:
+  //   InvalidArgument  ys.size() != xs().size(), secret_length 0, a share whose number
+  //                    of values is not ShamirChunkCount(secret_length), a value >= p;
+  //   DataLoss         the result is not a valid encoding (chunk >= 2^56 or non-zero
+  //                    padding): corrupt shares or a wrong secret length.
+  absl::StatusOr<SecretBytes> Reconstruct(absl::Span<const absl::Span<const uint64_t>> ys,
+                                          size_t secret_length) const;
+
+ private:
+  ShamirReconstructor(std::vector<uint32_t> xs, std::vector<uint64_t> lambda)
+      : xs_(std::move(xs)), lambda_(std::move(lambda)) {}
+
+  std::vector<uint32_t> xs_;
+  std::vector<uint64_t> lambda_;  // Lagrange coefficient of each holder at zero
+};
+
 }  // namespace fedge::secure
 
 #endif  // FEDGE_SECURE_SHAMIR_H_

@@ -34,6 +34,8 @@ using X25519PublicKey = std::array<uint8_t, kX25519KeySize>;
 // A private key and its public key. Move-only. Const methods are safe to call
 // from several threads at once (each call uses its own OpenSSL context); the
 // private key is freed and wiped by OpenSSL when the pair is destroyed.
+class X25519Agreement;
+
 class X25519KeyPair {
  public:
   // A fresh key pair whose 32 private-key bytes come from `random` (X25519
@@ -53,11 +55,35 @@ class X25519KeyPair {
   absl::StatusOr<SecretBytes> SharedSecret(absl::Span<const uint8_t> peer_public_key) const;
 
  private:
+  friend class X25519Agreement;
   X25519KeyPair(internal::EvpPkeyPtr key, const X25519PublicKey& public_key)
       : key_(std::move(key)), public_key_(public_key) {}
 
   internal::EvpPkeyPtr key_;  // never null
   X25519PublicKey public_key_;
+};
+
+// Agreement of one private key with many peers, as SecAgg does (every client
+// with each neighbour; the server with every survivor for each dropped
+// client). The OpenSSL derivation context and the peer-key object are set up
+// once and reused, which saves ~5-10 us of the ~45 us a SharedSecret call
+// costs. Results and errors are those of X25519KeyPair::SharedSecret.
+//
+// Move-only; keeps its own reference to the private key, so the pair may be
+// destroyed first. NOT thread-safe: each call mutates the contexts.
+class X25519Agreement {
+ public:
+  static absl::StatusOr<X25519Agreement> Create(const X25519KeyPair& key);
+
+  // Writes X25519(private key, peer_public_key) into `out` (32 bytes; wiped on error).
+  absl::Status SharedSecret(absl::Span<const uint8_t> peer_public_key, absl::Span<uint8_t> out);
+
+ private:
+  X25519Agreement(internal::EvpPkeyCtxPtr ctx, internal::EvpPkeyPtr peer)
+      : ctx_(std::move(ctx)), peer_(std::move(peer)) {}
+
+  internal::EvpPkeyCtxPtr ctx_;  // derive context of the private key
+  internal::EvpPkeyPtr peer_;    // public-key object whose bytes are replaced per call
 };
 
 }  // namespace fedge::secure

@@ -16,6 +16,8 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -27,6 +29,7 @@
 #include "client/dataset.h"
 #include "simulations/partition.h"
 #include "simulations/results.h"
+#include "simulations/sim_keys.h"
 #include "simulations/subprocess.h"
 
 ABSL_FLAG(std::string, model, "mlp", "mlp, cnn, or the path of a TorchScript file");
@@ -54,6 +57,15 @@ ABSL_FLAG(std::string, data_dir, "/usr/share/datasets/fashion-mnist",
 ABSL_FLAG(int, max_examples, 0, "Use only the first N training examples (0 = all); for quick runs");
 ABSL_FLAG(absl::Duration, round_timeout, absl::Minutes(10), "Round deadline");
 ABSL_FLAG(absl::Duration, timeout, absl::Hours(2), "Abort the whole simulation after this long");
+ABSL_FLAG(bool, insecure, false,
+          "Plain TCP between the processes, unsigned models. By default the run's keys are "
+          "generated in --out/keys (a coordinator key, one device key per client process, an "
+          "allow-list) and every connection uses CURVE");
+ABSL_FLAG(std::string, secure, "none",
+          "Secure aggregation: none, secagg (`--secure` alone) or plus (SecAgg+); passed to "
+          "fedge-coordinator, which then sees only the sum of each cohort's updates");
+ABSL_FLAG(double, secagg_dropout, 0.2, "With --secure: dropout fraction each round must survive");
+ABSL_FLAG(double, secagg_clip, 1.0, "With --secure: per-coordinate delta bound before encoding");
 
 namespace fedge::sim {
 namespace {
@@ -99,27 +111,57 @@ absl::Status Run() {
   } else if (absl::GetFlag(FLAGS_transport) != "tcp") {
     return absl::InvalidArgumentError("--transport must be tcp or ipc");
   }
+  int per_process = absl::GetFlag(FLAGS_clients_per_process);
+  if (per_process <= 0) {
+    int procs = std::max(1u, std::thread::hardware_concurrency());
+    per_process = (clients + procs - 1) / procs;
+  }
+  // One device (key) per client process, hosting clients [first, last].
+  std::vector<std::vector<uint64_t>> devices;
+  for (int first = 0; first < clients; first += per_process) {
+    devices.emplace_back();
+    for (int id = first; id < std::min(clients, first + per_process); ++id) {
+      devices.back().push_back(static_cast<uint64_t>(id));
+    }
+  }
+  std::vector<std::string> coordinator_security = {"--insecure"};
+  std::vector<std::vector<std::string>> client_security(devices.size(), {"--insecure"});
+  if (!absl::GetFlag(FLAGS_insecure)) {
+    FEDGE_ASSIGN_OR_RETURN(SimKeys keys, MakeSimKeys(out + "/keys", devices));
+    coordinator_security = {"--key_file=" + keys.coordinator_key,
+                            "--allowlist=" + keys.allowlist};
+    for (size_t i = 0; i < devices.size(); ++i) {
+      client_security[i] = {"--key_file=" + keys.device_keys[i],
+                            "--coordinator_pub=" + keys.coordinator_pub};
+    }
+  }
+
   int ready[2];
   if (::pipe2(ready, O_CLOEXEC) != 0) return absl::InternalError("pipe failed");
   // One intra-op thread per process: more threads fight over 2 cores.
   const std::vector<std::string> env = {"OMP_NUM_THREADS=1", "OMP_WAIT_POLICY=PASSIVE"};
   const std::string seed = absl::StrCat(absl::GetFlag(FLAGS_seed));
-  FEDGE_ASSIGN_OR_RETURN(
-      Subprocess coordinator,
-      Subprocess::Start({bin + "/fedge-coordinator", "--listen=" + listen,
-                         "--model=" + absl::GetFlag(FLAGS_model), absl::StrCat("--rounds=", rounds),
-                         absl::StrCat("--min_clients=", clients),
-                         absl::StrCat("--quorum=", std::max(1, clients / 2)),
-                         absl::StrCat("--clients_per_round=", absl::GetFlag(FLAGS_clients_per_round)),
-                         absl::StrCat("--fraction=", absl::GetFlag(FLAGS_fraction)),
-                         absl::StrCat("--local_epochs=", absl::GetFlag(FLAGS_local_epochs)),
-                         absl::StrCat("--batch_size=", absl::GetFlag(FLAGS_batch_size)),
-                         absl::StrCat("--lr=", absl::GetFlag(FLAGS_lr)), "--seed=" + seed,
-                         "--test_data=" + data_dir, "--metrics_out=" + metrics_path,
-                         absl::StrCat("--round_timeout=",
-                                      absl::FormatDuration(absl::GetFlag(FLAGS_round_timeout))),
-                         absl::StrCat("--ready_fd=", ready[1])},
-                        env, ready[1]));
+  std::vector<std::string> coordinator_argv = {
+      bin + "/fedge-coordinator", "--listen=" + listen,
+      "--model=" + absl::GetFlag(FLAGS_model), absl::StrCat("--rounds=", rounds),
+      absl::StrCat("--min_clients=", clients),
+      absl::StrCat("--quorum=", std::max(1, clients / 2)),
+      absl::StrCat("--clients_per_round=", absl::GetFlag(FLAGS_clients_per_round)),
+      absl::StrCat("--fraction=", absl::GetFlag(FLAGS_fraction)),
+      absl::StrCat("--local_epochs=", absl::GetFlag(FLAGS_local_epochs)),
+      absl::StrCat("--batch_size=", absl::GetFlag(FLAGS_batch_size)),
+      absl::StrCat("--lr=", absl::GetFlag(FLAGS_lr)), "--seed=" + seed,
+      "--test_data=" + data_dir, "--metrics_out=" + metrics_path,
+      absl::StrCat("--round_timeout=",
+                   absl::FormatDuration(absl::GetFlag(FLAGS_round_timeout))),
+      absl::StrCat("--ready_fd=", ready[1]),
+      "--secure=" + absl::GetFlag(FLAGS_secure),
+      absl::StrCat("--secagg_dropout=", absl::GetFlag(FLAGS_secagg_dropout)),
+      absl::StrCat("--secagg_clip=", absl::GetFlag(FLAGS_secagg_clip))};
+  coordinator_argv.insert(coordinator_argv.end(), coordinator_security.begin(),
+                          coordinator_security.end());
+  FEDGE_ASSIGN_OR_RETURN(Subprocess coordinator,
+                         Subprocess::Start(coordinator_argv, env, ready[1]));
   ::close(ready[1]);
   absl::StatusOr<std::string> endpoint = ReadLineWithTimeout(ready[0], absl::Seconds(60));
   ::close(ready[0]);
@@ -131,25 +173,24 @@ absl::Status Run() {
   }
   FEDGE_LOG(kInfo, "coordinator listening on %s", *endpoint);
 
-  int per_process = absl::GetFlag(FLAGS_clients_per_process);
-  if (per_process <= 0) {
-    int procs = std::max(1u, std::thread::hardware_concurrency());
-    per_process = (clients + procs - 1) / procs;
-  }
   std::vector<ProcessRole> client_procs;
-  for (int first = 0; first < clients; first += per_process) {
-    int last = std::min(clients, first + per_process) - 1;
+  for (size_t d = 0; d < devices.size(); ++d) {
+    const uint64_t first = devices[d].front(), last = devices[d].back();
     std::string ids = first == last ? absl::StrCat(first) : absl::StrCat(first, "-", last);
-    FEDGE_ASSIGN_OR_RETURN(
-        Subprocess p,
-        Subprocess::Start({bin + "/fedge-client", "--coordinator=" + *endpoint,
-                           "--data_dir=" + data_dir, "--partition_file=" + partition_path,
-                           "--client_ids=" + ids, "--give_up_after=60s", "--seed=" + seed},
-                          env));
+    std::vector<std::string> argv = {bin + "/fedge-client", "--coordinator=" + *endpoint,
+                                     "--data_dir=" + data_dir,
+                                     "--partition_file=" + partition_path,
+                                     "--client_ids=" + ids, "--give_up_after=60s",
+                                     "--seed=" + seed};
+    argv.insert(argv.end(), client_security[d].begin(), client_security[d].end());
+    FEDGE_ASSIGN_OR_RETURN(Subprocess p, Subprocess::Start(argv, env));
     client_procs.push_back({"clients " + ids, std::move(p)});
   }
-  FEDGE_LOG(kInfo, "%d clients in %d processes; %d rounds of %s", clients, client_procs.size(),
-            rounds, absl::GetFlag(FLAGS_model));
+  FEDGE_LOG(kInfo, "%d clients in %d processes; %d rounds of %s; %s", clients,
+            client_procs.size(), rounds, absl::GetFlag(FLAGS_model),
+            absl::GetFlag(FLAGS_insecure)
+                ? "plain TCP, unsigned models (--insecure)"
+                : absl::StrCat("CURVE + signed models, keys in ", out, "/keys"));
 
   std::optional<ExitInfo> coord_exit = coordinator.Wait(absl::GetFlag(FLAGS_timeout));
   if (!coord_exit) {
@@ -210,7 +251,19 @@ int main(int argc, char** argv) {
       "--partition. Prints a line per round and a summary; writes metrics.jsonl and "
       "results.csv to --out.\n"
       "Example: fedge-sim --model=cnn --clients=10 --rounds=10 --partition=dirichlet:0.5");
-  absl::ParseCommandLine(argc, argv);
+  // `--secure` alone means SecAgg; absl wants a value for a string flag.
+  std::vector<char*> args(argv, argv + argc);
+  char secure_default[] = "--secure=secagg";
+  for (char*& a : args) {
+    if (std::string(a) == "--secure") a = secure_default;
+  }
+  // --help lists this binary's own flags (those defined in its main.cc).
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = [](absl::string_view file) {
+    return absl::EndsWith(file, "/main.cc");
+  };
+  absl::SetFlagsUsageConfig(usage);
+  absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
   absl::Status s = fedge::sim::Run();
   if (!s.ok()) {
     FEDGE_LOG(kError, "%s", s.ToString());

@@ -25,7 +25,7 @@ std::string ExitInfo::ToString() const {
 
 absl::StatusOr<Subprocess> Subprocess::Start(const std::vector<std::string>& argv,
                                              const std::vector<std::string>& extra_env,
-                                             int pass_fd, int stdout_fd) {
+                                             int pass_fd, int stdout_fd, int stderr_fd) {
   if (argv.empty()) return absl::InvalidArgumentError("empty argv");
   std::vector<char*> args;
   for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
@@ -41,6 +41,7 @@ absl::StatusOr<Subprocess> Subprocess::Start(const std::vector<std::string>& arg
   if (pid < 0) return absl::ResourceExhaustedError(absl::StrCat("fork: ", std::strerror(errno)));
   if (pid == 0) {
     if (stdout_fd >= 0) ::dup2(stdout_fd, STDOUT_FILENO);
+    if (stderr_fd >= 0) ::dup2(stderr_fd, STDERR_FILENO);
     if (pass_fd >= 0) {
       int flags = ::fcntl(pass_fd, F_GETFD);
       ::fcntl(pass_fd, F_SETFD, flags & ~FD_CLOEXEC);

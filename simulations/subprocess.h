@@ -27,10 +27,11 @@ class Subprocess {
   // Starts `argv[0]` (a path) with `argv`. `pass_fd` (if >= 0) stays open in
   // the child; every other descriptor the parent opened is close-on-exec.
   // Environment: the parent's plus `extra_env` ("K=V"). If `stdout_fd` >= 0
-  // the child's standard output goes there.
+  // the child's standard output goes there, and likewise `stderr_fd`.
   static absl::StatusOr<Subprocess> Start(const std::vector<std::string>& argv,
                                           const std::vector<std::string>& extra_env = {},
-                                          int pass_fd = -1, int stdout_fd = -1);
+                                          int pass_fd = -1, int stdout_fd = -1,
+                                          int stderr_fd = -1);
 
   pid_t pid() const { return pid_; }
 

@@ -4,6 +4,8 @@
 #include "client/client_host.h"
 
 #include <atomic>
+#include <map>
+#include <set>
 #include <thread>
 
 #include <zmq.hpp>
@@ -13,6 +15,7 @@
 
 #include "protocol/codec.h"
 #include "protocol/wire.h"
+#include "protocol/model_signature.h"
 #include "tests/testing/status_matchers.h"
 
 namespace fedge::client {
@@ -121,6 +124,7 @@ class ClientHostTest : public ::testing::Test {
     ClientHostOptions opts;
     opts.coordinator_endpoint = coordinator_.endpoint();
     opts.heartbeat_interval = absl::Milliseconds(50);
+    opts.model_verifier = verifier_;
     host_ = std::make_unique<ClientHost>(
         opts, [this]() -> absl::StatusOr<std::unique_ptr<Trainer>> {
           if (!factory_error_.ok()) return factory_error_;
@@ -156,6 +160,7 @@ class ClientHostTest : public ::testing::Test {
   std::unique_ptr<ClientHost> host_;
   std::thread runner_;
   absl::Status run_status_;
+  std::shared_ptr<const protocol::ModelVerifier> verifier_;  // null: accept unsigned
 };
 
 TEST_F(ClientHostTest, RegistersTrainsUploadsAndShutsDown) {
@@ -278,6 +283,135 @@ TEST_F(ClientHostTest, StopEndsRunWithCancelled) {
   host_->Stop();
   JoinHost();
   EXPECT_THAT(run_status_, StatusIs(absl::StatusCode::kCancelled));
+}
+
+// ---- Signed models ------------------------------------------------------------
+
+// The host pins the key of `signer_`; tasks are signed as the coordinator would.
+class SignedModelTest : public ClientHostTest {
+ protected:
+  void SetUp() override {
+    signer_ = Signer(1);
+    auto verifier = protocol::ModelVerifier::Create(signer_->public_key());
+    ASSERT_THAT(verifier, IsOk());
+    verifier_ = *std::move(verifier);
+  }
+  static std::unique_ptr<protocol::ModelSigner> Signer(uint8_t seed) {
+    auto s = protocol::ModelSigner::Create(std::vector<uint8_t>(32, seed));
+    EXPECT_THAT(s, IsOk());
+    return *std::move(s);
+  }
+  static protocol::Task Signed(uint64_t round, uint64_t version,
+                               const protocol::ModelSigner& signer) {
+    protocol::Task t = SmallTask(round);
+    t.model_version = version;
+    auto sig = signer.Sign(version, t.model);
+    EXPECT_THAT(sig, IsOk());
+    t.signature = *sig;
+    return t;
+  }
+  protocol::Task Signed(uint64_t round, uint64_t version) {
+    return Signed(round, version, *signer_);
+  }
+  // The next message must be an ErrorReply; its code.
+  protocol::ErrorCode NextRefusal(uint64_t round) {
+    auto reply = coordinator_.Next();
+    EXPECT_THAT(reply, IsOk());
+    if (!reply.ok() || !std::holds_alternative<protocol::ErrorReply>(reply->second)) {
+      ADD_FAILURE() << "expected an ErrorReply";
+      return protocol::ErrorCode::kInternal;
+    }
+    EXPECT_EQ(std::get<protocol::ErrorReply>(reply->second).round, round);
+    return std::get<protocol::ErrorReply>(reply->second).code;
+  }
+  uint64_t NextUpdateRound() {
+    auto update = coordinator_.Next();
+    EXPECT_THAT(update, IsOk());
+    if (!update.ok() || !std::holds_alternative<protocol::Update>(update->second)) {
+      ADD_FAILURE() << "expected an Update";
+      return 0;
+    }
+    return std::get<protocol::Update>(update->second).round;
+  }
+  std::unique_ptr<protocol::ModelSigner> signer_;
+};
+
+TEST_F(SignedModelTest, TaskSignedWithThePinnedKeyIsTrained) {
+  StartHost({1});
+  const std::string peer = Register();
+  coordinator_.Send(peer, Signed(1, 0));
+  EXPECT_EQ(NextUpdateRound(), 1u);
+  EXPECT_EQ(trainer_.calls.load(), 1);
+}
+
+TEST_F(SignedModelTest, TamperedWeightsAreRefusedUntrainedAndReported) {
+  StartHost({1});
+  const std::string peer = Register();
+  protocol::Task t = Signed(1, 0);
+  t.model.weights[1] += 1.0f;
+  coordinator_.Send(peer, t);
+  EXPECT_EQ(NextRefusal(1), protocol::ErrorCode::kBadSignature);
+  EXPECT_EQ(trainer_.calls.load(), 0);
+  // The client carries on: the next good task is trained.
+  coordinator_.Send(peer, Signed(2, 0));
+  EXPECT_EQ(NextUpdateRound(), 2u);
+  coordinator_.Send(peer, protocol::Shutdown{"done"});
+  JoinHost();
+  EXPECT_EQ(host_->stats().tasks_refused, 1u);
+}
+
+TEST_F(SignedModelTest, TamperedVersionIsRefused) {
+  StartHost({1});
+  const std::string peer = Register();
+  protocol::Task t = Signed(1, 0);
+  t.model_version = 1;
+  coordinator_.Send(peer, t);
+  EXPECT_EQ(NextRefusal(1), protocol::ErrorCode::kBadSignature);
+  EXPECT_EQ(trainer_.calls.load(), 0);
+}
+
+TEST_F(SignedModelTest, UnsignedOrForeignSignedTasksAreRefused) {
+  StartHost({1});
+  const std::string peer = Register();
+  coordinator_.Send(peer, SmallTask(1));  // unsigned
+  EXPECT_EQ(NextRefusal(1), protocol::ErrorCode::kBadSignature);
+  coordinator_.Send(peer, Signed(2, 1, *Signer(2)));  // another coordinator's key
+  EXPECT_EQ(NextRefusal(2), protocol::ErrorCode::kBadSignature);
+  EXPECT_EQ(trainer_.calls.load(), 0);
+}
+
+TEST_F(SignedModelTest, OlderVersionThanOneVerifiedIsARollback) {
+  StartHost({1, 2});
+  std::map<uint64_t, std::string> peers;
+  for (int i = 0; i < 2; ++i) {
+    auto hello = coordinator_.Next();
+    ASSERT_THAT(hello, IsOk());
+    const uint64_t id = std::get<protocol::Hello>(hello->second).client_id;
+    peers[id] = hello->first;
+    coordinator_.Send(hello->first, protocol::Welcome{id, 50, 0});
+  }
+  coordinator_.Send(peers[1], Signed(6, 5));
+  EXPECT_EQ(NextUpdateRound(), 6u);
+  // Validly signed, but older than version 5 which this device verified, even
+  // when it comes to another logical client of the same device.
+  coordinator_.Send(peers[2], Signed(7, 3));
+  EXPECT_EQ(NextRefusal(7), protocol::ErrorCode::kRollback);
+  EXPECT_EQ(trainer_.calls.load(), 1);
+  // The same version again is fine (a failed round is retried), newer too.
+  coordinator_.Send(peers[1], Signed(8, 5));
+  EXPECT_EQ(NextUpdateRound(), 8u);
+  coordinator_.Send(peers[2], Signed(9, 6));
+  EXPECT_EQ(NextUpdateRound(), 9u);
+}
+
+TEST_F(ClientHostTest, NotEnrolledEndsRunWithPermissionDenied) {
+  StartHost({4});
+  const std::string peer = Register();
+  coordinator_.Send(peer, protocol::ErrorReply{protocol::ErrorCode::kNotEnrolled, 0,
+                                               "key is enrolled for client ids 1,2, not 4"});
+  JoinHost();
+  EXPECT_THAT(run_status_,
+              StatusIs(absl::StatusCode::kPermissionDenied, "Enrol this device's key"));
 }
 
 }  // namespace

@@ -30,6 +30,27 @@ inline std::vector<std::string> SeedFrames() {
   update.client_id = 7;
   update.num_examples = 10;
   update.delta = {0.1f, 0.2f, 0.3f, 0.4f, 0.5f, 0.6f};
+  // Only the shape matters to the decoder: 64 bytes where an Ed25519
+  // signature goes (protocol/model_signature.h).
+  Task signed_task = task;
+  signed_task.model_version = 3;
+  signed_task.signature.signature = std::string(kModelSignatureSize, '\x42');
+  // Secure aggregation: a task that enables it, and every SecAgg body.
+  Task secure_task = task;
+  secure_task.secure.enabled = true;
+  secure_task.secure.config.num_clients = 3;
+  secure_task.secure.config.threshold = 2;
+  secure_task.secure.config.input_length = 7;
+  secure_task.secure.encoding.scale = 1000;
+  secure_task.secure.cohort = {7, 8, 9};
+  secure::AdvertiseKeys advertise;
+  advertise.encryption_key.fill(1);
+  advertise.masking_key.fill(2);
+  secure::ShareKeysResponse share_keys;
+  share_keys.shares.push_back({2, std::vector<uint8_t>(secure::kSecAggShareCiphertextSize, 3)});
+  secure::UnmaskingResponse unmasking;
+  unmasking.self_mask_shares.push_back({1, {1, 2, 3, 4, 5}});
+  unmasking.masking_key_shares.push_back({3, {6, 7, 8, 9, 10}});
   return {
       Encode(Hello{7, 10, kCapBuiltinModels, "fedge", {"builtin:mlp"}}),
       Encode(Welcome{7, 1000, 0}),
@@ -38,6 +59,18 @@ inline std::vector<std::string> SeedFrames() {
       Encode(ErrorReply{ErrorCode::kWrongRound, 3, "late"}),
       Encode(Heartbeat{7, 1, ClientState::kTraining}),
       Encode(Shutdown{"bye"}),
+      // Appended, so earlier indices stay put.
+      Encode(signed_task),
+      Encode(ErrorReply{ErrorCode::kRollback, 4, "older than version 5"}),
+      Encode(secure_task),
+      Encode(SecAggToServer{1, 0, 7, advertise}),
+      Encode(SecAggToServer{1, 0, 7, share_keys}),
+      Encode(SecAggToServer{1, 0, 7, secure::MaskedInput{{1, 2, 3}}}),
+      Encode(SecAggToServer{1, 0, 7, unmasking}),
+      Encode(SecAggToClient{1, secure::ShareKeysRequest{{{1, {}, {}}, {2, {}, {}}}}}),
+      Encode(SecAggToClient{1, secure::MaskedInputRequest{{2}, share_keys.shares}}),
+      Encode(SecAggToClient{1, secure::UnmaskingRequest{{1, 2}, {3}}}),
+      Encode(SecAggToClient{1, secure::SecAggAbort{"too few"}}),
   };
 }
 

@@ -37,16 +37,18 @@ struct Pipe {
 };
 
 // Starts fedge-coordinator with `flags` plus --listen and --ready_fd, and
-// returns the bound endpoint through `endpoint`.
+// returns the bound endpoint through `endpoint`. `flags` must choose the
+// transport: --insecure, or --key_file and --allowlist.
 inline sim::Subprocess StartCoordinator(const std::string& listen,
                                         const std::vector<std::string>& flags,
-                                        std::string* endpoint, int stdout_fd = -1) {
+                                        std::string* endpoint, int stdout_fd = -1,
+                                        int stderr_fd = -1) {
   Pipe ready;
   std::vector<std::string> argv = {Bin("fedge-coordinator"), "--listen=" + listen,
                                    absl::StrCat("--ready_fd=", ready.write)};
   argv.insert(argv.end(), flags.begin(), flags.end());
   absl::StatusOr<sim::Subprocess> p =
-      sim::Subprocess::Start(argv, {"OMP_NUM_THREADS=1"}, ready.write, stdout_fd);
+      sim::Subprocess::Start(argv, {"OMP_NUM_THREADS=1"}, ready.write, stdout_fd, stderr_fd);
   EXPECT_TRUE(p.ok()) << p.status();
   ready.CloseWrite();
   absl::StatusOr<std::string> line = sim::ReadLineWithTimeout(ready.read, absl::Seconds(60));
@@ -55,10 +57,11 @@ inline sim::Subprocess StartCoordinator(const std::string& listen,
   return *std::move(p);
 }
 
-inline sim::Subprocess StartClient(const std::vector<std::string>& flags) {
+inline sim::Subprocess StartClient(const std::vector<std::string>& flags, int stderr_fd = -1) {
   std::vector<std::string> argv = {Bin("fedge-client")};
   argv.insert(argv.end(), flags.begin(), flags.end());
-  absl::StatusOr<sim::Subprocess> p = sim::Subprocess::Start(argv, {"OMP_NUM_THREADS=1"});
+  absl::StatusOr<sim::Subprocess> p =
+      sim::Subprocess::Start(argv, {"OMP_NUM_THREADS=1"}, -1, -1, stderr_fd);
   EXPECT_TRUE(p.ok()) << p.status();
   return *std::move(p);
 }

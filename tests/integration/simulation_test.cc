@@ -1,6 +1,8 @@
 // Runs fedge-sim end to end: real coordinator and client processes over real
 // ZeroMQ sockets on the Debian Fashion-MNIST files.
 
+#include <sys/stat.h>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -69,6 +71,28 @@ TEST(SimulationTest, SameSeedGivesTheSameAccuracy) {
   ASSERT_EQ(ra.size(), 2u);
   ASSERT_EQ(rb.size(), 2u);
   EXPECT_NEAR(ra.back().test_accuracy, rb.back().test_accuracy, 0.002);
+}
+
+TEST(SimulationTest, CurveIsTheDefaultWithOneEnrolledKeyPerClientProcess) {
+  testing::TempDir dir;
+  ExpectTwoGoodRounds(RunSim(dir.path(), {}));
+  // 3 clients, 2 per process: two devices, each enrolled for its own ids.
+  absl::StatusOr<std::string> allow = ReadFile(dir.File("keys/allowlist.txt"));
+  ASSERT_THAT(allow, IsOk());
+  EXPECT_THAT(*allow, ::testing::ContainsRegex("[0-9a-f]{64} 0,1\n"));
+  EXPECT_THAT(*allow, ::testing::ContainsRegex("[0-9a-f]{64} 2\n"));
+  for (const char* secret : {"keys/coordinator.key", "keys/device-0.key", "keys/device-1.key"}) {
+    struct stat st;
+    ASSERT_EQ(::stat(dir.File(secret).c_str(), &st), 0) << secret;
+    EXPECT_EQ(st.st_mode & 0777, 0600u) << secret;
+  }
+}
+
+TEST(SimulationTest, InsecureRunsOverPlainTcpWithoutKeys) {
+  testing::TempDir dir;
+  ExpectTwoGoodRounds(RunSim(dir.path(), {"--insecure"}));
+  struct stat st;
+  EXPECT_NE(::stat(dir.File("keys").c_str(), &st), 0);
 }
 
 TEST(SimulationTest, BadFlagsFailWithAClearError) {

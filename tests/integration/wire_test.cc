@@ -2,6 +2,11 @@
 // frames from a raw socket are answered with specific errors and do not stop a
 // real fedge-client from completing the round; a client survives its
 // coordinator being killed and replaced.
+//
+// These run over plain TCP (--insecure): they probe the protocol layer with a
+// raw socket, and the replaced coordinator starts again at model version 0,
+// which a client verifying signatures would rightly refuse as a rollback.
+// security_integration_test covers the CURVE transport and signed models.
 
 #include <signal.h>
 
@@ -78,7 +83,7 @@ class WireTest : public ::testing::Test {
   }
   std::vector<std::string> ClientFlags(const std::string& endpoint) {
     return {"--coordinator=" + endpoint, "--data_dir=" + dir_.path(), "--client_ids=0",
-            "--give_up_after=60s"};
+            "--give_up_after=60s", "--insecure"};
   }
   fedge::testing::TempDir dir_;
   zmq::context_t ctx_;
@@ -90,7 +95,7 @@ TEST_F(WireTest, HostileFramesAreRefusedAndTheRoundStillCompletes) {
   sim::Subprocess coordinator = fedge::testing::StartCoordinator(
       "tcp://127.0.0.1:*",
       {"--min_clients=2", "--quorum=1", "--rounds=1", "--model=mlp", "--max_frame_mb=4",
-       "--test_data=" + dir_.path(), "--metrics_out=" + metrics, "--quiet"},
+       "--test_data=" + dir_.path(), "--metrics_out=" + metrics, "--quiet", "--insecure"},
       &endpoint);
   ASSERT_FALSE(endpoint.empty());
 
@@ -160,7 +165,8 @@ TEST_F(WireTest, HostileFramesAreRefusedAndTheRoundStillCompletes) {
 TEST_F(WireTest, OversizedFrameDoesNotTakeTheServerDown) {
   std::string endpoint;
   sim::Subprocess coordinator = fedge::testing::StartCoordinator(
-      "tcp://127.0.0.1:*", {"--min_clients=1", "--rounds=1", "--max_frame_mb=1", "--quiet"},
+      "tcp://127.0.0.1:*",
+      {"--min_clients=1", "--rounds=1", "--max_frame_mb=1", "--quiet", "--insecure"},
       &endpoint);
   {
     RawPeer flooder(ctx_, endpoint);
@@ -183,7 +189,8 @@ TEST_F(WireTest, ClientReconnectsWhenItsCoordinatorIsReplaced) {
   std::string endpoint;
   // The first coordinator runs many rounds; it is killed after the first.
   sim::Subprocess first = fedge::testing::StartCoordinator(
-      listen, {"--min_clients=1", "--rounds=1000", "--model=mlp"}, &endpoint, rounds.write);
+      listen, {"--min_clients=1", "--rounds=1000", "--model=mlp", "--insecure"}, &endpoint,
+      rounds.write);
   rounds.CloseWrite();
   sim::Subprocess client = fedge::testing::StartClient(ClientFlags(endpoint));
   absl::StatusOr<std::string> line = sim::ReadLineWithTimeout(rounds.read, absl::Seconds(120));
@@ -195,7 +202,9 @@ TEST_F(WireTest, ClientReconnectsWhenItsCoordinatorIsReplaced) {
   // A new coordinator on the same endpoint; the client finds it by itself.
   const std::string metrics = dir_.File("second.jsonl");
   sim::Subprocess second = fedge::testing::StartCoordinator(
-      listen, {"--min_clients=1", "--rounds=2", "--model=mlp", "--metrics_out=" + metrics, "--quiet"},
+      listen,
+      {"--min_clients=1", "--rounds=2", "--model=mlp", "--metrics_out=" + metrics, "--quiet",
+       "--insecure"},
       &endpoint);
   EXPECT_TRUE(fedge::testing::Finish(second, absl::Seconds(120)).ok());
   EXPECT_TRUE(fedge::testing::Finish(client, absl::Seconds(60)).ok());

@@ -198,6 +198,197 @@ TEST(CodecTest, DecodeIntoReusesTheUpdateBuffer) {
   EXPECT_EQ(std::get<Update>(m).delta.data(), first);
 }
 
+// ---- Secure aggregation messages ----
+
+secure::SecAggConfig SampleSecAggConfig() {
+  secure::SecAggConfig c;
+  c.variant = secure::SecAggVariant::kPlus;
+  c.num_clients = 500;
+  c.threshold = 33;
+  c.num_neighbors = 64;
+  c.graph_seed = 0x0123456789abcdefULL;
+  c.input_length = 100001;
+  for (size_t i = 0; i < c.session_id.size(); ++i) c.session_id[i] = static_cast<uint8_t>(i + 1);
+  return c;
+}
+
+std::vector<SecAggToServer> SampleSecAggToServer() {
+  std::vector<SecAggToServer> out;
+  secure::AdvertiseKeys keys;
+  keys.encryption_key.fill(0xaa);
+  keys.masking_key.fill(0x55);
+  out.push_back({1, 2, 3, keys});
+  secure::ShareKeysResponse shares;
+  shares.shares.push_back({7, std::vector<uint8_t>(secure::kSecAggShareCiphertextSize, 9)});
+  shares.shares.push_back({9, std::vector<uint8_t>(secure::kSecAggShareCiphertextSize, 4)});
+  out.push_back({1, 2, 3, shares});
+  out.push_back({1, 2, 3, secure::MaskedInput{{1, 0xffffffffu, 3}}});
+  secure::UnmaskingResponse unmask;
+  unmask.self_mask_shares.push_back({4, {1, 2, 3, 4, 5}});
+  unmask.masking_key_shares.push_back({6, {(uint64_t{1} << 61) - 2, 0, 0, 0, 7}});
+  out.push_back({1, 2, 3, unmask});
+  return out;
+}
+
+std::vector<SecAggToClient> SampleSecAggToClient() {
+  std::vector<SecAggToClient> out;
+  secure::ShareKeysRequest keys;
+  keys.keys.push_back({3, {}, {}});
+  keys.keys.back().masking_key.fill(1);
+  keys.keys.push_back({8, {}, {}});
+  out.push_back({5, keys});
+  secure::MaskedInputRequest req;
+  req.share_holders = {2, 3, 8};
+  req.shares.push_back({3, std::vector<uint8_t>(secure::kSecAggShareCiphertextSize, 1)});
+  out.push_back({5, req});
+  out.push_back({5, secure::UnmaskingRequest{{1, 2, 3}, {4}}});
+  out.push_back({5, secure::SecAggAbort{"too few clients"}});
+  return out;
+}
+
+TEST(CodecTest, SecAggMessagesRoundTrip) {
+  for (const SecAggToServer& m : SampleSecAggToServer()) {
+    const std::string frame = Encode(m);
+    auto got = Decode(frame);
+    ASSERT_THAT(got, IsOk()) << m.body.index();
+    const auto& s = std::get<SecAggToServer>(*got);
+    EXPECT_EQ(s.round, 1u);
+    EXPECT_EQ(s.model_version, 2u);
+    EXPECT_EQ(s.client_id, 3u);
+    EXPECT_EQ(s.body.index(), m.body.index());
+    EXPECT_EQ(Encode(*got), frame);
+  }
+  for (const SecAggToClient& m : SampleSecAggToClient()) {
+    const std::string frame = Encode(m);
+    auto got = Decode(frame);
+    ASSERT_THAT(got, IsOk()) << m.body.index();
+    EXPECT_EQ(std::get<SecAggToClient>(*got).body.index(), m.body.index());
+    EXPECT_EQ(Encode(*got), frame);
+  }
+  auto got = Decode(Encode(SampleSecAggToServer()[3]));
+  ASSERT_THAT(got, IsOk());
+  const auto& u = std::get<secure::UnmaskingResponse>(std::get<SecAggToServer>(*got).body);
+  ASSERT_EQ(u.masking_key_shares.size(), 1u);
+  EXPECT_EQ(u.masking_key_shares[0].owner, 6u);
+  EXPECT_EQ(u.masking_key_shares[0].y[0], (uint64_t{1} << 61) - 2);
+  got = Decode(Encode(SampleSecAggToClient()[1]));
+  ASSERT_THAT(got, IsOk());
+  const auto& r = std::get<secure::MaskedInputRequest>(std::get<SecAggToClient>(*got).body);
+  EXPECT_EQ(r.share_holders, (std::vector<uint32_t>{2, 3, 8}));
+  EXPECT_EQ(r.shares[0].ciphertext.size(), secure::kSecAggShareCiphertextSize);
+}
+
+TEST(CodecTest, TaskCarriesTheSecureAggregationSettings) {
+  Task t = SampleTask();
+  const size_t plain = Encode(t).size();
+  t.secure.enabled = true;
+  t.secure.config = SampleSecAggConfig();
+  auto encoding = aggregation::MakeFixedPointConfig(500, 0.5f, 600);
+  ASSERT_THAT(encoding, IsOk());
+  t.secure.encoding = *encoding;
+  t.secure.cohort = {11, 12, 13};
+  auto got = Decode(Encode(t));
+  ASSERT_THAT(got, IsOk());
+  const SecureAggregationTask& s = std::get<Task>(*got).secure;
+  EXPECT_TRUE(s.enabled);
+  EXPECT_EQ(s.config.variant, secure::SecAggVariant::kPlus);
+  EXPECT_EQ(s.config.num_clients, 500u);
+  EXPECT_EQ(s.config.threshold, 33u);
+  EXPECT_EQ(s.config.num_neighbors, 64u);
+  EXPECT_EQ(s.config.graph_seed, 0x0123456789abcdefULL);
+  EXPECT_EQ(s.config.input_length, 100001u);
+  EXPECT_EQ(s.config.session_id, t.secure.config.session_id);
+  EXPECT_EQ(s.encoding.clip, 0.5f);
+  EXPECT_EQ(s.encoding.scale, encoding->scale);
+  EXPECT_EQ(s.encoding.max_weight, 600u);
+  EXPECT_EQ(s.cohort, t.secure.cohort);
+  // A plain round's task stays as it was plus one byte.
+  t.secure = SecureAggregationTask{};
+  EXPECT_EQ(Encode(t).size(), plain);
+  got = Decode(Encode(t));
+  ASSERT_THAT(got, IsOk());
+  EXPECT_FALSE(std::get<Task>(*got).secure.enabled);
+}
+
+// The tag byte of a SecAgg body follows the envelope, cereal's one-byte
+// endianness marker and the fixed fields (round [, model_version, client_id]).
+size_t TagOffset(bool to_server) { return kEnvelopeSize + 1 + (to_server ? 24 : 8); }
+
+TEST(CodecTest, MalformedSecAggBodiesAreRefused) {
+  std::string frame = Encode(SampleSecAggToServer()[0]);
+  frame[TagOffset(true)] = 9;
+  EXPECT_THAT(Decode(frame), StatusIs(absl::StatusCode::kInvalidArgument, "unknown message tag"));
+  frame[TagOffset(true)] = 0;
+  EXPECT_THAT(Decode(frame), StatusIs(absl::StatusCode::kInvalidArgument, "unknown message tag"));
+
+  // A share list claiming 2^40 entries: refused on the length check.
+  frame = Encode(SampleSecAggToServer()[1]);
+  absl::little_endian::Store64(frame.data() + TagOffset(true) + 1, uint64_t{1} << 40);
+  EXPECT_THAT(Decode(frame), StatusIs(absl::StatusCode::kInvalidArgument, "ShareKeysResponse"));
+
+  // More list entries than max_secagg_clients.
+  DecodeLimits small;
+  small.max_secagg_clients = 3;
+  EXPECT_THAT(Decode(Encode(SampleSecAggToClient()[2]), small), IsOk());
+  SecAggToClient many{5, secure::UnmaskingRequest{{1, 2, 3, 4}, {}}};
+  EXPECT_THAT(Decode(Encode(many), small),
+              StatusIs(absl::StatusCode::kInvalidArgument, "UnmaskingRequest.survivors"));
+
+  // A revealed share with more values than a 32-byte secret has chunks.
+  SecAggToServer wide = SampleSecAggToServer()[3];
+  std::get<secure::UnmaskingResponse>(wide.body).self_mask_shares[0].y.push_back(1);
+  EXPECT_THAT(Decode(Encode(wide)), StatusIs(absl::StatusCode::kInvalidArgument, "self_mask"));
+
+  // An oversized ciphertext.
+  SecAggToServer fat = SampleSecAggToServer()[1];
+  std::get<secure::ShareKeysResponse>(fat.body).shares[0].ciphertext.resize(5000);
+  EXPECT_THAT(Decode(Encode(fat)), StatusIs(absl::StatusCode::kInvalidArgument));
+
+  // Unknown variant and a non-boolean enabled flag in a Task.
+  Task t = SampleTask();
+  t.secure.enabled = true;
+  t.secure.config = SampleSecAggConfig();
+  t.secure.config.variant = static_cast<secure::SecAggVariant>(7);
+  EXPECT_THAT(Decode(Encode(t)), StatusIs(absl::StatusCode::kInvalidArgument, "variant"));
+  t.secure = SecureAggregationTask{};
+  frame = Encode(t);
+  frame.back() = 2;  // the enabled byte is last
+  EXPECT_THAT(Decode(frame), StatusIs(absl::StatusCode::kInvalidArgument, "enabled"));
+}
+
+TEST(CodecTest, DecodeIntoReusesTheMaskedInputBuffer) {
+  SecAggToServer m{1, 2, 3, secure::MaskedInput{std::vector<uint32_t>(4096, 7)}};
+  const std::string frame = Encode(m);
+  Message out;
+  ASSERT_THAT(DecodeInto(frame, {}, &out), IsOk());
+  const uint32_t* first =
+      std::get<secure::MaskedInput>(std::get<SecAggToServer>(out).body).masked.data();
+  ASSERT_THAT(DecodeInto(frame, {}, &out), IsOk());
+  EXPECT_EQ(std::get<secure::MaskedInput>(std::get<SecAggToServer>(out).body).masked.data(),
+            first);
+  // Another body kind replaces it cleanly.
+  ASSERT_THAT(DecodeInto(Encode(SampleSecAggToServer()[0]), {}, &out), IsOk());
+  EXPECT_TRUE(std::holds_alternative<secure::AdvertiseKeys>(std::get<SecAggToServer>(out).body));
+}
+
+TEST(CodecTest, EveryTruncationOfASecAggMessageIsAnErrorNotACrash) {
+  std::vector<std::string> frames;
+  for (const auto& m : SampleSecAggToServer()) frames.push_back(Encode(m));
+  for (const auto& m : SampleSecAggToClient()) frames.push_back(Encode(m));
+  Task t = SampleTask();
+  t.secure.enabled = true;
+  t.secure.config = SampleSecAggConfig();
+  t.secure.cohort = {1, 2};
+  frames.push_back(Encode(t));
+  for (const std::string& frame : frames) {
+    for (size_t len = kEnvelopeSize; len < frame.size(); ++len) {
+      std::string cut = frame.substr(0, len);
+      absl::little_endian::Store32(cut.data() + 8, static_cast<uint32_t>(len - kEnvelopeSize));
+      EXPECT_THAT(Decode(cut), StatusIs(absl::StatusCode::kInvalidArgument)) << "length " << len;
+    }
+  }
+}
+
 TEST(ManifestTest, CountsElements) {
   ModelManifest m;
   m.tensors = {{"a", {2, 3}, DType::kFloat32}, {"b", {4}, DType::kFloat32}};
@@ -206,6 +397,46 @@ TEST(ManifestTest, CountsElements) {
   EXPECT_THAT(ValidateManifest(m, 11), StatusIs(absl::StatusCode::kInvalidArgument));
   m.tensors[0].shape = {int64_t{1} << 30, int64_t{1} << 30};
   EXPECT_THAT(ValidateManifest(m, 10), StatusIs(absl::StatusCode::kInvalidArgument, "bad shape"));
+}
+
+TEST(CodecTest, TaskSignatureRoundTrips) {
+  Task t = SampleTask();
+  t.signature.signature = std::string(kModelSignatureSize, '\x5a');
+  absl::StatusOr<Message> m = Decode(Encode(t));
+  ASSERT_THAT(m, IsOk());
+  EXPECT_EQ(std::get<Task>(*m).signature.signature, t.signature.signature);
+  // Unsigned (an --insecure coordinator without a key) is valid too.
+  m = Decode(Encode(SampleTask()));
+  ASSERT_THAT(m, IsOk());
+  EXPECT_TRUE(std::get<Task>(*m).signature.signature.empty());
+}
+
+TEST(CodecTest, TaskWithAMalformedSignatureIsRefused) {
+  Task t = SampleTask();
+  t.signature.signature = std::string(10, 'x');
+  EXPECT_THAT(Decode(Encode(t)),
+              StatusIs(absl::StatusCode::kInvalidArgument, "Task.signature has 10 bytes"));
+  t.signature.signature = std::string(kModelSignatureSize + 1, 'x');
+  EXPECT_THAT(Decode(Encode(t)),
+              StatusIs(absl::StatusCode::kInvalidArgument, "Task.signature: declares 65"));
+  // Cut inside the signature.
+  t.signature.signature = std::string(kModelSignatureSize, 'x');
+  std::string signed_frame = Encode(t);
+  signed_frame.resize(signed_frame.size() - 1);
+  EXPECT_THAT(Decode(signed_frame), StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST(CodecTest, SecurityErrorCodesRoundTripAndLaterOnesAreRefused) {
+  for (ErrorCode code : {ErrorCode::kNotEnrolled, ErrorCode::kBadSignature, ErrorCode::kRollback}) {
+    absl::StatusOr<Message> m = Decode(Encode(ErrorReply{code, 4, "why"}));
+    ASSERT_THAT(m, IsOk());
+    EXPECT_EQ(std::get<ErrorReply>(*m).code, code);
+  }
+  EXPECT_STREQ(ErrorCodeName(ErrorCode::kNotEnrolled), "NOT_ENROLLED");
+  EXPECT_STREQ(ErrorCodeName(ErrorCode::kBadSignature), "BAD_SIGNATURE");
+  EXPECT_STREQ(ErrorCodeName(ErrorCode::kRollback), "ROLLBACK");
+  ErrorReply next{static_cast<ErrorCode>(kMaxErrorCode + 1), 0, ""};
+  EXPECT_THAT(Decode(Encode(next)), StatusIs(absl::StatusCode::kInvalidArgument, "Error.code"));
 }
 
 }  // namespace

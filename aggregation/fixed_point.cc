@@ -1,0 +1,112 @@
+#include "aggregation/fixed_point.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+
+namespace fedge::aggregation {
+namespace {
+
+constexpr double kInt31Max = 2147483647.0;  // 2^31 - 1
+
+absl::Status CheckConfig(const FixedPointConfig& c) {
+  if (!std::isfinite(c.clip) || c.clip <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat("fixed point: clip ", c.clip, " is not > 0"));
+  }
+  if (!std::isfinite(c.scale) || c.scale < 1 || c.scale > kInt31Max) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("fixed point: scale ", c.scale, " is outside [1, 2^31-1]"));
+  }
+  if (c.max_weight == 0) return absl::InvalidArgumentError("fixed point: max_weight is 0");
+  return absl::OkStatus();
+}
+
+// The largest magnitude one client may contribute to a word so that the sum of
+// num_clients contributions stays within int32. round() can exceed
+// clip * scale by up to 0.5 when clip * scale is not an integer, so the
+// encoder clamps to this bound as well (never more than one unit).
+int64_t WordBound(const FixedPointConfig& c) {
+  const double b = std::floor(c.scale * std::max(static_cast<double>(c.clip), 1.0));
+  return static_cast<int64_t>(std::min(b, kInt31Max));
+}
+
+}  // namespace
+
+absl::StatusOr<FixedPointConfig> MakeFixedPointConfig(uint32_t num_clients, float clip,
+                                                      uint64_t max_weight) {
+  if (num_clients == 0) return absl::InvalidArgumentError("fixed point: 0 clients");
+  if (!std::isfinite(clip) || clip <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat("fixed point: clip ", clip, " is not > 0"));
+  }
+  if (max_weight == 0) return absl::InvalidArgumentError("fixed point: max_weight is 0");
+  FixedPointConfig c;
+  c.clip = clip;
+  c.max_weight = max_weight;
+  c.scale = std::floor(kInt31Max / (static_cast<double>(num_clients) *
+                                    std::max(static_cast<double>(clip), 1.0)));
+  if (c.scale < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("fixed point: ", num_clients,
+                                                   " clients with clip ", clip,
+                                                   " leave no precision in 31 bits"));
+  }
+  return c;
+}
+
+absl::Status EncodeFixedPoint(absl::Span<const float> delta, uint64_t weight,
+                              const FixedPointConfig& config, absl::Span<uint32_t> out,
+                              size_t* clipped) {
+  if (absl::Status s = CheckConfig(config); !s.ok()) return s;
+  if (out.size() != delta.size() + 1) {
+    return absl::InvalidArgumentError(absl::StrCat("fixed point: output has ", out.size(),
+                                                   " words for ", delta.size(),
+                                                   " values, want values + 1"));
+  }
+  if (weight == 0) return absl::InvalidArgumentError("fixed point: weight 0");
+  const double w = static_cast<double>(std::min(weight, config.max_weight)) /
+                   static_cast<double>(config.max_weight);
+  const double clip = config.clip;
+  const double ws = w * config.scale;
+  const int64_t bound = WordBound(config);
+  size_t n_clipped = 0;
+  for (size_t i = 0; i < delta.size(); ++i) {
+    const double x = delta[i];
+    if (!std::isfinite(x)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("fixed point: delta[", i, "] is not finite"));
+    }
+    n_clipped += (x > clip || x < -clip) ? 1 : 0;
+    const double c = std::min(clip, std::max(-clip, x));
+    int64_t q = static_cast<int64_t>(std::llround(c * ws));
+    q = std::min(bound, std::max(-bound, q));
+    out[i] = static_cast<uint32_t>(q);  // two's complement mod 2^32
+  }
+  out[delta.size()] = static_cast<uint32_t>(std::min(bound, static_cast<int64_t>(std::llround(ws))));
+  if (clipped != nullptr) *clipped = n_clipped;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<double> DecodeFixedPointMean(absl::Span<const uint32_t> sum,
+                                            const FixedPointConfig& config,
+                                            absl::Span<float> mean_delta) {
+  if (absl::Status s = CheckConfig(config); !s.ok()) return s;
+  if (sum.size() != mean_delta.size() + 1) {
+    return absl::InvalidArgumentError(absl::StrCat("fixed point: sum has ", sum.size(),
+                                                   " words for ", mean_delta.size(),
+                                                   " values, want values + 1"));
+  }
+  // The encoder guarantees the true sums fit int32, so reading the words as
+  // signed recovers them exactly.
+  const int32_t weight_word = static_cast<int32_t>(sum[mean_delta.size()]);
+  if (weight_word <= 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("fixed point: summed weight word is ", weight_word, ", want > 0"));
+  }
+  const double inv = 1.0 / static_cast<double>(weight_word);
+  for (size_t i = 0; i < mean_delta.size(); ++i) {
+    mean_delta[i] = static_cast<float>(static_cast<int32_t>(sum[i]) * inv);
+  }
+  return static_cast<double>(weight_word) / config.scale;
+}
+
+}  // namespace fedge::aggregation

@@ -1,0 +1,58 @@
+#ifndef FEDGE_AGGREGATION_FIXED_POINT_H_
+#define FEDGE_AGGREGATION_FIXED_POINT_H_
+
+// Fixed-point encoding of weighted model deltas for secure aggregation, whose
+// arithmetic is over words mod 2^32.
+//
+// Encodes a client's weighted delta into words mod 2^32 for secure aggregation.
+// Layout of an encoded input: d words for w' * clip(delta[i]) and one final word for w',
+// where w' = min(weight, max_weight) / max_weight in (0,1]. Each value v becomes
+// uint32(int64(round(v * scale))) (two's complement). scale = floor((2^31-1) / (num_clients * max(clip,1)))
+// so the sum of num_clients inputs never wraps.
+//
+// Why this works: every encoded value is |w' * clip(x)| <= clip (coordinates)
+// or w' <= 1 (the weight word), so each word is at most scale * max(clip, 1)
+// in magnitude and the sum of num_clients words at most 2^31 - 1: the sum,
+// read back as a signed 32-bit integer, is exact. Rounding costs at most
+// 0.5 / scale per client and coordinate.
+//
+// Clipping is per coordinate: clip(x) = max(-clip, min(clip, x)).
+//
+// All functions are pure and thread-safe.
+
+#include <cstddef>
+#include <cstdint>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+
+namespace fedge::aggregation {
+
+struct FixedPointConfig {
+  float clip = 1.0f;        // per-coordinate bound on |delta[i]|
+  double scale = 0;         // fixed-point scale (units per 1.0)
+  uint64_t max_weight = 1;  // weights (example counts) are capped here and normalised by it
+};
+
+// InvalidArgument on n==0, clip<=0 or non-finite, max_weight==0, or when the
+// scale would be below 1 (num_clients * clip too large for 31 bits).
+absl::StatusOr<FixedPointConfig> MakeFixedPointConfig(uint32_t num_clients, float clip,
+                                                      uint64_t max_weight);
+
+// out.size() must be delta.size()+1. InvalidArgument on size mismatch, non-finite delta,
+// weight==0, or an invalid config. *clipped (may be null) counts clipped coordinates.
+absl::Status EncodeFixedPoint(absl::Span<const float> delta, uint64_t weight,
+                              const FixedPointConfig& config, absl::Span<uint32_t> out,
+                              size_t* clipped);
+
+// sum.size() == mean_delta.size()+1. Writes sum_delta/sum_weight into mean_delta; returns the
+// total normalised weight sum (sum of w'). FailedPrecondition if the weight word is <= 0;
+// InvalidArgument on size mismatch or an invalid config.
+absl::StatusOr<double> DecodeFixedPointMean(absl::Span<const uint32_t> sum,
+                                            const FixedPointConfig& config,
+                                            absl::Span<float> mean_delta);
+
+}  // namespace fedge::aggregation
+
+#endif  // FEDGE_AGGREGATION_FIXED_POINT_H_

@@ -1,0 +1,115 @@
+#ifndef FEDGE_CLIENT_MODEL_EXPORT_H_
+#define FEDGE_CLIENT_MODEL_EXPORT_H_
+
+// Deployment of a global model (no torch in this header; the implementation
+// is in fedge_torch). docs/inference.md shows how to use the files.
+//
+// Exported files are self-contained TorchScript archives: plain LibTorch
+// (`torch::jit::load`) or PyTorch (`torch.jit.load`) loads one and calls
+// `forward` with a [N, 1, 28, 28] float32 tensor scaled to [0, 1]; it returns
+// [N, classes] float32 logits (classes is 10 for the built-ins). No fedge code
+// is needed to run them. Files are written crash-safely (temporary file,
+// fsync, rename, fsync of the directory): a crash leaves the old file or the
+// complete new one.
+//
+// The int8 variant is dynamically quantised, as PyTorch's quantize_dynamic
+// does: every Linear layer's weight is stored as int8 (symmetric, one scale
+// per output channel) and its input activations are quantised to uint8 at run
+// time from their observed range; the matrix product runs in LibTorch's
+// quantized kernels (`quantized::linear_dynamic`). Convolutions (the cnn's
+// conv1, conv2) stay float32: dynamic quantisation covers only Linear layers.
+// The archive records the quantized engine it was made for (attribute
+// `qengine`) and whether activations use 7 bits (`reduce_range`: needed by
+// oneDNN/FBGEMM on CPUs without VNNI, ignored by QNNPACK). Predictor sets
+// both right for the engine it runs on; a PyTorch user loading the file on
+// another engine sets `torch.backends.quantized.engine` before loading and
+// `module.reduce_range` after.
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "protocol/model_payload.h"
+
+namespace fedge::client {
+
+// Pixels per example a Predictor expects (one 28x28 channel).
+inline constexpr size_t kPredictorInputPixels = 28 * 28;
+
+// Writes `model` (built-in mlp or cnn, or a TorchScript architecture with the
+// weights loaded into it) as a float32 TorchScript file at `path`. Errors:
+// InvalidArgument when the architecture is corrupt, missing (a payload whose
+// `architecture` bytes were omitted; built-ins are recovered from the id) or
+// does not match the manifest and weights; the file system's error otherwise.
+absl::Status ExportTorchScript(const protocol::ModelPayload& model, const std::string& path);
+
+struct QuantizeOptions {
+  // Quantized engine to pack the weights for: "qnnpack" (ARM devices; also
+  // x86 here), "onednn", "fbgemm" or "x86"; empty picks the first of
+  // qnnpack, onednn, fbgemm, x86 that this LibTorch supports.
+  std::string engine;
+};
+
+// Writes the int8 dynamically quantised variant of a built-in mlp or cnn at
+// `path`. Errors as ExportTorchScript, plus Unimplemented for TorchScript
+// architectures (their Linear layers are not found from C++; quantise those
+// in PyTorch with torch.ao.quantization.quantize_dynamic) and
+// FailedPrecondition when the engine is unknown or not in this LibTorch.
+absl::Status ExportQuantizedInt8(const protocol::ModelPayload& model, const std::string& path,
+                                 const QuantizeOptions& options = {});
+
+// Quantized engines this LibTorch supports, by the names above.
+std::vector<std::string> SupportedQuantizedEngines();
+
+struct PredictorOptions {
+  // LibTorch intra-op threads, and OpenBLAS threads when LibTorch's BLAS is
+  // OpenBLAS. Process-wide: the last Predictor loaded (or Trainer created)
+  // sets them. >1 is slower on 2 cores.
+  int threads = 1;
+  // Quantized engine for int8 files: empty uses the one the file was made
+  // for if supported, else the default order of QuantizeOptions. Also
+  // process-wide in LibTorch. Ignored for float32 files.
+  std::string quantized_engine;
+};
+
+// Offline inference with an exported file. Thread-safe: Predict calls are
+// serialised.
+class Predictor {
+ public:
+  ~Predictor();
+  Predictor(const Predictor&) = delete;
+  Predictor& operator=(const Predictor&) = delete;
+
+  // Loads `torchscript_path` and checks it with one example of zeros.
+  // Errors: NotFound when the file is missing; DataLoss when it is not a
+  // loadable TorchScript archive (truncated, corrupt); InvalidArgument when
+  // it loads but does not map [1, 1, 28, 28] to [1, classes] float logits;
+  // FailedPrecondition for an unsupported quantized engine.
+  static absl::StatusOr<std::unique_ptr<Predictor>> Load(const std::string& torchscript_path,
+                                                         const PredictorOptions& options = {});
+
+  // Class scores (logits) for `n` images: `images` holds n x 784 floats in
+  // [0, 1] (row-major 28x28 each), `scores` receives n x num_classes().
+  // InvalidArgument when a span has the wrong size or n is 0.
+  absl::Status Predict(absl::Span<const float> images, size_t n, absl::Span<float> scores);
+
+  size_t num_classes() const;
+  // True when the file holds dynamically quantised layers.
+  bool quantized() const;
+  // The quantized engine in use ("" for float32 files).
+  const std::string& engine() const;
+
+  class Impl;
+
+ private:
+  explicit Predictor(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace fedge::client
+
+#endif  // FEDGE_CLIENT_MODEL_EXPORT_H_

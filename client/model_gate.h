@@ -1,0 +1,41 @@
+#ifndef FEDGE_CLIENT_MODEL_GATE_H_
+#define FEDGE_CLIENT_MODEL_GATE_H_
+
+// Decides whether a task's model may be trained: its signature must verify
+// with the pinned coordinator key (protocol/model_signature.h) and its model
+// version must not be lower than the highest version already verified, so a
+// replayed or forged older model cannot roll the device back. An equal
+// version is fine (a failed round is retried with the same model).
+//
+// Without a verifier (--insecure and no pinned key) every task passes and no
+// version is recorded. Not thread-safe: the client host's I/O thread owns it.
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+
+#include "protocol/messages.h"
+#include "protocol/model_signature.h"
+
+namespace fedge::client {
+
+class ModelGate {
+ public:
+  explicit ModelGate(std::shared_ptr<const protocol::ModelVerifier> verifier)
+      : verifier_(std::move(verifier)) {}
+
+  // nullopt: train it (and its version now counts as verified). Otherwise the
+  // refusal to send the coordinator: BAD_SIGNATURE or ROLLBACK, with why.
+  std::optional<protocol::ErrorReply> Check(const protocol::Task& task);
+
+  bool verifies() const { return verifier_ != nullptr; }
+  std::optional<uint64_t> highest_verified() const { return highest_verified_; }
+
+ private:
+  std::shared_ptr<const protocol::ModelVerifier> verifier_;
+  std::optional<uint64_t> highest_verified_;
+};
+
+}  // namespace fedge::client
+
+#endif  // FEDGE_CLIENT_MODEL_GATE_H_

@@ -1,0 +1,81 @@
+#include "client/secure_session.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "aggregation/fixed_point.h"
+#include "base/status_macros.h"
+#include "protocol/codec.h"
+
+namespace fedge::client {
+
+absl::StatusOr<std::unique_ptr<SecureSession>> SecureSession::Start(
+    const protocol::Task& task, uint64_t client_id, secure::SecureRandom& random,
+    std::string* first_frame) {
+  const std::vector<uint64_t>& cohort = task.secure.cohort;
+  auto it = std::find(cohort.begin(), cohort.end(), client_id);
+  if (!task.secure.enabled || it == cohort.end()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "round ", task.round, ": client ", client_id, " is not in the secure cohort"));
+  }
+  if (task.secure.config.input_length != task.model.weights.size() + 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "round ", task.round, ": SecAgg input length ", task.secure.config.input_length,
+        " does not fit a model of ", task.model.weights.size(), " weights"));
+  }
+  auto s = std::unique_ptr<SecureSession>(new SecureSession());
+  s->round_ = task.round;
+  s->model_version_ = task.model_version;
+  s->client_id_ = client_id;
+  s->task_ = task.secure;
+  const uint32_t index = static_cast<uint32_t>(it - cohort.begin()) + 1;
+  FEDGE_ASSIGN_OR_RETURN(s->client_,
+                         secure::SecAggClient::Create(task.secure.config, index, random));
+  FEDGE_ASSIGN_OR_RETURN(secure::AdvertiseKeys keys, s->client_->Start());
+  *first_frame = *s->Wrap(secure::SecAggClientMessage(std::move(keys)));
+  return s;
+}
+
+std::optional<std::string> SecureSession::Wrap(
+    std::optional<secure::SecAggClientMessage> body) const {
+  if (!body.has_value()) return std::nullopt;
+  protocol::SecAggToServer m;
+  m.round = round_;
+  m.model_version = model_version_;
+  m.client_id = client_id_;
+  m.body = *std::move(body);
+  return protocol::Encode(m);
+}
+
+absl::StatusOr<std::optional<std::string>> SecureSession::OnMessage(
+    const protocol::SecAggToClient& m) {
+  if (m.round != round_) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("SecAgg message for round ", m.round, ", the session is round ", round_));
+  }
+  FEDGE_ASSIGN_OR_RETURN(std::optional<secure::SecAggClientMessage> reply,
+                         client_->OnMessage(m.body));
+  return Wrap(std::move(reply));
+}
+
+absl::StatusOr<std::optional<std::string>> SecureSession::SetUpdate(absl::Span<const float> delta,
+                                                                    uint64_t num_examples) {
+  std::vector<uint32_t> encoded(delta.size() + 1);
+  absl::Status s = aggregation::EncodeFixedPoint(delta, num_examples, task_.encoding,
+                                                 absl::MakeSpan(encoded), &clipped_);
+  if (!s.ok()) {
+    return absl::Status(s.code(), absl::StrCat("round ", round_, ": cannot encode the update: ",
+                                               s.message()));
+  }
+  FEDGE_ASSIGN_OR_RETURN(std::optional<secure::SecAggClientMessage> reply,
+                         client_->SetInput(encoded));
+  return Wrap(std::move(reply));
+}
+
+bool SecureSession::finished() const {
+  return client_->phase() == secure::SecAggClient::Phase::kCompleted ||
+         client_->phase() == secure::SecAggClient::Phase::kAborted;
+}
+
+}  // namespace fedge::client

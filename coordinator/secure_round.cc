@@ -1,0 +1,140 @@
+#include "coordinator/secure_round.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "base/log.h"
+#include "base/status_macros.h"
+#include "protocol/codec.h"
+#include "secure/random.h"
+
+namespace fedge::coordinator {
+
+using secure::SecAggServer;
+
+absl::StatusOr<std::unique_ptr<SecureRound>> SecureRound::Start(
+    const SecureAggregationSettings& settings, uint64_t round, std::vector<Member> members,
+    size_t model_size, uint64_t graph_seed, absl::Time now, absl::Time training_deadline) {
+  if (members.size() < 2) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "round ", round, ": secure aggregation needs a cohort of at least 2, got ",
+        members.size()));
+  }
+  std::sort(members.begin(), members.end(),
+            [](const Member& a, const Member& b) { return a.client_id < b.client_id; });
+  uint64_t max_weight = 1;
+  for (const Member& m : members) max_weight = std::max(max_weight, m.num_examples);
+
+  // The session id binds every key derivation and share ciphertext of this
+  // session; it need not be secret, only never reused.
+  std::array<uint8_t, secure::kSecAggSessionIdSize> session_id{};
+  FEDGE_RETURN_IF_ERROR(secure::SecureRandom::Default().Fill(absl::MakeSpan(session_id)));
+
+  auto r = std::unique_ptr<SecureRound>(new SecureRound(settings, round));
+  const uint32_t n = static_cast<uint32_t>(members.size());
+  FEDGE_ASSIGN_OR_RETURN(
+      r->task_.config,
+      secure::MakeSecAggConfig(settings.variant, n, static_cast<uint32_t>(model_size + 1),
+                               settings.expected_dropout, session_id, graph_seed));
+  FEDGE_ASSIGN_OR_RETURN(r->task_.encoding,
+                         aggregation::MakeFixedPointConfig(n, settings.clip, max_weight));
+  r->task_.enabled = true;
+  FEDGE_ASSIGN_OR_RETURN(r->server_, SecAggServer::Create(r->task_.config));
+  r->peer_of_.resize(n + 1);
+  for (uint32_t i = 0; i < n; ++i) {
+    r->task_.cohort.push_back(members[i].client_id);
+    r->index_of_[members[i].peer] = i + 1;
+    r->peer_of_[i + 1] = members[i].peer;
+  }
+  r->training_deadline_ = training_deadline;
+  r->phase_deadline_ = std::min(training_deadline, now + settings.phase_timeout);
+  FEDGE_LOG(kInfo, "round %d: secure aggregation (%s) over %d clients, threshold %d%s", round,
+            settings.variant == secure::SecAggVariant::kPlus ? "SecAgg+" : "SecAgg", n,
+            r->task_.config.threshold,
+            settings.variant == secure::SecAggVariant::kPlus
+                ? absl::StrCat(", ", r->task_.config.num_neighbors, " neighbours")
+                : std::string());
+  return r;
+}
+
+absl::Status SecureRound::OnMessage(const std::string& peer, secure::SecAggClientMessage&& body) {
+  auto it = index_of_.find(peer);
+  if (it == index_of_.end()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("round ", round_, ": secure-aggregation message from a non-member"));
+  }
+  return server_->OnMessage(it->second, std::move(body));
+}
+
+void SecureRound::Drop(const std::string& peer) {
+  auto it = index_of_.find(peer);
+  if (it != index_of_.end()) server_->Drop(it->second);
+}
+
+std::vector<std::pair<std::string, std::string>> SecureRound::Advance(absl::Time now) {
+  std::vector<std::pair<std::string, std::string>> frames;
+  while (outcome() == Outcome::kRunning &&
+         (server_->PhaseComplete() || now >= phase_deadline_)) {
+    const char* closing = phase_name();
+    absl::StatusOr<std::vector<std::pair<uint32_t, secure::SecAggServerMessage>>> out =
+        server_->AdvancePhase();
+    if (!out.ok()) {
+      FEDGE_LOG(kError, "round %d: secure aggregation failed closing %s: %s", round_, closing,
+                out.status().ToString());
+      break;
+    }
+    FEDGE_LOG(kDebug, "round %d: SecAgg phase %s closed; now %s", round_, closing, phase_name());
+    for (auto& [index, message] : *out) {
+      protocol::SecAggToClient m;
+      m.round = round_;
+      m.body = std::move(message);
+      frames.emplace_back(peer_of_[index], protocol::Encode(m));
+    }
+    switch (server_->phase()) {
+      case SecAggServer::Phase::kMaskedInput:
+        phase_deadline_ = std::max(training_deadline_, now + settings_.phase_timeout);
+        break;
+      default:
+        phase_deadline_ = now + settings_.phase_timeout;
+        break;
+    }
+  }
+  return frames;
+}
+
+SecureRound::Outcome SecureRound::outcome() const {
+  switch (server_->phase()) {
+    case SecAggServer::Phase::kCompleted: return Outcome::kCompleted;
+    case SecAggServer::Phase::kAborted: return Outcome::kAborted;
+    default: return Outcome::kRunning;
+  }
+}
+
+std::string SecureRound::abort_reason() const {
+  return absl::StrCat("secure aggregation aborted: ", server_->abort_reason());
+}
+
+const char* SecureRound::phase_name() const {
+  switch (server_->phase()) {
+    case SecAggServer::Phase::kAdvertiseKeys: return "AdvertiseKeys";
+    case SecAggServer::Phase::kShareKeys: return "ShareKeys";
+    case SecAggServer::Phase::kMaskedInput: return "MaskedInput";
+    case SecAggServer::Phase::kUnmasking: return "Unmasking";
+    case SecAggServer::Phase::kCompleted: return "Completed";
+    case SecAggServer::Phase::kAborted: return "Aborted";
+  }
+  return "?";
+}
+
+absl::StatusOr<double> SecureRound::DecodeMean(absl::Span<float> mean_delta) const {
+  if (outcome() != Outcome::kCompleted) {
+    return absl::FailedPreconditionError("secure aggregation has not completed");
+  }
+  FEDGE_ASSIGN_OR_RETURN(double weight, aggregation::DecodeFixedPointMean(
+                                            server_->sum(), task_.encoding, mean_delta));
+  return weight * static_cast<double>(task_.encoding.max_weight);
+}
+
+size_t SecureRound::survivors() const { return server_->survivors().size(); }
+
+}  // namespace fedge::coordinator

@@ -1,0 +1,162 @@
+#include "aggregation/fixed_point.h"
+
+#include <cmath>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "tests/testing/status_matchers.h"
+
+namespace fedge::aggregation {
+namespace {
+
+using ::fedge::testing::IsOk;
+using ::fedge::testing::StatusIs;
+using absl::StatusCode;
+
+// Sums encoded inputs mod 2^32, as secure aggregation does.
+std::vector<uint32_t> Sum(const std::vector<std::vector<uint32_t>>& inputs) {
+  std::vector<uint32_t> sum(inputs[0].size(), 0);
+  for (const auto& in : inputs) {
+    for (size_t i = 0; i < sum.size(); ++i) sum[i] += in[i];
+  }
+  return sum;
+}
+
+TEST(FixedPointTest, ScaleLeavesRoomForEveryClient) {
+  auto c = MakeFixedPointConfig(100, 0.5f, 1000);
+  ASSERT_THAT(c, IsOk());
+  EXPECT_EQ(c->scale, std::floor(2147483647.0 / 100));  // max(clip, 1) = 1
+  c = MakeFixedPointConfig(10, 4.0f, 1);
+  ASSERT_THAT(c, IsOk());
+  EXPECT_EQ(c->scale, std::floor(2147483647.0 / 40));
+}
+
+TEST(FixedPointTest, WeightedMeanRoundTripsWithinRoundingError) {
+  const uint32_t n = 50;
+  auto c = MakeFixedPointConfig(n, 1.0f, 600);
+  ASSERT_THAT(c, IsOk());
+  std::mt19937 gen(3);
+  std::uniform_real_distribution<float> value(-1.0f, 1.0f);
+  std::uniform_int_distribution<uint64_t> examples(1, 600);
+  const size_t d = 1000;
+  std::vector<std::vector<uint32_t>> encoded;
+  std::vector<double> want(d, 0);
+  double total = 0;
+  for (uint32_t k = 0; k < n; ++k) {
+    std::vector<float> delta(d);
+    for (float& x : delta) x = value(gen);
+    const uint64_t w = examples(gen);
+    std::vector<uint32_t> out(d + 1);
+    size_t clipped = 99;
+    ASSERT_THAT(EncodeFixedPoint(delta, w, *c, absl::MakeSpan(out), &clipped), IsOk());
+    EXPECT_EQ(clipped, 0u);
+    encoded.push_back(out);
+    for (size_t i = 0; i < d; ++i) want[i] += w / 600.0 * delta[i];
+    total += w / 600.0;
+  }
+  std::vector<float> mean(d);
+  auto weight = DecodeFixedPointMean(Sum(encoded), *c, absl::MakeSpan(mean));
+  ASSERT_THAT(weight, IsOk());
+  EXPECT_NEAR(*weight, total, n / c->scale);
+  // Each client rounds by at most 0.5 / scale per word.
+  for (size_t i = 0; i < d; ++i) EXPECT_NEAR(mean[i], want[i] / total, 1e-5) << i;
+}
+
+TEST(FixedPointTest, ClipsAndCounts) {
+  auto c = MakeFixedPointConfig(4, 0.5f, 10);
+  ASSERT_THAT(c, IsOk());
+  const std::vector<float> delta = {0.25f, 3.0f, -7.0f, -0.5f, 0.5f};
+  std::vector<uint32_t> out(6);
+  size_t clipped = 0;
+  ASSERT_THAT(EncodeFixedPoint(delta, 20, *c, absl::MakeSpan(out), &clipped), IsOk());
+  EXPECT_EQ(clipped, 2u);
+  std::vector<float> mean(5);
+  ASSERT_THAT(DecodeFixedPointMean(out, *c, absl::MakeSpan(mean)), IsOk());
+  EXPECT_NEAR(mean[1], 0.5f, 1e-6);
+  EXPECT_NEAR(mean[2], -0.5f, 1e-6);
+  EXPECT_NEAR(mean[0], 0.25f, 1e-6);
+  ASSERT_THAT(EncodeFixedPoint(delta, 20, *c, absl::MakeSpan(out), nullptr), IsOk());
+}
+
+// n clients at max weight, all at +clip (or all at -clip): the true sum is
+// the extreme the scale was chosen for and must not wrap. Checked for clips
+// around 1 where rounding could push a word past the bound.
+TEST(FixedPointTest, NoWrapWithEveryClientAtTheClip) {
+  for (uint32_t n : {1u, 3u, 7u, 1000u}) {
+    for (float clip : {0.3f, 1.0f, 1.5f, 3.7f}) {
+      auto c = MakeFixedPointConfig(n, clip, 5);
+      ASSERT_THAT(c, IsOk());
+      for (float sign : {1.0f, -1.0f}) {
+        std::vector<uint32_t> out(2);
+        ASSERT_THAT(EncodeFixedPoint({sign * 100.0f}, 5, *c, absl::MakeSpan(out), nullptr),
+                    IsOk());
+        std::vector<uint32_t> sum(2, 0);
+        int64_t exact = 0;
+        for (uint32_t k = 0; k < n; ++k) {
+          sum[0] += out[0];
+          sum[1] += out[1];
+          exact += static_cast<int32_t>(out[0]);
+        }
+        EXPECT_LE(std::llabs(exact), int64_t{2147483647}) << n << " " << clip;
+        std::vector<float> mean(1);
+        auto weight = DecodeFixedPointMean(sum, *c, absl::MakeSpan(mean));
+        ASSERT_THAT(weight, IsOk());
+        EXPECT_NEAR(mean[0], sign * clip, 1e-4 * clip) << n << " " << clip;
+        EXPECT_NEAR(*weight, n, 1e-3 * n);
+      }
+    }
+  }
+}
+
+TEST(FixedPointTest, WeightsAreCappedAndNormalised) {
+  auto c = MakeFixedPointConfig(2, 1.0f, 100);
+  ASSERT_THAT(c, IsOk());
+  std::vector<uint32_t> a(2), b(2);
+  ASSERT_THAT(EncodeFixedPoint({1.0f}, 1000, *c, absl::MakeSpan(a), nullptr), IsOk());
+  ASSERT_THAT(EncodeFixedPoint({0.0f}, 100, *c, absl::MakeSpan(b), nullptr), IsOk());
+  std::vector<float> mean(1);
+  auto weight = DecodeFixedPointMean(Sum({a, b}), *c, absl::MakeSpan(mean));
+  ASSERT_THAT(weight, IsOk());
+  EXPECT_NEAR(*weight, 2.0, 1e-6);  // both capped at max_weight
+  EXPECT_NEAR(mean[0], 0.5f, 1e-6);
+}
+
+TEST(FixedPointTest, ErrorsSayWhatIsWrong) {
+  EXPECT_THAT(MakeFixedPointConfig(0, 1.0f, 1), StatusIs(StatusCode::kInvalidArgument));
+  EXPECT_THAT(MakeFixedPointConfig(2, 0.0f, 1), StatusIs(StatusCode::kInvalidArgument, "clip"));
+  EXPECT_THAT(MakeFixedPointConfig(2, std::numeric_limits<float>::infinity(), 1),
+              StatusIs(StatusCode::kInvalidArgument, "clip"));
+  EXPECT_THAT(MakeFixedPointConfig(2, std::nanf(""), 1), StatusIs(StatusCode::kInvalidArgument));
+  EXPECT_THAT(MakeFixedPointConfig(2, 1.0f, 0), StatusIs(StatusCode::kInvalidArgument, "max_weight"));
+  EXPECT_THAT(MakeFixedPointConfig(4000000000u, 1e9f, 1), StatusIs(StatusCode::kInvalidArgument));
+
+  auto c = MakeFixedPointConfig(2, 1.0f, 10);
+  ASSERT_THAT(c, IsOk());
+  std::vector<uint32_t> out(3);
+  EXPECT_THAT(EncodeFixedPoint({1.0f}, 1, *c, absl::MakeSpan(out), nullptr),
+              StatusIs(StatusCode::kInvalidArgument, "values + 1"));
+  EXPECT_THAT(EncodeFixedPoint({1.0f, NAN}, 1, *c, absl::MakeSpan(out), nullptr),
+              StatusIs(StatusCode::kInvalidArgument, "delta[1]"));
+  EXPECT_THAT(EncodeFixedPoint({1.0f, 2.0f}, 0, *c, absl::MakeSpan(out), nullptr),
+              StatusIs(StatusCode::kInvalidArgument, "weight"));
+  FixedPointConfig broken = *c;
+  broken.scale = 0;
+  EXPECT_THAT(EncodeFixedPoint({1.0f, 2.0f}, 1, broken, absl::MakeSpan(out), nullptr),
+              StatusIs(StatusCode::kInvalidArgument, "scale"));
+
+  std::vector<float> mean(2);
+  EXPECT_THAT(DecodeFixedPointMean(std::vector<uint32_t>{1, 2, 0}, *c, absl::MakeSpan(mean)),
+              StatusIs(StatusCode::kFailedPrecondition));
+  EXPECT_THAT(DecodeFixedPointMean(std::vector<uint32_t>{1, 2, 0x80000000u}, *c,
+                                   absl::MakeSpan(mean)),
+              StatusIs(StatusCode::kFailedPrecondition));
+  EXPECT_THAT(DecodeFixedPointMean(std::vector<uint32_t>{1, 2}, *c, absl::MakeSpan(mean)),
+              StatusIs(StatusCode::kInvalidArgument));
+}
+
+}  // namespace
+}  // namespace fedge::aggregation
