@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -239,7 +240,8 @@ absl::Status Main() {
     const std::string int8 = Int8Path(out);
     FEDGE_RETURN_IF_ERROR(ExportQuantizedInt8(model, int8, {absl::GetFlag(FLAGS_qengine)}));
     std::printf("wrote %s: Linear layers int8 (per-channel weights, dynamic activations)%s\n",
-                int8.c_str(), model.architecture_id == "builtin:cnn" ? ", convolutions float32" : "");
+                int8.c_str(),
+                model.architecture_id == "builtin:cnn" ? ", convolutions float32" : "");
     std::vector<std::string> engines = absl::GetFlag(FLAGS_evaluate_engines);
     if (engines.empty()) engines.push_back("");
     for (const std::string& engine : engines) written.push_back({int8, engine});

@@ -207,8 +207,8 @@ torch::jit::Module BuildBuiltin(const std::string& name, const NamedTensors& w,
                                 const std::optional<ExportedEngine>& engine) {
   ModuleFactory f;
   const bool is_cnn = name == "cnn";
-  const std::vector<std::string> linears =
-      is_cnn ? std::vector<std::string>{"fc1", "fc2"} : std::vector<std::string>{"fc1", "fc2", "fc3"};
+  const std::vector<std::string> linears = is_cnn ? std::vector<std::string>{"fc1", "fc2"}
+                                                  : std::vector<std::string>{"fc1", "fc2", "fc3"};
   std::vector<std::string> calls;
   torch::jit::Module root = f.New(
       is_cnn ? "Cnn" : "Mlp",
@@ -245,7 +245,9 @@ torch::jit::Module LoadScripted(const protocol::ModelPayload& model, const Archi
   std::istringstream in(arch.bytes);
   torch::jit::Module module = torch::jit::load(in, torch::kCPU);
   std::vector<std::pair<std::string, torch::Tensor>> params;
-  for (const auto& p : module.named_parameters(/*recurse=*/true)) params.emplace_back(p.name, p.value);
+  for (const auto& p : module.named_parameters(/*recurse=*/true)) {
+    params.emplace_back(p.name, p.value);
+  }
   const auto& specs = model.manifest.tensors;
   bool match = params.size() == specs.size();
   for (size_t i = 0; match && i < params.size(); ++i) {
@@ -266,12 +268,10 @@ torch::jit::Module LoadScripted(const protocol::ModelPayload& model, const Archi
   return module;
 }
 
-absl::Status SaveModule(const torch::jit::Module& module, const std::string& path,
-                        const torch::jit::ExtraFilesMap& extra) {
+std::string Serialize(const torch::jit::Module& module, const torch::jit::ExtraFilesMap& extra) {
   std::ostringstream out;
   module.save(out, extra);
-  FEDGE_RETURN_IF_ERROR(WriteFileAtomically(path, out.str()));
-  return absl::OkStatus();
+  return out.str();
 }
 
 absl::Status CatchTorch(const std::function<absl::Status()>& body, const std::string& what) {
@@ -314,21 +314,25 @@ absl::StatusOr<ExportedEngine> SelectQuantizedEngine(const std::string& name) {
                                   "' (qnnpack, onednn, fbgemm or x86)"));
 }
 
-absl::Status ExportTorchScript(const protocol::ModelPayload& model, const std::string& path) {
+absl::StatusOr<std::string> TorchScriptBytes(const protocol::ModelPayload& model) {
   FEDGE_ASSIGN_OR_RETURN(Architecture arch, PayloadArchitecture(model));
-  return CatchTorch(
+  std::string bytes;
+  FEDGE_RETURN_IF_ERROR(CatchTorch(
       [&]() -> absl::Status {
         if (absl::StartsWith(arch.id, "builtin:")) {
           FEDGE_ASSIGN_OR_RETURN(NamedTensors w, BuiltinWeights(model, arch));
-          return SaveModule(BuildBuiltin(arch.bytes, w, std::nullopt), path, {});
+          bytes = Serialize(BuildBuiltin(arch.bytes, w, std::nullopt), {});
+        } else {
+          bytes = Serialize(LoadScripted(model, arch), {});
         }
-        return SaveModule(LoadScripted(model, arch), path, {});
+        return absl::OkStatus();
       },
-      absl::StrCat("exporting ", arch.id, " to ", path));
+      absl::StrCat("exporting ", arch.id)));
+  return bytes;
 }
 
-absl::Status ExportQuantizedInt8(const protocol::ModelPayload& model, const std::string& path,
-                                 const QuantizeOptions& options) {
+absl::StatusOr<std::string> QuantizedInt8Bytes(const protocol::ModelPayload& model,
+                                               const QuantizeOptions& options) {
   FEDGE_ASSIGN_OR_RETURN(Architecture arch, PayloadArchitecture(model));
   if (!absl::StartsWith(arch.id, "builtin:")) {
     return absl::UnimplementedError(absl::StrCat(
@@ -340,12 +344,26 @@ absl::Status ExportQuantizedInt8(const protocol::ModelPayload& model, const std:
   const at::QEngine previous = at::globalContext().qEngine();
   absl::Cleanup restore = [previous] { at::globalContext().setQEngine(previous); };
   FEDGE_ASSIGN_OR_RETURN(ExportedEngine engine, SelectQuantizedEngine(options.engine));
-  return CatchTorch(
+  std::string bytes;
+  FEDGE_RETURN_IF_ERROR(CatchTorch(
       [&] {
-        return SaveModule(BuildBuiltin(arch.bytes, w, engine), path,
+        bytes = Serialize(BuildBuiltin(arch.bytes, w, engine),
                           {{kExportInfoRecord, EncodeExportInfo(engine)}});
+        return absl::OkStatus();
       },
-      absl::StrCat("exporting int8 ", arch.id, " to ", path));
+      absl::StrCat("exporting int8 ", arch.id)));
+  return bytes;
+}
+
+absl::Status ExportTorchScript(const protocol::ModelPayload& model, const std::string& path) {
+  FEDGE_ASSIGN_OR_RETURN(std::string bytes, TorchScriptBytes(model));
+  return WriteFileAtomically(path, bytes);
+}
+
+absl::Status ExportQuantizedInt8(const protocol::ModelPayload& model, const std::string& path,
+                                 const QuantizeOptions& options) {
+  FEDGE_ASSIGN_OR_RETURN(std::string bytes, QuantizedInt8Bytes(model, options));
+  return WriteFileAtomically(path, bytes);
 }
 
 }  // namespace fedge::client

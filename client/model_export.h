@@ -62,6 +62,11 @@ struct QuantizeOptions {
 absl::Status ExportQuantizedInt8(const protocol::ModelPayload& model, const std::string& path,
                                  const QuantizeOptions& options = {});
 
+// The file contents the two functions above write.
+absl::StatusOr<std::string> TorchScriptBytes(const protocol::ModelPayload& model);
+absl::StatusOr<std::string> QuantizedInt8Bytes(const protocol::ModelPayload& model,
+                                               const QuantizeOptions& options = {});
+
 // Quantized engines this LibTorch supports, by the names above.
 std::vector<std::string> SupportedQuantizedEngines();
 
@@ -91,6 +96,11 @@ class Predictor {
   // FailedPrecondition for an unsupported quantized engine.
   static absl::StatusOr<std::unique_ptr<Predictor>> Load(const std::string& torchscript_path,
                                                          const PredictorOptions& options = {});
+  // The float32 model of a payload without a file in between, e.g. the
+  // newest model of a ModelStore (client/model_store.h): offline inference
+  // with what the device last accepted. Errors as ExportTorchScript.
+  static absl::StatusOr<std::unique_ptr<Predictor>> FromModel(
+      const protocol::ModelPayload& model, const PredictorOptions& options = {});
 
   // Class scores (logits) for `n` images: `images` holds n x 784 floats in
   // [0, 1] (row-major 28x28 each), `scores` receives n x num_classes().
@@ -107,6 +117,10 @@ class Predictor {
 
  private:
   explicit Predictor(std::unique_ptr<Impl> impl);
+  // `name` says what `bytes` are in error messages.
+  static absl::StatusOr<std::unique_ptr<Predictor>> FromBytes(const std::string& bytes,
+                                                              const std::string& name,
+                                                              const PredictorOptions& options);
   std::unique_ptr<Impl> impl_;
 };
 

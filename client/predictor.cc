@@ -59,14 +59,14 @@ void SetThreads(int threads) {
 
 class Predictor::Impl {
  public:
-  Impl(torch::jit::Module module, std::string path)
-      : module_(std::move(module)), path_(std::move(path)) {}
+  Impl(torch::jit::Module module, std::string name)
+      : module_(std::move(module)), name_(std::move(name)) {}
 
-  // Loads the archive in `bytes`; for int8 archives first selects the engine
-  // (loading packs the int8 weights for the current one) and then sets the
-  // module's reduce_range for it.
+  // Loads the archive in `bytes` (`name` says what it is in errors); for
+  // int8 archives first selects the engine (loading packs the int8 weights
+  // for the current one) and then sets the module's reduce_range for it.
   static absl::StatusOr<std::unique_ptr<Impl>> Create(const std::string& bytes,
-                                                      const std::string& path,
+                                                      const std::string& name,
                                                       const PredictorOptions& options) {
     const std::string recorded = RecordedEngine(bytes);
     std::optional<ExportedEngine> engine;
@@ -74,12 +74,12 @@ class Predictor::Impl {
       FEDGE_ASSIGN_OR_RETURN(engine, SelectQuantizedEngine(EngineFor(recorded, options)));
     }
     std::istringstream in(bytes);
-    auto impl = std::make_unique<Impl>(torch::jit::load(in, torch::kCPU), path);
+    auto impl = std::make_unique<Impl>(torch::jit::load(in, torch::kCPU), name);
     impl->module_.eval();
     if (engine) {
       if (!impl->module_.hasattr("reduce_range")) {
         return absl::InvalidArgumentError(
-            absl::StrCat("int8 model ", path, " lacks its reduce_range attribute"));
+            absl::StrCat("int8 ", name, " lacks its reduce_range attribute"));
       }
       impl->module_.setattr("reduce_range", engine->reduce_range);
       impl->quantized = true;
@@ -102,19 +102,19 @@ class Predictor::Impl {
     torch::jit::IValue out = module_.forward({x});
     if (!out.isTensor()) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "model ", path_, " returns a ", out.tagKind(), ", not a tensor of logits"));
+          name_, " returns a ", out.tagKind(), ", not a tensor of logits"));
     }
     torch::Tensor y = out.toTensor();
     if (y.dim() != 2 || y.size(0) != n || y.size(1) < 1 || y.scalar_type() != torch::kFloat32 ||
         (classes != 0 && y.size(1) != static_cast<int64_t>(classes))) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "model ", path_, " maps [", n, ", 1, 28, 28] to ", c10::str(y.sizes()), " ",
+          name_, " maps [", n, ", 1, 28, 28] to ", c10::str(y.sizes()), " ",
           c10::toString(y.scalar_type()), ", not [", n, ", classes] float logits"));
     }
     return y.contiguous();
   }
 
-  const std::string& path() const { return path_; }
+  const std::string& name() const { return name_; }
 
   absl::Mutex mu;  // serialises Run
   size_t classes = 0;
@@ -123,7 +123,7 @@ class Predictor::Impl {
 
  private:
   torch::jit::Module module_;
-  const std::string path_;
+  const std::string name_;
 };
 
 Predictor::Predictor(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -136,17 +136,27 @@ absl::StatusOr<std::unique_ptr<Predictor>> Predictor::Load(const std::string& pa
     return absl::NotFoundError(absl::StrCat("model file ", path, " does not exist"));
   }
   FEDGE_RETURN_IF_ERROR(bytes.status());
+  return FromBytes(*bytes, absl::StrCat("model file ", path), options);
+}
+
+absl::StatusOr<std::unique_ptr<Predictor>> Predictor::FromModel(
+    const protocol::ModelPayload& model, const PredictorOptions& options) {
+  FEDGE_ASSIGN_OR_RETURN(std::string bytes, TorchScriptBytes(model));
+  return FromBytes(bytes, absl::StrCat("model ", model.architecture_id), options);
+}
+
+absl::StatusOr<std::unique_ptr<Predictor>> Predictor::FromBytes(const std::string& bytes,
+                                                                const std::string& name,
+                                                                const PredictorOptions& options) {
   SetThreads(std::max(1, options.threads));
   try {
-    FEDGE_ASSIGN_OR_RETURN(std::unique_ptr<Impl> impl, Impl::Create(*bytes, path, options));
+    FEDGE_ASSIGN_OR_RETURN(std::unique_ptr<Impl> impl, Impl::Create(bytes, name, options));
     return std::unique_ptr<Predictor>(new Predictor(std::move(impl)));
   } catch (const c10::Error& e) {
-    return absl::DataLossError(absl::StrCat("model file ", path,
-                                            " is not a loadable TorchScript model: ",
-                                            e.what_without_backtrace()));
-  } catch (const std::exception& e) {
     return absl::DataLossError(
-        absl::StrCat("model file ", path, " cannot be loaded: ", e.what()));
+        absl::StrCat(name, " is not a loadable TorchScript model: ", e.what_without_backtrace()));
+  } catch (const std::exception& e) {
+    return absl::DataLossError(absl::StrCat(name, " cannot be loaded: ", e.what()));
   }
 }
 
@@ -170,7 +180,7 @@ absl::Status Predictor::Predict(absl::Span<const float> images, size_t n,
     std::memcpy(scores.data(), y.data_ptr<float>(), scores.size() * sizeof(float));
     return absl::OkStatus();
   } catch (const c10::Error& e) {
-    return absl::InternalError(absl::StrCat("inference with ", impl_->path(),
+    return absl::InternalError(absl::StrCat("inference with ", impl_->name(),
                                             " failed: ", e.what_without_backtrace()));
   }
 }

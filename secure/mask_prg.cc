@@ -10,6 +10,7 @@
 #include "secure/openssl_util.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
 #include <immintrin.h>
 #define FEDGE_MASK_PRG_X86 1
 #endif
@@ -77,8 +78,11 @@ absl::Status AddMaskOpenSsl(absl::Span<const uint8_t> key, absl::Span<const uint
 #ifdef FEDGE_MASK_PRG_X86
 
 bool DetectVaes() {
-  return __builtin_cpu_supports("aes") && __builtin_cpu_supports("avx2") &&
-         __builtin_cpu_supports("vaes");
+  if (!__builtin_cpu_supports("aes") || !__builtin_cpu_supports("avx2")) return false;
+  // VAES is CPUID.(EAX=7,ECX=0):ECX bit 9; asked directly because clang 14's
+  // __builtin_cpu_supports does not know "vaes" (the sanitizer builds use it).
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  return __get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 9)) != 0;
 }
 
 // One AES-128 key-expansion step (FIPS 197 5.2) with AESKEYGENASSIST.

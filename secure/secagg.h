@@ -13,7 +13,7 @@
 // What the server learns: the sum mod 2^32 of the inputs of the clients that
 // completed the MaskedInput phase (U3), and who they are. Inputs are words
 // mod 2^32 (see aggregation/fixed_point.h for encoding float deltas).
-//
+
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -34,8 +34,9 @@ namespace fedge::secure {
 //   y_u = x_u + PRG(b_u) + sum_{v in U2 cap N(u)} (u < v ? +1 : -1) * PRG(seed_uv)
 // seed_uv = HKDF-SHA256(X25519(s_u, S_v), salt = session_id,
 //                       info = "fedge-secagg-mask" || min(u,v) || max(u,v)).
-// PRG is AES-128-CTR keyed with the first 16 bytes of the 32-byte seed (the
-// remaining 16 bytes are unused), counter from zero (AesCtrPrng, kAes128).
+// b_u is 32 random bytes. PRG(seed) is AES-128-CTR keyed with the first 16
+// bytes of the 32-byte seed, counter block from zero, read as little-endian
+// words (secure/mask_prg.h); it is expanded straight into the accumulator.
 // Shares travel client -> server -> client sealed with AES-256-GCM under
 // HKDF-SHA256(X25519(c_u, C_v), salt = session_id, info = "fedge-secagg-share"
 // || min || max), associated data = session_id || owner u || holder v
@@ -77,8 +78,8 @@ absl::StatusOr<SecAggConfig> MakeSecAggConfig(SecAggVariant variant, uint32_t nu
 // Neighbors(u) iff u is in Neighbors(v). Empty for an invalid config or index.
 std::vector<uint32_t> SecAggNeighbors(const SecAggConfig& config, uint32_t index);
 
-struct SecAggClientState;  // secure/secagg_internal.h
-struct SecAggServerState;
+struct SecAggClientState;  // secagg_client.cc
+struct SecAggServerState;  // secagg_server_state.h
 
 // One client's side of one session. Not thread-safe; one instance per session.
 // Secrets (private keys, the self-mask seed, pairwise seeds) are held in

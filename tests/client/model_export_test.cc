@@ -133,6 +133,20 @@ TEST_P(BuiltinExportTest, FloatFileReproducesTheInProcessLogits) {
   for (size_t c = 0; c < 10; ++c) EXPECT_NEAR(one[c], want[50 + c], 1e-5);
 }
 
+TEST_P(BuiltinExportTest, PredictorFromModelNeedsNoFile) {
+  const protocol::ModelPayload model = Trained(GetParam(), 20);
+  absl::StatusOr<std::unique_ptr<Predictor>> p = Predictor::FromModel(model);
+  ASSERT_THAT(p, IsOk());
+  const std::vector<float> images = Images(6, 9);
+  const std::vector<float> want = InProcessLogits(model, images), got = PredictAll(**p, images);
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-5) << "logit " << i;
+
+  protocol::ModelPayload corrupt = model;
+  corrupt.weights.pop_back();
+  EXPECT_THAT(Predictor::FromModel(corrupt), StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
 TEST_P(BuiltinExportTest, ExportReplacesAnExistingFileWholly) {
   const protocol::ModelPayload model = Trained(GetParam(), 20);
   fedge::testing::TempDir dir;
