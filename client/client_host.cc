@@ -81,6 +81,11 @@ class ClientHost::Impl {
     worker_.join();
     for (LogicalClient& c : clients_) {
       c.monitor.reset();  // before the socket it watches
+      // A last update must not be dropped on close (sockets linger 0).
+      if (result.ok()) {
+        c.socket.set(zmq::sockopt::linger,
+                     static_cast<int>(absl::ToInt64Milliseconds(options_.heartbeat_interval)));
+      }
       c.socket.close();
     }
     wake_pull_.close();
@@ -130,7 +135,7 @@ class ClientHost::Impl {
       if (stop_.load()) return absl::CancelledError("client host stopped");
       bool all_done = true;
       for (const LogicalClient& c : clients_) all_done &= c.phase == Phase::kDone;
-      if (all_done) return absl::OkStatus();
+      if (all_done || TasksDone()) return absl::OkStatus();
 
       absl::Time now = clock_->Now();
       FEDGE_RETURN_IF_ERROR(RunTimers(now));
@@ -154,6 +159,18 @@ class ClientHost::Impl {
       if (!io_fatal_.ok()) return io_fatal_;
       DeliverResults();
     }
+  }
+
+  bool TasksDone() const {
+    const ClientHostStats& s = *stats_;
+    if (options_.stop_after_tasks == 0 ||
+        s.updates_sent + s.training_failures + s.tasks_refused < options_.stop_after_tasks) {
+      return false;
+    }
+    for (const LogicalClient& c : clients_) {
+      if (c.secure != nullptr && !c.secure->finished()) return false;
+    }
+    return true;
   }
 
   // ---- Connection management ----------------------------------------------

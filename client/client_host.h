@@ -65,6 +65,11 @@ struct ClientHostOptions {
   // Checks each task's model signature before training; null accepts
   // unsigned (and unchecked) models (--insecure without --coordinator_pub).
   std::shared_ptr<const protocol::ModelVerifier> model_verifier;
+  // For a device main loop (the SDK's run-once): Run returns OK once this
+  // many tasks have ended here (update sent, round left or task refused) and
+  // no secure-aggregation round still needs this host; frames still queued
+  // then get up to `heartbeat_interval` to leave. 0: serve until shut down.
+  uint64_t stop_after_tasks = 0;
 };
 
 // Produces a logical client's training data. Called on the training thread

@@ -24,6 +24,7 @@
 #include "base/status_macros.h"
 #include "client/client_host.h"
 #include "client/dataset.h"
+#include "client/fault_injection.h"
 #include "client/torch_plugin.h"
 #include "client/trainer.h"
 #include "protocol/model_signature.h"
@@ -42,6 +43,11 @@ ABSL_FLAG(int, threads, 1, "LibTorch intra-op threads for training");
 ABSL_FLAG(absl::Duration, give_up_after, absl::ZeroDuration(),
           "Exit with an error when the coordinator has been silent this long; 0 = never");
 ABSL_FLAG(uint64_t, seed, 0, "Seed for reconnect jitter");
+ABSL_FLAG(std::string, inject_fault, "",
+          "Testing only (fault-injected simulations): comma-separated "
+          "kill_during_training:ROUND, kill_before_upload:ROUND (SIGKILL this process at that "
+          "phase of its first task of round >= ROUND), delay_upload:DURATION (straggle before "
+          "every upload)");
 ABSL_FLAG(std::string, key_file, "",
           "This device's key file (fedge-keygen device; mode 0600): its CURVE key pair, whose "
           "public half the coordinator must have enrolled for --client_ids. Required unless "
@@ -247,7 +253,16 @@ absl::Status Run(const Security& security) {
   opts.model_verifier = security.verifier;
   client::TorchTrainerOptions topts;
   topts.threads = absl::GetFlag(FLAGS_threads);
-  client::ClientHost host(opts, [topts] { return client::LoadTorchTrainer(topts); },
+  FEDGE_ASSIGN_OR_RETURN(client::FaultPlan faults,
+                         client::ParseFaultPlan(absl::GetFlag(FLAGS_inject_fault)));
+  if (!faults.empty()) {
+    FEDGE_LOG(kWarning, "--inject_fault=%s: test faults enabled", absl::GetFlag(FLAGS_inject_fault));
+  }
+  auto make_trainer = [topts, faults]() -> absl::StatusOr<std::unique_ptr<client::Trainer>> {
+    FEDGE_ASSIGN_OR_RETURN(std::unique_ptr<client::Trainer> t, client::LoadTorchTrainer(topts));
+    return client::WithFaults(std::move(t), faults);
+  };
+  client::ClientHost host(opts, make_trainer,
                           std::move(specs));
   stop_target.store(&host);
   absl::Status s = host.Run();

@@ -6,17 +6,42 @@
 // loading it on the training thread lets the client register at once and keeps
 // a process that never trains free of LibTorch. No torch in this header.
 
+#include <cstddef>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "client/trainer.h"
+#include "protocol/model_payload.h"
 
 namespace fedge::client {
 
-// Looks next to the executable, then in ../lib/fedge, then on the default
-// library path. NotFound (listing where it looked) if the module is missing;
+// Looks in `first_dirs` (e.g. the device SDK library's own directory), then
+// next to the executable, then in ../lib/fedge, then on the default library
+// path. NotFound (listing where it looked) if the module is missing;
 // Internal if it does not export the factory.
-absl::StatusOr<std::unique_ptr<Trainer>> LoadTorchTrainer(const TorchTrainerOptions& options);
+absl::StatusOr<std::unique_ptr<Trainer>> LoadTorchTrainer(
+    const TorchTrainerOptions& options, const std::vector<std::string>& first_dirs = {});
+
+// Offline inference with a model, built inside the module (a Predictor,
+// client/model_export.h, behind an interface so no LibTorch symbol crosses
+// the module boundary). Thread-safe as Predictor is.
+class PluginPredictor {
+ public:
+  virtual ~PluginPredictor() = default;
+  // As Predictor::Predict: n x 784 floats in [0, 1] in, n x num_classes() out.
+  virtual absl::Status Predict(absl::Span<const float> images, size_t n,
+                               absl::Span<float> scores) = 0;
+  virtual size_t num_classes() const = 0;
+};
+
+// Errors as Predictor::FromModel, or LoadTorchTrainer's when the module is
+// missing.
+absl::StatusOr<std::unique_ptr<PluginPredictor>> LoadTorchPredictor(
+    const protocol::ModelPayload& model, int threads,
+    const std::vector<std::string>& first_dirs = {});
 
 }  // namespace fedge::client
 

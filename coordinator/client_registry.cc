@@ -44,6 +44,11 @@ std::vector<std::string> ClientRegistry::ExpireSilentSince(absl::Time cutoff) {
   return gone;
 }
 
+const ClientRecord* ClientRegistry::Find(const std::string& peer) const {
+  auto it = by_peer_.find(peer);
+  return it == by_peer_.end() ? nullptr : &it->second;
+}
+
 std::vector<std::string> ClientRegistry::PeersByClientId() const {
   std::vector<std::string> peers;
   peers.reserve(peer_by_id_.size());

@@ -32,6 +32,7 @@ class ClientRegistry {
                          absl::Time now);
 
   ClientRecord* Find(const std::string& peer);
+  const ClientRecord* Find(const std::string& peer) const;
   void Touch(const std::string& peer, absl::Time now);
   void Remove(const std::string& peer);
 

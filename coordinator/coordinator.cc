@@ -16,35 +16,13 @@ using protocol::ErrorCode;
 absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(
     CoordinatorConfig config, protocol::ModelPayload initial_model, Outbox* outbox,
     Evaluator* evaluator, RoundObserver* observer, absl::Time now) {
-  if (config.rounds == 0) return absl::InvalidArgumentError("rounds must be at least 1");
-  if (config.min_clients == 0) return absl::InvalidArgumentError("min_clients must be at least 1");
-  if (config.quorum == 0) return absl::InvalidArgumentError("quorum must be at least 1");
-  if (config.clients_per_round != 0 && config.quorum > config.clients_per_round) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "quorum ", config.quorum, " exceeds clients_per_round ", config.clients_per_round));
-  }
-  if (!(config.fraction > 0 && config.fraction <= 1)) {
-    return absl::InvalidArgumentError(absl::StrCat("fraction ", config.fraction, " is not in (0, 1]"));
-  }
-  if (config.quorum > config.min_clients) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "quorum ", config.quorum, " exceeds min_clients ", config.min_clients,
-        ": a round could start that can never close"));
-  }
-  if (config.training.batch_size == 0 || config.training.local_epochs == 0 ||
-      !(config.training.learning_rate > 0)) {
-    return absl::InvalidArgumentError("training config needs batch_size, local_epochs, lr > 0");
-  }
+  if (absl::Status s = ValidateCoordinatorConfig(config); !s.ok()) return s;
   absl::Status s = protocol::ValidateManifest(initial_model.manifest, initial_model.weights.size());
   if (!s.ok()) return s;
   if (!aggregation::AllFinite(initial_model.weights.data(), initial_model.weights.size())) {
     return absl::InvalidArgumentError("initial model has NaN or infinite weights");
   }
   if (outbox == nullptr) return absl::InvalidArgumentError("outbox is required");
-  if (config.secure.enabled && config.min_clients < 2) {
-    return absl::InvalidArgumentError(
-        "secure aggregation needs min_clients >= 2: the sum of one update is that update");
-  }
   return std::unique_ptr<Coordinator>(new Coordinator(
       std::move(config), std::move(initial_model), outbox, evaluator, observer, now));
 }
@@ -53,7 +31,9 @@ Coordinator::Coordinator(CoordinatorConfig config, protocol::ModelPayload model,
                          Evaluator* evaluator, RoundObserver* observer, absl::Time)
     : config_(std::move(config)), model_(std::move(model)), outbox_(outbox),
       evaluator_(evaluator), observer_(observer),
-      aggregator_(aggregation::MakeFedAvgAggregator()), rng_(config_.seed) {}
+      aggregator_(aggregation::MakeFedAvgAggregator()), rng_(config_.seed),
+      client_rate_limiter_(config_.client_frame_limit),
+      unregistered_rate_limiter_(config_.unregistered_frame_limit) {}
 
 // ---- Dispatch ----------------------------------------------------------------
 
@@ -64,6 +44,15 @@ void Coordinator::OnFrame(const Sender& from, absl::string_view frame, absl::Tim
   ++stats_.frames_received;
   stats_.bytes_received += frame.size();
   report_.bytes_up += frame.size();
+  // Before decoding: a flood costs a map lookup per frame, not a decode.
+  const bool registered = registry_.Find(peer) != nullptr;
+  if (!(registered ? client_rate_limiter_.Allow(peer, now)
+                   : unregistered_rate_limiter_.Allow(std::string(), now))) {
+    Refuse(peer, ErrorCode::kRateLimited, round_,
+           registered ? "over this client's frame rate limit"
+                      : "over the frame rate limit for unregistered peers");
+    return;
+  }
   absl::Status s = protocol::DecodeInto(frame, config_.limits, &scratch_);
   if (!s.ok()) {
     Refuse(peer, protocol::ErrorCodeForDecodeFailure(s), round_, std::string(s.message()));
@@ -115,6 +104,7 @@ void Coordinator::SendTo(const std::string& peer, std::shared_ptr<const std::str
 
 void Coordinator::Handle(const std::string& peer, protocol::Hello& m, absl::Time now) {
   if (phase_ == Phase::kFinished) {
+    if (halted_) return;  // a restarted coordinator will take the client back
     protocol::Shutdown bye;
     bye.reason = finish_reason_;
     SendTo(peer, std::make_shared<const std::string>(protocol::Encode(bye)));
@@ -329,6 +319,8 @@ void Coordinator::Handle(const std::string& peer, protocol::SecAggToServer& m, a
 void Coordinator::OnTick(absl::Time now) {
   now_ = now;
   if (phase_ == Phase::kFinished) return;
+  client_rate_limiter_.PruneFull(now);
+  unregistered_rate_limiter_.PruneFull(now);
   const absl::Time cutoff = now - config_.heartbeat_interval * config_.missed_heartbeats;
   for (const std::string& peer : registry_.ExpireSilentSince(cutoff)) {
     FEDGE_LOG(kInfo, "client at %s went silent; dropped", absl::CHexEscape(peer));
@@ -364,12 +356,9 @@ absl::Time Coordinator::NextDeadline(absl::Time now) const {
 void Coordinator::MaybeStartRound(absl::Time now) {
   if (phase_ != Phase::kWaitingForClients || registry_.size() < config_.min_clients) return;
   std::vector<std::string> peers = registry_.PeersByClientId();
-  size_t cohort = config_.clients_per_round;
-  if (cohort == 0) {
-    // Never below the quorum, or the round could not close.
-    cohort = std::max<size_t>(config_.quorum,
-                              static_cast<size_t>(std::ceil(config_.fraction * peers.size())));
-  }
+  const size_t target = RoundTarget(peers.size());
+  const size_t cohort = CohortSize(target, peers.size());
+  round_target_ = std::min(target, cohort);
   if (peers.size() > cohort) {
     std::shuffle(peers.begin(), peers.end(), rng_);
     peers.resize(cohort);
@@ -440,6 +429,18 @@ void Coordinator::MaybeStartRound(absl::Time now) {
   MaybeCloseRound(now);
 }
 
+size_t Coordinator::RoundTarget(size_t live) const {
+  if (config_.clients_per_round != 0) return config_.clients_per_round;
+  // Never below the quorum, or the round could not close.
+  return std::max<size_t>(config_.quorum,
+                          static_cast<size_t>(std::ceil(config_.fraction * live)));
+}
+
+size_t Coordinator::CohortSize(size_t target, size_t live) const {
+  const size_t over = static_cast<size_t>(std::ceil(target * (1 + config_.over_select)));
+  return std::min(live, std::max(target, over));
+}
+
 absl::Status Coordinator::SignModelVersion() {
   if (config_.model_signer == nullptr || signed_version_ == model_version_) {
     return absl::OkStatus();
@@ -482,7 +483,9 @@ void Coordinator::MaybeCloseRound(absl::Time now) {
     AdvanceSecureRound(now);
     return;
   }
-  if (phase_ != Phase::kTraining || !pending_.empty()) return;
+  if (phase_ != Phase::kTraining) return;
+  // Over-selected: the first round_target_ updates are enough.
+  if (!pending_.empty() && reported_.size() < round_target_) return;
   if (reported_.size() >= config_.quorum) {
     CompleteRound(now);
   } else {
@@ -536,6 +539,7 @@ void Coordinator::CompleteRound(absl::Time now) {
       FEDGE_LOG(kError, "round %d: evaluation failed: %s", round_, eval.status().ToString());
     }
   }
+  if (!SaveCheckpoint()) return;
   if (observer_) observer_->OnRoundEnd(report_);
   phase_ = Phase::kWaitingForClients;
   secure_round_.reset();
@@ -558,6 +562,7 @@ void Coordinator::FailRound(absl::Time now, const std::string& why) {
   report_.seconds = absl::ToDoubleSeconds(now - round_start_);
   report_.dropped += static_cast<uint32_t>(pending_.size());
   pending_.clear();
+  if (!SaveCheckpoint()) return;
   if (observer_) observer_->OnRoundEnd(report_);
   phase_ = Phase::kWaitingForClients;
   secure_round_.reset();

@@ -7,14 +7,23 @@
 //
 // Round state machine (Phase):
 //   kWaitingForClients --enough live clients--> kTraining
-//   kTraining --all cohort members reported, or the deadline passed with a
-//               quorum--> aggregate, next round (kTraining or kWaitingForClients)
+//   kTraining --all cohort members reported, or the round's target number of
+//               updates arrived (over-selection), or the deadline passed with a
+//               quorum--> aggregate, checkpoint, next round (kTraining or
+//               kWaitingForClients)
 //   kTraining --deadline passed without a quorum, or the cohort dropped below
 //               it--> round failed; next round with the model unchanged
 //   after `rounds` completed rounds --> kFinished (Shutdown sent to everyone)
 // With secure aggregation kTraining runs a SecureRound (its own SecAgg phases
 // and deadlines) instead of collecting Updates; the round completes when the
 // SecAgg session does and fails when it aborts.
+// kWaitingForClients has no deadline: nothing is in flight, and it waits for
+// --min_clients live clients for as long as that takes. kTraining always has
+// one (round_timeout; each SecAgg phase its own).
+//
+// Durability: with a CheckpointSink every round's end is checkpointed before
+// its report is published and before the next round's tasks go out
+// (coordinator_snapshot.h); Restore resumes from a snapshot.
 //
 // One handler per message kind. Refused messages get an ErrorReply with a
 // specific ErrorCode, are counted and logged, and never touch the aggregate.
@@ -34,6 +43,8 @@
 #include "absl/types/span.h"
 #include "aggregation/aggregator.h"
 #include "coordinator/client_registry.h"
+#include "coordinator/coordinator_snapshot.h"
+#include "coordinator/frame_rate_limiter.h"
 #include "coordinator/round_report.h"
 #include "coordinator/secure_round.h"
 #include "protocol/codec.h"
@@ -66,6 +77,11 @@ struct CoordinatorConfig {
   double fraction = 1.0;             // of live clients, when clients_per_round is 0
   uint32_t min_clients = 1;          // live clients needed to start a round
   uint32_t quorum = 1;               // updates needed to close a round at its deadline
+  // Over-selection (plain FedAvg only): select this fraction more clients than
+  // the round needs and close it as soon as the needed number of updates
+  // arrived; later updates are refused as WRONG_ROUND. Secure rounds tolerate
+  // dropouts through their Shamir threshold instead (Create refuses both).
+  double over_select = 0;
   absl::Duration round_timeout = absl::Minutes(5);
   absl::Duration heartbeat_interval = absl::Seconds(1);
   uint32_t missed_heartbeats = 10;   // silent this many intervals: dropped
@@ -85,7 +101,20 @@ struct CoordinatorConfig {
   // and heartbeats must come from the identity it registered with and still
   // be enrolled. Null (--insecure): identities are not checked.
   std::shared_ptr<const Enrolment> enrolment;
+  // Frames handled per second from each registered peer, and from all
+  // unregistered peers together (their Hellos); the excess is refused as
+  // RATE_LIMITED before decoding. Disabled (0) by default here; the binary
+  // enables it.
+  FrameRateLimit client_frame_limit;
+  FrameRateLimit unregistered_frame_limit;
+  // Gets a snapshot at the end of every round; null: no checkpoints. Not
+  // owned; must outlive the coordinator.
+  CheckpointSink* checkpoint_sink = nullptr;
 };
+
+// OK, or InvalidArgument naming the setting that is out of range or
+// inconsistent with another (Coordinator::Create calls it).
+absl::Status ValidateCoordinatorConfig(const CoordinatorConfig& config);
 
 // Where frames go. `frame` is shared so one encoded Task can be sent to many
 // clients without copies. Returns non-OK when the peer cannot be reached.
@@ -128,6 +157,16 @@ class Coordinator {
     OnFrame(Sender{peer, std::string()}, frame, now);
   }
 
+  // Resumes from `snapshot` (a checkpoint): model, version, counters, cohort
+  // generator. Call right after Create, before any frame or tick
+  // (FailedPrecondition otherwise). InvalidArgument when the snapshot's model
+  // is malformed or of another architecture than the configured one. A
+  // snapshot that already completed `rounds` finishes at once.
+  absl::Status Restore(CoordinatorSnapshot snapshot);
+  // The state a restart needs; meaningful between rounds (as CheckpointSink
+  // gets it). Copies the model.
+  CoordinatorSnapshot Snapshot() const;
+
   // Advances timers: liveness, round deadlines, starting rounds.
   void OnTick(absl::Time now);
 
@@ -140,8 +179,12 @@ class Coordinator {
   const std::vector<float>& weights() const { return model_.weights; }
   const CoordinatorStats& stats() const { return stats_; }
   size_t registered_clients() const { return registry_.size(); }
-  // True once finished, or when max_failed_rounds consecutive rounds failed.
+  // True once finished, when max_failed_rounds consecutive rounds failed, or
+  // when a checkpoint could not be saved (halted()).
   bool done() const { return phase_ == Phase::kFinished; }
+  // Stopped because the CheckpointSink failed; clients were not told to shut
+  // down, so a restarted coordinator picks them up again.
+  bool halted() const { return halted_; }
   const std::string& finish_reason() const { return finish_reason_; }
 
  private:
@@ -186,6 +229,12 @@ class Coordinator {
   void CompleteRound(absl::Time now);
   void FailRound(absl::Time now, const std::string& why);
   void Finish(const std::string& reason);
+  // Saves a snapshot through the sink; false (and halted) if that failed.
+  bool SaveCheckpoint();
+  // How many clients round `round_` needs, and how many to select for it,
+  // out of `live` registered clients.
+  size_t RoundTarget(size_t live) const;
+  size_t CohortSize(size_t target, size_t live) const;
 
   const CoordinatorConfig config_;
   protocol::ModelPayload model_;  // the global model; weights updated in place
@@ -203,12 +252,16 @@ class Coordinator {
   uint64_t completed_rounds_ = 0;
   uint32_t consecutive_failures_ = 0;
   uint64_t model_version_ = 0;
+  bool halted_ = false;
+  FrameRateLimiter client_rate_limiter_;        // one bucket per registered peer
+  FrameRateLimiter unregistered_rate_limiter_;  // one bucket for all others
 
   // Current round, valid in kTraining.
   absl::Time round_start_;
   absl::Time round_deadline_;
   std::set<std::string> pending_;   // selected, not yet reported or dropped
   std::set<std::string> reported_;
+  size_t round_target_ = 0;         // updates that close the round early
   RoundReport report_;              // filled as the round goes
   double train_loss_sum_ = 0;       // example-weighted, from client metrics
   std::vector<float> mean_delta_;   // reused between rounds

@@ -16,13 +16,19 @@
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "absl/strings/str_format.h"
+#include "base/file_system.h"
 #include "base/file_util.h"
+#include "base/status_macros.h"
 #include "base/log.h"
+#include "base/process_stats.h"
 #include "base/signals.h"
 #include "client/dataset.h"
 #include "client/trainer.h"
+#include "coordinator/checkpoint.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/coordinator_server.h"
 #include "protocol/model_signature.h"
@@ -40,6 +46,25 @@ ABSL_FLAG(uint32_t, clients_per_round, 0,
 ABSL_FLAG(double, fraction, 1.0,
           "Fraction of live clients selected per round (C in the FedAvg paper), when "
           "--clients_per_round is 0; never fewer than --quorum");
+ABSL_FLAG(double, over_select, 0,
+          "Select this fraction more clients than a round needs (0.3: 30% more) and close the "
+          "round as soon as the needed number of updates arrived; later updates are refused "
+          "as WRONG_ROUND. Plain FedAvg only: secure rounds tolerate dropouts through "
+          "--secagg_dropout");
+ABSL_FLAG(std::string, state_dir, "",
+          "Directory for crash-safe checkpoints (checkpoint-<round>.ckpt, the newest 3 kept), "
+          "written after every round. On start the coordinator resumes from the newest valid "
+          "one (a corrupt one is skipped with a log line): same model version, round counter "
+          "and --metrics_out lines. Empty: no checkpoints, always start fresh");
+ABSL_FLAG(double, client_frame_rate, 20,
+          "Frames per second handled from each registered client (bursts of twice that); the "
+          "excess is refused as RATE_LIMITED. 0: no limit");
+ABSL_FLAG(double, hello_frame_rate, 200,
+          "Frames per second handled from all unregistered peers together (their Hellos; "
+          "bursts of twice that). 0: no limit");
+ABSL_FLAG(std::string, inject_fault, "",
+          "Testing only: kill_after_checkpoint:K makes the process SIGKILL itself right after "
+          "the checkpoint of round K is durable (before that round's metrics line)");
 ABSL_FLAG(uint32_t, min_clients, 1, "Live registered clients needed before a round starts");
 ABSL_FLAG(uint32_t, quorum, 0,
           "Updates needed to close a round at its deadline; 0 means min_clients");
@@ -107,10 +132,18 @@ class ReportPrinter final : public coordinator::RoundObserver {
  public:
   ReportPrinter(std::string metrics_path, uint64_t rounds, bool quiet)
       : path_(std::move(metrics_path)), rounds_(rounds), quiet_(quiet) {}
+  // Lines in the metrics file so far (the checkpoints' metrics cursor).
+  uint64_t lines_written() const { return lines_; }
+  void set_lines_written(uint64_t lines) { lines_ = lines; }
   void OnRoundEnd(const coordinator::RoundReport& r) override {
     if (!path_.empty()) {
-      absl::Status s = AppendLine(path_, coordinator::RoundReportJson(r));
+      coordinator::RoundReport with_process = r;  // RSS and fds for soak runs
+      const ProcessStats process = ReadProcessStats();
+      with_process.rss_kb = process.rss_kb;
+      with_process.open_fds = process.open_fds;
+      absl::Status s = AppendLine(path_, coordinator::RoundReportJson(with_process));
       if (!s.ok()) FEDGE_LOG(kError, "cannot write metrics: %s", s.ToString());
+      ++lines_;
     }
     if (quiet_) return;
     std::string line;
@@ -133,7 +166,49 @@ class ReportPrinter final : public coordinator::RoundObserver {
   std::string path_;
   uint64_t rounds_;
   bool quiet_;
+  uint64_t lines_ = 0;
 };
+
+// Writes a checkpoint at the end of every round, before the round's metrics
+// line (coordinator/checkpoint.h explains the ordering).
+class CheckpointWriter final : public coordinator::CheckpointSink {
+ public:
+  CheckpointWriter(coordinator::CheckpointStore* store, const ReportPrinter* printer,
+                   std::optional<uint64_t> kill_after_round)
+      : store_(store), printer_(printer), kill_after_round_(kill_after_round) {}
+  absl::Status Save(const coordinator::CoordinatorSnapshot& snapshot,
+                    const coordinator::RoundReport& report) override {
+    const absl::Time start = absl::Now();
+    coordinator::Checkpoint c{snapshot, printer_->lines_written(),
+                              coordinator::RoundReportJson(report)};
+    FEDGE_ASSIGN_OR_RETURN(size_t bytes, store_->Write(c));
+    FEDGE_LOG(kDebug, "checkpoint of round %d (model version %d): %d bytes in %.1f ms",
+              snapshot.round, snapshot.model_version, bytes,
+              absl::ToDoubleMilliseconds(absl::Now() - start));
+    if (kill_after_round_ == snapshot.round) {
+      FEDGE_LOG(kWarning, "--inject_fault: SIGKILL after the checkpoint of round %d",
+                snapshot.round);
+      ::raise(SIGKILL);
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  coordinator::CheckpointStore* store_;
+  const ReportPrinter* printer_;
+  std::optional<uint64_t> kill_after_round_;
+};
+
+// --inject_fault: the round after whose checkpoint to die, if any.
+absl::StatusOr<std::optional<uint64_t>> ParseInjectedFault(absl::string_view spec) {
+  if (spec.empty()) return std::optional<uint64_t>();
+  uint64_t round = 0;
+  if (!absl::ConsumePrefix(&spec, "kill_after_checkpoint:") || !absl::SimpleAtoi(spec, &round)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--inject_fault=", spec, ": want kill_after_checkpoint:ROUND"));
+  }
+  return std::optional<uint64_t>(round);
+}
 
 // The transport security and model signing the flags ask for.
 struct Security {
@@ -204,6 +279,29 @@ std::optional<Security> LoadSecurity() {
   return sec;
 }
 
+// Restores the coordinator from `resume` (if any) and brings --metrics_out in
+// line with it, or counts the lines already there for a fresh start.
+absl::Status ResumeOrStartMetrics(coordinator::Coordinator* coord,
+                                  const std::optional<coordinator::Checkpoint>& resume,
+                                  coordinator::CheckpointStore* store, ReportPrinter* printer) {
+  const std::string metrics = absl::GetFlag(FLAGS_metrics_out);
+  FileSystem* fs = PosixFileSystem::Default();
+  if (!resume.has_value()) {
+    if (store != nullptr) FEDGE_LOG(kInfo, "no checkpoint: starting fresh");
+    if (!metrics.empty()) {
+      FEDGE_ASSIGN_OR_RETURN(uint64_t lines, coordinator::CountLines(fs, metrics));
+      printer->set_lines_written(lines);
+    }
+    return absl::OkStatus();
+  }
+  FEDGE_RETURN_IF_ERROR(coord->Restore(resume->coordinator));
+  if (!metrics.empty()) {
+    FEDGE_ASSIGN_OR_RETURN(uint64_t lines, coordinator::ResumeMetricsLog(fs, metrics, *resume));
+    printer->set_lines_written(lines);
+  }
+  return absl::OkStatus();
+}
+
 int Main() {
   SetLogTag("coordinator");
   // Before any thread exists (ZeroMQ starts some), so all inherit the mask.
@@ -258,6 +356,14 @@ int Main() {
   cfg.fraction = absl::GetFlag(FLAGS_fraction);
   cfg.min_clients = absl::GetFlag(FLAGS_min_clients);
   cfg.quorum = absl::GetFlag(FLAGS_quorum) ? absl::GetFlag(FLAGS_quorum) : cfg.min_clients;
+  cfg.over_select = absl::GetFlag(FLAGS_over_select);
+  for (auto [flag, limit] : {std::pair{absl::GetFlag(FLAGS_client_frame_rate),
+                                      &cfg.client_frame_limit},
+                            std::pair{absl::GetFlag(FLAGS_hello_frame_rate),
+                                      &cfg.unregistered_frame_limit}}) {
+    limit->frames_per_second = flag;
+    limit->burst = std::max(1.0, 2 * flag);
+  }
   cfg.round_timeout = absl::GetFlag(FLAGS_round_timeout);
   cfg.heartbeat_interval = absl::GetFlag(FLAGS_heartbeat_interval);
   cfg.training.local_epochs = absl::GetFlag(FLAGS_local_epochs);
@@ -293,11 +399,42 @@ int Main() {
     return 2;
   }
   ReportPrinter printer(absl::GetFlag(FLAGS_metrics_out), cfg.rounds, absl::GetFlag(FLAGS_quiet));
+  absl::StatusOr<std::optional<uint64_t>> kill_after = ParseInjectedFault(absl::GetFlag(FLAGS_inject_fault));
+  if (!kill_after.ok()) {
+    FEDGE_LOG(kError, "%s", kill_after.status().ToString());
+    return 2;
+  }
+  std::unique_ptr<coordinator::CheckpointStore> store;
+  std::optional<coordinator::Checkpoint> resume;
+  std::optional<CheckpointWriter> checkpoints;
+  const absl::Time resume_start = absl::Now();
+  if (const std::string dir = absl::GetFlag(FLAGS_state_dir); !dir.empty()) {
+    auto opened = coordinator::CheckpointStore::Open(dir, PosixFileSystem::Default());
+    absl::StatusOr<std::optional<coordinator::Checkpoint>> newest =
+        opened.ok() ? (*opened)->LoadNewest() : opened.status();
+    if (!newest.ok()) {
+      FEDGE_LOG(kError, "--state_dir=%s: %s", dir, newest.status().ToString());
+      return 2;
+    }
+    store = *std::move(opened);
+    resume = *std::move(newest);
+    checkpoints.emplace(store.get(), &printer, *kill_after);
+    cfg.checkpoint_sink = &*checkpoints;
+  }
   auto coord = coordinator::Coordinator::Create(cfg, *std::move(model), (*server)->outbox(),
                                                 evaluator.get(), &printer, absl::Now());
   if (!coord.ok()) {
     FEDGE_LOG(kError, "%s", coord.status().ToString());
     return 2;
+  }
+  if (absl::Status s = ResumeOrStartMetrics(coord->get(), resume, store.get(), &printer);
+      !s.ok()) {
+    FEDGE_LOG(kError, "--state_dir=%s: %s", absl::GetFlag(FLAGS_state_dir), s.ToString());
+    return 2;
+  }
+  if (resume.has_value()) {
+    FEDGE_LOG(kInfo, "resumed from %s in %.0f ms", store->PathOf(resume->coordinator.round),
+              absl::ToDoubleMilliseconds(absl::Now() - resume_start));
   }
   FEDGE_LOG(kInfo, "listening on %s (%s), model %s (%d parameters, %s), %d rounds",
             (*server)->endpoint(),

@@ -34,6 +34,11 @@ struct RoundReport {
   double seconds = 0;
   uint64_t bytes_up = 0;
   uint64_t bytes_down = 0;
+  // The coordinator process when the round ended (base/process_stats.h), for
+  // soak runs; -1 when not measured (the Coordinator core leaves them so,
+  // fedge-coordinator fills them in before writing the metrics line).
+  int64_t rss_kb = -1;
+  int64_t open_fds = -1;
 };
 
 struct CoordinatorStats {

@@ -95,6 +95,7 @@ const char* ErrorCodeName(ErrorCode code) {
     case ErrorCode::kNotEnrolled: return "NOT_ENROLLED";
     case ErrorCode::kBadSignature: return "BAD_SIGNATURE";
     case ErrorCode::kRollback: return "ROLLBACK";
+    case ErrorCode::kRateLimited: return "RATE_LIMITED";
   }
   return "UNKNOWN";
 }

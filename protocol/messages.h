@@ -53,9 +53,12 @@ enum class ErrorCode : uint16_t {
   // client -> coordinator: the task's model version is lower than one the
   // client already verified; the task was not trained.
   kRollback = 16,
+  // The sender exceeded its frame rate (coordinator/frame_rate_limiter.h);
+  // the frame was dropped undecoded. Slow down and resend.
+  kRateLimited = 17,
 };
 // The highest ErrorCode; decoding refuses codes above it. Bump when appending.
-inline constexpr uint16_t kMaxErrorCode = 16;
+inline constexpr uint16_t kMaxErrorCode = 17;
 const char* ErrorCodeName(ErrorCode code);
 
 // Capability bits a client announces in Hello.

@@ -10,6 +10,7 @@ PACKAGES=(
   libtorch-dev libopenblas0-pthread python3-torch
   libzmq3-dev cppzmq-dev libcereal-dev libssl-dev zlib1g-dev
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
+  clang libclang-rt-14-dev  # the fuzz and sanitizer stages of scripts/test.sh
   dataset-fashion-mnist
 )
 

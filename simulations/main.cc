@@ -27,6 +27,7 @@
 #include "base/log.h"
 #include "base/status_macros.h"
 #include "client/dataset.h"
+#include "simulations/fault_plan.h"
 #include "simulations/partition.h"
 #include "simulations/results.h"
 #include "simulations/sim_keys.h"
@@ -66,6 +67,25 @@ ABSL_FLAG(std::string, secure, "none",
           "fedge-coordinator, which then sees only the sum of each cohort's updates");
 ABSL_FLAG(double, secagg_dropout, 0.2, "With --secure: dropout fraction each round must survive");
 ABSL_FLAG(double, secagg_clip, 1.0, "With --secure: per-coordinate delta bound before encoding");
+ABSL_FLAG(double, over_select, 0,
+          "Select this fraction more clients than a round needs; the round closes when the "
+          "needed updates arrived (fedge-coordinator --over_select)");
+ABSL_FLAG(double, kill_clients, 0,
+          "Fault injection: SIGKILL this fraction of the client processes at --kill_phase of "
+          "round --kill_round (their first task of a round >= it). The coordinator then needs "
+          "only the survivors to start rounds");
+ABSL_FLAG(std::string, kill_phase, "training",
+          "training (while training), upload (trained, before sending the update) or random "
+          "(either, per process)");
+ABSL_FLAG(int, kill_round, 2, "Round at which --kill_clients strikes");
+ABSL_FLAG(double, stragglers, 0,
+          "Fault injection: this fraction of the surviving client processes waits "
+          "--straggler_delay before every upload");
+ABSL_FLAG(absl::Duration, straggler_delay, absl::Seconds(5), "Delay of each --stragglers upload");
+ABSL_FLAG(int, kill_coordinator_at_round, 0,
+          "Fault injection: SIGKILL the coordinator right after round K's checkpoint (in "
+          "--out/state), then restart it with the same state directory and endpoint; clients "
+          "reconnect by themselves. 0: never");
 
 namespace fedge::sim {
 namespace {
@@ -73,7 +93,34 @@ namespace {
 struct ProcessRole {
   std::string name;
   Subprocess process;
+  bool killed_by_design = false;  // --kill_clients
 };
+
+// Starts fedge-coordinator with `argv` plus --ready_fd and returns it once it
+// is listening, with the bound endpoint in `*endpoint`.
+absl::StatusOr<Subprocess> StartCoordinator(std::vector<std::string> argv,
+                                            const std::vector<std::string>& env,
+                                            std::string* endpoint) {
+  int ready[2];
+  if (::pipe2(ready, O_CLOEXEC) != 0) return absl::InternalError("pipe failed");
+  argv.push_back(absl::StrCat("--ready_fd=", ready[1]));
+  absl::StatusOr<Subprocess> coordinator = Subprocess::Start(argv, env, ready[1]);
+  ::close(ready[1]);
+  if (!coordinator.ok()) {
+    ::close(ready[0]);
+    return coordinator.status();
+  }
+  absl::StatusOr<std::string> line = ReadLineWithTimeout(ready[0], absl::Seconds(60));
+  ::close(ready[0]);
+  if (!line.ok()) {
+    coordinator->Kill(SIGKILL);
+    std::optional<ExitInfo> e = coordinator->Wait();
+    return absl::InternalError(absl::StrCat("coordinator did not start (",
+                                            e ? e->ToString() : "?", ")"));
+  }
+  *endpoint = *line;
+  return coordinator;
+}
 
 absl::Status Run() {
   const absl::Time start = absl::Now();
@@ -136,16 +183,35 @@ absl::Status Run() {
     }
   }
 
-  int ready[2];
-  if (::pipe2(ready, O_CLOEXEC) != 0) return absl::InternalError("pipe failed");
+  ClientFaultOptions fault_options;
+  fault_options.kill_fraction = absl::GetFlag(FLAGS_kill_clients);
+  fault_options.kill_phase = absl::GetFlag(FLAGS_kill_phase);
+  fault_options.kill_round = static_cast<uint64_t>(std::max(1, absl::GetFlag(FLAGS_kill_round)));
+  fault_options.straggler_fraction = absl::GetFlag(FLAGS_stragglers);
+  fault_options.straggler_delay = absl::GetFlag(FLAGS_straggler_delay);
+  fault_options.seed = absl::GetFlag(FLAGS_seed);
+  FEDGE_ASSIGN_OR_RETURN(std::vector<ProcessFaults> faults,
+                         PlanClientFaults(devices.size(), fault_options));
+  int doomed_clients = 0;
+  for (size_t d = 0; d < devices.size(); ++d) {
+    if (faults[d].killed) doomed_clients += static_cast<int>(devices[d].size());
+  }
+  if (doomed_clients >= clients) {
+    return absl::InvalidArgumentError("--kill_clients would kill every client process");
+  }
+  // Rounds start with the clients that survive; the quorum never exceeds them.
+  const int min_clients = clients - doomed_clients;
+  const int quorum = std::min(min_clients, std::max(1, clients / 2));
+  const int kill_coordinator_at = absl::GetFlag(FLAGS_kill_coordinator_at_round);
+
   // One intra-op thread per process: more threads fight over 2 cores.
   const std::vector<std::string> env = {"OMP_NUM_THREADS=1", "OMP_WAIT_POLICY=PASSIVE"};
   const std::string seed = absl::StrCat(absl::GetFlag(FLAGS_seed));
   std::vector<std::string> coordinator_argv = {
       bin + "/fedge-coordinator", "--listen=" + listen,
       "--model=" + absl::GetFlag(FLAGS_model), absl::StrCat("--rounds=", rounds),
-      absl::StrCat("--min_clients=", clients),
-      absl::StrCat("--quorum=", std::max(1, clients / 2)),
+      absl::StrCat("--min_clients=", min_clients), absl::StrCat("--quorum=", quorum),
+      absl::StrCat("--over_select=", absl::GetFlag(FLAGS_over_select)),
       absl::StrCat("--clients_per_round=", absl::GetFlag(FLAGS_clients_per_round)),
       absl::StrCat("--fraction=", absl::GetFlag(FLAGS_fraction)),
       absl::StrCat("--local_epochs=", absl::GetFlag(FLAGS_local_epochs)),
@@ -154,37 +220,38 @@ absl::Status Run() {
       "--test_data=" + data_dir, "--metrics_out=" + metrics_path,
       absl::StrCat("--round_timeout=",
                    absl::FormatDuration(absl::GetFlag(FLAGS_round_timeout))),
-      absl::StrCat("--ready_fd=", ready[1]),
       "--secure=" + absl::GetFlag(FLAGS_secure),
       absl::StrCat("--secagg_dropout=", absl::GetFlag(FLAGS_secagg_dropout)),
       absl::StrCat("--secagg_clip=", absl::GetFlag(FLAGS_secagg_clip))};
   coordinator_argv.insert(coordinator_argv.end(), coordinator_security.begin(),
                           coordinator_security.end());
-  FEDGE_ASSIGN_OR_RETURN(Subprocess coordinator,
-                         Subprocess::Start(coordinator_argv, env, ready[1]));
-  ::close(ready[1]);
-  absl::StatusOr<std::string> endpoint = ReadLineWithTimeout(ready[0], absl::Seconds(60));
-  ::close(ready[0]);
-  if (!endpoint.ok()) {
-    coordinator.Kill(SIGKILL);
-    std::optional<ExitInfo> e = coordinator.Wait();
-    return absl::InternalError(absl::StrCat("coordinator did not start (",
-                                            e ? e->ToString() : "?", ")"));
+  if (kill_coordinator_at > 0) {
+    coordinator_argv.push_back("--state_dir=" + out + "/state");
   }
-  FEDGE_LOG(kInfo, "coordinator listening on %s", *endpoint);
+  std::vector<std::string> first_argv = coordinator_argv;
+  if (kill_coordinator_at > 0) {
+    first_argv.push_back(absl::StrCat("--inject_fault=kill_after_checkpoint:", kill_coordinator_at));
+  }
+  std::string endpoint;
+  FEDGE_ASSIGN_OR_RETURN(Subprocess coordinator, StartCoordinator(first_argv, env, &endpoint));
+  FEDGE_LOG(kInfo, "coordinator listening on %s", endpoint);
 
   std::vector<ProcessRole> client_procs;
   for (size_t d = 0; d < devices.size(); ++d) {
     const uint64_t first = devices[d].front(), last = devices[d].back();
     std::string ids = first == last ? absl::StrCat(first) : absl::StrCat(first, "-", last);
-    std::vector<std::string> argv = {bin + "/fedge-client", "--coordinator=" + *endpoint,
+    std::vector<std::string> argv = {bin + "/fedge-client", "--coordinator=" + endpoint,
                                      "--data_dir=" + data_dir,
                                      "--partition_file=" + partition_path,
                                      "--client_ids=" + ids, "--give_up_after=60s",
                                      "--seed=" + seed};
     argv.insert(argv.end(), client_security[d].begin(), client_security[d].end());
+    if (!faults[d].inject_fault.empty()) {
+      argv.push_back("--inject_fault=" + faults[d].inject_fault);
+      FEDGE_LOG(kInfo, "clients %s: --inject_fault=%s", ids, faults[d].inject_fault);
+    }
     FEDGE_ASSIGN_OR_RETURN(Subprocess p, Subprocess::Start(argv, env));
-    client_procs.push_back({"clients " + ids, std::move(p)});
+    client_procs.push_back({"clients " + ids, std::move(p), faults[d].killed});
   }
   FEDGE_LOG(kInfo, "%d clients in %d processes; %d rounds of %s; %s", clients,
             client_procs.size(), rounds, absl::GetFlag(FLAGS_model),
@@ -192,7 +259,21 @@ absl::Status Run() {
                 ? "plain TCP, unsigned models (--insecure)"
                 : absl::StrCat("CURVE + signed models, keys in ", out, "/keys"));
 
-  std::optional<ExitInfo> coord_exit = coordinator.Wait(absl::GetFlag(FLAGS_timeout));
+  const absl::Time deadline = start + absl::GetFlag(FLAGS_timeout);
+  std::optional<ExitInfo> coord_exit = coordinator.Wait(deadline - absl::Now());
+  if (coord_exit && kill_coordinator_at > 0 && coord_exit->signal == SIGKILL) {
+    // Same state directory, same endpoint: the clients find it by themselves.
+    const absl::Time killed = absl::Now();
+    std::vector<std::string> argv = coordinator_argv;
+    for (std::string& a : argv) {
+      if (absl::StartsWith(a, "--listen=")) a = "--listen=" + endpoint;
+    }
+    std::string again;
+    FEDGE_ASSIGN_OR_RETURN(coordinator, StartCoordinator(argv, env, &again));
+    FEDGE_LOG(kInfo, "coordinator killed after round %d's checkpoint; restarted on %s in %.2f s",
+              kill_coordinator_at, again, absl::ToDoubleSeconds(absl::Now() - killed));
+    coord_exit = coordinator.Wait(deadline - absl::Now());
+  }
   if (!coord_exit) {
     coordinator.Kill(SIGKILL);
     for (auto& c : client_procs) c.process.Kill(SIGKILL);
@@ -200,6 +281,7 @@ absl::Status Run() {
   }
   long client_peak_kb = 0;
   int client_failures = 0;
+  int client_kills = 0;
   for (auto& c : client_procs) {
     std::optional<ExitInfo> e = c.process.Wait(absl::Seconds(30));
     if (!e) {
@@ -207,7 +289,11 @@ absl::Status Run() {
       e = c.process.Wait();
       FEDGE_LOG(kWarning, "%s did not exit after the coordinator finished; killed", c.name);
     }
-    if (!e->ok()) ++client_failures;
+    if (c.killed_by_design && e->signal == SIGKILL) {
+      ++client_kills;
+    } else if (!e->ok()) {
+      ++client_failures;
+    }
     client_peak_kb = std::max(client_peak_kb, e->max_rss_kb);
   }
   const double wall = absl::ToDoubleSeconds(absl::Now() - start);
@@ -228,6 +314,7 @@ absl::Status Run() {
       sum.mean_round_seconds, sum.mean_bytes_up / 1e6, sum.mean_bytes_down / 1e6,
       coord_exit->max_rss_kb / 1024.0, client_peak_kb / 1024.0, per_process, out.c_str(),
       metrics_path.c_str());
+  if (client_kills > 0) std::printf("  client processes killed as injected: %d\n", client_kills);
   std::fflush(stdout);
   if (!coord_exit->ok()) {
     return absl::InternalError(absl::StrCat("coordinator failed: ", coord_exit->ToString()));

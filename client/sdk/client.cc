@@ -1,0 +1,479 @@
+// fedge::Client (fedge/client.h): one device's federated client over
+// ClientHost, with data from the device's callbacks, an eligibility gate, and
+// the model store for offline inference. LibTorch comes from the torch plugin
+// (client/torch_plugin.h), so this library does not link it.
+
+#include "fedge/client.h"
+
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "absl/cleanup/cleanup.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "base/file_system.h"
+#include "base/log.h"
+#include "client/client_host.h"
+#include "client/dataset.h"
+#include "client/model_store.h"
+#include "client/sdk/status_map.h"
+#include "client/signature_model_verifier.h"
+#include "client/torch_plugin.h"
+#include "protocol/model_signature.h"
+#include "secure/key_files.h"
+
+namespace fedge {
+namespace {
+
+using client::Dataset;
+
+// This library's directory: the installed torch plugin is in <it>/fedge.
+std::string LibraryDir() {
+  Dl_info info;
+  if (::dladdr(reinterpret_cast<void*>(&fedge_version), &info) == 0 || info.dli_fname == nullptr) {
+    return ".";
+  }
+  std::string path = info.dli_fname;
+  const size_t slash = path.rfind('/');
+  return slash == std::string::npos ? "." : path.substr(0, slash);
+}
+
+struct Security {
+  std::shared_ptr<const protocol::CurveClientKeys> curve;  // null: insecure
+  std::shared_ptr<const protocol::ModelVerifier> verifier;  // null: unsigned accepted
+};
+
+absl::StatusOr<Security> LoadSecurity(const ClientConfig& config) {
+  if (!config.insecure && (config.key_file.empty() || config.coordinator_pub.empty())) {
+    return absl::InvalidArgumentError(
+        "key_file and coordinator_pub are required (fedge-keygen device / the coordinator's "
+        "coordinator.pub), or set insecure for plain TCP (testing only)");
+  }
+  if (config.insecure && !config.key_file.empty()) {
+    return absl::InvalidArgumentError("key_file has no effect with insecure; drop one of them");
+  }
+  Security sec;
+  if (config.coordinator_pub.empty()) return sec;
+  absl::StatusOr<secure::CoordinatorIdentity> id =
+      secure::ReadCoordinatorIdentityFile(config.coordinator_pub);
+  if (!id.ok()) return id.status();
+  absl::StatusOr<std::unique_ptr<protocol::ModelVerifier>> verifier =
+      protocol::ModelVerifier::Create(id->signing_public);
+  if (!verifier.ok()) return verifier.status();
+  sec.verifier = *std::move(verifier);
+  if (config.insecure) return sec;
+  absl::StatusOr<secure::DeviceKey> key = secure::ReadDeviceKeyFile(config.key_file);
+  if (!key.ok()) return key.status();
+  auto curve = std::make_shared<protocol::CurveClientKeys>();
+  curve->public_key = key->curve_public;
+  curve->secret_key = std::move(key->curve_secret);
+  curve->server_public_key = id->curve_public;
+  sec.curve = std::move(curve);
+  return sec;
+}
+
+// Pulls the device's data through its callback (DataLoss on a bad batch).
+absl::StatusOr<Dataset> Materialize(const ClientConfig& config) {
+  constexpr int kChunk = 256;
+  if (config.reset_data && config.reset_data() != 0) {
+    return absl::DataLossError("the data source's reset callback failed");
+  }
+  Dataset d;
+  d.rows = FEDGE_IMAGE_ROWS;
+  d.cols = FEDGE_IMAGE_COLS;
+  std::vector<float> images(size_t{kChunk} * FEDGE_IMAGE_PIXELS);
+  std::vector<int32_t> labels(kChunk);
+  const int64_t cap = config.max_examples > 0 ? config.max_examples : INT64_MAX;
+  while (d.size() < cap) {
+    const int max = static_cast<int>(std::min<int64_t>(kChunk, cap - d.size()));
+    int n = 0;
+    if (config.next_batch(images.data(), labels.data(), max, &n) != 0) {
+      return absl::DataLossError(absl::StrCat("the data callback failed after ", d.size(),
+                                              " examples"));
+    }
+    if (n == 0) break;
+    if (n < 0 || n > max) {
+      return absl::DataLossError(absl::StrCat("the data callback returned n=", n, " (max ", max,
+                                              ")"));
+    }
+    for (int i = 0; i < n; ++i) {
+      if (labels[i] < 0 || labels[i] > 255) {
+        return absl::DataLossError(absl::StrCat("label ", labels[i], " of example ",
+                                                d.size() + i, " is not in [0, 255]"));
+      }
+      d.labels.push_back(static_cast<uint8_t>(labels[i]));
+    }
+    for (size_t i = 0; i < size_t(n) * FEDGE_IMAGE_PIXELS; ++i) {
+      const float v = std::clamp(images[i], 0.0f, 1.0f);
+      d.pixels.push_back(static_cast<uint8_t>(v * 255.0f + 0.5f));
+    }
+  }
+  if (d.size() == 0) return absl::DataLossError("the data source gave no examples");
+  return d;
+}
+
+// What happened to the task of one RunOnce. Written on the training thread,
+// read after ClientHost::Run has joined it.
+struct TaskRecord {
+  bool received = false;
+  bool trained = false;
+  bool ineligible = false;
+  uint64_t round = 0;
+  uint64_t model_version = 0;
+  absl::Status status;
+};
+
+using TrainerLoader = std::function<absl::StatusOr<std::shared_ptr<client::Trainer>>()>;
+
+// Stores each task's model, then trains it while the device stays eligible
+// and within the time limit. LibTorch is loaded on the first task, not when
+// the host starts, so a device waiting for a task stays small.
+class DeviceTrainer final : public client::Trainer {
+ public:
+  // `inner` may be null (not loaded yet): `load` gives it.
+  DeviceTrainer(std::shared_ptr<client::Trainer> inner, TrainerLoader load,
+                client::ModelStore* store, std::function<bool()> eligible,
+                absl::Duration max_train, TaskRecord* record)
+      : inner_(std::move(inner)), load_(std::move(load)), store_(store),
+        eligible_(std::move(eligible)), max_train_(max_train), record_(record) {}
+
+  absl::Status Train(const protocol::Task& task, const Dataset& data,
+                     const client::StopPredicate& should_stop,
+                     client::TrainOutcome* out) override {
+    TaskRecord& r = *record_;
+    r.received = true;
+    r.round = task.round;
+    r.model_version = task.model_version;
+    // The client host has checked the signature and version (ModelGate);
+    // the store checks them again before the model becomes current.
+    absl::Status stored = store_->Commit(task.model_version, task.model, task.signature.signature);
+    if (!stored.ok() && !absl::IsFailedPrecondition(stored)) {
+      FEDGE_LOG(kWarning, "model %d not stored: %s", task.model_version, stored.ToString());
+    }
+    if (eligible_ && !eligible_()) {
+      r.ineligible = true;
+      r.status = absl::FailedPreconditionError("device not eligible: not training");
+      return r.status;
+    }
+    if (inner_ == nullptr) {
+      absl::StatusOr<std::shared_ptr<client::Trainer>> loaded = load_();
+      if (!loaded.ok()) return r.status = loaded.status();
+      inner_ = *std::move(loaded);
+    }
+    const absl::Time deadline = max_train_ > absl::ZeroDuration()
+                                    ? absl::Now() + max_train_ : absl::InfiniteFuture();
+    bool timed_out = false;
+    r.status = inner_->Train(task, data, [&] {
+      if (should_stop && should_stop()) return true;
+      if (absl::Now() > deadline) return timed_out = true;
+      if (eligible_ && !eligible_()) return r.ineligible = true;
+      return false;
+    }, out);
+    if (!r.status.ok() && r.ineligible) {
+      r.status = absl::FailedPreconditionError(
+          "device became ineligible during training: stopped, nothing uploaded");
+    } else if (!r.status.ok() && timed_out) {
+      r.status = absl::DeadlineExceededError("training exceeded max_train_ms");
+    }
+    r.trained = r.status.ok();
+    return r.status;
+  }
+
+  std::vector<std::string> CachedArchitectures() const override {
+    return inner_ != nullptr ? inner_->CachedArchitectures() : std::vector<std::string>();
+  }
+
+ private:
+  std::shared_ptr<client::Trainer> inner_;
+  TrainerLoader load_;
+  client::ModelStore* store_;
+  std::function<bool()> eligible_;
+  absl::Duration max_train_;
+  TaskRecord* record_;
+};
+
+}  // namespace
+
+class Client::Impl {
+ public:
+  Impl(ClientConfig config, Security security,
+       std::shared_ptr<const client::ModelVerifier> store_verifier,
+       std::unique_ptr<client::ModelStore> store)
+      : config_(std::move(config)), security_(std::move(security)),
+        store_verifier_(std::move(store_verifier)), store_(std::move(store)) {
+    if (!config_.plugin_dir.empty()) plugin_dirs_.push_back(config_.plugin_dir);
+    const std::string lib = LibraryDir();
+    plugin_dirs_.push_back(lib + "/fedge");
+    plugin_dirs_.push_back(lib);
+    plugin_dirs_.push_back(lib + "/../bin");  // the build tree
+  }
+
+  Error RunOnce(int64_t timeout_ms, fedge_run_report* report) {
+    fedge_run_report rep{};
+    Error e = RunOnceImpl(timeout_ms, &rep);
+    if (absl::StatusOr<std::shared_ptr<const client::StoredModel>> m = store_->Current(); m.ok()) {
+      rep.stored_model_version = (*m)->version;
+    }
+    if (report != nullptr) *report = rep;
+    return e;
+  }
+
+  void Cancel() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (host_ != nullptr) {
+      host_->Stop();
+    } else {
+      cancel_pending_ = true;
+    }
+  }
+
+  Error Predict(const float* images, int n, float* scores) {
+    if (images == nullptr || scores == nullptr || n <= 0) {
+      return Error(FEDGE_ERR_INVALID_ARGUMENT, "images and scores must be non-null and n > 0");
+    }
+    std::lock_guard<std::mutex> lock(predict_mu_);
+    if (Error e = EnsurePredictor(); !e.ok()) return e;
+    const size_t k = predictor_->num_classes();
+    return sdk::ToError(predictor_->Predict(
+        absl::MakeConstSpan(images, size_t(n) * FEDGE_IMAGE_PIXELS), size_t(n),
+        absl::MakeSpan(scores, size_t(n) * k)));
+  }
+
+  Error ModelInfo(uint64_t* version, int* num_classes) {
+    std::lock_guard<std::mutex> lock(predict_mu_);
+    if (Error e = EnsurePredictor(); !e.ok()) return e;
+    if (version != nullptr) *version = predictor_version_;
+    if (num_classes != nullptr) *num_classes = static_cast<int>(predictor_->num_classes());
+    return Error();
+  }
+
+ private:
+  Error RunOnceImpl(int64_t timeout_ms, fedge_run_report* rep) {
+    if (timeout_ms <= 0) return Error(FEDGE_ERR_INVALID_ARGUMENT, "timeout_ms must be > 0");
+    if (!config_.next_batch) {
+      return Error(FEDGE_ERR_INVALID_ARGUMENT, "no data source (next_batch) configured");
+    }
+    if (running_.exchange(true)) {
+      return Error(FEDGE_ERR_FAILED_PRECONDITION, "run_once is already running on this client");
+    }
+    absl::Cleanup not_running = [this] { running_.store(false); };
+    if (config_.eligible && !config_.eligible()) {
+      return Error(FEDGE_ERR_NOT_ELIGIBLE, "device not eligible: not connecting");
+    }
+    absl::StatusOr<Dataset> data = Materialize(config_);
+    if (!data.ok()) return sdk::ToError(data.status());
+    rep->examples = data->size();
+
+    client::ClientHostOptions options;
+    options.coordinator_endpoint = config_.coordinator_endpoint;
+    options.curve = security_.curve;
+    options.model_verifier = security_.verifier;
+    options.stop_after_tasks = 1;
+    client::LogicalClientSpec spec;
+    spec.client_id = config_.client_id;
+    spec.num_examples = static_cast<uint64_t>(data->size());
+    auto shared_data = std::make_shared<Dataset>(*std::move(data));
+    spec.data = [shared_data]() -> absl::StatusOr<Dataset> { return std::move(*shared_data); };
+    TaskRecord record;
+    auto factory = [this, &record]() -> absl::StatusOr<std::unique_ptr<client::Trainer>> {
+      std::shared_ptr<client::Trainer> loaded;
+      {
+        std::lock_guard<std::mutex> lock(trainer_mu_);
+        loaded = trainer_;
+      }
+      return std::make_unique<DeviceTrainer>(
+          std::move(loaded), [this] { return SharedTrainer(); }, store_.get(),
+          config_.eligible, absl::Milliseconds(config_.max_train_ms), &record);
+    };
+    std::vector<client::LogicalClientSpec> specs;
+    specs.push_back(std::move(spec));
+    client::ClientHost host(options, factory, std::move(specs));
+
+    bool done = false, timed_out = false;
+    std::condition_variable cv;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (cancel_pending_) {
+        cancel_pending_ = false;
+        return Error(FEDGE_ERR_CANCELLED, "cancelled");
+      }
+      host_ = &host;
+    }
+    std::thread watchdog([&] {
+      std::unique_lock<std::mutex> lock(mu_);
+      if (!cv.wait_for(lock, std::chrono::milliseconds(timeout_ms), [&] { return done; })) {
+        timed_out = true;
+        host.Stop();
+      }
+    });
+    absl::Status s = host.Run();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      host_ = nullptr;
+      done = true;
+    }
+    cv.notify_all();
+    watchdog.join();
+
+    const client::ClientHostStats& st = host.stats();
+    rep->task_received = record.received;
+    rep->trained = record.trained;
+    rep->uploaded = st.updates_sent > 0;
+    rep->round = record.round;
+    rep->task_model_version = record.model_version;
+    if (st.updates_sent > 0) return Error();
+    if (record.ineligible) return sdk::ToError(record.status, FEDGE_ERR_NOT_ELIGIBLE);
+    if (absl::IsCancelled(s)) {
+      if (timed_out) {
+        return Error(FEDGE_ERR_TIMEOUT,
+                     absl::StrCat("no task ended within ", timeout_ms, " ms",
+                                  record.received ? " (training did not finish)" : ""));
+      }
+      return Error(FEDGE_ERR_CANCELLED, "cancelled");
+    }
+    if (!s.ok()) return sdk::ToError(s);
+    if (st.tasks_refused > 0) {
+      return Error(FEDGE_ERR_UNAUTHENTICATED,
+                   "a task was refused: its model signature did not verify or it was a "
+                   "rollback");
+    }
+    if (record.received && !record.status.ok()) return sdk::ToError(record.status);
+    return Error(FEDGE_ERR_UNAVAILABLE, "the coordinator ended the federation without a task");
+  }
+
+  // The LibTorch trainer, loaded once (~1 s) on the first task and kept.
+  absl::StatusOr<std::shared_ptr<client::Trainer>> SharedTrainer() {
+    std::lock_guard<std::mutex> lock(trainer_mu_);
+    if (trainer_ == nullptr) {
+      client::TorchTrainerOptions options;
+      options.threads = std::max(1, config_.threads);
+      absl::StatusOr<std::unique_ptr<client::Trainer>> t =
+          client::LoadTorchTrainer(options, plugin_dirs_);
+      if (!t.ok()) return t.status();
+      trainer_ = *std::move(t);
+    }
+    return trainer_;
+  }
+
+  // REQUIRES: predict_mu_ held.
+  Error EnsurePredictor() {
+    absl::StatusOr<std::shared_ptr<const client::StoredModel>> m = store_->Current();
+    if (!m.ok()) {
+      return Error(FEDGE_ERR_NO_MODEL,
+                   absl::StrCat("no verified model in ", store_->dir(), " yet"));
+    }
+    if (predictor_ != nullptr && predictor_version_ == (*m)->version) return Error();
+    absl::StatusOr<std::unique_ptr<client::PluginPredictor>> p =
+        client::LoadTorchPredictor((*m)->payload, std::max(1, config_.threads), plugin_dirs_);
+    if (!p.ok()) return sdk::ToError(p.status());
+    predictor_ = *std::move(p);
+    predictor_version_ = (*m)->version;
+    return Error();
+  }
+
+  // Constant after construction.
+  const ClientConfig config_;
+  const Security security_;
+  const std::shared_ptr<const client::ModelVerifier> store_verifier_;  // outlives store_
+  const std::unique_ptr<client::ModelStore> store_;
+  std::vector<std::string> plugin_dirs_;
+
+  std::atomic<bool> running_{false};
+  std::mutex mu_;  // guards host_, cancel_pending_ (and the watchdog's wait)
+  client::ClientHost* host_ = nullptr;
+  bool cancel_pending_ = false;
+
+  std::mutex trainer_mu_;
+  std::shared_ptr<client::Trainer> trainer_;
+
+  std::mutex predict_mu_;
+  std::unique_ptr<client::PluginPredictor> predictor_;
+  uint64_t predictor_version_ = 0;
+};
+
+Error Client::Create(ClientConfig config, std::unique_ptr<Client>* out) {
+  if (out == nullptr) return Error(FEDGE_ERR_INVALID_ARGUMENT, "out is null");
+  if (config.storage_dir.empty()) {
+    return Error(FEDGE_ERR_INVALID_ARGUMENT, "storage_dir is required (the model store)");
+  }
+  if (config.threads < 0 || config.max_train_ms < 0 || config.max_examples < 0) {
+    return Error(FEDGE_ERR_INVALID_ARGUMENT, "threads, max_train_ms, max_examples must be >= 0");
+  }
+  absl::StatusOr<Security> security = LoadSecurity(config);
+  if (!security.ok()) return sdk::ToError(security.status());
+  std::shared_ptr<const client::ModelVerifier> verifier;
+  if (security->verifier != nullptr) {
+    verifier = std::make_shared<client::SignatureModelVerifier>(security->verifier);
+  }
+  absl::StatusOr<std::unique_ptr<client::ModelStore>> store = client::ModelStore::Open(
+      config.storage_dir, PosixFileSystem::Default(), verifier.get());
+  if (!store.ok()) return sdk::ToError(store.status());
+  auto impl = std::make_unique<Impl>(std::move(config), *std::move(security),
+                                     std::move(verifier), *std::move(store));
+  out->reset(new Client(std::move(impl)));
+  return Error();
+}
+
+Client::Client(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Client::~Client() = default;
+Error Client::RunOnce(int64_t timeout_ms, fedge_run_report* report) {
+  return impl_->RunOnce(timeout_ms, report);
+}
+void Client::Cancel() { impl_->Cancel(); }
+Error Client::Predict(const float* images, int n, float* scores) {
+  return impl_->Predict(images, n, scores);
+}
+Error Client::ModelInfo(uint64_t* version, int* num_classes) {
+  return impl_->ModelInfo(version, num_classes);
+}
+
+// ---- IdxReader ---------------------------------------------------------------
+
+struct IdxReader::Data {
+  Dataset d;
+};
+
+Error IdxReader::Open(const std::string& images_path, const std::string& labels_path,
+                      std::unique_ptr<IdxReader>* out) {
+  if (out == nullptr) return Error(FEDGE_ERR_INVALID_ARGUMENT, "out is null");
+  absl::StatusOr<Dataset> images = client::ReadIdxImages(images_path);
+  if (!images.ok()) return sdk::ToError(images.status());
+  absl::StatusOr<std::vector<uint8_t>> labels = client::ReadIdxLabels(labels_path);
+  if (!labels.ok()) return sdk::ToError(labels.status());
+  if (images->rows != FEDGE_IMAGE_ROWS || images->cols != FEDGE_IMAGE_COLS) {
+    return Error(FEDGE_ERR_DATA, absl::StrCat(images_path, ": images are ", images->rows, "x",
+                                              images->cols, ", want 28x28"));
+  }
+  if (static_cast<size_t>(images->pixels.size()) != labels->size() * FEDGE_IMAGE_PIXELS) {
+    return Error(FEDGE_ERR_DATA, absl::StrCat(images_path, " and ", labels_path,
+                                              " hold different numbers of examples"));
+  }
+  auto data = std::make_unique<Data>();
+  data->d = *std::move(images);
+  data->d.labels = *std::move(labels);
+  out->reset(new IdxReader(std::move(data)));
+  return Error();
+}
+
+IdxReader::IdxReader(std::unique_ptr<Data> data) : data_(std::move(data)) {}
+IdxReader::~IdxReader() = default;
+int64_t IdxReader::size() const { return data_->d.size(); }
+
+int IdxReader::Next(float* images, int32_t* labels, int max, int* n) {
+  const int64_t take = std::max<int64_t>(0, std::min<int64_t>(max, size() - next_));
+  const uint8_t* px = data_->d.pixels.data() + next_ * FEDGE_IMAGE_PIXELS;
+  for (int64_t i = 0; i < take * FEDGE_IMAGE_PIXELS; ++i) images[i] = px[i] / 255.0f;
+  for (int64_t i = 0; i < take; ++i) labels[i] = data_->d.labels[next_ + i];
+  next_ += take;
+  *n = static_cast<int>(take);
+  return 0;
+}
+
+}  // namespace fedge

@@ -1,0 +1,51 @@
+// ValidateCoordinatorConfig: which CoordinatorConfig values make sense together.
+
+#include "absl/strings/str_cat.h"
+#include "coordinator/coordinator.h"
+
+namespace fedge::coordinator {
+
+absl::Status ValidateCoordinatorConfig(const CoordinatorConfig& c) {
+  if (c.rounds == 0) return absl::InvalidArgumentError("rounds must be at least 1");
+  if (c.min_clients == 0) return absl::InvalidArgumentError("min_clients must be at least 1");
+  if (c.quorum == 0) return absl::InvalidArgumentError("quorum must be at least 1");
+  if (c.clients_per_round != 0 && c.quorum > c.clients_per_round) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "quorum ", c.quorum, " exceeds clients_per_round ", c.clients_per_round));
+  }
+  if (!(c.fraction > 0 && c.fraction <= 1)) {
+    return absl::InvalidArgumentError(absl::StrCat("fraction ", c.fraction, " is not in (0, 1]"));
+  }
+  if (c.quorum > c.min_clients) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "quorum ", c.quorum, " exceeds min_clients ", c.min_clients,
+        ": a round could start that can never close"));
+  }
+  if (c.training.batch_size == 0 || c.training.local_epochs == 0 ||
+      !(c.training.learning_rate > 0)) {
+    return absl::InvalidArgumentError("training config needs batch_size, local_epochs, lr > 0");
+  }
+  if (!(c.over_select >= 0 && c.over_select <= 10)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("over_select ", c.over_select, " is not in [0, 10]"));
+  }
+  if (c.secure.enabled && c.over_select > 0) {
+    return absl::InvalidArgumentError(
+        "over_select applies to plain FedAvg; a secure round already tolerates dropouts "
+        "through its threshold (secure.expected_dropout)");
+  }
+  for (const FrameRateLimit* l : {&c.client_frame_limit, &c.unregistered_frame_limit}) {
+    if (!(l->frames_per_second >= 0) || (l->frames_per_second > 0 && !(l->burst >= 1))) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "frame rate limit ", l->frames_per_second, "/s with burst ", l->burst,
+          ": want a rate >= 0 and, when limiting, a burst >= 1"));
+    }
+  }
+  if (c.secure.enabled && c.min_clients < 2) {
+    return absl::InvalidArgumentError(
+        "secure aggregation needs min_clients >= 2: the sum of one update is that update");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace fedge::coordinator

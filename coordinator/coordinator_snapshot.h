@@ -1,0 +1,73 @@
+#ifndef FEDGE_COORDINATOR_COORDINATOR_SNAPSHOT_H_
+#define FEDGE_COORDINATOR_COORDINATOR_SNAPSHOT_H_
+
+// What a Coordinator needs to carry on after a restart, taken between rounds:
+// the global model and its version, the round counters, the server
+// optimiser's state and the clients it knew. Plain data, no I/O: the
+// checkpoint file format (coordinator/checkpoint.h) stores it, and
+// Coordinator::Restore takes it back.
+//
+// Not in it, on purpose: connections and the open round's state (a restarted
+// coordinator starts the next round afresh; clients reconnect and register
+// again), and the allow-list (its own file).
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "coordinator/round_report.h"
+#include "protocol/model_payload.h"
+
+namespace fedge::coordinator {
+
+// The server optimiser's state, versioned by `kind` so a later optimiser
+// (server momentum, FedAdam) can add state without a new checkpoint format.
+struct ServerOptimizerState {
+  // kind 0: plain server SGD (weights += server_learning_rate * mean delta),
+  // which keeps no state: `state` is empty.
+  static constexpr uint32_t kServerSgd = 0;
+  uint32_t kind = kServerSgd;
+  std::string state;  // opaque to all but the optimiser of `kind`
+};
+
+struct KnownClient {
+  uint64_t client_id = 0;
+  uint64_t num_examples = 0;  // as announced in its Hello
+  bool operator==(const KnownClient& o) const {
+    return client_id == o.client_id && num_examples == o.num_examples;
+  }
+};
+
+struct CoordinatorSnapshot {
+  uint64_t round = 0;             // id of the last round that ended (0: none)
+  uint64_t completed_rounds = 0;
+  uint64_t model_version = 0;     // of `model`; continues after a restart
+  uint32_t consecutive_failures = 0;
+  protocol::ModelPayload model;   // including the architecture bytes
+  ServerOptimizerState optimizer;
+  // The cohort-selection generator (std::mt19937_64 in its textual form), so
+  // a resumed run selects the cohorts an uninterrupted one would have.
+  std::string cohort_rng;
+  // Registered when the snapshot was taken, by client id.
+  std::vector<KnownClient> clients;
+};
+
+// Receives a snapshot at the end of every round (completed or failed), after
+// the model and counters are updated and before the round's report goes to
+// the RoundObserver and before the next round's tasks are sent. So a model
+// version reaches clients only once a checkpoint holding it is durable, and a
+// crash never leaves clients ahead of the coordinator's state (they would
+// refuse the older version as a rollback).
+class CheckpointSink {
+ public:
+  virtual ~CheckpointSink() = default;
+  // `report` is the round's, as the observer will get it. An error halts the
+  // coordinator (done(), without telling clients to shut down): carrying on
+  // would publish a model version a crash could lose.
+  virtual absl::Status Save(const CoordinatorSnapshot& snapshot, const RoundReport& report) = 0;
+};
+
+}  // namespace fedge::coordinator
+
+#endif  // FEDGE_COORDINATOR_COORDINATOR_SNAPSHOT_H_

@@ -1,0 +1,127 @@
+/* A simulated device using the fedge C API.
+ *
+ *   device_main train ENDPOINT STORE_DIR DATA_DIR [CLIENT_ID [ROUNDS]]
+ *     the device main loop: when "charging", take part in federated rounds
+ *     (fedge_client_run_once) until ROUNDS (default 1) uploaded, then exit;
+ *     plain TCP (--insecure coordinator), data from
+ *     DATA_DIR/train-*-idx*-ubyte.gz.
+ *   device_main predict STORE_DIR DATA_DIR
+ *     offline: classify 100 test images with the newest stored model.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <fedge/fedge_client.h>
+
+#define CHECK(call)                                                          \
+  do {                                                                       \
+    fedge_status s_ = (call);                                                \
+    if (s_ != FEDGE_OK) {                                                    \
+      fprintf(stderr, "%s: %s: %s\n", #call, fedge_status_name(s_),          \
+              fedge_last_error());                                           \
+      return 1;                                                              \
+    }                                                                        \
+  } while (0)
+
+/* The device's own condition, e.g. read from the power controller. */
+static int charging(void* user) {
+  (void)user;
+  return 1;
+}
+
+static int train(const char* endpoint, const char* store, const char* data, uint64_t id,
+                 int rounds) {
+  char images[1024], labels[1024];
+  snprintf(images, sizeof images, "%s/train-images-idx3-ubyte.gz", data);
+  snprintf(labels, sizeof labels, "%s/train-labels-idx1-ubyte.gz", data);
+  fedge_idx_reader* reader = NULL;
+  CHECK(fedge_idx_open(images, labels, &reader));
+
+  fedge_config config;
+  fedge_config_init(&config);
+  config.coordinator_endpoint = endpoint;
+  config.insecure = 1;
+  config.storage_dir = store;
+  config.client_id = id;
+  config.max_examples = 1000;
+  config.max_train_ms = 60000;
+  config.data.user = reader;
+  config.data.reset = fedge_idx_reset;
+  config.data.next_batch = fedge_idx_next_batch;
+  config.eligible = charging;
+  fedge_client* client = NULL;
+  CHECK(fedge_client_create(&config, &client));
+
+  int rc = 1, uploaded = 0;
+  for (int attempt = 0; attempt < 5 + rounds; ++attempt) { /* the device main loop */
+    if (!charging(NULL)) continue;
+    fedge_run_report report;
+    fedge_status s = fedge_client_run_once(client, 120000, &report);
+    printf("run_once: %s round=%llu uploaded=%d stored_model=%llu examples=%lld %s\n",
+           fedge_status_name(s), (unsigned long long)report.round, report.uploaded,
+           (unsigned long long)report.stored_model_version, (long long)report.examples,
+           s == FEDGE_OK ? "" : fedge_last_error());
+    if (s == FEDGE_OK && ++uploaded == rounds) {
+      rc = 0;
+      break;
+    }
+    if (s == FEDGE_OK) continue;
+    if (s != FEDGE_ERR_TIMEOUT && s != FEDGE_ERR_NOT_ELIGIBLE) break;
+  }
+  fedge_client_destroy(client);
+  fedge_idx_close(reader);
+  return rc;
+}
+
+static int predict(const char* store, const char* data) {
+  char images[1024], labels[1024];
+  snprintf(images, sizeof images, "%s/t10k-images-idx3-ubyte.gz", data);
+  snprintf(labels, sizeof labels, "%s/t10k-labels-idx1-ubyte.gz", data);
+  fedge_idx_reader* reader = NULL;
+  CHECK(fedge_idx_open(images, labels, &reader));
+  fedge_config config;
+  fedge_config_init(&config);
+  config.insecure = 1; /* no coordinator needed for inference */
+  config.storage_dir = store;
+  fedge_client* client = NULL;
+  CHECK(fedge_client_create(&config, &client));
+  uint64_t version = 0;
+  int classes = 0;
+  CHECK(fedge_model_info(client, &version, &classes));
+
+  enum { N = 100 };
+  float* x = malloc(sizeof(float) * N * FEDGE_IMAGE_PIXELS);
+  float* scores = malloc(sizeof(float) * N * (size_t)classes);
+  int32_t y[N];
+  int n = 0;
+  if (fedge_idx_next_batch(reader, x, y, N, &n) != 0 || n != N) return 1;
+  CHECK(fedge_model_predict(client, x, n, scores));
+  int correct = 0;
+  for (int i = 0; i < n; ++i) {
+    int best = 0;
+    for (int k = 1; k < classes; ++k) {
+      if (scores[i * classes + k] > scores[i * classes + best]) best = k;
+    }
+    correct += best == y[i];
+  }
+  printf("predict: model %llu, %d classes, %d/%d correct\n", (unsigned long long)version, classes,
+         correct, n);
+  free(x);
+  free(scores);
+  fedge_client_destroy(client);
+  fedge_idx_close(reader);
+  return 0;
+}
+
+int main(int argc, char** argv) {
+  printf("fedge %s (ABI %d)\n", fedge_version(), fedge_abi_version());
+  if (argc >= 5 && strcmp(argv[1], "train") == 0) {
+    return train(argv[2], argv[3], argv[4], argc > 5 ? strtoull(argv[5], NULL, 10) : 0,
+                 argc > 6 ? atoi(argv[6]) : 1);
+  }
+  if (argc == 4 && strcmp(argv[1], "predict") == 0) return predict(argv[2], argv[3]);
+  fprintf(stderr, "usage: %s train ENDPOINT STORE DATA [ID [ROUNDS]] | predict STORE DATA\n",
+          argv[0]);
+  return 2;
+}

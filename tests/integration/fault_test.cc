@@ -1,0 +1,124 @@
+// Fault-injected simulations with the real binaries: client processes
+// SIGKILLed mid-round, the coordinator SIGKILLed after a checkpoint and
+// restarted. Every wait is on a process exit with a timeout; no sleeps.
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <regex>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "base/file_util.h"
+#include "simulations/results.h"
+#include "tests/integration/process_test_util.h"
+#include "tests/testing/status_matchers.h"
+#include "tests/testing/temp_dir.h"
+
+namespace fedge {
+namespace {
+
+using ::fedge::testing::IsOk;
+
+constexpr char kData[] = "/usr/share/datasets/fashion-mnist";
+
+// Runs fedge-sim (its stderr into `out`/sim.log) and returns metrics.jsonl.
+std::string RunSim(const std::string& out, const std::vector<std::string>& flags) {
+  std::vector<std::string> argv = {testing::Bin("fedge-sim"), "--model=mlp",
+                                   "--max_examples=3000", "--partition=iid", "--out=" + out,
+                                   absl::StrCat("--data_dir=", kData), "--timeout=8m"};
+  argv.insert(argv.end(), flags.begin(), flags.end());
+  const std::string log = out + "/sim.log";
+  int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  EXPECT_GE(fd, 0);
+  absl::StatusOr<sim::Subprocess> p = sim::Subprocess::Start(argv, {}, -1, -1, fd);
+  ::close(fd);
+  EXPECT_THAT(p, IsOk());
+  if (!p.ok()) return "";
+  sim::ExitInfo e = testing::Finish(*p, absl::Minutes(9));
+  absl::StatusOr<std::string> text = ReadFile(log);
+  EXPECT_TRUE(e.ok()) << e.ToString() << "\n" << (text.ok() ? *text : "");
+  absl::StatusOr<std::string> metrics = ReadFile(out + "/metrics.jsonl");
+  EXPECT_THAT(metrics, IsOk());
+  return metrics.ok() ? *metrics : "";
+}
+
+// The value of integer field `key` in each JSON line.
+std::vector<int64_t> Field(const std::string& jsonl, const std::string& key) {
+  std::vector<int64_t> values;
+  const std::regex re("\"" + key + "\":([0-9]+)");
+  for (absl::string_view line : absl::StrSplit(jsonl, '\n', absl::SkipEmpty())) {
+    const std::string s(line);
+    std::smatch sm;
+    if (std::regex_search(s, sm, re)) values.push_back(std::stoll(sm[1]));
+  }
+  return values;
+}
+
+// (a) 30% of the client processes die in round 2 (while training or just
+// before uploading); over-selection closes rounds with the survivors.
+TEST(FaultTest, ThirtyPercentOfClientsKilledMidRoundEveryRoundStillCompletes) {
+  testing::TempDir dir;
+  const std::string metrics = RunSim(
+      dir.path(), {"--clients=10", "--clients_per_process=1", "--rounds=3", "--insecure",
+                   "--max_examples=12000",  // 1200 a client: enough to learn in 3 rounds
+                   "--kill_clients=0.3", "--kill_phase=random", "--kill_round=2",
+                   "--clients_per_round=7", "--over_select=0.43"});
+  absl::StatusOr<std::vector<sim::RoundRow>> rows = sim::ParseMetrics(metrics);
+  ASSERT_THAT(rows, IsOk());
+  ASSERT_EQ(rows->size(), 3u) << metrics;
+  for (const sim::RoundRow& r : *rows) {
+    EXPECT_TRUE(r.completed) << metrics;
+    EXPECT_EQ(r.clients, 7) << metrics;  // the round's target, over-selection's surplus unused
+  }
+  EXPECT_GT(rows->back().test_accuracy, 0.5);
+  absl::StatusOr<std::string> log = ReadFile(dir.File("sim.log"));
+  ASSERT_THAT(log, IsOk());
+  EXPECT_THAT(*log, ::testing::HasSubstr("--inject_fault=kill_"));
+}
+
+// Without over-selection the dead client is noticed by its silence (10 missed
+// heartbeats) and the round closes with the rest.
+TEST(FaultTest, ClientKilledWhileTrainingIsDroppedWhenSilentAndTheRoundCompletes) {
+  testing::TempDir dir;
+  const std::string metrics =
+      RunSim(dir.path(), {"--clients=4", "--clients_per_process=1", "--rounds=2", "--insecure",
+                          "--kill_clients=0.25", "--kill_phase=training", "--kill_round=2"});
+  absl::StatusOr<std::vector<sim::RoundRow>> rows = sim::ParseMetrics(metrics);
+  ASSERT_THAT(rows, IsOk());
+  ASSERT_EQ(rows->size(), 2u) << metrics;
+  EXPECT_TRUE((*rows)[1].completed);
+  EXPECT_EQ((*rows)[1].clients, 3);
+  EXPECT_EQ(Field(metrics, "dropped").back(), 1);
+}
+
+// (b) The coordinator dies right after round 2's checkpoint (before that
+// round's metrics line) and is restarted on the same endpoint with the same
+// --state_dir; the CURVE clients reconnect, accept the continuing (signed)
+// model versions, and the run ends with each round exactly once.
+TEST(FaultTest, CoordinatorKilledAfterACheckpointResumesAndRunsEachRoundOnce) {
+  testing::TempDir dir;
+  const std::string metrics =
+      RunSim(dir.path(), {"--clients=3", "--clients_per_process=2", "--rounds=4",
+                          "--kill_coordinator_at_round=2"});
+  EXPECT_THAT(Field(metrics, "round"), ::testing::ElementsAre(1, 2, 3, 4)) << metrics;
+  EXPECT_THAT(Field(metrics, "model_version"), ::testing::ElementsAre(1, 2, 3, 4)) << metrics;
+  absl::StatusOr<std::vector<sim::RoundRow>> rows = sim::ParseMetrics(metrics);
+  ASSERT_THAT(rows, IsOk());
+  for (const sim::RoundRow& r : *rows) EXPECT_TRUE(r.completed);
+  EXPECT_GT(rows->back().test_accuracy, 0.5);
+  absl::StatusOr<std::string> log = ReadFile(dir.File("sim.log"));
+  ASSERT_THAT(log, IsOk());
+  EXPECT_THAT(*log, ::testing::HasSubstr("restarted on"));
+  EXPECT_THAT(*log, ::testing::HasSubstr("resumed from"));
+  for (int round : {2, 3, 4}) {
+    EXPECT_THAT(ReadFile(dir.File(absl::StrCat("state/checkpoint-", round, ".ckpt"))), IsOk());
+  }
+  EXPECT_FALSE(ReadFile(dir.File("state/checkpoint-1.ckpt")).ok());  // rotated out
+}
+
+}  // namespace
+}  // namespace fedge

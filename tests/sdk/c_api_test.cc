@@ -1,0 +1,287 @@
+// The device SDK's C API (fedge/fedge_client.h) against an in-process fake
+// coordinator (a ROUTER socket driven by the test), so each protocol step is
+// deterministic: errors as codes and messages, null handles, cancel, time
+// out, and eligibility failing mid-training (nothing uploaded, the
+// coordinator told the client left the round, the task's model stored and
+// usable offline).
+
+#include <atomic>
+#include <cstring>
+#include <optional>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <zmq.hpp>
+
+#include "absl/strings/match.h"
+#include "absl/time/clock.h"
+#include "client/trainer.h"
+#include "fedge/fedge_client.h"
+#include "protocol/codec.h"
+#include "protocol/wire.h"
+#include "tests/testing/temp_dir.h"
+
+namespace fedge {
+namespace {
+
+class FakeCoordinator {
+ public:
+  FakeCoordinator() : router_(ctx_, zmq::socket_type::router) {
+    router_.set(zmq::sockopt::linger, 0);
+    endpoint_ = *protocol::Bind(router_, "tcp://127.0.0.1:*");
+  }
+  const std::string& endpoint() const { return endpoint_; }
+
+  // The next message from any client, or nullopt after `timeout`.
+  std::optional<protocol::Message> Next(absl::Duration timeout, std::string* peer = nullptr) {
+    const absl::Time deadline = absl::Now() + timeout;
+    while (absl::Now() < deadline) {
+      zmq::pollitem_t item{router_.handle(), 0, ZMQ_POLLIN, 0};
+      if (!protocol::Poll(&item, 1, deadline - absl::Now()).ok()) return std::nullopt;
+      auto routed = protocol::ReceiveRouted(router_);
+      if (!routed.ok() || !routed->has_value()) continue;
+      auto msg = protocol::Decode(protocol::View((*routed)->frame), protocol::DecodeLimits());
+      if (!msg.ok()) continue;
+      if (peer != nullptr) *peer = (*routed)->peer;
+      return *std::move(msg);
+    }
+    return std::nullopt;
+  }
+
+  // Waits for a message of kind T, skipping others (heartbeats).
+  template <typename T>
+  std::optional<T> NextOf(absl::Duration timeout, std::string* peer = nullptr) {
+    const absl::Time deadline = absl::Now() + timeout;
+    while (auto m = Next(deadline - absl::Now(), peer)) {
+      if (auto* t = std::get_if<T>(&*m)) return *t;
+      if (std::holds_alternative<protocol::Update>(*m)) ++updates;
+    }
+    return std::nullopt;
+  }
+
+  void Send(const std::string& peer, const protocol::Message& m) {
+    ASSERT_TRUE(protocol::SendRouted(router_, peer, protocol::ToMessage(protocol::Encode(m))).ok());
+  }
+
+  int updates = 0;
+
+ private:
+  zmq::context_t ctx_;
+  zmq::socket_t router_;
+  std::string endpoint_;
+};
+
+// 64 random examples.
+struct Data {
+  int next = 0;
+  static int Next(void* user, float* images, int32_t* labels, int max, int* n) {
+    auto* d = static_cast<Data*>(user);
+    std::mt19937 rng(d->next);
+    const int take = std::min(max, 64 - d->next);
+    for (int i = 0; i < take * FEDGE_IMAGE_PIXELS; ++i) images[i] = (rng() % 256) / 255.0f;
+    for (int i = 0; i < take; ++i) labels[i] = static_cast<int32_t>(rng() % 10);
+    d->next += take;
+    *n = take;
+    return 0;
+  }
+  static int Reset(void* user) {
+    static_cast<Data*>(user)->next = 0;
+    return 0;
+  }
+};
+
+class CApiTest : public ::testing::Test {
+ protected:
+  fedge_config Config(const std::string& endpoint) {
+    fedge_config c;
+    fedge_config_init(&c);
+    endpoint_ = endpoint;
+    store_ = dir_.File("store");
+    c.coordinator_endpoint = endpoint_.c_str();
+    c.insecure = 1;
+    c.storage_dir = store_.c_str();
+    c.client_id = 3;
+    c.data.user = &data_;
+    c.data.reset = Data::Reset;
+    c.data.next_batch = Data::Next;
+    return c;
+  }
+  fedge_client* Create(const fedge_config& c) {
+    fedge_client* client = nullptr;
+    EXPECT_EQ(fedge_client_create(&c, &client), FEDGE_OK) << fedge_last_error();
+    return client;
+  }
+
+  testing::TempDir dir_;
+  std::string endpoint_, store_;
+  Data data_;
+};
+
+TEST_F(CApiTest, VersionAndStatusNames) {
+  EXPECT_EQ(fedge_abi_version(), FEDGE_ABI_VERSION);
+  EXPECT_STREQ(fedge_version(), "0.1.0");
+  EXPECT_STREQ(fedge_status_name(FEDGE_ERR_NOT_ELIGIBLE), "NOT_ELIGIBLE");
+}
+
+TEST_F(CApiTest, NullHandlesAndArgumentsAreErrorsWithMessages) {
+  EXPECT_EQ(fedge_client_run_once(nullptr, 100, nullptr), FEDGE_ERR_INVALID_ARGUMENT);
+  EXPECT_TRUE(absl::StrContains(fedge_last_error(), "null client")) << fedge_last_error();
+  EXPECT_EQ(fedge_client_cancel(nullptr), FEDGE_ERR_INVALID_ARGUMENT);
+  float x[FEDGE_IMAGE_PIXELS] = {}, s[10];
+  EXPECT_EQ(fedge_model_predict(nullptr, x, 1, s), FEDGE_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(fedge_model_info(nullptr, nullptr, nullptr), FEDGE_ERR_INVALID_ARGUMENT);
+  fedge_client_destroy(nullptr);
+  fedge_client* c = reinterpret_cast<fedge_client*>(1);
+  EXPECT_EQ(fedge_client_create(nullptr, &c), FEDGE_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(c, nullptr);
+  EXPECT_EQ(fedge_idx_open(nullptr, "x", nullptr), FEDGE_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(fedge_idx_next_batch(nullptr, x, nullptr, 1, nullptr), -1);
+
+  fedge_client* client = Create(Config("tcp://127.0.0.1:1"));
+  ASSERT_NE(client, nullptr);
+  EXPECT_EQ(fedge_model_predict(client, nullptr, 1, s), FEDGE_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(fedge_model_predict(client, x, 0, s), FEDGE_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(fedge_client_run_once(client, 0, nullptr), FEDGE_ERR_INVALID_ARGUMENT);
+  fedge_client_destroy(client);
+}
+
+TEST_F(CApiTest, ConfigErrors) {
+  fedge_config c = Config("tcp://127.0.0.1:1");
+  fedge_client* client = nullptr;
+  fedge_config raw;
+  std::memset(&raw, 0, sizeof raw);  // not initialised with fedge_config_init
+  EXPECT_EQ(fedge_client_create(&raw, &client), FEDGE_ERR_INVALID_ARGUMENT);
+  EXPECT_TRUE(absl::StrContains(fedge_last_error(), "fedge_config_init"));
+
+  c.storage_dir = nullptr;
+  EXPECT_EQ(fedge_client_create(&c, &client), FEDGE_ERR_INVALID_ARGUMENT);
+  EXPECT_TRUE(absl::StrContains(fedge_last_error(), "storage_dir"));
+
+  c = Config("tcp://127.0.0.1:1");
+  c.insecure = 0;  // secure needs keys
+  EXPECT_EQ(fedge_client_create(&c, &client), FEDGE_ERR_INVALID_ARGUMENT);
+  EXPECT_TRUE(absl::StrContains(fedge_last_error(), "key_file"));
+
+  c.key_file = "/nonexistent/dev.key";
+  c.coordinator_pub = "/nonexistent/coordinator.pub";
+  EXPECT_EQ(fedge_client_create(&c, &client), FEDGE_ERR_NOT_FOUND);
+  EXPECT_TRUE(absl::StrContains(fedge_last_error(), "/nonexistent/coordinator.pub"))
+      << fedge_last_error();
+  EXPECT_EQ(client, nullptr);
+}
+
+TEST_F(CApiTest, NoModelBeforeTheFirstTaskAndBadData) {
+  fedge_config c = Config("tcp://127.0.0.1:1");
+  c.data.next_batch = [](void*, float*, int32_t*, int, int*) { return 7; };
+  fedge_client* client = Create(c);
+  float x[FEDGE_IMAGE_PIXELS] = {}, s[10];
+  EXPECT_EQ(fedge_model_predict(client, x, 1, s), FEDGE_ERR_NO_MODEL);
+  EXPECT_TRUE(absl::StrContains(fedge_last_error(), store_)) << fedge_last_error();
+  EXPECT_EQ(fedge_client_run_once(client, 1000, nullptr), FEDGE_ERR_DATA);
+  EXPECT_TRUE(absl::StrContains(fedge_last_error(), "data callback failed"));
+  fedge_client_destroy(client);
+}
+
+TEST_F(CApiTest, IneligibleDeviceDoesNotConnect) {
+  FakeCoordinator coordinator;
+  fedge_config c = Config(coordinator.endpoint());
+  c.eligible = [](void*) { return 0; };
+  fedge_client* client = Create(c);
+  EXPECT_EQ(fedge_client_run_once(client, 5000, nullptr), FEDGE_ERR_NOT_ELIGIBLE);
+  EXPECT_FALSE(coordinator.Next(absl::Milliseconds(100)).has_value());
+  fedge_client_destroy(client);
+}
+
+TEST_F(CApiTest, TimesOutWithoutATask) {
+  FakeCoordinator coordinator;  // never answers
+  fedge_client* client = Create(Config(coordinator.endpoint()));
+  fedge_run_report report;
+  EXPECT_EQ(fedge_client_run_once(client, 300, &report), FEDGE_ERR_TIMEOUT);
+  EXPECT_EQ(report.task_received, 0);
+  EXPECT_EQ(report.examples, 64);
+  fedge_client_destroy(client);
+}
+
+TEST_F(CApiTest, CancelFromAnotherThread) {
+  FakeCoordinator coordinator;
+  fedge_client* client = Create(Config(coordinator.endpoint()));
+  fedge_status status = FEDGE_OK;
+  std::thread run([&] { status = fedge_client_run_once(client, 60000, nullptr); });
+  ASSERT_TRUE(coordinator.NextOf<protocol::Hello>(absl::Seconds(30)).has_value());
+  EXPECT_EQ(fedge_client_cancel(client), FEDGE_OK);  // run_once is serving now
+  run.join();
+  EXPECT_EQ(status, FEDGE_ERR_CANCELLED);
+
+  // A cancel with nothing running cancels the next run, once.
+  EXPECT_EQ(fedge_client_cancel(client), FEDGE_OK);
+  EXPECT_EQ(fedge_client_run_once(client, 60000, nullptr), FEDGE_ERR_CANCELLED);
+  EXPECT_EQ(fedge_client_run_once(client, 200, nullptr), FEDGE_ERR_TIMEOUT);
+  fedge_client_destroy(client);
+}
+
+// Eligible for the connection, the pre-training check and the first batch;
+// then not (e.g. unplugged).
+std::atomic<int> eligible_calls{0};
+int EligibleForOneBatch(void*) { return ++eligible_calls <= 3; }
+
+TEST_F(CApiTest, IneligibleMidTrainingUploadsNothingAndLeavesTheRound) {
+  FakeCoordinator coordinator;
+  fedge_config c = Config(coordinator.endpoint());
+  c.eligible = EligibleForOneBatch;
+  fedge_client* client = Create(c);
+  fedge_status status = FEDGE_OK;
+  fedge_run_report report;
+  std::thread run([&] { status = fedge_client_run_once(client, 120000, &report); });
+
+  std::string peer;
+  std::optional<protocol::Hello> hello = coordinator.NextOf<protocol::Hello>(absl::Seconds(30), &peer);
+  ASSERT_TRUE(hello.has_value());
+  EXPECT_EQ(hello->client_id, 3u);
+  EXPECT_EQ(hello->num_examples, 64u);
+  protocol::Welcome welcome;
+  welcome.client_id = 3;
+  welcome.heartbeat_interval_ms = 1000;
+  coordinator.Send(peer, welcome);
+  protocol::Task task;
+  task.round = 4;
+  task.model_version = 9;
+  task.config.batch_size = 8;  // 8 batches: room to stop after the first
+  absl::StatusOr<protocol::ModelPayload> model = client::MakeInitialModel("mlp", 1);
+  ASSERT_TRUE(model.ok()) << model.status();
+  task.model = *model;
+  coordinator.Send(peer, task);
+
+  std::optional<protocol::ErrorReply> left =
+      coordinator.NextOf<protocol::ErrorReply>(absl::Seconds(60));
+  run.join();
+  ASSERT_TRUE(left.has_value());
+  EXPECT_EQ(left->round, 4u);
+  EXPECT_TRUE(absl::StrContains(left->message, "left the round")) << left->message;
+  while (coordinator.NextOf<protocol::Update>(absl::Milliseconds(200))) ++coordinator.updates;
+  EXPECT_EQ(coordinator.updates, 0);
+  EXPECT_EQ(status, FEDGE_ERR_NOT_ELIGIBLE) << fedge_status_name(status);
+  EXPECT_GE(eligible_calls.load(), 4);  // polled between batches
+  EXPECT_EQ(report.task_received, 1);
+  EXPECT_EQ(report.trained, 0);
+  EXPECT_EQ(report.uploaded, 0);
+  EXPECT_EQ(report.round, 4u);
+  EXPECT_EQ(report.stored_model_version, 9u);  // the task's model was stored
+
+  // Offline inference with the stored model (the fake coordinator is idle).
+  uint64_t version = 0;
+  int classes = 0;
+  ASSERT_EQ(fedge_model_info(client, &version, &classes), FEDGE_OK) << fedge_last_error();
+  EXPECT_EQ(version, 9u);
+  ASSERT_EQ(classes, 10);
+  std::vector<float> x(2 * FEDGE_IMAGE_PIXELS, 0.5f), scores(2 * 10, -1e9f);
+  ASSERT_EQ(fedge_model_predict(client, x.data(), 2, scores.data()), FEDGE_OK)
+      << fedge_last_error();
+  EXPECT_NE(scores[0], -1e9f);
+  fedge_client_destroy(client);
+}
+
+}  // namespace
+}  // namespace fedge
