@@ -34,9 +34,9 @@ failed = [r["round"] for r in rows if not r["completed"]]
 a, b = by_round.get(early), by_round[last]
 if a is None or "rss_kb" not in a or "rss_kb" not in b:
     sys.exit(f"soak: {path} lacks round {early} or the rss_kb/open_fds fields")
-growth = (b["rss_kb"] - a["rss_kb"]) / a["rss_kb"]
-print(f"soak: coordinator after round {early}: RSS {a['rss_kb'] / 1024:.1f} MB, "
-      f"{a['open_fds']} fds; after round {last}: RSS {b['rss_kb'] / 1024:.1f} MB, "
+growth = (b['rss_kb'] - a['rss_kb']) / a["rss_kb"]
+print(f"soak: coordinator after round {early}: RSS {a['rss_kb'] / 1024:.1f} MiB, "
+      f"{a['open_fds']} fds; after round {last}: RSS {b['rss_kb'] / 1024:.1f} MiB, "
       f"{b['open_fds']} fds; RSS {growth:+.2%}; failed rounds: {len(failed)}")
 ok = abs(growth) < 0.05 and a["open_fds"] == b["open_fds"] and not failed
 print("soak: PASS" if ok else "soak: FAIL (RSS must differ < 5%, fds equal, no failed round)")
