@@ -82,6 +82,28 @@ TEST(FaultTest, ThirtyPercentOfClientsKilledMidRoundEveryRoundStillCompletes) {
 
 // Without over-selection the dead client is noticed by its silence (10 missed
 // heartbeats) and the round closes with the rest.
+// Secure aggregation with real processes: two of six client processes are
+// SIGKILLed while training round 2, after they shared their keys. Their
+// pairwise masks must be unmasked from the survivors' shares.
+TEST(FaultTest, SecAggRoundSurvivesClientsKilledAfterKeyExchange) {
+  testing::TempDir dir;
+  const std::string metrics = RunSim(
+      dir.path(), {"--clients=6", "--clients_per_process=1", "--rounds=3", "--secure",
+                   "--secagg_dropout=0.4", "--max_examples=3000", "--kill_clients=0.34",
+                   "--kill_phase=training", "--kill_round=2"});
+  absl::StatusOr<std::vector<sim::RoundRow>> rows = sim::ParseMetrics(metrics);
+  ASSERT_THAT(rows, IsOk());
+  ASSERT_EQ(rows->size(), 3u) << metrics;
+  for (const sim::RoundRow& r : *rows) {
+    EXPECT_TRUE(r.completed) << metrics;
+    EXPECT_EQ(r.clients, 4) << metrics;  // the survivors' sum, every round
+  }
+  // Round 2 selected all six; the two killed after ShareKeys were unmasked.
+  EXPECT_THAT(metrics, ::testing::HasSubstr("\"round\":2,\"completed\":true,\"model_version\":2,"
+                                            "\"selected\":6,\"clients\":4,\"dropped\":2"));
+  EXPECT_GT(rows->back().test_accuracy, 0.3);  // chance is 0.1
+}
+
 TEST(FaultTest, ClientKilledWhileTrainingIsDroppedWhenSilentAndTheRoundCompletes) {
   testing::TempDir dir;
   const std::string metrics =
