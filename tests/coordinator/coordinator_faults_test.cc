@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "coordinator/coordinator.h"
+#include "tests/coordinator/fakes.h"
 #include "coordinator/frame_rate_limiter.h"
 #include "protocol/envelope.h"
 #include "tests/testing/status_matchers.h"
@@ -19,38 +20,6 @@ namespace {
 using ::fedge::testing::IsOk;
 using ::fedge::testing::StatusIs;
 using protocol::ErrorCode;
-
-class RecordingOutbox : public Outbox {
- public:
-  absl::Status Send(const std::string& peer, std::shared_ptr<const std::string> frame) override {
-    absl::StatusOr<protocol::Message> m = protocol::Decode(*frame);
-    EXPECT_THAT(m, IsOk());
-    sent[peer].push_back(*std::move(m));
-    return absl::OkStatus();
-  }
-  template <typename T>
-  std::vector<T> To(const std::string& peer) const {
-    std::vector<T> out;
-    auto it = sent.find(peer);
-    if (it == sent.end()) return out;
-    for (const auto& m : it->second) {
-      if (const T* t = std::get_if<T>(&m)) out.push_back(*t);
-    }
-    return out;
-  }
-  size_t Count(const std::string& peer, ErrorCode code) const {
-    size_t n = 0;
-    for (const auto& e : To<protocol::ErrorReply>(peer)) n += e.code == code;
-    return n;
-  }
-  std::map<std::string, std::vector<protocol::Message>> sent;
-};
-
-class Reports : public RoundObserver {
- public:
-  void OnRoundEnd(const RoundReport& r) override { reports.push_back(r); }
-  std::vector<RoundReport> reports;
-};
 
 // Keeps every snapshot; optionally fails; records what had been published
 // when it was called.

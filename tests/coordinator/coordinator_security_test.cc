@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "coordinator/coordinator.h"
+#include "tests/coordinator/fakes.h"
 #include "tests/testing/status_matchers.h"
 
 namespace fedge::coordinator {
@@ -17,32 +18,6 @@ namespace {
 
 using ::fedge::testing::IsOk;
 using protocol::ErrorCode;
-
-class RecordingOutbox : public Outbox {
- public:
-  absl::Status Send(const std::string& peer, std::shared_ptr<const std::string> frame) override {
-    absl::StatusOr<protocol::Message> m = protocol::Decode(*frame);
-    EXPECT_THAT(m, IsOk());
-    sent[peer].push_back(*std::move(m));
-    return absl::OkStatus();
-  }
-  template <typename T>
-  std::vector<T> To(const std::string& peer) const {
-    std::vector<T> out;
-    auto it = sent.find(peer);
-    if (it == sent.end()) return out;
-    for (const auto& m : it->second) {
-      if (const T* t = std::get_if<T>(&m)) out.push_back(*t);
-    }
-    return out;
-  }
-  std::vector<ErrorCode> ErrorsTo(const std::string& peer) const {
-    std::vector<ErrorCode> codes;
-    for (const auto& e : To<protocol::ErrorReply>(peer)) codes.push_back(e.code);
-    return codes;
-  }
-  std::map<std::string, std::vector<protocol::Message>> sent;
-};
 
 // identity -> client ids; editable to model a reloaded allow-list.
 class FakeEnrolment : public Enrolment {

@@ -1,4 +1,5 @@
 #include "coordinator/coordinator.h"
+#include "tests/coordinator/fakes.h"
 
 #include <cmath>
 #include <limits>
@@ -16,36 +17,6 @@ namespace {
 
 using ::fedge::testing::IsOk;
 using protocol::ErrorCode;
-
-class FakeOutbox : public Outbox {
- public:
-  absl::Status Send(const std::string& peer, std::shared_ptr<const std::string> frame) override {
-    if (unreachable.count(peer)) return absl::UnavailableError("gone");
-    absl::StatusOr<protocol::Message> m = protocol::Decode(*frame);
-    EXPECT_THAT(m, IsOk());
-    sent[peer].push_back(*std::move(m));
-    return absl::OkStatus();
-  }
-  // Messages of type T sent to `peer`, oldest first.
-  template <typename T>
-  std::vector<T> To(const std::string& peer) const {
-    std::vector<T> out;
-    auto it = sent.find(peer);
-    if (it == sent.end()) return out;
-    for (const auto& m : it->second) {
-      if (const T* t = std::get_if<T>(&m)) out.push_back(*t);
-    }
-    return out;
-  }
-  std::map<std::string, std::vector<protocol::Message>> sent;
-  std::set<std::string> unreachable;
-};
-
-class Reports : public RoundObserver {
- public:
-  void OnRoundEnd(const RoundReport& r) override { reports.push_back(r); }
-  std::vector<RoundReport> reports;
-};
 
 protocol::ModelPayload TinyModel() {
   protocol::ModelPayload m;
@@ -100,7 +71,7 @@ class CoordinatorTest : public ::testing::Test {
   }
 
   absl::Time now_ = absl::FromUnixSeconds(1000);
-  FakeOutbox outbox_;
+  RecordingOutbox outbox_;
   Reports reports_;
   std::unique_ptr<Coordinator> coord_;
 };
@@ -341,7 +312,7 @@ TEST_F(CoordinatorTest, ClientLeavingTheRoundIsNotWaitedFor) {
 }
 
 TEST(CoordinatorCreateTest, RejectsInconsistentConfig) {
-  FakeOutbox outbox;
+  RecordingOutbox outbox;
   CoordinatorConfig cfg;
   cfg.quorum = 3;
   cfg.min_clients = 2;

@@ -14,6 +14,7 @@
 
 #include "client/secure_session.h"
 #include "coordinator/coordinator.h"
+#include "tests/coordinator/fakes.h"
 #include "tests/testing/status_matchers.h"
 
 namespace fedge::coordinator {
@@ -21,23 +22,6 @@ namespace {
 
 using ::fedge::testing::IsOk;
 using protocol::ErrorCode;
-
-class RecordingOutbox : public Outbox {
- public:
-  absl::Status Send(const std::string& peer, std::shared_ptr<const std::string> frame) override {
-    absl::StatusOr<protocol::Message> m = protocol::Decode(*frame);
-    EXPECT_THAT(m, IsOk());
-    sent[peer].push_back(*std::move(m));
-    return absl::OkStatus();
-  }
-  std::map<std::string, std::vector<protocol::Message>> sent;
-};
-
-class Reports : public RoundObserver {
- public:
-  void OnRoundEnd(const RoundReport& r) override { reports.push_back(r); }
-  std::vector<RoundReport> reports;
-};
 
 constexpr size_t kModelSize = 6;
 

@@ -1,0 +1,63 @@
+#ifndef FEDGE_TESTS_COORDINATOR_FAKES_H_
+#define FEDGE_TESTS_COORDINATOR_FAKES_H_
+
+// Test doubles shared by the coordinator tests: an Outbox that decodes and
+// keeps every frame sent, and a RoundObserver that keeps every report.
+
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "coordinator/coordinator.h"
+#include "protocol/codec.h"
+
+namespace fedge::coordinator {
+
+class RecordingOutbox : public Outbox {
+ public:
+  absl::Status Send(const std::string& peer, std::shared_ptr<const std::string> frame) override {
+    if (unreachable.count(peer)) return absl::UnavailableError("gone");
+    absl::StatusOr<protocol::Message> m = protocol::Decode(*frame);
+    EXPECT_TRUE(m.ok()) << m.status();
+    if (m.ok()) sent[peer].push_back(*std::move(m));
+    return absl::OkStatus();
+  }
+  // Messages of type T sent to `peer`, oldest first.
+  template <typename T>
+  std::vector<T> To(const std::string& peer) const {
+    std::vector<T> out;
+    auto it = sent.find(peer);
+    if (it == sent.end()) return out;
+    for (const auto& m : it->second) {
+      if (const T* t = std::get_if<T>(&m)) out.push_back(*t);
+    }
+    return out;
+  }
+  std::vector<protocol::ErrorCode> ErrorsTo(const std::string& peer) const {
+    std::vector<protocol::ErrorCode> codes;
+    for (const auto& e : To<protocol::ErrorReply>(peer)) codes.push_back(e.code);
+    return codes;
+  }
+  size_t Count(const std::string& peer, protocol::ErrorCode code) const {
+    size_t n = 0;
+    for (const auto& e : To<protocol::ErrorReply>(peer)) n += e.code == code;
+    return n;
+  }
+
+  std::map<std::string, std::vector<protocol::Message>> sent;
+  std::set<std::string> unreachable;  // Send fails for these peers
+};
+
+class Reports : public RoundObserver {
+ public:
+  void OnRoundEnd(const RoundReport& r) override { reports.push_back(r); }
+  std::vector<RoundReport> reports;
+};
+
+}  // namespace fedge::coordinator
+
+#endif  // FEDGE_TESTS_COORDINATOR_FAKES_H_
