@@ -1,11 +1,8 @@
 #include "client/client_host.h"
 
-#include <condition_variable>
 #include <deque>
-#include <mutex>
 #include <optional>
 #include <random>
-#include <thread>
 
 #include <zmq.hpp>
 
@@ -33,59 +30,53 @@ const char* PhaseName(Phase p) {
   return "?";
 }
 
-struct Job {
-  size_t client = 0;
-  protocol::Task task;
-};
-
-struct JobResult {
-  size_t client = 0;
-  uint64_t round = 0;
-  uint64_t model_version = 0;
-  absl::Status status;
-  TrainOutcome outcome;
-};
-
 }  // namespace
 
 class ClientHost::Impl {
  public:
   Impl(ClientHostOptions options, TrainerFactory trainer_factory,
        std::vector<LogicalClientSpec> specs, Clock* clock, ClientHostStats* stats)
-      : options_(std::move(options)), trainer_factory_(std::move(trainer_factory)), clock_(clock),
-        stats_(stats), model_gate_(options_.model_verifier), rng_(options_.seed),
+      : options_(std::move(options)), clock_(clock), stats_(stats),
+        model_gate_(options_.model_verifier), rng_(options_.seed),
         wake_endpoint_(absl::StrCat(
             "inproc://fedge-client-wake-", reinterpret_cast<uintptr_t>(this))) {
+    std::vector<TrainingWorker::ClientData> data;
     for (LogicalClientSpec& s : specs) {
       LogicalClient c;
       c.id = s.client_id;
       c.num_examples = s.num_examples;
-      c.source = std::move(s.data);
       c.heartbeat_interval = options_.heartbeat_interval;
       c.backoff = options_.backoff_initial;
       clients_.push_back(std::move(c));
+      data.push_back({std::move(s.data), s.num_examples});
     }
-    wanted_round_ = std::make_unique<std::atomic<uint64_t>[]>(clients_.size());
+    if (options_.held_model_version.has_value()) {
+      model_gate_.RefuseBelow(*options_.held_model_version);
+    }
+    worker_ = std::make_unique<TrainingWorker>(std::move(trainer_factory), std::move(data),
+                                               [this] { Wake(); });
   }
 
   absl::Status Run() {
     wake_pull_ = zmq::socket_t(ctx_, zmq::socket_type::pull);
     FEDGE_RETURN_IF_ERROR(protocol::Bind(wake_pull_, wake_endpoint_).status());
-    worker_ = std::thread([this] { WorkerLoop(); });
+    worker_->Start();
     absl::Status result = Serve();
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      worker_exit_ = true;
-    }
-    cv_.notify_all();
-    worker_.join();
+    worker_->Stop();
+    // Whatever ended the run, a client says it is leaving, and a
+    // last update or Leave gets a bounded time to go out (sockets linger 0).
+    const int linger_ms = static_cast<int>(std::clamp<int64_t>(
+        absl::ToInt64Milliseconds(options_.heartbeat_interval), 100, 2000));
     for (LogicalClient& c : clients_) {
-      c.monitor.reset();  // before the socket it watches
-      // A last update must not be dropped on close (sockets linger 0).
-      if (result.ok()) {
-        c.socket.set(zmq::sockopt::linger,
-                     static_cast<int>(absl::ToInt64Milliseconds(options_.heartbeat_interval)));
+      // Registering too: the coordinator may have registered its Hello.
+      if (c.phase != Phase::kDone && c.socket.handle() != nullptr) {
+        protocol::Leave bye;
+        bye.client_id = c.id;
+        bye.reason = result.ok() ? "done" : std::string(result.message());
+        Send(c, protocol::Encode(bye));
       }
+      c.monitor.reset();  // before the socket it watches
+      c.socket.set(zmq::sockopt::linger, linger_ms);
       c.socket.close();
     }
     wake_pull_.close();
@@ -101,9 +92,6 @@ class ClientHost::Impl {
   struct LogicalClient {
     uint64_t id = 0;
     uint64_t num_examples = 0;
-    // Owned by the training thread: loaded there on the first task.
-    DataSource source;
-    std::optional<Dataset> data;
     zmq::socket_t socket;
     Phase phase = Phase::kRegistering;
     absl::Duration heartbeat_interval;
@@ -149,8 +137,7 @@ class ClientHost::Impl {
       FEDGE_RETURN_IF_ERROR(protocol::Poll(items.data(), items.size(), next - now).status());
       if (items[0].revents & ZMQ_POLLIN) {
         DrainWake();
-        std::lock_guard<std::mutex> lock(mu_);
-        if (!fatal_.ok()) return fatal_;
+        FEDGE_RETURN_IF_ERROR(worker_->fatal());
       }
       for (size_t i = 0; i < n; ++i) {
         if (items[i + 1].revents & ZMQ_POLLIN) ReceiveAll(clients_[i]);
@@ -161,16 +148,24 @@ class ClientHost::Impl {
     }
   }
 
-  bool TasksDone() const {
-    const ClientHostStats& s = *stats_;
-    if (options_.stop_after_tasks == 0 ||
-        s.updates_sent + s.training_failures + s.tasks_refused < options_.stop_after_tasks) {
-      return false;
-    }
+  // Check-in mode: is this check-in over?
+  bool TasksDone() {
+    if (options_.stop_after_tasks == 0) return false;
     for (const LogicalClient& c : clients_) {
+      if (c.phase == Phase::kTraining) return false;
       if (c.secure != nullptr && !c.secure->finished()) return false;
     }
-    return true;
+    // Nothing runs: the coordinator said when to come back.
+    if (stats_->retry_later.has_value()) return true;
+    const ClientHostStats& s = *stats_;
+    if (s.updates_sent + s.training_failures + s.tasks_refused < options_.stop_after_tasks) {
+      tasks_ended_at_.reset();
+      return false;
+    }
+    // The tasks ended; the coordinator's RetryLater is due shortly.
+    const absl::Time now = clock_->Now();
+    if (!tasks_ended_at_.has_value()) tasks_ended_at_ = now;
+    return now - *tasks_ended_at_ >= options_.heartbeat_interval;
   }
 
   // ---- Connection management ----------------------------------------------
@@ -190,7 +185,7 @@ class ClientHost::Impl {
     FEDGE_RETURN_IF_ERROR(protocol::Connect(c.socket, options_.coordinator_endpoint));
     c.phase = c.phase == Phase::kDone ? Phase::kDone : Phase::kRegistering;
     c.secure.reset();
-    wanted_round_[static_cast<size_t>(&c - clients_.data())].store(0);  // abandon training
+    worker_->Abandon(Index(c));
     SendHello(c);
     return absl::OkStatus();
   }
@@ -200,11 +195,15 @@ class ClientHost::Impl {
     hello.client_id = c.id;
     hello.num_examples = c.num_examples;
     hello.capabilities = protocol::kCapBuiltinModels | protocol::kCapTorchScript;
-    hello.software_version = "fedge 0.1";
-    {
-      std::lock_guard<std::mutex> lock(mu_);  // the worker may add architectures
-      hello.cached_architectures = cached_architectures_;
+    if (options_.stop_after_tasks > 0) {
+      hello.capabilities |= protocol::kCapCheckIn;
+      if (std::optional<uint64_t> held = HeldModelVersion()) {
+        hello.has_model = true;
+        hello.model_version = *held;
+      }
     }
+    hello.software_version = "fedge 0.1";
+    hello.cached_architectures = worker_->CachedArchitectures();
     Send(c, protocol::Encode(hello));
     c.register_deadline = clock_->Now() + std::max(options_.welcome_timeout, Jittered(c.backoff));
   }
@@ -281,6 +280,9 @@ class ClientHost::Impl {
 
   absl::Time NextDeadline(absl::Time now) const {
     absl::Time next = now + absl::Seconds(1);
+    if (tasks_ended_at_.has_value()) {
+      next = std::min(next, *tasks_ended_at_ + options_.heartbeat_interval);
+    }
     for (const LogicalClient& c : clients_) {
       if (c.phase == Phase::kDone) continue;
       if (c.phase == Phase::kRegistering) {
@@ -347,7 +349,7 @@ class ClientHost::Impl {
       ++stats_->tasks_refused;
       FEDGE_LOG(kWarning, "client %d: refused a task (%s): %s", c.id,
                 protocol::ErrorCodeName(refusal->code), refusal->message);
-      wanted_round_[static_cast<size_t>(&c - clients_.data())].store(0);
+      worker_->Abandon(Index(c));
       if (c.phase == Phase::kTraining) c.phase = Phase::kIdle;
       c.secure.reset();
       Send(c, protocol::Encode(*refusal));
@@ -356,7 +358,7 @@ class ClientHost::Impl {
     // A task for another round while training means the coordinator moved on
     // (the round failed or we re-registered): the running job is abandoned at
     // its next batch and its result dropped.
-    const size_t index = static_cast<size_t>(&c - clients_.data());
+    NoteVerifiedModel(m.model_version, m.model, m.signature);
     c.secure.reset();
     if (m.secure.enabled) {
       // Keys are exchanged now, while the model trains.
@@ -364,7 +366,7 @@ class ClientHost::Impl {
       absl::StatusOr<std::unique_ptr<SecureSession>> session =
           SecureSession::Start(m, c.id, secure::SecureRandom::Default(), &advertise);
       if (!session.ok()) {
-        wanted_round_[index].store(0);
+        worker_->Abandon(Index(c));
         c.phase = Phase::kIdle;
         LeaveRound(c, m.round, session.status());
         return;
@@ -374,13 +376,44 @@ class ClientHost::Impl {
     }
     c.phase = Phase::kTraining;
     c.round = m.round;
-    wanted_round_[index].store(m.round);
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      jobs_.push_back(Job{index, std::move(m)});
-    }
-    cv_.notify_all();
+    worker_->Submit(Index(c), std::move(m));
   }
+
+  void Handle(LogicalClient& c, protocol::GlobalModel& m) {
+    if (std::optional<protocol::ErrorReply> refusal = model_gate_.Check(m)) {
+      ++stats_->tasks_refused;
+      FEDGE_LOG(kWarning, "client %d: refused model version %d (%s): %s", c.id, m.model_version,
+                protocol::ErrorCodeName(refusal->code), refusal->message);
+      Send(c, protocol::Encode(*refusal));
+      return;
+    }
+    ++stats_->models_received;
+    FEDGE_LOG(kDebug, "client %d: received model version %d", c.id, m.model_version);
+    NoteVerifiedModel(m.model_version, m.model, m.signature);
+  }
+
+  void Handle(LogicalClient& c, protocol::RetryLater& m) {
+    FEDGE_LOG(kDebug, "client %d: come back in %d ms (+%d ms): %s", c.id, m.after_ms,
+              m.window_ms, m.reason);
+    stats_->retry_later = std::move(m);
+  }
+
+  // A model passed the gate: the newest this host holds, and the caller's.
+  void NoteVerifiedModel(uint64_t version, const protocol::ModelPayload& model,
+                         const protocol::ModelSignature& signature) {
+    if (!newest_model_.has_value() || version > *newest_model_) newest_model_ = version;
+    if (options_.on_model) options_.on_model(version, model, signature);
+  }
+
+  std::optional<uint64_t> HeldModelVersion() const {
+    std::optional<uint64_t> held = options_.held_model_version;
+    if (newest_model_.has_value() && (!held.has_value() || *newest_model_ > *held)) {
+      held = newest_model_;
+    }
+    return held;
+  }
+
+  size_t Index(const LogicalClient& c) const { return static_cast<size_t>(&c - clients_.data()); }
 
   void Handle(LogicalClient& c, protocol::ErrorReply& m) {
     ++stats_->errors_received;
@@ -399,7 +432,7 @@ class ClientHost::Impl {
       // socket. While registering a Hello is already in flight; queued
       // heartbeats drawing more refusals must not send more Hellos.
       c.phase = Phase::kRegistering;
-      wanted_round_[static_cast<size_t>(&c - clients_.data())].store(0);
+      worker_->Abandon(Index(c));
       SendHello(c);
     }
   }
@@ -414,7 +447,7 @@ class ClientHost::Impl {
     absl::StatusOr<std::optional<std::string>> reply = c.secure->OnMessage(m);
     if (!reply.ok()) {
       // E.g. asked to reveal both shares of one client: refuse and leave.
-      wanted_round_[static_cast<size_t>(&c - clients_.data())].store(0);
+      worker_->Abandon(Index(c));
       if (c.phase == Phase::kTraining) c.phase = Phase::kIdle;
       LeaveRound(c, m.round, reply.status());
       c.secure.reset();
@@ -443,71 +476,10 @@ class ClientHost::Impl {
   void Handle(LogicalClient& c, protocol::Hello&) { UnexpectedKind(c, "Hello"); }
   void Handle(LogicalClient& c, protocol::Update&) { UnexpectedKind(c, "Update"); }
   void Handle(LogicalClient& c, protocol::SecAggToServer&) { UnexpectedKind(c, "SecAggToServer"); }
+  void Handle(LogicalClient& c, protocol::Leave&) { UnexpectedKind(c, "Leave"); }
   void UnexpectedKind(LogicalClient& c, const char* kind) {
     ++stats_->bad_frames;
     FEDGE_LOG(kWarning, "client %d: coordinator sent a %s, which only clients send", c.id, kind);
-  }
-
-  // ---- Training thread -----------------------------------------------------
-
-  void WorkerLoop() {
-    zmq::socket_t wake(ctx_, zmq::socket_type::push);
-    wake.set(zmq::sockopt::linger, 0);
-    wake.connect(wake_endpoint_);
-    absl::StatusOr<std::unique_ptr<Trainer>> trainer = trainer_factory_();
-    if (!trainer.ok()) {
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        fatal_ = absl::Status(trainer.status().code(),
-                              absl::StrCat("cannot build the trainer: ", trainer.status().message()));
-      }
-      wake.send(zmq::str_buffer("f"), zmq::send_flags::dontwait);
-      return;
-    }
-    trainer_ = *std::move(trainer);
-    while (true) {
-      Job job;
-      {
-        std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [&] { return worker_exit_ || !jobs_.empty(); });
-        if (worker_exit_) return;
-        job = std::move(jobs_.front());
-        jobs_.pop_front();
-      }
-      JobResult r;
-      r.client = job.client;
-      r.round = job.task.round;
-      r.model_version = job.task.model_version;
-      // A client's source and data are only touched by this thread.
-      LogicalClient& c = clients_[job.client];
-      r.status = EnsureData(c);
-      if (r.status.ok()) {
-        std::atomic<uint64_t>& wanted = wanted_round_[job.client];
-        const uint64_t round = job.task.round;
-        r.status = trainer_->Train(
-            job.task, *c.data,
-            [this, &wanted, round] { return stop_.load() || wanted.load() != round; }, &r.outcome);
-      }
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        cached_architectures_ = trainer_->CachedArchitectures();
-        results_.push_back(std::move(r));
-      }
-      wake.send(zmq::str_buffer("r"), zmq::send_flags::dontwait);
-    }
-  }
-
-  absl::Status EnsureData(LogicalClient& c) {
-    if (c.data.has_value()) return absl::OkStatus();
-    if (!c.source) return absl::FailedPreconditionError("no data source");
-    absl::StatusOr<Dataset> d = c.source();
-    if (!d.ok()) return d.status();
-    if (static_cast<uint64_t>(d->size()) != c.num_examples) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "data source gave ", d->size(), " examples, the client announced ", c.num_examples));
-    }
-    c.data = *std::move(d);
-    return absl::OkStatus();
   }
 
   void Wake() {
@@ -523,13 +495,10 @@ class ClientHost::Impl {
     }
   }
 
+  // ---- Training results -----------------------------------------------------
+
   void DeliverResults() {
-    std::deque<JobResult> done;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      done.swap(results_);
-    }
-    for (JobResult& r : done) {
+    for (TrainingResult& r : worker_->TakeResults()) {
       LogicalClient& c = clients_[r.client];
       // Shut down, re-registered or given a newer task meanwhile: stale.
       if (c.phase != Phase::kTraining || r.round != c.round) continue;
@@ -568,8 +537,6 @@ class ClientHost::Impl {
   }
 
   ClientHostOptions options_;
-  TrainerFactory trainer_factory_;
-  std::unique_ptr<Trainer> trainer_;  // built and used on the training thread
   Clock* clock_;
   ClientHostStats* stats_;
   ModelGate model_gate_;  // I/O thread only
@@ -580,20 +547,12 @@ class ClientHost::Impl {
   zmq::context_t ctx_;
   zmq::socket_t wake_pull_;
   std::vector<LogicalClient> clients_;
-  // Per client, the round whose task it should be training for (0: none);
-  // read by the training thread to abandon superseded work.
-  std::unique_ptr<std::atomic<uint64_t>[]> wanted_round_;
+  std::unique_ptr<TrainingWorker> worker_;
   std::atomic<bool> stop_{false};
-  std::thread worker_;
-
-  // Shared with the worker thread, guarded by mu_.
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Job> jobs_;
-  std::deque<JobResult> results_;
-  std::vector<std::string> cached_architectures_;
-  bool worker_exit_ = false;
-  absl::Status fatal_;
+  // The newest model version that passed the gate in this run.
+  std::optional<uint64_t> newest_model_;
+  // Check-in mode: when the tasks ended (awaiting the coordinator's RetryLater).
+  std::optional<absl::Time> tasks_ended_at_;
 };
 
 ClientHost::ClientHost(ClientHostOptions options, TrainerFactory trainer_factory,

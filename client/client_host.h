@@ -13,6 +13,16 @@
 //     socket after a jittered exponential backoff).
 //   any --Error(NOT_ENROLLED)--> Run fails (PermissionDenied): this device's
 //     key is not enrolled for the client id.
+// Training runs on one thread for all logical clients (training_worker.h).
+//
+// Check-in mode (`stop_after_tasks` > 0, the SDK's run-once): the Hello says
+// so (kCapCheckIn) and names the newest model the device holds; the
+// coordinator answers with the newest model if the device's is older
+// (GlobalModel, verified like a task's) and with RetryLater when it has no
+// (more) work for the device. Run returns once the tasks ended and the
+// coordinator said when to come back (or `heartbeat_interval` passed), or
+// at a RetryLater while no task runs. On the way out every registered
+// logical client sends Leave, so the coordinator forgets it at once.
 //
 // Security. With `curve` every socket is a CURVE client pinned to the
 // coordinator's key; handshake failures (key not enrolled, wrong pinned key,
@@ -28,6 +38,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,6 +47,7 @@
 #include "base/clock.h"
 #include "client/dataset.h"
 #include "client/trainer.h"
+#include "client/training_worker.h"
 #include "protocol/codec.h"
 #include "protocol/model_signature.h"
 #include "protocol/wire.h"
@@ -70,11 +82,21 @@ struct ClientHostOptions {
   // no secure-aggregation round still needs this host; frames still queued
   // then get up to `heartbeat_interval` to leave. 0: serve until shut down.
   uint64_t stop_after_tasks = 0;
+  // The newest model version the device already holds verified (its model
+  // store's); announced in a check-in Hello, and older ones are refused as
+  // rollbacks. nullopt: none.
+  std::optional<uint64_t> held_model_version;
+  // Called on the I/O thread with every model that passed the signature and
+  // rollback checks (a task's or a GlobalModel's), before training; e.g. to
+  // store it for offline inference. Null: ignored.
+  std::function<void(uint64_t version, const protocol::ModelPayload& model,
+                     const protocol::ModelSignature& signature)>
+      on_model;
 };
 
-// Produces a logical client's training data. Called on the training thread
-// when the client's first task arrives, so registration never waits for data.
-using DataSource = std::function<absl::StatusOr<Dataset>()>;
+// DataSource (training_worker.h) produces a logical client's training data.
+// Called on the training thread when the client's first task arrives, so
+// registration never waits for data.
 
 struct LogicalClientSpec {
   uint64_t client_id = 0;
@@ -82,9 +104,9 @@ struct LogicalClientSpec {
   DataSource data;
 };
 
-// Builds the Trainer. Called once, on the training thread, as Run starts: a
-// LibTorch trainer takes ~1 s to load, and clients register meanwhile.
-using TrainerFactory = std::function<absl::StatusOr<std::unique_ptr<Trainer>>()>;
+// TrainerFactory (training_worker.h) builds the Trainer. Called once, on the
+// training thread, as Run starts: a LibTorch trainer takes ~1 s to load, and
+// clients register meanwhile.
 
 struct ClientHostStats {
   uint64_t tasks_received = 0;
@@ -97,6 +119,9 @@ struct ClientHostStats {
   uint64_t bytes_received = 0;
   uint64_t tasks_refused = 0;      // bad signature or rollback: not trained
   uint64_t handshake_failures = 0;
+  uint64_t models_received = 0;    // GlobalModels that passed the checks
+  // The coordinator's last RetryLater (check-in mode): when to come back.
+  std::optional<protocol::RetryLater> retry_later;
 };
 
 class ClientHost {

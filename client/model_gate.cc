@@ -5,24 +5,39 @@
 namespace fedge::client {
 
 std::optional<protocol::ErrorReply> ModelGate::Check(const protocol::Task& task) {
+  return Check(task.round, task.model_version, task.model, task.signature);
+}
+
+std::optional<protocol::ErrorReply> ModelGate::Check(const protocol::GlobalModel& model) {
+  return Check(0, model.model_version, model.model, model.signature);
+}
+
+void ModelGate::RefuseBelow(uint64_t version) {
+  if (verifier_ == nullptr) return;
+  highest_verified_ = std::max(highest_verified_.value_or(0), version);
+}
+
+std::optional<protocol::ErrorReply> ModelGate::Check(uint64_t round, uint64_t model_version,
+                                                     const protocol::ModelPayload& model,
+                                                     const protocol::ModelSignature& signature) {
   if (verifier_ == nullptr) return std::nullopt;
   protocol::ErrorReply refusal;
-  refusal.round = task.round;
+  refusal.round = round;
   // The cheap check first; a rollback is refused whatever its signature.
-  if (highest_verified_.has_value() && task.model_version < *highest_verified_) {
+  if (highest_verified_.has_value() && model_version < *highest_verified_) {
     refusal.code = protocol::ErrorCode::kRollback;
-    refusal.message = absl::StrCat("round ", task.round, ": model version ", task.model_version,
+    refusal.message = absl::StrCat("round ", round, ": model version ", model_version,
                                    " is older than version ", *highest_verified_,
                                    " this device already verified; refusing a rollback");
     return refusal;
   }
-  absl::Status s = verifier_->Verify(task.model_version, task.model, task.signature);
+  absl::Status s = verifier_->Verify(model_version, model, signature);
   if (!s.ok()) {
     refusal.code = protocol::ErrorCode::kBadSignature;
-    refusal.message = absl::StrCat("round ", task.round, ": ", s.message());
+    refusal.message = absl::StrCat("round ", round, ": ", s.message());
     return refusal;
   }
-  highest_verified_ = std::max(highest_verified_.value_or(0), task.model_version);
+  highest_verified_ = std::max(highest_verified_.value_or(0), model_version);
   return std::nullopt;
 }
 

@@ -27,11 +27,21 @@ class ModelGate {
   // nullopt: train it (and its version now counts as verified). Otherwise the
   // refusal to send the coordinator: BAD_SIGNATURE or ROLLBACK, with why.
   std::optional<protocol::ErrorReply> Check(const protocol::Task& task);
+  // The same for a check-in client's GlobalModel (round 0 in the refusal).
+  std::optional<protocol::ErrorReply> Check(const protocol::GlobalModel& model);
+
+  // Versions below `version` are refused as rollbacks from now on (a device
+  // that verified it in an earlier run, e.g. its model store's newest).
+  void RefuseBelow(uint64_t version);
 
   bool verifies() const { return verifier_ != nullptr; }
   std::optional<uint64_t> highest_verified() const { return highest_verified_; }
 
  private:
+  std::optional<protocol::ErrorReply> Check(uint64_t round, uint64_t model_version,
+                                           const protocol::ModelPayload& model,
+                                           const protocol::ModelSignature& signature);
+
   std::shared_ptr<const protocol::ModelVerifier> verifier_;
   std::optional<uint64_t> highest_verified_;
 };

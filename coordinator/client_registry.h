@@ -22,6 +22,15 @@ struct ClientRecord {
   std::string identity;
   absl::Time last_seen;
   std::set<std::string> cached_architectures;
+  // A check-in device (protocol::kCapCheckIn): one task per connection, told
+  // when to come back, sent newer models.
+  bool checks_in = false;
+  // Its one task is over (update received, round ended or left): it is not
+  // selected again on this connection.
+  bool check_in_done = false;
+  // The newest model version it holds (from its Hello, then what it was sent).
+  bool has_model = false;
+  uint64_t model_version = 0;
 };
 
 class ClientRegistry {

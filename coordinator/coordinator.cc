@@ -33,7 +33,8 @@ Coordinator::Coordinator(CoordinatorConfig config, protocol::ModelPayload model,
       evaluator_(evaluator), observer_(observer),
       aggregator_(aggregation::MakeFedAvgAggregator()), rng_(config_.seed),
       client_rate_limiter_(config_.client_frame_limit),
-      unregistered_rate_limiter_(config_.unregistered_frame_limit) {}
+      unregistered_rate_limiter_(config_.unregistered_frame_limit),
+      retry_advisor_(config_.retry_window) {}
 
 // ---- Dispatch ----------------------------------------------------------------
 
@@ -131,6 +132,10 @@ void Coordinator::Handle(const std::string& peer, protocol::Hello& m, absl::Time
   r.identity = sender_identity_;
   r.cached_architectures.clear();
   r.cached_architectures.insert(m.cached_architectures.begin(), m.cached_architectures.end());
+  r.checks_in = (m.capabilities & protocol::kCapCheckIn) != 0;
+  r.check_in_done = false;
+  r.has_model = m.has_model;
+  r.model_version = m.model_version;
   FEDGE_LOG(kDebug, "client %d registered (%d examples) as %s", m.client_id, m.num_examples,
             absl::CHexEscape(peer));
   protocol::Welcome w;
@@ -139,74 +144,16 @@ void Coordinator::Handle(const std::string& peer, protocol::Hello& m, absl::Time
       static_cast<uint32_t>(absl::ToInt64Milliseconds(config_.heartbeat_interval));
   w.model_version = model_version_;
   SendTo(peer, std::make_shared<const std::string>(protocol::Encode(w)));
+  const uint64_t round_before = round_;
   MaybeStartRound(now);
-}
-
-std::optional<std::pair<ErrorCode, std::string>> Coordinator::CheckIdentity(
-    const ClientRecord& client) const {
-  if (config_.enrolment == nullptr) return std::nullopt;
-  if (sender_identity_ != client.identity) {
-    // E.g. another enrolled device took over this routing id.
-    return {{ErrorCode::kNotRegistered,
-             absl::StrCat("this connection's key is not the one client ", client.client_id,
-                          " registered with")}};
+  // A check-in device that arrives while a round runs without it is not
+  // kept waiting: it comes back when the round should be over. (A round
+  // that started just now has told those it did not select.)
+  ClientRecord* late = registry_.Find(peer);
+  if (late != nullptr && late->checks_in && phase_ == Phase::kTraining &&
+      round_ == round_before && !pending_.count(peer) && !reported_.count(peer)) {
+    SendRetryLater(*late, absl::StrCat("round ", round_, " is in progress"));
   }
-  absl::Status enrolled = config_.enrolment->Check(sender_identity_, client.client_id);
-  if (!enrolled.ok()) {
-    return {{ErrorCode::kNotEnrolled,
-             absl::StrCat("client ", client.client_id, ": ", enrolled.message())}};
-  }
-  return std::nullopt;
-}
-
-std::optional<std::pair<ErrorCode, std::string>> Coordinator::CheckRoundBinding(
-    const ClientRecord& client, uint64_t client_id, uint64_t round,
-    uint64_t model_version) const {
-  if (auto bad = CheckIdentity(client)) return bad;
-  if (client_id != client.client_id) {
-    return {{ErrorCode::kNotRegistered,
-             absl::StrCat("message names client ", client_id, " but this connection is client ",
-                          client.client_id)}};
-  }
-  if (phase_ != Phase::kTraining || round != round_) {
-    return {{ErrorCode::kWrongRound,
-             absl::StrCat("message for round ", round, "; ",
-                          phase_ == Phase::kTraining ? absl::StrCat("round ", round_, " is open")
-                                                     : std::string("no round is open"))}};
-  }
-  if (model_version != model_version_) {
-    return {{ErrorCode::kWrongModelVersion,
-             absl::StrCat("message for model version ", model_version, ", the round uses ",
-                          model_version_)}};
-  }
-  if (reported_.count(client.peer)) {
-    return {{ErrorCode::kDuplicate,
-             absl::StrCat("client ", client_id, " already reported in round ", round_)}};
-  }
-  if (!pending_.count(client.peer)) {
-    return {{ErrorCode::kNotInCohort,
-             absl::StrCat("client ", client_id, " is not in round ", round_, "'s cohort")}};
-  }
-  return std::nullopt;
-}
-
-std::optional<std::pair<ErrorCode, std::string>> Coordinator::CheckUpdate(
-    const ClientRecord& client, const protocol::Update& m) const {
-  if (auto bad = CheckRoundBinding(client, m.client_id, m.round, m.model_version)) return bad;
-  if (secure_round_ != nullptr) {
-    return {{ErrorCode::kMalformed,
-             absl::StrCat("round ", round_,
-                          " aggregates securely; a plain update would reveal the client's delta")}};
-  }
-  if (m.delta.size() != model_.weights.size()) {
-    return {{ErrorCode::kWrongLength,
-             absl::StrCat("round ", round_, ": update from client ", m.client_id, " has ",
-                          m.delta.size(), " floats, want ", model_.weights.size())}};
-  }
-  if (m.num_examples == 0) {
-    return {{ErrorCode::kBadWeight, "update trained on zero examples"}};
-  }
-  return std::nullopt;
 }
 
 void Coordinator::Handle(const std::string& peer, protocol::Update& m, absl::Time now) {
@@ -235,6 +182,11 @@ void Coordinator::Handle(const std::string& peer, protocol::Update& m, absl::Tim
   client->cached_architectures.insert(model_.architecture_id);
   if (std::isfinite(m.metrics.loss)) {
     train_loss_sum_ += static_cast<double>(m.metrics.loss) * static_cast<double>(m.num_examples);
+  }
+  if (client->checks_in) {
+    // Its work for this check-in is done; it need not wait for the round.
+    client->check_in_done = true;
+    SendRetryLater(*client, absl::StrCat("update for round ", round_, " received"));
   }
   MaybeCloseRound(now);
 }
@@ -266,6 +218,7 @@ void Coordinator::Handle(const std::string& peer, protocol::ErrorReply& m, absl:
   Log(security ? LogLevel::kWarning : LogLevel::kInfo, "client %d reports (%s): %s",
       client->client_id, protocol::ErrorCodeName(m.code), m.message);
   if (phase_ == Phase::kTraining && m.round == round_) {
+    if (client->checks_in && pending_.count(peer)) client->check_in_done = true;
     DropFromRound(peer, "left the round");
     MaybeCloseRound(now);
   }
@@ -354,8 +307,9 @@ absl::Time Coordinator::NextDeadline(absl::Time now) const {
 // ---- Rounds ------------------------------------------------------------------
 
 void Coordinator::MaybeStartRound(absl::Time now) {
-  if (phase_ != Phase::kWaitingForClients || registry_.size() < config_.min_clients) return;
-  std::vector<std::string> peers = registry_.PeersByClientId();
+  if (phase_ != Phase::kWaitingForClients) return;
+  std::vector<std::string> peers = SelectablePeers();
+  if (peers.size() < config_.min_clients) return;
   const size_t target = RoundTarget(peers.size());
   const size_t cohort = CohortSize(target, peers.size());
   round_target_ = std::min(target, cohort);
@@ -375,6 +329,7 @@ void Coordinator::MaybeStartRound(absl::Time now) {
   report_.round = round_;
   report_.selected = static_cast<uint32_t>(peers.size());
   for (const std::string& peer : peers) pending_.insert(peer);
+  cohort_ = peers;
   secure_round_.reset();
   if (config_.secure.enabled) {
     std::vector<SecureRound::Member> members;
@@ -412,6 +367,8 @@ void Coordinator::MaybeStartRound(absl::Time now) {
   for (const std::string& peer : peers) {
     ClientRecord* r = registry_.Find(peer);
     if (r == nullptr) continue;
+    r->has_model = true;  // what a check-in device stores
+    r->model_version = model_version_;
     if (r->cached_architectures.count(task.model.architecture_id)) {
       SendTo(peer, without);
     } else {
@@ -426,6 +383,13 @@ void Coordinator::MaybeStartRound(absl::Time now) {
   model_ = std::move(task.model);
   model_.architecture = std::move(architecture);
   FEDGE_LOG(kDebug, "round %d started with %d clients", round_, peers.size());
+  const uint64_t started = round_;
+  for (const std::string& peer : SelectablePeers()) {
+    ClientRecord* r = registry_.Find(peer);
+    if (r->checks_in && !pending_.count(peer)) {
+      SendRetryLater(*r, absl::StrCat("not selected for round ", started));
+    }
+  }
   MaybeCloseRound(now);
 }
 
@@ -530,6 +494,7 @@ void Coordinator::CompleteRound(absl::Time now) {
   report_.dropped += static_cast<uint32_t>(pending_.size());
   pending_.clear();
   report_.seconds = absl::ToDoubleSeconds(now - round_start_);
+  retry_advisor_.OnRoundCompleted(now - round_start_);
   if (evaluator_ != nullptr) {
     absl::StatusOr<EvalMetrics> eval = evaluator_->Evaluate(model_.weights);
     if (eval.ok()) {
@@ -544,11 +509,14 @@ void Coordinator::CompleteRound(absl::Time now) {
   phase_ = Phase::kWaitingForClients;
   secure_round_.reset();
   report_ = RoundReport();
+  const uint64_t ended = round_;
+  std::vector<std::string> released = TakeCheckInCohort();
   if (completed_rounds_ >= config_.rounds) {
     Finish(absl::StrCat("completed ", completed_rounds_, " rounds"));
     return;
   }
   MaybeStartRound(now);
+  TellToRetry(released, absl::StrCat("round ", ended, " completed"));
 }
 
 void Coordinator::FailRound(absl::Time now, const std::string& why) {
@@ -567,11 +535,14 @@ void Coordinator::FailRound(absl::Time now, const std::string& why) {
   phase_ = Phase::kWaitingForClients;
   secure_round_.reset();
   report_ = RoundReport();
+  const uint64_t ended = round_;
+  std::vector<std::string> released = TakeCheckInCohort();
   if (consecutive_failures_ >= config_.max_failed_rounds) {
     Finish(absl::StrCat(consecutive_failures_, " consecutive rounds failed"));
     return;
   }
   MaybeStartRound(now);
+  TellToRetry(released, absl::StrCat("round ", ended, " failed"));
 }
 
 void Coordinator::Finish(const std::string& reason) {

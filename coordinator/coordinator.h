@@ -14,6 +14,11 @@
 //   kTraining --deadline passed without a quorum, or the cohort dropped below
 //               it--> round failed; next round with the model unchanged
 //   after `rounds` completed rounds --> kFinished (Shutdown sent to everyone)
+// Check-in devices (Hello with kCapCheckIn, the SDK's run-once) do one task
+// per connection: one that is not selected, whose update arrived, or whose
+// round ended gets the newest model if it holds an older one (GlobalModel)
+// and a RetryLater saying when to come back (retry_advisor.h); a Leave drops
+// any client at once instead of waiting for its heartbeats to lapse.
 // With secure aggregation kTraining runs a SecureRound (its own SecAgg phases
 // and deadlines) instead of collecting Updates; the round completes when the
 // SecAgg session does and fails when it aborts.
@@ -45,6 +50,7 @@
 #include "coordinator/client_registry.h"
 #include "coordinator/coordinator_snapshot.h"
 #include "coordinator/frame_rate_limiter.h"
+#include "coordinator/retry_advisor.h"
 #include "coordinator/round_report.h"
 #include "coordinator/secure_round.h"
 #include "protocol/codec.h"
@@ -83,6 +89,9 @@ struct CoordinatorConfig {
   // dropouts through their Shamir threshold instead (Create refuses both).
   double over_select = 0;
   absl::Duration round_timeout = absl::Minutes(5);
+  // Check-in devices told to come back do so at a random point of this
+  // window after the time the coordinator names.
+  absl::Duration retry_window = absl::Seconds(30);
   absl::Duration heartbeat_interval = absl::Seconds(1);
   uint32_t missed_heartbeats = 10;   // silent this many intervals: dropped
   uint32_t max_failed_rounds = 10;   // consecutive failures before giving up
@@ -200,6 +209,23 @@ class Coordinator {
   void Handle(const std::string& peer, protocol::Shutdown&, absl::Time now);
   void Handle(const std::string& peer, protocol::SecAggToServer& m, absl::Time now);
   void Handle(const std::string& peer, protocol::SecAggToClient&, absl::Time now);
+  void Handle(const std::string& peer, protocol::Leave& m, absl::Time now);
+  void Handle(const std::string& peer, protocol::RetryLater&, absl::Time now);
+  void Handle(const std::string& peer, protocol::GlobalModel&, absl::Time now);
+
+  // ---- Check-in devices (check_in.cc) ----
+  // Sends `client` the newest model if it holds an older one, then when to
+  // come back.
+  void SendRetryLater(ClientRecord& client, const std::string& reason);
+  // Marks the check-in members of the round that just ended done and returns
+  // them, to be told when to come back once the next round has started.
+  std::vector<std::string> TakeCheckInCohort();
+  void TellToRetry(const std::vector<std::string>& peers, const std::string& reason);
+  // The encoded GlobalModel of model_ at model_version_, with or without the
+  // architecture bytes; null if the model cannot be signed.
+  std::shared_ptr<const std::string> GlobalModelFrame(bool with_architecture);
+  // Registered clients that may be selected, in client id order.
+  std::vector<std::string> SelectablePeers() const;
 
   // Checks that a round message is bound to this connection's client, the
   // open round, its model version and its cohort.
@@ -261,6 +287,7 @@ class Coordinator {
   absl::Time round_deadline_;
   std::set<std::string> pending_;   // selected, not yet reported or dropped
   std::set<std::string> reported_;
+  std::vector<std::string> cohort_;  // everyone selected for the round
   size_t round_target_ = 0;         // updates that close the round early
   RoundReport report_;              // filled as the round goes
   double train_loss_sum_ = 0;       // example-weighted, from client metrics
@@ -268,6 +295,11 @@ class Coordinator {
   std::unique_ptr<SecureRound> secure_round_;  // this round's, when secure
 
   protocol::Message scratch_;       // decode target reusing the update buffer
+
+  RetryAdvisor retry_advisor_;
+  // GlobalModel frames for model_version_ (with / without architecture).
+  std::shared_ptr<const std::string> global_model_frames_[2];
+  std::optional<uint64_t> global_model_frames_version_;
 
   // Refusals are logged at most kRefusalLogsPerSecond a second so a flood
   // cannot flood the log too; the rest are counted and summarised.

@@ -41,6 +41,10 @@ absl::Status ValidateCoordinatorConfig(const CoordinatorConfig& c) {
           ": want a rate >= 0 and, when limiting, a burst >= 1"));
     }
   }
+  if (c.retry_window < absl::ZeroDuration() || c.retry_window > absl::Hours(24 * 49)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "retry_window ", absl::FormatDuration(c.retry_window), " is not in [0, 49 days]"));
+  }
   if (c.secure.enabled && c.min_clients < 2) {
     return absl::InvalidArgumentError(
         "secure aggregation needs min_clients >= 2: the sum of one update is that update");

@@ -70,6 +70,9 @@ ABSL_FLAG(uint32_t, quorum, 0,
           "Updates needed to close a round at its deadline; 0 means min_clients");
 ABSL_FLAG(absl::Duration, round_timeout, absl::Minutes(5),
           "Deadline of a round; at it the round closes with a quorum or fails");
+ABSL_FLAG(absl::Duration, retry_window, absl::Seconds(30),
+          "Check-in devices (the SDK's run-once) that are not needed now are told to come back "
+          "when the open round should end, at a random point of this window after it");
 ABSL_FLAG(absl::Duration, heartbeat_interval, absl::Seconds(1),
           "Interval clients heartbeat at; 10 missed beats drop a client");
 ABSL_FLAG(uint32_t, local_epochs, 1, "Local epochs per round (E)");
@@ -365,6 +368,7 @@ int Main() {
     limit->burst = std::max(1.0, 2 * flag);
   }
   cfg.round_timeout = absl::GetFlag(FLAGS_round_timeout);
+  cfg.retry_window = absl::GetFlag(FLAGS_retry_window);
   cfg.heartbeat_interval = absl::GetFlag(FLAGS_heartbeat_interval);
   cfg.training.local_epochs = absl::GetFlag(FLAGS_local_epochs);
   cfg.training.batch_size = absl::GetFlag(FLAGS_batch_size);

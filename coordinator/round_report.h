@@ -51,6 +51,10 @@ struct CoordinatorStats {
   uint64_t rounds_failed = 0;
   // Tasks clients refused as BAD_SIGNATURE or ROLLBACK (they trained nothing).
   uint64_t models_refused_by_clients = 0;
+  // Check-in devices: RetryLater and GlobalModel messages sent; Leaves.
+  uint64_t retry_hints_sent = 0;
+  uint64_t models_sent = 0;
+  uint64_t clients_left = 0;
 };
 
 // One JSON object on one line.

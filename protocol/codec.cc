@@ -28,6 +28,8 @@ void Write(BodyWriter& w, const Hello& m) {
   w.String(m.software_version);
   w.Scalar(static_cast<uint64_t>(m.cached_architectures.size()));
   for (const std::string& a : m.cached_architectures) w.String(a);
+  w.Scalar(static_cast<uint8_t>(m.has_model ? 1 : 0));
+  w.Scalar(m.model_version);
 }
 
 void Write(BodyWriter& w, const Welcome& m) {
@@ -88,6 +90,23 @@ void Write(BodyWriter& w, const Heartbeat& m) {
 
 void Write(BodyWriter& w, const Shutdown& m) { w.String(m.reason); }
 
+void Write(BodyWriter& w, const Leave& m) {
+  w.Scalar(m.client_id);
+  w.String(m.reason);
+}
+
+void Write(BodyWriter& w, const RetryLater& m) {
+  w.Scalar(m.after_ms);
+  w.Scalar(m.window_ms);
+  w.String(m.reason);
+}
+
+void Write(BodyWriter& w, const GlobalModel& m) {
+  w.Scalar(m.model_version);
+  Write(w, m.model);
+  w.String(m.signature.signature);
+}
+
 // ---- Reading ---------------------------------------------------------------
 // Each Read fills a message of the right type; WireFormatError on bad bytes.
 
@@ -102,6 +121,11 @@ void Read(BodyReader& r, const DecodeLimits& lim, Hello& m) {
   for (std::string& a : m.cached_architectures) {
     r.String(a, lim.max_name_bytes, "Hello.cached_architectures[]");
   }
+  uint8_t has_model = 0;
+  r.Scalar(has_model, "Hello.has_model");
+  if (has_model > 1) throw WireFormatError("Hello.has_model is not 0 or 1");
+  m.has_model = has_model == 1;
+  r.Scalar(m.model_version, "Hello.model_version");
 }
 
 void Read(BodyReader& r, const DecodeLimits&, Welcome& m) {
@@ -166,6 +190,34 @@ void Read(BodyReader& r, const DecodeLimits& lim, Shutdown& m) {
   r.String(m.reason, lim.max_name_bytes * 16, "Shutdown.reason");
 }
 
+void Read(BodyReader& r, const DecodeLimits& lim, Leave& m) {
+  r.Scalar(m.client_id, "Leave.client_id");
+  r.String(m.reason, lim.max_name_bytes * 16, "Leave.reason");
+}
+
+void Read(BodyReader& r, const DecodeLimits& lim, RetryLater& m) {
+  r.Scalar(m.after_ms, "RetryLater.after_ms");
+  r.Scalar(m.window_ms, "RetryLater.window_ms");
+  r.String(m.reason, lim.max_name_bytes * 16, "RetryLater.reason");
+}
+
+void Read(BodyReader& r, const DecodeLimits& lim, GlobalModel& m) {
+  r.Scalar(m.model_version, "GlobalModel.model_version");
+  Read(r, lim, m.model);
+  r.String(m.signature.signature, kModelSignatureSize, "GlobalModel.signature");
+}
+
+absl::Status ValidateSignedModel(const ModelPayload& model, const ModelSignature& signature,
+                                 const char* field) {
+  FEDGE_RETURN_IF_ERROR(ValidateManifest(model.manifest, model.weights.size()));
+  const size_t sig = signature.signature.size();
+  if (sig != 0 && sig != kModelSignatureSize) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " has ", sig, " bytes, want 0 or ", kModelSignatureSize));
+  }
+  return absl::OkStatus();
+}
+
 // Field-level checks cereal cannot express.
 absl::Status Validate(const Message& m) {
   if (const auto* u = std::get_if<Update>(&m)) {
@@ -183,12 +235,9 @@ absl::Status Validate(const Message& m) {
       return absl::InvalidArgumentError(absl::StrCat("Error.code ", c, " is unknown"));
     }
   } else if (const auto* t = std::get_if<Task>(&m)) {
-    FEDGE_RETURN_IF_ERROR(ValidateManifest(t->model.manifest, t->model.weights.size()));
-    const size_t sig = t->signature.signature.size();
-    if (sig != 0 && sig != kModelSignatureSize) {
-      return absl::InvalidArgumentError(absl::StrCat("Task.signature has ", sig,
-                                                     " bytes, want 0 or ", kModelSignatureSize));
-    }
+    return ValidateSignedModel(t->model, t->signature, "Task.signature");
+  } else if (const auto* g = std::get_if<GlobalModel>(&m)) {
+    return ValidateSignedModel(g->model, g->signature, "GlobalModel.signature");
   }
   return absl::OkStatus();
 }
@@ -206,6 +255,9 @@ std::string Encode(const Message& message) {
   if (const auto* u = std::get_if<Update>(&message)) hint += u->delta.size() * 4;
   if (const auto* t = std::get_if<Task>(&message)) {
     hint += t->model.weights.size() * 4 + t->model.architecture.size();
+  }
+  if (const auto* g = std::get_if<GlobalModel>(&message)) {
+    hint += g->model.weights.size() * 4 + g->model.architecture.size();
   }
   hint += internal::SecAggSizeHint(message);
   frame.reserve(hint);
@@ -231,6 +283,9 @@ absl::Status DecodeInto(absl::string_view frame, const DecodeLimits& limits, Mes
     case MessageKind::kShutdown: EmplaceKeepingStorage<Shutdown>(out); break;
     case MessageKind::kSecAggToServer: EmplaceKeepingStorage<SecAggToServer>(out); break;
     case MessageKind::kSecAggToClient: EmplaceKeepingStorage<SecAggToClient>(out); break;
+    case MessageKind::kLeave: EmplaceKeepingStorage<Leave>(out); break;
+    case MessageKind::kRetryLater: EmplaceKeepingStorage<RetryLater>(out); break;
+    case MessageKind::kGlobalModel: EmplaceKeepingStorage<GlobalModel>(out); break;
   }
   absl::string_view body = frame.substr(kEnvelopeSize);
   const char* kind_name = MessageKindName(env.kind);

@@ -73,6 +73,9 @@ const char* MessageKindName(MessageKind kind) {
     case MessageKind::kShutdown: return "Shutdown";
     case MessageKind::kSecAggToServer: return "SecAggToServer";
     case MessageKind::kSecAggToClient: return "SecAggToClient";
+    case MessageKind::kLeave: return "Leave";
+    case MessageKind::kRetryLater: return "RetryLater";
+    case MessageKind::kGlobalModel: return "GlobalModel";
   }
   return "Unknown";
 }

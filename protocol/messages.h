@@ -26,8 +26,11 @@ enum class MessageKind : uint16_t {
   kShutdown = 7,   // coordinator -> client: the federation is over.
   kSecAggToServer = 8,  // client -> coordinator: one secure-aggregation step.
   kSecAggToClient = 9,  // coordinator -> client: one secure-aggregation step.
+  kLeave = 10,       // client -> coordinator: disconnecting now; forget me.
+  kRetryLater = 11,  // coordinator -> check-in client: no (more) work now.
+  kGlobalModel = 12, // coordinator -> check-in client: the newest model.
 };
-inline constexpr uint16_t kMaxMessageKind = 9;
+inline constexpr uint16_t kMaxMessageKind = 12;
 
 // Why a message was refused. Stable on the wire: append only.
 enum class ErrorCode : uint16_t {
@@ -64,6 +67,11 @@ const char* ErrorCodeName(ErrorCode code);
 // Capability bits a client announces in Hello.
 inline constexpr uint32_t kCapTorchScript = 1u << 0;
 inline constexpr uint32_t kCapBuiltinModels = 1u << 1;
+// A device checking in once per connection (the SDK's run-once): the
+// coordinator sends it the newest model when it holds an older one
+// (GlobalModel), and tells it when to come back (RetryLater) when it is not
+// selected, once its update arrived, and when its secure round ended.
+inline constexpr uint32_t kCapCheckIn = 1u << 2;
 
 struct Hello {
   uint64_t client_id = 0;
@@ -73,6 +81,10 @@ struct Hello {
   // Architecture ids (ModelPayload::architecture_id) the client has cached, so
   // the coordinator can leave the architecture bytes out of its tasks.
   std::vector<std::string> cached_architectures;
+  // The newest model version the client holds verified (check-in clients);
+  // meaningful when has_model is set.
+  bool has_model = false;
+  uint64_t model_version = 0;
 };
 
 struct Welcome {
@@ -147,6 +159,30 @@ struct Shutdown {
   std::string reason;
 };
 
+// The client is disconnecting (its check-in is over, or it is shutting down):
+// the coordinator drops it from the round and the registry at once instead
+// of waiting for its heartbeats to lapse.
+struct Leave {
+  uint64_t client_id = 0;
+  std::string reason;
+};
+
+// Come back no sooner than `after_ms` from now, at a random point of the
+// following `window_ms` (spreading a fleet's check-ins).
+struct RetryLater {
+  uint32_t after_ms = 0;
+  uint32_t window_ms = 0;
+  std::string reason;
+};
+
+// The newest global model, signed like a Task's, for a check-in client that
+// holds an older one (it verifies and stores it for offline inference).
+struct GlobalModel {
+  uint64_t model_version = 0;
+  ModelPayload model;
+  ModelSignature signature;
+};
+
 // Bound to (round, model version, client identity) like an Update.
 struct SecAggToServer {
   uint64_t round = 0;
@@ -161,7 +197,7 @@ struct SecAggToClient {
 };
 
 using Message = std::variant<Hello, Welcome, Task, Update, ErrorReply, Heartbeat, Shutdown,
-                             SecAggToServer, SecAggToClient>;
+                             SecAggToServer, SecAggToClient, Leave, RetryLater, GlobalModel>;
 
 // The kind tag for each message type.
 template <typename T> constexpr MessageKind KindOf();
@@ -174,6 +210,9 @@ template <> constexpr MessageKind KindOf<Heartbeat>() { return MessageKind::kHea
 template <> constexpr MessageKind KindOf<Shutdown>() { return MessageKind::kShutdown; }
 template <> constexpr MessageKind KindOf<SecAggToServer>() { return MessageKind::kSecAggToServer; }
 template <> constexpr MessageKind KindOf<SecAggToClient>() { return MessageKind::kSecAggToClient; }
+template <> constexpr MessageKind KindOf<Leave>() { return MessageKind::kLeave; }
+template <> constexpr MessageKind KindOf<RetryLater>() { return MessageKind::kRetryLater; }
+template <> constexpr MessageKind KindOf<GlobalModel>() { return MessageKind::kGlobalModel; }
 
 const char* MessageKindName(MessageKind kind);
 

@@ -70,6 +70,7 @@ const char* fedge_status_name(fedge_status status) {
     case FEDGE_ERR_NO_MODEL: return "NO_MODEL";
     case FEDGE_ERR_DATA: return "DATA";
     case FEDGE_ERR_INTERNAL: return "INTERNAL";
+    case FEDGE_ERR_RETRY_LATER: return "RETRY_LATER";
   }
   return "UNKNOWN";
 }

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -79,23 +80,24 @@ absl::StatusOr<Security> LoadSecurity(const ClientConfig& config) {
   return sec;
 }
 
-// Pulls the device's data through its callback (DataLoss on a bad batch).
-absl::StatusOr<Dataset> Materialize(const ClientConfig& config) {
+// One pass over the device's data through its callbacks, up to max_examples,
+// handing each checked batch to `sink` (DataLoss on a bad batch). Returns the
+// number of examples.
+using BatchSink = std::function<void(const float* images, const int32_t* labels, int n)>;
+absl::StatusOr<int64_t> ReadAll(const ClientConfig& config, const BatchSink& sink) {
   constexpr int kChunk = 256;
   if (config.reset_data && config.reset_data() != 0) {
     return absl::DataLossError("the data source's reset callback failed");
   }
-  Dataset d;
-  d.rows = FEDGE_IMAGE_ROWS;
-  d.cols = FEDGE_IMAGE_COLS;
   std::vector<float> images(size_t{kChunk} * FEDGE_IMAGE_PIXELS);
   std::vector<int32_t> labels(kChunk);
   const int64_t cap = config.max_examples > 0 ? config.max_examples : INT64_MAX;
-  while (d.size() < cap) {
-    const int max = static_cast<int>(std::min<int64_t>(kChunk, cap - d.size()));
+  int64_t count = 0;
+  while (count < cap) {
+    const int max = static_cast<int>(std::min<int64_t>(kChunk, cap - count));
     int n = 0;
     if (config.next_batch(images.data(), labels.data(), max, &n) != 0) {
-      return absl::DataLossError(absl::StrCat("the data callback failed after ", d.size(),
+      return absl::DataLossError(absl::StrCat("the data callback failed after ", count,
                                               " examples"));
     }
     if (n == 0) break;
@@ -105,17 +107,31 @@ absl::StatusOr<Dataset> Materialize(const ClientConfig& config) {
     }
     for (int i = 0; i < n; ++i) {
       if (labels[i] < 0 || labels[i] > 255) {
-        return absl::DataLossError(absl::StrCat("label ", labels[i], " of example ",
-                                                d.size() + i, " is not in [0, 255]"));
+        return absl::DataLossError(absl::StrCat("label ", labels[i], " of example ", count + i,
+                                                " is not in [0, 255]"));
       }
-      d.labels.push_back(static_cast<uint8_t>(labels[i]));
     }
-    for (size_t i = 0; i < size_t(n) * FEDGE_IMAGE_PIXELS; ++i) {
-      const float v = std::clamp(images[i], 0.0f, 1.0f);
-      d.pixels.push_back(static_cast<uint8_t>(v * 255.0f + 0.5f));
-    }
+    if (sink) sink(images.data(), labels.data(), n);
+    count += n;
   }
-  if (d.size() == 0) return absl::DataLossError("the data source gave no examples");
+  if (count == 0) return absl::DataLossError("the data source gave no examples");
+  return count;
+}
+
+// The device's data as a Dataset (8-bit pixels, as in IDX files).
+absl::StatusOr<Dataset> Materialize(const ClientConfig& config) {
+  Dataset d;
+  d.rows = FEDGE_IMAGE_ROWS;
+  d.cols = FEDGE_IMAGE_COLS;
+  absl::StatusOr<int64_t> n =
+      ReadAll(config, [&d](const float* images, const int32_t* labels, int k) {
+        for (int i = 0; i < k; ++i) d.labels.push_back(static_cast<uint8_t>(labels[i]));
+        for (size_t i = 0; i < size_t(k) * FEDGE_IMAGE_PIXELS; ++i) {
+          const float v = std::clamp(images[i], 0.0f, 1.0f);
+          d.pixels.push_back(static_cast<uint8_t>(v * 255.0f + 0.5f));
+        }
+      });
+  if (!n.ok()) return n.status();
   return d;
 }
 
@@ -132,17 +148,16 @@ struct TaskRecord {
 
 using TrainerLoader = std::function<absl::StatusOr<std::shared_ptr<client::Trainer>>()>;
 
-// Stores each task's model, then trains it while the device stays eligible
-// and within the time limit. LibTorch is loaded on the first task, not when
-// the host starts, so a device waiting for a task stays small.
+// Trains a task while the device stays eligible and within the time limit.
+// LibTorch is loaded on the first task, not when the host starts, so a
+// device waiting for a task stays small.
 class DeviceTrainer final : public client::Trainer {
  public:
   // `inner` may be null (not loaded yet): `load` gives it.
   DeviceTrainer(std::shared_ptr<client::Trainer> inner, TrainerLoader load,
-                client::ModelStore* store, std::function<bool()> eligible,
-                absl::Duration max_train, TaskRecord* record)
-      : inner_(std::move(inner)), load_(std::move(load)), store_(store),
-        eligible_(std::move(eligible)), max_train_(max_train), record_(record) {}
+                std::function<bool()> eligible, absl::Duration max_train, TaskRecord* record)
+      : inner_(std::move(inner)), load_(std::move(load)), eligible_(std::move(eligible)),
+        max_train_(max_train), record_(record) {}
 
   absl::Status Train(const protocol::Task& task, const Dataset& data,
                      const client::StopPredicate& should_stop,
@@ -151,12 +166,6 @@ class DeviceTrainer final : public client::Trainer {
     r.received = true;
     r.round = task.round;
     r.model_version = task.model_version;
-    // The client host has checked the signature and version (ModelGate);
-    // the store checks them again before the model becomes current.
-    absl::Status stored = store_->Commit(task.model_version, task.model, task.signature.signature);
-    if (!stored.ok() && !absl::IsFailedPrecondition(stored)) {
-      FEDGE_LOG(kWarning, "model %d not stored: %s", task.model_version, stored.ToString());
-    }
     if (eligible_ && !eligible_()) {
       r.ineligible = true;
       r.status = absl::FailedPreconditionError("device not eligible: not training");
@@ -193,7 +202,6 @@ class DeviceTrainer final : public client::Trainer {
  private:
   std::shared_ptr<client::Trainer> inner_;
   TrainerLoader load_;
-  client::ModelStore* store_;
   std::function<bool()> eligible_;
   absl::Duration max_train_;
   TaskRecord* record_;
@@ -217,6 +225,8 @@ class Client::Impl {
 
   Error RunOnce(int64_t timeout_ms, fedge_run_report* report) {
     fedge_run_report rep{};
+    rep.retry_after_ms = -1;
+    rep.retry_window_ms = -1;
     Error e = RunOnceImpl(timeout_ms, &rep);
     if (absl::StatusOr<std::shared_ptr<const client::StoredModel>> m = store_->Current(); m.ok()) {
       rep.stored_model_version = (*m)->version;
@@ -267,20 +277,27 @@ class Client::Impl {
     if (config_.eligible && !config_.eligible()) {
       return Error(FEDGE_ERR_NOT_ELIGIBLE, "device not eligible: not connecting");
     }
-    absl::StatusOr<Dataset> data = Materialize(config_);
-    if (!data.ok()) return sdk::ToError(data.status());
-    rep->examples = data->size();
+    // Counted now (the Hello announces it), loaded only if a task comes.
+    absl::StatusOr<int64_t> examples = ReadAll(config_, nullptr);
+    if (!examples.ok()) return sdk::ToError(examples.status());
+    rep->examples = *examples;
 
     client::ClientHostOptions options;
     options.coordinator_endpoint = config_.coordinator_endpoint;
     options.curve = security_.curve;
     options.model_verifier = security_.verifier;
     options.stop_after_tasks = 1;
+    if (absl::StatusOr<std::shared_ptr<const client::StoredModel>> m = store_->Current(); m.ok()) {
+      options.held_model_version = (*m)->version;
+    }
+    options.on_model = [this](uint64_t version, const protocol::ModelPayload& model,
+                              const protocol::ModelSignature& signature) {
+      StoreModel(version, model, signature);
+    };
     client::LogicalClientSpec spec;
     spec.client_id = config_.client_id;
-    spec.num_examples = static_cast<uint64_t>(data->size());
-    auto shared_data = std::make_shared<Dataset>(*std::move(data));
-    spec.data = [shared_data]() -> absl::StatusOr<Dataset> { return std::move(*shared_data); };
+    spec.num_examples = static_cast<uint64_t>(*examples);
+    spec.data = [this]() { return Materialize(config_); };
     TaskRecord record;
     auto factory = [this, &record]() -> absl::StatusOr<std::unique_ptr<client::Trainer>> {
       std::shared_ptr<client::Trainer> loaded;
@@ -289,8 +306,8 @@ class Client::Impl {
         loaded = trainer_;
       }
       return std::make_unique<DeviceTrainer>(
-          std::move(loaded), [this] { return SharedTrainer(); }, store_.get(),
-          config_.eligible, absl::Milliseconds(config_.max_train_ms), &record);
+          std::move(loaded), [this] { return SharedTrainer(); }, config_.eligible,
+          absl::Milliseconds(config_.max_train_ms), &record);
     };
     std::vector<client::LogicalClientSpec> specs;
     specs.push_back(std::move(spec));
@@ -328,6 +345,10 @@ class Client::Impl {
     rep->uploaded = st.updates_sent > 0;
     rep->round = record.round;
     rep->task_model_version = record.model_version;
+    if (st.retry_later.has_value()) {
+      rep->retry_after_ms = st.retry_later->after_ms;
+      rep->retry_window_ms = st.retry_later->window_ms;
+    }
     if (st.updates_sent > 0) return Error();
     if (record.ineligible) return sdk::ToError(record.status, FEDGE_ERR_NOT_ELIGIBLE);
     if (absl::IsCancelled(s)) {
@@ -341,11 +362,40 @@ class Client::Impl {
     if (!s.ok()) return sdk::ToError(s);
     if (st.tasks_refused > 0) {
       return Error(FEDGE_ERR_UNAUTHENTICATED,
-                   "a task was refused: its model signature did not verify or it was a "
-                   "rollback");
+                   "a model from the coordinator was refused: its signature did not verify "
+                   "or it was a rollback");
     }
     if (record.received && !record.status.ok()) return sdk::ToError(record.status);
+    if (st.retry_later.has_value()) {
+      return Error(FEDGE_ERR_RETRY_LATER,
+                   absl::StrCat("no task for this device now (", st.retry_later->reason,
+                                "); come back in ", st.retry_later->after_ms, " ms + up to ",
+                                st.retry_later->window_ms, " ms"));
+    }
     return Error(FEDGE_ERR_UNAVAILABLE, "the coordinator ended the federation without a task");
+  }
+
+  // Called on the client host's I/O thread with each verified model. The
+  // store verifies again before the model becomes current. A task may omit
+  // the architecture bytes the device has cached: they are the stored
+  // model's when its id matches (an id names its bytes).
+  void StoreModel(uint64_t version, const protocol::ModelPayload& model,
+                  const protocol::ModelSignature& signature) {
+    absl::Status stored;
+    absl::StatusOr<std::shared_ptr<const client::StoredModel>> current = store_->Current();
+    if (model.architecture.empty() && current.ok() &&
+        (*current)->payload.architecture_id == model.architecture_id &&
+        !(*current)->payload.architecture.empty()) {
+      protocol::ModelPayload full = model;
+      full.architecture = (*current)->payload.architecture;
+      stored = store_->Commit(version, full, signature.signature);
+    } else {
+      stored = store_->Commit(version, model, signature.signature);
+    }
+    // FailedPrecondition: a newer version is already current.
+    if (!stored.ok() && !absl::IsFailedPrecondition(stored)) {
+      FEDGE_LOG(kWarning, "model %d not stored: %s", version, stored.ToString());
+    }
   }
 
   // The LibTorch trainer, loaded once (~1 s) on the first task and kept.

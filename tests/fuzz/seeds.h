@@ -51,6 +51,9 @@ inline std::vector<std::string> SeedFrames() {
   secure::UnmaskingResponse unmasking;
   unmasking.self_mask_shares.push_back({1, {1, 2, 3, 4, 5}});
   unmasking.masking_key_shares.push_back({3, {6, 7, 8, 9, 10}});
+  Hello check_in{7, 10, kCapBuiltinModels | kCapCheckIn, "fedge", {"builtin:mlp"}};
+  check_in.has_model = true;
+  check_in.model_version = 2;
   return {
       Encode(Hello{7, 10, kCapBuiltinModels, "fedge", {"builtin:mlp"}}),
       Encode(Welcome{7, 1000, 0}),
@@ -71,6 +74,10 @@ inline std::vector<std::string> SeedFrames() {
       Encode(SecAggToClient{1, secure::MaskedInputRequest{{2}, share_keys.shares}}),
       Encode(SecAggToClient{1, secure::UnmaskingRequest{{1, 2}, {3}}}),
       Encode(SecAggToClient{1, secure::SecAggAbort{"too few"}}),
+      Encode(check_in),
+      Encode(Leave{7, "check-in over"}),
+      Encode(RetryLater{1500, 30000, "not selected"}),
+      Encode(GlobalModel{3, signed_task.model, signed_task.signature}),
   };
 }
 

@@ -91,6 +91,55 @@ TEST(CodecTest, EveryOtherMessageRoundTrips) {
   EXPECT_EQ(std::get<Shutdown>(*sm).reason, "done");
 }
 
+TEST(CodecTest, CheckInMessagesRoundTrip) {
+  Hello h{5, 600, kCapCheckIn, "fedge test", {}};
+  h.has_model = true;
+  h.model_version = 12;
+  auto hm = Decode(Encode(h));
+  ASSERT_THAT(hm, IsOk());
+  EXPECT_TRUE(std::get<Hello>(*hm).has_model);
+  EXPECT_EQ(std::get<Hello>(*hm).model_version, 12u);
+  EXPECT_EQ(std::get<Hello>(*hm).capabilities, kCapCheckIn);
+
+  auto lm = Decode(Encode(Leave{5, "battery low"}));
+  ASSERT_THAT(lm, IsOk());
+  EXPECT_EQ(std::get<Leave>(*lm).client_id, 5u);
+  EXPECT_EQ(std::get<Leave>(*lm).reason, "battery low");
+
+  auto rm = Decode(Encode(RetryLater{1500, 30000, "not selected"}));
+  ASSERT_THAT(rm, IsOk());
+  EXPECT_EQ(std::get<RetryLater>(*rm).after_ms, 1500u);
+  EXPECT_EQ(std::get<RetryLater>(*rm).window_ms, 30000u);
+  EXPECT_EQ(std::get<RetryLater>(*rm).reason, "not selected");
+
+  GlobalModel g{7, SampleTask().model, {}};
+  g.signature.signature = std::string(kModelSignatureSize, 's');
+  auto gm = Decode(Encode(g));
+  ASSERT_THAT(gm, IsOk());
+  EXPECT_EQ(std::get<GlobalModel>(*gm).model_version, 7u);
+  EXPECT_EQ(std::get<GlobalModel>(*gm).model.weights, g.model.weights);
+  EXPECT_EQ(std::get<GlobalModel>(*gm).model.architecture, g.model.architecture);
+  EXPECT_EQ(std::get<GlobalModel>(*gm).signature.signature, g.signature.signature);
+}
+
+TEST(CodecTest, MalformedCheckInMessagesAreRefused) {
+  // has_model is a boolean byte.
+  Hello h{5, 600, kCapCheckIn, "fedge test", {}};
+  std::string frame = Encode(h);
+  frame[frame.size() - 9] = 2;  // has_model, before the u64 version
+  EXPECT_THAT(Decode(frame), StatusIs(absl::StatusCode::kInvalidArgument, "Hello.has_model"));
+  GlobalModel g{7, SampleTask().model, {}};
+  g.signature.signature = "short";
+  EXPECT_THAT(Decode(Encode(g)),
+              StatusIs(absl::StatusCode::kInvalidArgument, "GlobalModel.signature has 5 bytes"));
+  g.signature.signature.clear();
+  g.model.weights.pop_back();  // no longer matches the manifest
+  EXPECT_THAT(Decode(Encode(g)), StatusIs(absl::StatusCode::kInvalidArgument, "GlobalModel"));
+  std::string cut = Encode(RetryLater{1, 2, "x"});
+  cut.pop_back();
+  EXPECT_THAT(Decode(cut), StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
 TEST(CodecTest, FloatsAreLittleEndianOnTheWire) {
   Update u;
   u.delta = {1.0f};

@@ -21,7 +21,10 @@
 #include "client/trainer.h"
 #include "fedge/fedge_client.h"
 #include "protocol/codec.h"
+#include "protocol/model_signature.h"
 #include "protocol/wire.h"
+#include "secure/key_files.h"
+#include "secure/random.h"
 #include "tests/testing/temp_dir.h"
 
 namespace fedge {
@@ -29,8 +32,16 @@ namespace {
 
 class FakeCoordinator {
  public:
-  FakeCoordinator() : router_(ctx_, zmq::socket_type::router) {
+  // With `curve_secret`, a CURVE server with that key (any client key is
+  // accepted: no ZAP handler).
+  explicit FakeCoordinator(const secure::SecretBytes* curve_secret = nullptr)
+      : router_(ctx_, zmq::socket_type::router) {
     router_.set(zmq::sockopt::linger, 0);
+    if (curve_secret != nullptr) {
+      router_.set(zmq::sockopt::curve_server, true);
+      router_.set(zmq::sockopt::curve_secretkey,
+                  zmq::const_buffer(curve_secret->data(), curve_secret->size()));
+    }
     endpoint_ = *protocol::Bind(router_, "tcp://127.0.0.1:*");
   }
   const std::string& endpoint() const { return endpoint_; }
@@ -280,6 +291,208 @@ TEST_F(CApiTest, IneligibleMidTrainingUploadsNothingAndLeavesTheRound) {
   ASSERT_EQ(fedge_model_predict(client, x.data(), 2, scores.data()), FEDGE_OK)
       << fedge_last_error();
   EXPECT_NE(scores[0], -1e9f);
+  fedge_client_destroy(client);
+}
+
+// The device side of a check-in the coordinator answers with "not now":
+// registers as a check-in device, receives the newest model, reports the
+// advice, leaves.
+void AnswerWithModelAndRetry(FakeCoordinator& coordinator, const protocol::GlobalModel& model,
+                             protocol::Hello* hello_out) {
+  std::string peer;
+  std::optional<protocol::Hello> hello =
+      coordinator.NextOf<protocol::Hello>(absl::Seconds(30), &peer);
+  ASSERT_TRUE(hello.has_value());
+  *hello_out = *hello;
+  coordinator.Send(peer, protocol::Welcome{hello->client_id, 1000, model.model_version});
+  coordinator.Send(peer, model);
+  coordinator.Send(peer, protocol::RetryLater{2500, 10000, "round 7 is in progress"});
+  std::optional<protocol::Leave> bye = coordinator.NextOf<protocol::Leave>(absl::Seconds(30));
+  ASSERT_TRUE(bye.has_value());
+  EXPECT_EQ(bye->client_id, hello->client_id);
+}
+
+protocol::GlobalModel MlpModel(uint64_t version, const protocol::ModelSigner* signer) {
+  protocol::GlobalModel g;
+  g.model_version = version;
+  absl::StatusOr<protocol::ModelPayload> model = client::MakeInitialModel("mlp", version);
+  EXPECT_TRUE(model.ok()) << model.status();
+  g.model = *std::move(model);
+  if (signer != nullptr) g.signature = *signer->Sign(version, g.model);
+  return g;
+}
+
+TEST_F(CApiTest, NotSelectedDeviceStoresTheNewestModelAndReportsWhenToComeBack) {
+  FakeCoordinator coordinator;
+  fedge_client* client = Create(Config(coordinator.endpoint()));
+  fedge_status status = FEDGE_OK;
+  fedge_run_report report;
+  std::string error;  // fedge_last_error is per thread
+  std::thread run([&] {
+    status = fedge_client_run_once(client, 60000, &report);
+    error = fedge_last_error();
+  });
+  protocol::Hello hello;
+  AnswerWithModelAndRetry(coordinator, MlpModel(6, nullptr), &hello);
+  run.join();
+  EXPECT_NE(hello.capabilities & protocol::kCapCheckIn, 0u);
+  EXPECT_FALSE(hello.has_model);
+  EXPECT_EQ(status, FEDGE_ERR_RETRY_LATER) << error;
+  EXPECT_TRUE(absl::StrContains(error, "round 7 is in progress")) << error;
+  EXPECT_EQ(report.task_received, 0);
+  EXPECT_EQ(report.retry_after_ms, 2500);
+  EXPECT_EQ(report.retry_window_ms, 10000);
+  EXPECT_EQ(report.stored_model_version, 6u);
+  uint64_t version = 0;
+  ASSERT_EQ(fedge_model_info(client, &version, nullptr), FEDGE_OK) << fedge_last_error();
+  EXPECT_EQ(version, 6u);
+
+  // The next check-in says which model the device holds.
+  std::thread again([&] { status = fedge_client_run_once(client, 60000, &report); });
+  AnswerWithModelAndRetry(coordinator, MlpModel(7, nullptr), &hello);
+  again.join();
+  EXPECT_TRUE(hello.has_model);
+  EXPECT_EQ(hello.model_version, 6u);
+  EXPECT_EQ(report.stored_model_version, 7u);
+  fedge_client_destroy(client);
+}
+
+TEST_F(CApiTest, NoAdviceMeansRetryFieldsAreMinusOne) {
+  FakeCoordinator coordinator;  // never answers
+  fedge_client* client = Create(Config(coordinator.endpoint()));
+  fedge_run_report report;
+  EXPECT_EQ(fedge_client_run_once(client, 200, &report), FEDGE_ERR_TIMEOUT);
+  EXPECT_EQ(report.retry_after_ms, -1);
+  EXPECT_EQ(report.retry_window_ms, -1);
+  fedge_client_destroy(client);
+}
+
+TEST_F(CApiTest, MaxTrainMsStopsTrainingAndUploadsNothing) {
+  FakeCoordinator coordinator;
+  fedge_config c = Config(coordinator.endpoint());
+  c.max_train_ms = 1;
+  fedge_client* client = Create(c);
+  fedge_status status = FEDGE_OK;
+  fedge_run_report report;
+  std::string error;
+  std::thread run([&] {
+    status = fedge_client_run_once(client, 120000, &report);
+    error = fedge_last_error();
+  });
+  std::string peer;
+  ASSERT_TRUE(coordinator.NextOf<protocol::Hello>(absl::Seconds(30), &peer).has_value());
+  coordinator.Send(peer, protocol::Welcome{3, 1000, 0});
+  protocol::Task task;
+  task.round = 2;
+  task.config.batch_size = 8;
+  task.config.local_epochs = 50;  // 400 batches: far beyond 1 ms
+  task.model = MlpModel(0, nullptr).model;
+  coordinator.Send(peer, task);
+  std::optional<protocol::ErrorReply> left =
+      coordinator.NextOf<protocol::ErrorReply>(absl::Seconds(60));
+  run.join();
+  ASSERT_TRUE(left.has_value());
+  EXPECT_TRUE(absl::StrContains(left->message, "max_train_ms")) << left->message;
+  EXPECT_EQ(coordinator.updates, 0);
+  EXPECT_EQ(status, FEDGE_ERR_TIMEOUT) << fedge_status_name(status);
+  EXPECT_TRUE(absl::StrContains(error, "max_train_ms")) << error;
+  EXPECT_EQ(report.task_received, 1);
+  EXPECT_EQ(report.trained, 0);
+  EXPECT_EQ(report.uploaded, 0);
+  fedge_client_destroy(client);
+}
+
+TEST_F(CApiTest, SecondConcurrentRunOnceIsRefused) {
+  FakeCoordinator coordinator;
+  fedge_client* client = Create(Config(coordinator.endpoint()));
+  fedge_status first = FEDGE_OK;
+  std::thread run([&] { first = fedge_client_run_once(client, 60000, nullptr); });
+  ASSERT_TRUE(coordinator.NextOf<protocol::Hello>(absl::Seconds(30)).has_value());
+  EXPECT_EQ(fedge_client_run_once(client, 60000, nullptr), FEDGE_ERR_FAILED_PRECONDITION);
+  EXPECT_TRUE(absl::StrContains(fedge_last_error(), "already running")) << fedge_last_error();
+  // Inference does not wait for the running check-in.
+  float x[FEDGE_IMAGE_PIXELS] = {}, s[10];
+  EXPECT_EQ(fedge_model_predict(client, x, 1, s), FEDGE_ERR_NO_MODEL);
+  EXPECT_EQ(fedge_client_cancel(client), FEDGE_OK);
+  run.join();
+  EXPECT_EQ(first, FEDGE_ERR_CANCELLED);
+  fedge_client_destroy(client);
+}
+
+// CURVE end to end through the C API: the device's key file and the pinned
+// coordinator.pub, a signed model verified and stored.
+class CApiCurveTest : public CApiTest {
+ protected:
+  void SetUp() override {
+    auto coordinator = secure::GenerateCoordinatorKey(secure::SecureRandom::Default());
+    auto other = secure::GenerateCoordinatorKey(secure::SecureRandom::Default());
+    auto device = secure::GenerateDeviceKey(secure::SecureRandom::Default());
+    ASSERT_TRUE(coordinator.ok() && other.ok() && device.ok());
+    coordinator_ = *std::move(coordinator);
+    key_file_ = dir_.File("device.key");
+    pub_file_ = dir_.File("coordinator.pub");
+    other_pub_file_ = dir_.File("other.pub");
+    ASSERT_TRUE(secure::WriteDeviceKeyFile(key_file_, *device).ok());
+    ASSERT_TRUE(secure::WriteCoordinatorIdentityFile(
+        pub_file_, {coordinator_.curve_public, coordinator_.signing_public}).ok());
+    ASSERT_TRUE(secure::WriteCoordinatorIdentityFile(
+        other_pub_file_, {other->curve_public, other->signing_public}).ok());
+    auto signer = protocol::ModelSigner::Create(coordinator_.signing_secret.span());
+    ASSERT_TRUE(signer.ok());
+    signer_ = *std::move(signer);
+  }
+  fedge_config SecureConfig(const std::string& endpoint, const std::string& pub) {
+    fedge_config c = Config(endpoint);
+    c.insecure = 0;
+    c.key_file = key_file_.c_str();
+    c.coordinator_pub = pub.c_str();
+    return c;
+  }
+  secure::CoordinatorKey coordinator_;
+  std::unique_ptr<protocol::ModelSigner> signer_;
+  std::string key_file_, pub_file_, other_pub_file_;
+};
+
+TEST_F(CApiCurveTest, ChecksInOverCurveAndStoresASignedModel) {
+  FakeCoordinator coordinator(&coordinator_.curve_secret);
+  fedge_client* client = Create(SecureConfig(coordinator.endpoint(), pub_file_));
+  fedge_status status = FEDGE_OK;
+  fedge_run_report report;
+  std::thread run([&] { status = fedge_client_run_once(client, 60000, &report); });
+  protocol::Hello hello;
+  AnswerWithModelAndRetry(coordinator, MlpModel(3, signer_.get()), &hello);
+  run.join();
+  EXPECT_EQ(status, FEDGE_ERR_RETRY_LATER) << fedge_last_error();
+  EXPECT_EQ(report.stored_model_version, 3u);
+  fedge_client_destroy(client);
+}
+
+TEST_F(CApiCurveTest, UnsignedModelIsNotStoredWhenACoordinatorKeyIsPinned) {
+  FakeCoordinator coordinator(&coordinator_.curve_secret);
+  fedge_client* client = Create(SecureConfig(coordinator.endpoint(), pub_file_));
+  fedge_status status = FEDGE_OK;
+  fedge_run_report report;
+  std::thread run([&] { status = fedge_client_run_once(client, 60000, &report); });
+  protocol::Hello hello;
+  AnswerWithModelAndRetry(coordinator, MlpModel(3, nullptr), &hello);
+  run.join();
+  // A refused model is a security event: it outranks "come back later",
+  // whose advice is still in the report.
+  EXPECT_EQ(status, FEDGE_ERR_UNAUTHENTICATED) << fedge_last_error();
+  EXPECT_EQ(report.retry_after_ms, 2500);
+  EXPECT_EQ(report.stored_model_version, 0u);
+  uint64_t version = 0;
+  EXPECT_EQ(fedge_model_info(client, &version, nullptr), FEDGE_ERR_NO_MODEL);
+  fedge_client_destroy(client);
+}
+
+TEST_F(CApiCurveTest, DevicePinnedToAnotherCoordinatorNeverRegisters) {
+  FakeCoordinator coordinator(&coordinator_.curve_secret);
+  fedge_client* client = Create(SecureConfig(coordinator.endpoint(), other_pub_file_));
+  fedge_run_report report;
+  EXPECT_EQ(fedge_client_run_once(client, 1500, &report), FEDGE_ERR_TIMEOUT);
+  EXPECT_FALSE(coordinator.Next(absl::Milliseconds(100)).has_value());
+  EXPECT_EQ(report.task_received, 0);
   fedge_client_destroy(client);
 }
 

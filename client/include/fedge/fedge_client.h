@@ -40,7 +40,7 @@ extern "C" {
 #endif
 
 /* Bumped on any incompatible change of this header. */
-#define FEDGE_ABI_VERSION 1
+#define FEDGE_ABI_VERSION 2
 #define FEDGE_IMAGE_ROWS 28
 #define FEDGE_IMAGE_COLS 28
 #define FEDGE_IMAGE_PIXELS (FEDGE_IMAGE_ROWS * FEDGE_IMAGE_COLS)
@@ -58,14 +58,21 @@ typedef enum fedge_status {
   FEDGE_ERR_UNAUTHENTICATED = 9,    /* a model signature did not verify */
   FEDGE_ERR_NO_MODEL = 10,          /* no verified model stored yet */
   FEDGE_ERR_DATA = 11,              /* the data callback failed or gave bad data */
-  FEDGE_ERR_INTERNAL = 12
+  FEDGE_ERR_INTERNAL = 12,
+  /* The coordinator has no task for this device now (not selected, or a
+   * round is running without it): come back as the report's retry_after_ms
+   * and retry_window_ms say. A newer model, if any, was stored. */
+  FEDGE_ERR_RETRY_LATER = 13
 } fedge_status;
 
 /* The data the device trains on; it stays the device's. next_batch fills up
  * to `max` examples (images: max * FEDGE_IMAGE_PIXELS floats, labels: max)
  * and sets *n (0 = no more data); returns 0, or nonzero to fail with
  * FEDGE_ERR_DATA. reset (optional) rewinds to the first example; it is called
- * before each pass. Called on the thread calling fedge_client_run_once. */
+ * before each pass. run_once makes one pass on its calling thread to count
+ * the examples (nothing is kept) and, only when a task arrives, one pass on
+ * fedge's training thread to load them; the data is freed before run_once
+ * returns. Never called concurrently. */
 typedef struct fedge_data_source {
   void* user;
   int (*reset)(void* user);
@@ -109,6 +116,11 @@ typedef struct fedge_run_report {
   uint64_t task_model_version;
   uint64_t stored_model_version;    /* newest model in the store; 0 = none */
   int64_t examples;                 /* examples read from the data source */
+  /* When to check in next, as the coordinator advised: no sooner than
+   * retry_after_ms from now, at a random point of the following
+   * retry_window_ms. -1 when it gave no advice (then poll as you see fit). */
+  int64_t retry_after_ms;
+  int64_t retry_window_ms;
 } fedge_run_report;
 
 typedef struct fedge_client fedge_client;
@@ -127,11 +139,16 @@ FEDGE_API void fedge_config_init(fedge_config* config);
  * Strings are copied. */
 FEDGE_API fedge_status fedge_client_create(const fedge_config* config, fedge_client** out);
 
-/* Connects, registers and waits up to timeout_ms (> 0) for one task to end:
- * FEDGE_OK when an update was uploaded; FEDGE_ERR_NOT_ELIGIBLE when the
- * device was or became ineligible; FEDGE_ERR_TIMEOUT when no task ended in
- * time; FEDGE_ERR_CANCELLED; FEDGE_ERR_UNAVAILABLE when the coordinator
- * ended the federation. `report` may be NULL. Disconnects before returning. */
+/* One check-in: connects, registers and waits up to timeout_ms (> 0) for one
+ * task to end. FEDGE_OK when an update was uploaded; FEDGE_ERR_RETRY_LATER
+ * when the coordinator had no task for this device (see the report's
+ * retry_after_ms); FEDGE_ERR_NOT_ELIGIBLE when the device was or became
+ * ineligible; FEDGE_ERR_TIMEOUT when no task ended in time;
+ * FEDGE_ERR_CANCELLED; FEDGE_ERR_UNAVAILABLE when the coordinator ended the
+ * federation. Every model received (a task's, or the newest one the
+ * coordinator sends a device holding an older one) is verified and stored.
+ * `report` may be NULL. Tells the coordinator it leaves and disconnects
+ * before returning. */
 FEDGE_API fedge_status fedge_client_run_once(fedge_client* client, int64_t timeout_ms,
                                              fedge_run_report* report);
 

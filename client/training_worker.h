@@ -1,0 +1,110 @@
+#ifndef FEDGE_CLIENT_TRAINING_WORKER_H_
+#define FEDGE_CLIENT_TRAINING_WORKER_H_
+
+// The client host's training thread: one Trainer shared by every logical
+// client of the process, fed a queue of tasks, returning a queue of results.
+// It owns the logical clients' data (loaded on a client's first task, so
+// registration never waits for it) and is the only thread that touches it.
+//
+// A job is abandoned at its trainer's next batch when the I/O thread stops
+// wanting its round for that client (Want/Abandon): the coordinator moved on,
+// or the client re-registered. No torch and no sockets here.
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "client/dataset.h"
+#include "client/trainer.h"
+#include "protocol/messages.h"
+
+namespace fedge::client {
+
+// Produces a logical client's training data (see ClientHost).
+using DataSource = std::function<absl::StatusOr<Dataset>()>;
+// Builds the Trainer, on the training thread, as the worker starts.
+using TrainerFactory = std::function<absl::StatusOr<std::unique_ptr<Trainer>>()>;
+
+struct TrainingResult {
+  size_t client = 0;  // index of the logical client
+  uint64_t round = 0;
+  uint64_t model_version = 0;
+  absl::Status status;
+  TrainOutcome outcome;
+};
+
+class TrainingWorker {
+ public:
+  struct ClientData {
+    DataSource source;
+    uint64_t num_examples = 0;  // what the client announced; the data must agree
+  };
+
+  // `notify` runs on the training thread after each result and after a fatal
+  // error; it must be thread-safe and must not block (it wakes the I/O loop).
+  TrainingWorker(TrainerFactory factory, std::vector<ClientData> clients,
+                 std::function<void()> notify);
+  ~TrainingWorker();  // stops and joins
+  TrainingWorker(const TrainingWorker&) = delete;
+  TrainingWorker& operator=(const TrainingWorker&) = delete;
+
+  void Start();
+  // Makes running and queued jobs end at their next batch; Stop joins.
+  void Stop();
+
+  // Queues `task` for logical client `client` and wants its round.
+  void Submit(size_t client, protocol::Task task);
+  // The round `client` should be training for; anything else is abandoned.
+  void Want(size_t client, uint64_t round) { wanted_round_[client].store(round); }
+  void Abandon(size_t client) { wanted_round_[client].store(0); }
+
+  // Results since the last call, oldest first.
+  std::deque<TrainingResult> TakeResults();
+  // Non-OK once the trainer could not be built (the worker has stopped).
+  absl::Status fatal() const;
+  // Architectures the trainer holds, so a Hello can say so.
+  std::vector<std::string> CachedArchitectures() const;
+
+ private:
+  struct Job {
+    size_t client = 0;
+    protocol::Task task;
+  };
+  struct Slot {
+    ClientData spec;
+    std::optional<Dataset> data;  // training thread only
+  };
+
+  void Loop();
+  absl::Status EnsureData(Slot& slot);
+
+  TrainerFactory factory_;
+  std::function<void()> notify_;
+  std::vector<Slot> slots_;
+  std::unique_ptr<std::atomic<uint64_t>[]> wanted_round_;
+  std::unique_ptr<Trainer> trainer_;  // training thread only
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Job> jobs_;                 // guarded by mu_
+  std::deque<TrainingResult> results_;   // guarded by mu_
+  std::vector<std::string> cached_;      // guarded by mu_
+  absl::Status fatal_;                   // guarded by mu_
+  bool exit_ = false;                    // guarded by mu_
+};
+
+}  // namespace fedge::client
+
+#endif  // FEDGE_CLIENT_TRAINING_WORKER_H_
