@@ -106,6 +106,16 @@ void Coordinator::SendTo(const std::string& peer, std::shared_ptr<const std::str
 void Coordinator::Handle(const std::string& peer, protocol::Hello& m, absl::Time now) {
   if (phase_ == Phase::kFinished) {
     if (halted_) return;  // a restarted coordinator will take the client back
+    // A check-in device still gets the final model.
+    if ((m.capabilities & protocol::kCapCheckIn) &&
+        (!m.has_model || m.model_version < model_version_)) {
+      const bool cached = std::count(m.cached_architectures.begin(), m.cached_architectures.end(),
+                                     model_.architecture_id) > 0;
+      if (auto frame = GlobalModelFrame(!cached)) {
+        ++stats_.models_sent;
+        SendTo(peer, std::move(frame));
+      }
+    }
     protocol::Shutdown bye;
     bye.reason = finish_reason_;
     SendTo(peer, std::make_shared<const std::string>(protocol::Encode(bye)));
@@ -183,12 +193,15 @@ void Coordinator::Handle(const std::string& peer, protocol::Update& m, absl::Tim
   if (std::isfinite(m.metrics.loss)) {
     train_loss_sum_ += static_cast<double>(m.metrics.loss) * static_cast<double>(m.num_examples);
   }
-  if (client->checks_in) {
-    // Its work for this check-in is done; it need not wait for the round.
-    client->check_in_done = true;
-    SendRetryLater(*client, absl::StrCat("update for round ", round_, " received"));
-  }
+  const uint64_t round = round_;
+  if (client->checks_in) client->check_in_done = true;  // its one task is done
   MaybeCloseRound(now);
+  // It need not wait for the round; advised after the round closed, if its
+  // update closed it, so the advice sees the next round.
+  ClientRecord* device = registry_.Find(peer);
+  if (device != nullptr && device->checks_in && phase_ != Phase::kFinished) {
+    SendRetryLater(*device, absl::StrCat("update for round ", round, " received"));
+  }
 }
 
 void Coordinator::Handle(const std::string& peer, protocol::Heartbeat& m, absl::Time now) {
@@ -551,7 +564,18 @@ void Coordinator::Finish(const std::string& reason) {
   protocol::Shutdown bye;
   bye.reason = reason;
   auto frame = std::make_shared<const std::string>(protocol::Encode(bye));
-  for (const std::string& peer : registry_.PeersByClientId()) SendTo(peer, frame);
+  for (const std::string& peer : registry_.PeersByClientId()) {
+    ClientRecord* r = registry_.Find(peer);
+    // Check-in devices take the final model with them.
+    if (r != nullptr && r->checks_in && (!r->has_model || r->model_version < model_version_)) {
+      const bool cached = r->cached_architectures.count(model_.architecture_id) > 0;
+      if (auto model = GlobalModelFrame(!cached)) {
+        ++stats_.models_sent;
+        SendTo(peer, std::move(model));
+      }
+    }
+    SendTo(peer, frame);
+  }
   FEDGE_LOG(kInfo, "finished: %s", reason);
 }
 

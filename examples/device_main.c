@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <fedge/fedge_client.h>
 
@@ -28,6 +29,18 @@
 static int charging(void* user) {
   (void)user;
   return 1;
+}
+
+/* Waits as the coordinator advised: at least after_ms, then a random part of
+ * the window so that a fleet's devices do not all come back at once. A real
+ * device would power down meanwhile. */
+static void wait_as_advised(const fedge_run_report* report) {
+  int64_t ms = report->retry_after_ms;
+  if (ms < 0) ms = 1000; /* no advice: poll gently */
+  if (report->retry_window_ms > 0) ms += rand() % (report->retry_window_ms + 1);
+  struct timespec t = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+  printf("coming back in %lld ms\n", (long long)ms);
+  nanosleep(&t, NULL);
 }
 
 static int train(const char* endpoint, const char* store, const char* data, uint64_t id,
@@ -54,7 +67,7 @@ static int train(const char* endpoint, const char* store, const char* data, uint
   CHECK(fedge_client_create(&config, &client));
 
   int rc = 1, uploaded = 0;
-  for (int attempt = 0; attempt < 5 + rounds; ++attempt) { /* the device main loop */
+  for (int attempt = 0; attempt < 10 + rounds; ++attempt) { /* the device main loop */
     if (!charging(NULL)) continue;
     fedge_run_report report;
     fedge_status s = fedge_client_run_once(client, 120000, &report);
@@ -66,8 +79,12 @@ static int train(const char* endpoint, const char* store, const char* data, uint
       rc = 0;
       break;
     }
-    if (s == FEDGE_OK) continue;
-    if (s != FEDGE_ERR_TIMEOUT && s != FEDGE_ERR_NOT_ELIGIBLE) break;
+    if (s == FEDGE_ERR_UNAVAILABLE) break; /* the federation is over */
+    if (s != FEDGE_OK && s != FEDGE_ERR_RETRY_LATER && s != FEDGE_ERR_TIMEOUT &&
+        s != FEDGE_ERR_NOT_ELIGIBLE) {
+      break;
+    }
+    wait_as_advised(&report);
   }
   fedge_client_destroy(client);
   fedge_idx_close(reader);

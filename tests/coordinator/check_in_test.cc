@@ -137,6 +137,10 @@ TEST_F(CheckInTest, DeviceIsReleasedWhenItsUpdateArrivesAndNotSelectedAgain) {
   const auto retry = outbox_.To<protocol::RetryLater>("d");
   ASSERT_EQ(retry.size(), 1u);
   EXPECT_THAT(retry[0].reason, ::testing::HasSubstr("update for round 1 received"));
+  // Its update closed round 1 and nobody else is waiting: come back any time
+  // within the window.
+  EXPECT_EQ(retry[0].after_ms, 0u);
+  EXPECT_EQ(retry[0].window_ms, 20'000u);
   // Its one task is done: round 2 waits for other clients instead of
   // selecting it again on this connection.
   EXPECT_EQ(outbox_.To<protocol::Task>("d").size(), 1u);
@@ -145,6 +149,42 @@ TEST_F(CheckInTest, DeviceIsReleasedWhenItsUpdateArrivesAndNotSelectedAgain) {
   Hello("d", 1, true, /*held=*/1);
   EXPECT_EQ(outbox_.To<protocol::Task>("d").size(), 2u);
   EXPECT_EQ(outbox_.To<protocol::Task>("d")[1].model_version, 1u);
+}
+
+TEST_F(CheckInTest, UpdateBeforeTheRoundClosesIsAdvisedTheRoundsEnd) {
+  Start(2);
+  Hello("p", 1, false);
+  Hello("d", 2, true);
+  ASSERT_EQ(coord_->phase(), Coordinator::Phase::kTraining);
+  now_ += absl::Seconds(5);
+  UpdateFrom("d", 2);
+  EXPECT_EQ(coord_->completed_rounds(), 0u);  // p has not reported
+  const auto retry = outbox_.To<protocol::RetryLater>("d");
+  ASSERT_EQ(retry.size(), 1u);
+  EXPECT_EQ(retry[0].after_ms, 55'000u);  // no history: the deadline
+}
+
+TEST_F(CheckInTest, DevicesTakeTheFinalModelWhenTheFederationEnds) {
+  Start(1);
+  for (uint64_t round = 1; round <= 5; ++round) {
+    Hello("d", 1, true, round == 1 ? std::nullopt : std::optional<uint64_t>(round - 1));
+    UpdateFrom("d", 1);
+  }
+  ASSERT_EQ(coord_->phase(), Coordinator::Phase::kFinished);
+  // The last update finished the run: the model it made (version 5) goes
+  // out with the Shutdown, and no advice to come back.
+  const auto models = outbox_.To<protocol::GlobalModel>("d");
+  ASSERT_FALSE(models.empty());
+  EXPECT_EQ(models.back().model_version, 5u);
+  EXPECT_EQ(outbox_.To<protocol::Shutdown>("d").size(), 1u);
+  EXPECT_EQ(outbox_.To<protocol::RetryLater>("d").size(), 4u);
+  // A device checking in afterwards with an older model gets it too.
+  Hello("late", 2, true, /*held=*/3);
+  ASSERT_EQ(outbox_.To<protocol::GlobalModel>("late").size(), 1u);
+  EXPECT_EQ(outbox_.To<protocol::GlobalModel>("late")[0].model_version, 5u);
+  EXPECT_EQ(outbox_.To<protocol::Shutdown>("late").size(), 1u);
+  Hello("current", 3, true, /*held=*/5);
+  EXPECT_TRUE(outbox_.To<protocol::GlobalModel>("current").empty());
 }
 
 TEST_F(CheckInTest, LeaveDropsTheClientFromTheRoundAtOnce) {

@@ -28,14 +28,18 @@ cc -o "$tmp/device_main_pc" "$src/examples/device_main.c" \
 
 mkfifo "$tmp/ready"
 OMP_NUM_THREADS=1 "$build/bin/fedge-coordinator" --listen=tcp://127.0.0.1:* --ready_fd=3 \
-  --insecure --min_clients=1 --rounds=2 --model=mlp --quiet 3>"$tmp/ready" &
+  --insecure --min_clients=1 --rounds=2 --model=mlp --quiet --retry_window=1s \
+  3>"$tmp/ready" &
 coord=$!
 read -r -t 60 endpoint <"$tmp/ready"
 echo "coordinator at $endpoint"
 
 OMP_NUM_THREADS=1 "$tmp/ex/device_main" train "$endpoint" "$tmp/store" "$data" 7 2 | tee "$tmp/train.out"
-# Round 2 brought the model aggregated in round 1.
-grep -q "run_once: OK round=[0-9]* uploaded=1 stored_model=1 " "$tmp/train.out"
+# Round 1 (the model it made comes back with the coordinator's advice), then
+# round 2 on that model; the federation's final model (version 2) comes with
+# its end.
+grep -q "run_once: OK round=1 uploaded=1 stored_model=1 " "$tmp/train.out"
+grep -q "run_once: OK round=2 uploaded=1 stored_model=2 " "$tmp/train.out"
 ls "$tmp/store"/model-*.fms
 
 # The coordinator is gone: inference still works from the store.
@@ -43,5 +47,5 @@ kill "$coord" 2>/dev/null || true
 wait "$coord" || true
 coord=
 OMP_NUM_THREADS=1 "$tmp/device_main_pc" predict "$tmp/store" "$data" | tee "$tmp/predict.out"
-grep -q "predict: model 1, 10 classes" "$tmp/predict.out"
+grep -q "predict: model 2, 10 classes" "$tmp/predict.out"
 echo PASS
