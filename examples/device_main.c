@@ -1,10 +1,12 @@
 /* A simulated device using the fedge C API.
  *
- *   device_main train ENDPOINT STORE_DIR DATA_DIR [CLIENT_ID [ROUNDS]]
+ *   device_main train ENDPOINT STORE_DIR DATA_DIR [CLIENT_ID [ROUNDS [KEY PUB]]]
  *     the device main loop: when "charging", take part in federated rounds
- *     (fedge_client_run_once) until ROUNDS (default 1) uploaded, then exit;
- *     plain TCP (--insecure coordinator), data from
- *     DATA_DIR/train-*-idx*-ubyte.gz.
+ *     (fedge_client_run_once) until ROUNDS (default 1) uploaded, then exit,
+ *     coming back when the coordinator advises; data from
+ *     DATA_DIR/train-*-idx*-ubyte.gz. With KEY (this device's key file,
+ *     fedge-keygen device) and PUB (the coordinator's coordinator.pub):
+ *     CURVE and signed models; without: plain TCP (--insecure coordinator).
  *   device_main predict STORE_DIR DATA_DIR
  *     offline: classify 100 test images with the newest stored model.
  */
@@ -44,7 +46,7 @@ static void wait_as_advised(const fedge_run_report* report) {
 }
 
 static int train(const char* endpoint, const char* store, const char* data, uint64_t id,
-                 int rounds) {
+                 int rounds, const char* key_file, const char* coordinator_pub) {
   char images[1024], labels[1024];
   snprintf(images, sizeof images, "%s/train-images-idx3-ubyte.gz", data);
   snprintf(labels, sizeof labels, "%s/train-labels-idx1-ubyte.gz", data);
@@ -54,7 +56,9 @@ static int train(const char* endpoint, const char* store, const char* data, uint
   fedge_config config;
   fedge_config_init(&config);
   config.coordinator_endpoint = endpoint;
-  config.insecure = 1;
+  config.key_file = key_file;
+  config.coordinator_pub = coordinator_pub;
+  config.insecure = key_file == NULL;
   config.storage_dir = store;
   config.client_id = id;
   config.max_examples = 1000;
@@ -133,12 +137,14 @@ static int predict(const char* store, const char* data) {
 
 int main(int argc, char** argv) {
   printf("fedge %s (ABI %d)\n", fedge_version(), fedge_abi_version());
-  if (argc >= 5 && strcmp(argv[1], "train") == 0) {
+  if (argc >= 5 && argc != 8 && argc <= 9 && strcmp(argv[1], "train") == 0) {
     return train(argv[2], argv[3], argv[4], argc > 5 ? strtoull(argv[5], NULL, 10) : 0,
-                 argc > 6 ? atoi(argv[6]) : 1);
+                 argc > 6 ? atoi(argv[6]) : 1, argc > 8 ? argv[7] : NULL,
+                 argc > 8 ? argv[8] : NULL);
   }
   if (argc == 4 && strcmp(argv[1], "predict") == 0) return predict(argv[2], argv[3]);
-  fprintf(stderr, "usage: %s train ENDPOINT STORE DATA [ID [ROUNDS]] | predict STORE DATA\n",
+  fprintf(stderr,
+          "usage: %s train ENDPOINT STORE DATA [ID [ROUNDS [KEY PUB]]] | predict STORE DATA\n",
           argv[0]);
   return 2;
 }

@@ -1,8 +1,9 @@
 #!/bin/bash
 # The device SDK as a user gets it: install into a temporary prefix, build
 # examples/ as a separate CMake project with find_package(fedge) (and once
-# with pkg-config), run device_main against a live fedge-coordinator for two
-# rounds, stop the coordinator, then predict offline from the model store.
+# with pkg-config), run device_main (CURVE, signed models) against a live
+# fedge-coordinator for two rounds, stop the coordinator, then predict
+# offline from the model store.
 # Usage: install_test.sh BUILD_DIR SOURCE_DIR DATA_DIR
 set -euo pipefail
 build=$1 src=$2 data=$3
@@ -26,15 +27,25 @@ cmake --build "$tmp/ex" >/dev/null
 cc -o "$tmp/device_main_pc" "$src/examples/device_main.c" \
   $(PKG_CONFIG_PATH="$tmp/prefix/lib/pkgconfig" pkg-config --cflags --libs fedge)
 
+# Keys as an operator makes them: the coordinator's, the device's, enrolled
+# for client id 7. The device talks CURVE and checks model signatures.
+keys="$tmp/keys"
+"$build/bin/fedge-keygen" coordinator --out "$keys" >/dev/null
+"$build/bin/fedge-keygen" device --out "$keys" --name dev7 >/dev/null
+"$build/bin/fedge-keygen" enrol --allowlist "$keys/allowlist" --pub "$keys/dev7.pub" \
+  --client_ids 7 >/dev/null
+
 mkfifo "$tmp/ready"
 OMP_NUM_THREADS=1 "$build/bin/fedge-coordinator" --listen=tcp://127.0.0.1:* --ready_fd=3 \
-  --insecure --min_clients=1 --rounds=2 --model=mlp --quiet --retry_window=1s \
+  --key_file="$keys/coordinator.key" --allowlist="$keys/allowlist" \
+  --min_clients=1 --rounds=2 --model=mlp --quiet --retry_window=1s \
   3>"$tmp/ready" &
 coord=$!
 read -r -t 60 endpoint <"$tmp/ready"
 echo "coordinator at $endpoint"
 
-OMP_NUM_THREADS=1 "$tmp/ex/device_main" train "$endpoint" "$tmp/store" "$data" 7 2 | tee "$tmp/train.out"
+OMP_NUM_THREADS=1 "$tmp/ex/device_main" train "$endpoint" "$tmp/store" "$data" 7 2 \
+  "$keys/dev7.key" "$keys/coordinator.pub" | tee "$tmp/train.out"
 # Round 1 (the model it made comes back with the coordinator's advice), then
 # round 2 on that model; the federation's final model (version 2) comes with
 # its end.
