@@ -67,17 +67,22 @@ std::shared_ptr<const std::string> Coordinator::GlobalModelFrame(bool with_archi
   return frame;
 }
 
+bool Coordinator::SendModelIfNewer(const std::string& peer, bool has_model, uint64_t version,
+                                   bool architecture_cached) {
+  if (has_model && version >= model_version_) return false;
+  std::shared_ptr<const std::string> frame = GlobalModelFrame(!architecture_cached);
+  if (frame == nullptr) return false;
+  ++stats_.models_sent;
+  SendTo(peer, std::move(frame));
+  return true;
+}
+
 void Coordinator::SendRetryLater(ClientRecord& client, const std::string& reason) {
-  if (!client.has_model || client.model_version < model_version_) {
-    const bool with_architecture =
-        !client.cached_architectures.count(model_.architecture_id);
-    if (std::shared_ptr<const std::string> frame = GlobalModelFrame(with_architecture)) {
-      ++stats_.models_sent;
-      client.has_model = true;
-      client.model_version = model_version_;
-      client.cached_architectures.insert(model_.architecture_id);
-      SendTo(client.peer, std::move(frame));
-    }
+  if (SendModelIfNewer(client.peer, client.has_model, client.model_version,
+                       client.cached_architectures.count(model_.architecture_id) > 0)) {
+    client.has_model = true;
+    client.model_version = model_version_;
+    client.cached_architectures.insert(model_.architecture_id);
   }
   std::optional<RetryAdvisor::OpenRound> open;
   if (phase_ == Phase::kTraining) open = RetryAdvisor::OpenRound{round_start_, round_deadline_};

@@ -107,14 +107,10 @@ void Coordinator::Handle(const std::string& peer, protocol::Hello& m, absl::Time
   if (phase_ == Phase::kFinished) {
     if (halted_) return;  // a restarted coordinator will take the client back
     // A check-in device still gets the final model.
-    if ((m.capabilities & protocol::kCapCheckIn) &&
-        (!m.has_model || m.model_version < model_version_)) {
+    if (m.capabilities & protocol::kCapCheckIn) {
       const bool cached = std::count(m.cached_architectures.begin(), m.cached_architectures.end(),
                                      model_.architecture_id) > 0;
-      if (auto frame = GlobalModelFrame(!cached)) {
-        ++stats_.models_sent;
-        SendTo(peer, std::move(frame));
-      }
+      SendModelIfNewer(peer, m.has_model, m.model_version, cached);
     }
     protocol::Shutdown bye;
     bye.reason = finish_reason_;
@@ -567,12 +563,9 @@ void Coordinator::Finish(const std::string& reason) {
   for (const std::string& peer : registry_.PeersByClientId()) {
     ClientRecord* r = registry_.Find(peer);
     // Check-in devices take the final model with them.
-    if (r != nullptr && r->checks_in && (!r->has_model || r->model_version < model_version_)) {
-      const bool cached = r->cached_architectures.count(model_.architecture_id) > 0;
-      if (auto model = GlobalModelFrame(!cached)) {
-        ++stats_.models_sent;
-        SendTo(peer, std::move(model));
-      }
+    if (r != nullptr && r->checks_in) {
+      SendModelIfNewer(peer, r->has_model, r->model_version,
+                       r->cached_architectures.count(model_.architecture_id) > 0);
     }
     SendTo(peer, frame);
   }

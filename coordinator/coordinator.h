@@ -221,6 +221,10 @@ class Coordinator {
   // them, to be told when to come back once the next round has started.
   std::vector<std::string> TakeCheckInCohort();
   void TellToRetry(const std::vector<std::string>& peers, const std::string& reason);
+  // Sends the current model (GlobalModel) to a device holding an older one
+  // (or none); true if sent.
+  bool SendModelIfNewer(const std::string& peer, bool has_model, uint64_t version,
+                        bool architecture_cached);
   // The encoded GlobalModel of model_ at model_version_, with or without the
   // architecture bytes; null if the model cannot be signed.
   std::shared_ptr<const std::string> GlobalModelFrame(bool with_architecture);
