@@ -19,6 +19,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "base/id_list.h"
 #include "base/log.h"
 #include "base/signals.h"
 #include "base/status_macros.h"
@@ -64,23 +65,6 @@ ABSL_FLAG(bool, insecure, false,
 
 namespace fedge {
 namespace {
-
-absl::StatusOr<std::vector<uint64_t>> ParseIds(const std::string& spec) {
-  std::vector<uint64_t> ids;
-  for (absl::string_view part : absl::StrSplit(spec, ',', absl::SkipWhitespace())) {
-    std::vector<absl::string_view> range = absl::StrSplit(part, '-');
-    uint64_t lo = 0, hi = 0;
-    if (range.size() == 1 && absl::SimpleAtoi(range[0], &lo)) {
-      hi = lo;
-    } else if (range.size() != 2 || !absl::SimpleAtoi(range[0], &lo) ||
-               !absl::SimpleAtoi(range[1], &hi) || hi < lo || hi - lo > 100000) {
-      return absl::InvalidArgumentError(absl::StrCat("--client_ids: bad item '", part, "'"));
-    }
-    for (uint64_t id = lo; id <= hi; ++id) ids.push_back(id);
-  }
-  if (ids.empty()) return absl::InvalidArgumentError("--client_ids names no client");
-  return ids;
-}
 
 absl::StatusOr<std::vector<int64_t>> ReadPartitionLine(const std::string& path, uint64_t id) {
   std::ifstream in(path);
@@ -202,7 +186,7 @@ absl::Status Run(const Security& security) {
       std::_Exit(1);
     }
   });
-  FEDGE_ASSIGN_OR_RETURN(std::vector<uint64_t> ids, ParseIds(absl::GetFlag(FLAGS_client_ids)));
+  FEDGE_ASSIGN_OR_RETURN(std::vector<uint64_t> ids, ParseIdList(absl::GetFlag(FLAGS_client_ids), "--client_ids"));
   SetLogTag(ids.size() == 1 ? absl::StrCat("client ", ids[0])
                             : absl::StrCat("clients ", absl::GetFlag(FLAGS_client_ids)));
   auto train = std::make_shared<SharedTrainSet>(absl::GetFlag(FLAGS_data_dir));

@@ -25,6 +25,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "base/file_util.h"
+#include "base/id_list.h"
 #include "secure/allow_list.h"
 #include "secure/key_files.h"
 #include "secure/random.h"
@@ -140,25 +141,6 @@ std::optional<Args> ParseArgs(const std::vector<std::string>& argv,
   return args;
 }
 
-// "3,4,5" or ranges "0-4,7".
-absl::StatusOr<std::vector<uint64_t>> ParseClientIds(const std::string& spec) {
-  std::vector<uint64_t> ids;
-  for (absl::string_view part : absl::StrSplit(spec, ',')) {
-    part = absl::StripAsciiWhitespace(part);
-    std::vector<absl::string_view> range = absl::StrSplit(part, '-');
-    uint64_t lo = 0, hi = 0;
-    if (range.size() == 1 && absl::SimpleAtoi(range[0], &lo)) {
-      hi = lo;
-    } else if (range.size() != 2 || !absl::SimpleAtoi(range[0], &lo) ||
-               !absl::SimpleAtoi(range[1], &hi) || hi < lo || hi - lo > 100000) {
-      return absl::InvalidArgumentError(absl::StrCat("--client_ids: bad item '", part, "'"));
-    }
-    for (uint64_t id = lo; id <= hi; ++id) ids.push_back(id);
-  }
-  if (ids.empty()) return absl::InvalidArgumentError("--client_ids names no client");
-  return ids;
-}
-
 bool Exists(const std::string& path) {
   struct stat st;
   return ::stat(path.c_str(), &st) == 0;
@@ -233,7 +215,7 @@ int Device(const Args& args) {
 }
 
 int Enrol(const Args& args) {
-  absl::StatusOr<std::vector<uint64_t>> ids = ParseClientIds(args.values.at("client_ids"));
+  absl::StatusOr<std::vector<uint64_t>> ids = ParseIdList(args.values.at("client_ids"), "--client_ids");
   if (!ids.ok()) {
     std::fprintf(stderr, "fedge-keygen: %s\n", std::string(ids.status().message()).c_str());
     return 2;

@@ -1,0 +1,36 @@
+#include "base/id_list.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "tests/testing/status_matchers.h"
+
+namespace fedge {
+namespace {
+
+using ::fedge::testing::IsOk;
+using ::fedge::testing::StatusIs;
+using ::testing::ElementsAre;
+
+TEST(IdListTest, ItemsAndInclusiveRanges) {
+  absl::StatusOr<std::vector<uint64_t>> ids = ParseIdList(" 0-2, 7 ,9-9", "--client_ids");
+  ASSERT_THAT(ids, IsOk());
+  EXPECT_THAT(*ids, ElementsAre(0, 1, 2, 7, 9));
+}
+
+TEST(IdListTest, BadItemsAreNamed) {
+  for (const char* bad : {"x", "3-1", "1-2-3", "-4", "0-100001", "5,"}) {
+    absl::StatusOr<std::vector<uint64_t>> ids = ParseIdList(bad, "--client_ids");
+    if (std::string(bad) == "5,") {
+      EXPECT_THAT(ids, IsOk());  // a trailing comma is harmless
+      continue;
+    }
+    EXPECT_THAT(ids, StatusIs(absl::StatusCode::kInvalidArgument, "--client_ids: bad item"))
+        << bad;
+  }
+  EXPECT_THAT(ParseIdList(" , ", "--ids"),
+              StatusIs(absl::StatusCode::kInvalidArgument, "--ids names no client"));
+}
+
+}  // namespace
+}  // namespace fedge
