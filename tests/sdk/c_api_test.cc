@@ -104,6 +104,28 @@ struct Data {
   }
 };
 
+// fedge_client_run_once on its own thread, as a device main loop would run
+// it while the test plays the coordinator. fedge_last_error is per thread,
+// so the error is captured there.
+class BackgroundRun {
+ public:
+  BackgroundRun(fedge_client* client, int64_t timeout_ms)
+      : thread_([this, client, timeout_ms] {
+          status = fedge_client_run_once(client, timeout_ms, &report);
+          error = fedge_last_error();
+        }) {}
+  ~BackgroundRun() { Join(); }
+  void Join() {
+    if (thread_.joinable()) thread_.join();
+  }
+  fedge_status status = FEDGE_OK;
+  fedge_run_report report{};
+  std::string error;
+
+ private:
+  std::thread thread_;  // last: starts once the results above exist
+};
+
 class CApiTest : public ::testing::Test {
  protected:
   fedge_config Config(const std::string& endpoint) {
@@ -219,12 +241,11 @@ TEST_F(CApiTest, TimesOutWithoutATask) {
 TEST_F(CApiTest, CancelFromAnotherThread) {
   FakeCoordinator coordinator;
   fedge_client* client = Create(Config(coordinator.endpoint()));
-  fedge_status status = FEDGE_OK;
-  std::thread run([&] { status = fedge_client_run_once(client, 60000, nullptr); });
+  BackgroundRun run(client, 60000);
   ASSERT_TRUE(coordinator.NextOf<protocol::Hello>(absl::Seconds(30)).has_value());
   EXPECT_EQ(fedge_client_cancel(client), FEDGE_OK);  // run_once is serving now
-  run.join();
-  EXPECT_EQ(status, FEDGE_ERR_CANCELLED);
+  run.Join();
+  EXPECT_EQ(run.status, FEDGE_ERR_CANCELLED);
 
   // A cancel with nothing running cancels the next run, once.
   EXPECT_EQ(fedge_client_cancel(client), FEDGE_OK);
@@ -243,9 +264,7 @@ TEST_F(CApiTest, IneligibleMidTrainingUploadsNothingAndLeavesTheRound) {
   fedge_config c = Config(coordinator.endpoint());
   c.eligible = EligibleForOneBatch;
   fedge_client* client = Create(c);
-  fedge_status status = FEDGE_OK;
-  fedge_run_report report;
-  std::thread run([&] { status = fedge_client_run_once(client, 120000, &report); });
+  BackgroundRun run(client, 120000);
 
   std::string peer;
   std::optional<protocol::Hello> hello = coordinator.NextOf<protocol::Hello>(absl::Seconds(30), &peer);
@@ -267,19 +286,19 @@ TEST_F(CApiTest, IneligibleMidTrainingUploadsNothingAndLeavesTheRound) {
 
   std::optional<protocol::ErrorReply> left =
       coordinator.NextOf<protocol::ErrorReply>(absl::Seconds(60));
-  run.join();
+  run.Join();
   ASSERT_TRUE(left.has_value());
   EXPECT_EQ(left->round, 4u);
   EXPECT_TRUE(absl::StrContains(left->message, "left the round")) << left->message;
   while (coordinator.NextOf<protocol::Update>(absl::Milliseconds(200))) ++coordinator.updates;
   EXPECT_EQ(coordinator.updates, 0);
-  EXPECT_EQ(status, FEDGE_ERR_NOT_ELIGIBLE) << fedge_status_name(status);
+  EXPECT_EQ(run.status, FEDGE_ERR_NOT_ELIGIBLE) << fedge_status_name(run.status);
   EXPECT_GE(eligible_calls.load(), 4);  // polled between batches
-  EXPECT_EQ(report.task_received, 1);
-  EXPECT_EQ(report.trained, 0);
-  EXPECT_EQ(report.uploaded, 0);
-  EXPECT_EQ(report.round, 4u);
-  EXPECT_EQ(report.stored_model_version, 9u);  // the task's model was stored
+  EXPECT_EQ(run.report.task_received, 1);
+  EXPECT_EQ(run.report.trained, 0);
+  EXPECT_EQ(run.report.uploaded, 0);
+  EXPECT_EQ(run.report.round, 4u);
+  EXPECT_EQ(run.report.stored_model_version, 9u);  // the task's model was stored
 
   // Offline inference with the stored model (the fake coordinator is idle).
   uint64_t version = 0;
@@ -325,35 +344,29 @@ protocol::GlobalModel MlpModel(uint64_t version, const protocol::ModelSigner* si
 TEST_F(CApiTest, NotSelectedDeviceStoresTheNewestModelAndReportsWhenToComeBack) {
   FakeCoordinator coordinator;
   fedge_client* client = Create(Config(coordinator.endpoint()));
-  fedge_status status = FEDGE_OK;
-  fedge_run_report report;
-  std::string error;  // fedge_last_error is per thread
-  std::thread run([&] {
-    status = fedge_client_run_once(client, 60000, &report);
-    error = fedge_last_error();
-  });
+  BackgroundRun run(client, 60000);
   protocol::Hello hello;
   AnswerWithModelAndRetry(coordinator, MlpModel(6, nullptr), &hello);
-  run.join();
+  run.Join();
   EXPECT_NE(hello.capabilities & protocol::kCapCheckIn, 0u);
   EXPECT_FALSE(hello.has_model);
-  EXPECT_EQ(status, FEDGE_ERR_RETRY_LATER) << error;
-  EXPECT_TRUE(absl::StrContains(error, "round 7 is in progress")) << error;
-  EXPECT_EQ(report.task_received, 0);
-  EXPECT_EQ(report.retry_after_ms, 2500);
-  EXPECT_EQ(report.retry_window_ms, 10000);
-  EXPECT_EQ(report.stored_model_version, 6u);
+  EXPECT_EQ(run.status, FEDGE_ERR_RETRY_LATER) << run.error;
+  EXPECT_TRUE(absl::StrContains(run.error, "round 7 is in progress")) << run.error;
+  EXPECT_EQ(run.report.task_received, 0);
+  EXPECT_EQ(run.report.retry_after_ms, 2500);
+  EXPECT_EQ(run.report.retry_window_ms, 10000);
+  EXPECT_EQ(run.report.stored_model_version, 6u);
   uint64_t version = 0;
   ASSERT_EQ(fedge_model_info(client, &version, nullptr), FEDGE_OK) << fedge_last_error();
   EXPECT_EQ(version, 6u);
 
   // The next check-in says which model the device holds.
-  std::thread again([&] { status = fedge_client_run_once(client, 60000, &report); });
+  BackgroundRun again(client, 60000);
   AnswerWithModelAndRetry(coordinator, MlpModel(7, nullptr), &hello);
-  again.join();
+  again.Join();
   EXPECT_TRUE(hello.has_model);
   EXPECT_EQ(hello.model_version, 6u);
-  EXPECT_EQ(report.stored_model_version, 7u);
+  EXPECT_EQ(again.report.stored_model_version, 7u);
   fedge_client_destroy(client);
 }
 
@@ -372,13 +385,7 @@ TEST_F(CApiTest, MaxTrainMsStopsTrainingAndUploadsNothing) {
   fedge_config c = Config(coordinator.endpoint());
   c.max_train_ms = 1;
   fedge_client* client = Create(c);
-  fedge_status status = FEDGE_OK;
-  fedge_run_report report;
-  std::string error;
-  std::thread run([&] {
-    status = fedge_client_run_once(client, 120000, &report);
-    error = fedge_last_error();
-  });
+  BackgroundRun run(client, 120000);
   std::string peer;
   ASSERT_TRUE(coordinator.NextOf<protocol::Hello>(absl::Seconds(30), &peer).has_value());
   coordinator.Send(peer, protocol::Welcome{3, 1000, 0});
@@ -390,23 +397,22 @@ TEST_F(CApiTest, MaxTrainMsStopsTrainingAndUploadsNothing) {
   coordinator.Send(peer, task);
   std::optional<protocol::ErrorReply> left =
       coordinator.NextOf<protocol::ErrorReply>(absl::Seconds(60));
-  run.join();
+  run.Join();
   ASSERT_TRUE(left.has_value());
   EXPECT_TRUE(absl::StrContains(left->message, "max_train_ms")) << left->message;
   EXPECT_EQ(coordinator.updates, 0);
-  EXPECT_EQ(status, FEDGE_ERR_TIMEOUT) << fedge_status_name(status);
-  EXPECT_TRUE(absl::StrContains(error, "max_train_ms")) << error;
-  EXPECT_EQ(report.task_received, 1);
-  EXPECT_EQ(report.trained, 0);
-  EXPECT_EQ(report.uploaded, 0);
+  EXPECT_EQ(run.status, FEDGE_ERR_TIMEOUT) << fedge_status_name(run.status);
+  EXPECT_TRUE(absl::StrContains(run.error, "max_train_ms")) << run.error;
+  EXPECT_EQ(run.report.task_received, 1);
+  EXPECT_EQ(run.report.trained, 0);
+  EXPECT_EQ(run.report.uploaded, 0);
   fedge_client_destroy(client);
 }
 
 TEST_F(CApiTest, SecondConcurrentRunOnceIsRefused) {
   FakeCoordinator coordinator;
   fedge_client* client = Create(Config(coordinator.endpoint()));
-  fedge_status first = FEDGE_OK;
-  std::thread run([&] { first = fedge_client_run_once(client, 60000, nullptr); });
+  BackgroundRun run(client, 60000);
   ASSERT_TRUE(coordinator.NextOf<protocol::Hello>(absl::Seconds(30)).has_value());
   EXPECT_EQ(fedge_client_run_once(client, 60000, nullptr), FEDGE_ERR_FAILED_PRECONDITION);
   EXPECT_TRUE(absl::StrContains(fedge_last_error(), "already running")) << fedge_last_error();
@@ -414,8 +420,8 @@ TEST_F(CApiTest, SecondConcurrentRunOnceIsRefused) {
   float x[FEDGE_IMAGE_PIXELS] = {}, s[10];
   EXPECT_EQ(fedge_model_predict(client, x, 1, s), FEDGE_ERR_NO_MODEL);
   EXPECT_EQ(fedge_client_cancel(client), FEDGE_OK);
-  run.join();
-  EXPECT_EQ(first, FEDGE_ERR_CANCELLED);
+  run.Join();
+  EXPECT_EQ(run.status, FEDGE_ERR_CANCELLED);
   fedge_client_destroy(client);
 }
 
@@ -456,31 +462,27 @@ class CApiCurveTest : public CApiTest {
 TEST_F(CApiCurveTest, ChecksInOverCurveAndStoresASignedModel) {
   FakeCoordinator coordinator(&coordinator_.curve_secret);
   fedge_client* client = Create(SecureConfig(coordinator.endpoint(), pub_file_));
-  fedge_status status = FEDGE_OK;
-  fedge_run_report report;
-  std::thread run([&] { status = fedge_client_run_once(client, 60000, &report); });
+  BackgroundRun run(client, 60000);
   protocol::Hello hello;
   AnswerWithModelAndRetry(coordinator, MlpModel(3, signer_.get()), &hello);
-  run.join();
-  EXPECT_EQ(status, FEDGE_ERR_RETRY_LATER) << fedge_last_error();
-  EXPECT_EQ(report.stored_model_version, 3u);
+  run.Join();
+  EXPECT_EQ(run.status, FEDGE_ERR_RETRY_LATER) << run.error;
+  EXPECT_EQ(run.report.stored_model_version, 3u);
   fedge_client_destroy(client);
 }
 
 TEST_F(CApiCurveTest, UnsignedModelIsNotStoredWhenACoordinatorKeyIsPinned) {
   FakeCoordinator coordinator(&coordinator_.curve_secret);
   fedge_client* client = Create(SecureConfig(coordinator.endpoint(), pub_file_));
-  fedge_status status = FEDGE_OK;
-  fedge_run_report report;
-  std::thread run([&] { status = fedge_client_run_once(client, 60000, &report); });
+  BackgroundRun run(client, 60000);
   protocol::Hello hello;
   AnswerWithModelAndRetry(coordinator, MlpModel(3, nullptr), &hello);
-  run.join();
+  run.Join();
   // A refused model is a security event: it outranks "come back later",
   // whose advice is still in the report.
-  EXPECT_EQ(status, FEDGE_ERR_UNAUTHENTICATED) << fedge_last_error();
-  EXPECT_EQ(report.retry_after_ms, 2500);
-  EXPECT_EQ(report.stored_model_version, 0u);
+  EXPECT_EQ(run.status, FEDGE_ERR_UNAUTHENTICATED) << run.error;
+  EXPECT_EQ(run.report.retry_after_ms, 2500);
+  EXPECT_EQ(run.report.stored_model_version, 0u);
   uint64_t version = 0;
   EXPECT_EQ(fedge_model_info(client, &version, nullptr), FEDGE_ERR_NO_MODEL);
   fedge_client_destroy(client);
