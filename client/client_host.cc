@@ -381,7 +381,7 @@ class ClientHost::Impl {
 
   void Handle(LogicalClient& c, protocol::GlobalModel& m) {
     if (std::optional<protocol::ErrorReply> refusal = model_gate_.Check(m)) {
-      ++stats_->tasks_refused;
+      ++stats_->models_refused;
       FEDGE_LOG(kWarning, "client %d: refused model version %d (%s): %s", c.id, m.model_version,
                 protocol::ErrorCodeName(refusal->code), refusal->message);
       Send(c, protocol::Encode(*refusal));

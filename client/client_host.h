@@ -120,6 +120,7 @@ struct ClientHostStats {
   uint64_t tasks_refused = 0;      // bad signature or rollback: not trained
   uint64_t handshake_failures = 0;
   uint64_t models_received = 0;    // GlobalModels that passed the checks
+  uint64_t models_refused = 0;     // GlobalModels refused (bad signature, rollback)
   // The coordinator's last RetryLater (check-in mode): when to come back.
   std::optional<protocol::RetryLater> retry_later;
 };

@@ -360,7 +360,7 @@ class Client::Impl {
       return Error(FEDGE_ERR_CANCELLED, "cancelled");
     }
     if (!s.ok()) return sdk::ToError(s);
-    if (st.tasks_refused > 0) {
+    if (st.tasks_refused + st.models_refused > 0) {
       return Error(FEDGE_ERR_UNAUTHENTICATED,
                    "a model from the coordinator was refused: its signature did not verify "
                    "or it was a rollback");

@@ -90,7 +90,8 @@ TEST_F(CheckInHostTest, GlobalModelsAreCheckedBeforeTheyAreHandedOver) {
   EXPECT_THAT(run_status_, IsOk());
   EXPECT_EQ(models(), std::vector<uint64_t>({6}));
   EXPECT_EQ(host_->stats().models_received, 1u);
-  EXPECT_EQ(host_->stats().tasks_refused, 2u);
+  EXPECT_EQ(host_->stats().models_refused, 2u);
+  EXPECT_EQ(host_->stats().tasks_refused, 0u);
 }
 
 TEST_F(CheckInHostTest, AfterItsUpdateTheHostWaitsForRetryLater) {
