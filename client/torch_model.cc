@@ -1,5 +1,6 @@
 #include "client/torch_model.h"
 
+#include <atomic>
 #include <sstream>
 
 #include <torch/script.h>
@@ -78,7 +79,13 @@ class ScriptedModel final : public TorchModel {
   torch::jit::Module module_;
 };
 
+std::atomic<int64_t> live_models{0};
+
 }  // namespace
+
+TorchModel::TorchModel() { live_models.fetch_add(1, std::memory_order_relaxed); }
+TorchModel::~TorchModel() { live_models.fetch_sub(1, std::memory_order_relaxed); }
+int64_t TorchModel::LiveCount() { return live_models.load(std::memory_order_relaxed); }
 
 void TorchModel::InitParameters(std::vector<std::pair<std::string, torch::Tensor>> named) {
   for (auto& [name, tensor] : named) {

@@ -10,6 +10,7 @@
 // Only parameters are federated; buffers (e.g. BatchNorm statistics) stay local.
 // Not thread-safe.
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -25,7 +26,12 @@ namespace fedge::client {
 
 class TorchModel {
  public:
-  virtual ~TorchModel() = default;
+  virtual ~TorchModel();
+
+  // TorchModel objects alive in this process: each holds its parameters and
+  // their gradients. Lets tests check that a trainer keeps no model between
+  // tasks. Thread-safe.
+  static int64_t LiveCount();
 
   // Builds the architecture (verified against its id). InvalidArgument for a
   // corrupt or unloadable TorchScript archive or an unknown built-in.
@@ -42,6 +48,7 @@ class TorchModel {
   const std::vector<torch::Tensor>& parameters() const { return params_; }
 
  protected:
+  TorchModel();
   // Called by subclasses once parameters exist.
   void InitParameters(std::vector<std::pair<std::string, torch::Tensor>> named);
 

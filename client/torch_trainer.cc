@@ -1,3 +1,5 @@
+#include <malloc.h>
+
 #include <algorithm>
 #include <map>
 #include <numeric>
@@ -26,6 +28,13 @@ torch::Tensor LabelsToTensor(const Dataset& data, int64_t count) {
       .to(torch::kInt64);
 }
 
+// Returns the heap's free pages to the kernel (glibc; elsewhere a no-op).
+void ReleaseFreedMemory() {
+#if defined(__GLIBC__)
+  malloc_trim(0);
+#endif
+}
+
 absl::Status CatchTorch(const std::function<absl::Status()>& body, const char* what) {
   try {
     return body();
@@ -44,7 +53,28 @@ class TorchTrainer final : public Trainer {
 
   absl::Status Train(const protocol::Task& task, const Dataset& data,
                      const StopPredicate& should_stop, TrainOutcome* out) override {
-    FEDGE_ASSIGN_OR_RETURN(TorchModel* model, ModelFor(task.model));
+    absl::Status status = TrainFreshModel(task, data, should_stop, out);
+    // Everything the task allocated (model, gradients, optimizer, the data
+    // as tensors) is freed by now, but glibc keeps freed heap pages (and
+    // raises its mmap threshold after large frees, so the next task's
+    // buffers come from the heap too): hand them back so an idle device
+    // does not keep a training-sized heap between rounds.
+    ReleaseFreedMemory();
+    return status;
+  }
+
+  std::vector<std::string> CachedArchitectures() const override {
+    std::vector<std::string> ids;
+    for (const auto& [id, unused] : architectures_) ids.push_back(id);
+    return ids;
+  }
+
+ private:
+  // Builds the task's model, trains it and destroys it: between tasks the
+  // trainer keeps only architecture bytes, no tensors.
+  absl::Status TrainFreshModel(const protocol::Task& task, const Dataset& data,
+                               const StopPredicate& should_stop, TrainOutcome* out) {
+    FEDGE_ASSIGN_OR_RETURN(std::unique_ptr<TorchModel> model, ModelFor(task.model));
     if (model->manifest() != task.model.manifest) {
       return absl::InvalidArgumentError(absl::StrCat(
           "task manifest does not match architecture ", task.model.architecture_id));
@@ -60,26 +90,25 @@ class TorchTrainer final : public Trainer {
     return CatchTorch([&] { return RunSgd(*model, task, data, should_stop, out); }, "training");
   }
 
-  std::vector<std::string> CachedArchitectures() const override {
-    std::vector<std::string> ids;
-    for (const auto& [id, unused] : models_) ids.push_back(id);
-    return ids;
-  }
-
- private:
-  absl::StatusOr<TorchModel*> ModelFor(const protocol::ModelPayload& payload) {
-    auto it = models_.find(payload.architecture_id);
-    if (it != models_.end()) return it->second.get();
-    if (payload.architecture.empty()) {
+  // A new model of the payload's architecture, from its bytes or, when the
+  // task omits them, from the bytes an earlier task sent (what
+  // CachedArchitectures announces, so the coordinator may omit them).
+  absl::StatusOr<std::unique_ptr<TorchModel>> ModelFor(const protocol::ModelPayload& payload) {
+    auto it = architectures_.find(payload.architecture_id);
+    if (!payload.architecture.empty()) {
+      FEDGE_ASSIGN_OR_RETURN(
+          std::unique_ptr<TorchModel> model,
+          TorchModel::Create(Architecture{payload.architecture_id, payload.architecture}));
+      if (it == architectures_.end()) {
+        architectures_.emplace(payload.architecture_id, payload.architecture);
+      }
+      return model;
+    }
+    if (it == architectures_.end()) {
       return absl::FailedPreconditionError(absl::StrCat(
           "task omits architecture ", payload.architecture_id, " which is not cached"));
     }
-    FEDGE_ASSIGN_OR_RETURN(
-        std::unique_ptr<TorchModel> model,
-        TorchModel::Create(Architecture{payload.architecture_id, payload.architecture}));
-    TorchModel* raw = model.get();
-    models_[payload.architecture_id] = std::move(model);
-    return raw;
+    return TorchModel::Create(Architecture{payload.architecture_id, it->second});
   }
 
   absl::Status RunSgd(TorchModel& model, const protocol::Task& task, const Dataset& data,
@@ -140,7 +169,8 @@ class TorchTrainer final : public Trainer {
     return absl::OkStatus();
   }
 
-  std::map<std::string, std::unique_ptr<TorchModel>> models_;
+  // Architecture id -> bytes, as first received. No tensors.
+  std::map<std::string, std::string> architectures_;
 };
 
 class TorchEvaluator final : public ModelEvaluator {

@@ -6,6 +6,7 @@
 
 #include "base/file_util.h"
 #include "client/architecture.h"
+#include "client/torch_model.h"
 #include "client/trainer.h"
 #include "tests/testing/idx_writer.h"
 #include "tests/testing/status_matchers.h"
@@ -160,6 +161,51 @@ TEST(TorchTrainerTest, CachedArchitectureNeedNotBeResent) {
   protocol::Task slim = TaskFor(*model);
   slim.model.architecture.clear();
   EXPECT_THAT(trainer->Train(slim, data, nullptr, &out), IsOk());
+}
+
+// An idle device must not hold training buffers between rounds: once Train
+// returns, no model (parameters, gradients) is left alive, whatever the
+// outcome, while the architecture stays cached.
+TEST(TorchTrainerTest, KeepsNoModelBetweenTasks) {
+  auto model = MakeInitialModel("cnn", 1);
+  ASSERT_THAT(model, IsOk());
+  Dataset data = Synthetic(20);
+  const int64_t before = TorchModel::LiveCount();
+  {
+    // The count sees models: an evaluator holds one for its lifetime.
+    auto eval = MakeTorchEvaluator(model->architecture_id, model->architecture, data);
+    ASSERT_THAT(eval, IsOk());
+    EXPECT_EQ(TorchModel::LiveCount(), before + 1);
+  }
+  auto trainer = MakeTorchTrainer();
+  TrainOutcome out;
+  ASSERT_THAT(trainer->Train(TaskFor(*model), data, nullptr, &out), IsOk());
+  EXPECT_EQ(TorchModel::LiveCount(), before);
+  EXPECT_THAT(trainer->CachedArchitectures(), ::testing::ElementsAre("builtin:cnn"));
+
+  protocol::Task slim = TaskFor(*model);
+  slim.model.architecture.clear();
+  EXPECT_THAT(trainer->Train(slim, data, [] { return true; }, &out),
+              StatusIs(absl::StatusCode::kCancelled));
+  EXPECT_EQ(TorchModel::LiveCount(), before);
+  protocol::Task short_weights = TaskFor(*model);
+  short_weights.model.weights.pop_back();
+  EXPECT_THAT(trainer->Train(short_weights, data, nullptr, &out),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_EQ(TorchModel::LiveCount(), before);
+}
+
+// Nothing of one task carries into the next: the same task twice on one
+// trainer gives the same delta.
+TEST(TorchTrainerTest, RepeatedTaskOnOneTrainerGivesTheSameDelta) {
+  auto model = MakeInitialModel("mlp", 1);
+  ASSERT_THAT(model, IsOk());
+  Dataset data = Synthetic(50);
+  auto trainer = MakeTorchTrainer();
+  TrainOutcome a, b;
+  ASSERT_THAT(trainer->Train(TaskFor(*model), data, nullptr, &a), IsOk());
+  ASSERT_THAT(trainer->Train(TaskFor(*model), data, nullptr, &b), IsOk());
+  EXPECT_EQ(a.delta, b.delta);
 }
 
 // Exported by examples/export_torchscript.py (CTest fixture) with the same
