@@ -138,6 +138,12 @@ TEST(FaultRecoveryTest, StragglersAreNotWaitedForAndTheirLateUpdatesAreRefused) 
   ASSERT_TRUE(std::regex_search(*log, m, std::regex(R"(clients (\d+): --inject_fault=delay_upload)")))
       << *log;
   const std::string straggler = m[1];
+  // The premise above: the straggler trained (and straggled) in round 2 and
+  // was not selected for rounds 3 and 4.
+  const std::string tag = absl::StrCat("[client ", straggler, "] --inject_fault: round ");
+  ASSERT_THAT(*log, HasSubstr(tag + "2: straggling")) << *log;
+  ASSERT_THAT(*log, ::testing::Not(HasSubstr(tag + "3: straggling"))) << *log;
+  ASSERT_THAT(*log, ::testing::Not(HasSubstr(tag + "4: straggling"))) << *log;
   EXPECT_THAT(*log, HasSubstr(absl::StrCat("refused a message from client-", straggler,
                                            " (WRONG_ROUND, round ")));
   // Every refusal was a late update, counted in the round it arrived in.
