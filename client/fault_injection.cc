@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <atomic>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,10 @@
 
 namespace fedge::client {
 namespace {
+
+// kill_before_unmasking, armed for the process (ArmProcessFaults).
+std::atomic<bool> unmasking_fault_armed{false};
+std::atomic<uint64_t> unmasking_fault_round{0};
 
 class FaultInjectingTrainer final : public Trainer {
  public:
@@ -68,21 +73,39 @@ absl::StatusOr<FaultPlan> ParseFaultPlan(absl::string_view spec) {
     } else if (value = part; absl::ConsumePrefix(&value, "kill_before_upload:") &&
                              absl::SimpleAtoi(value, &round)) {
       plan.kill_before_upload_round = round;
+    } else if (value = part; absl::ConsumePrefix(&value, "kill_before_unmasking:") &&
+                             absl::SimpleAtoi(value, &round)) {
+      plan.kill_before_unmasking_round = round;
     } else if (value = part; absl::ConsumePrefix(&value, "delay_upload:") &&
                              absl::ParseDuration(value, &plan.upload_delay) &&
                              plan.upload_delay >= absl::ZeroDuration()) {
     } else {
       return absl::InvalidArgumentError(absl::StrCat(
-          "fault '", part, "': want kill_during_training:ROUND, kill_before_upload:ROUND or "
-          "delay_upload:DURATION"));
+          "fault '", part, "': want kill_during_training:ROUND, kill_before_upload:ROUND, "
+          "kill_before_unmasking:ROUND or delay_upload:DURATION"));
     }
   }
   return plan;
 }
 
 std::unique_ptr<Trainer> WithFaults(std::unique_ptr<Trainer> trainer, FaultPlan plan) {
-  if (plan.empty()) return trainer;
+  if (!plan.kill_during_training_round && !plan.kill_before_upload_round &&
+      plan.upload_delay == absl::ZeroDuration()) {
+    return trainer;
+  }
   return std::make_unique<FaultInjectingTrainer>(std::move(trainer), plan);
+}
+
+void ArmProcessFaults(const FaultPlan& plan) {
+  if (!plan.kill_before_unmasking_round.has_value()) return;
+  unmasking_fault_round.store(*plan.kill_before_unmasking_round);
+  unmasking_fault_armed.store(true);
+}
+
+void OnUnmaskingRequested(uint64_t round) {
+  if (!unmasking_fault_armed.load() || round < unmasking_fault_round.load()) return;
+  FEDGE_LOG(kWarning, "--inject_fault: SIGKILL on the unmasking request of round %d", round);
+  ::raise(SIGKILL);
 }
 
 }  // namespace fedge::client

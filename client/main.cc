@@ -47,8 +47,12 @@ ABSL_FLAG(uint64_t, seed, 0, "Seed for reconnect jitter");
 ABSL_FLAG(std::string, inject_fault, "",
           "Testing only (fault-injected simulations): comma-separated "
           "kill_during_training:ROUND, kill_before_upload:ROUND (SIGKILL this process at that "
-          "phase of its first task of round >= ROUND), delay_upload:DURATION (straggle before "
-          "every upload)");
+          "phase of its first task of round >= ROUND), kill_before_unmasking:ROUND (SIGKILL "
+          "when a secure round >= ROUND asks for the unmasking shares), delay_upload:DURATION "
+          "(straggle before every upload)");
+ABSL_FLAG(absl::Duration, coordinator_timeout, absl::Seconds(10),
+          "Reconnect when the coordinator has been silent this long (it answers every "
+          "heartbeat)");
 ABSL_FLAG(std::string, key_file, "",
           "This device's key file (fedge-keygen device; mode 0600): its CURVE key pair, whose "
           "public half the coordinator must have enrolled for --client_ids. Required unless "
@@ -232,6 +236,7 @@ absl::Status Run(const Security& security) {
   client::ClientHostOptions opts;
   opts.coordinator_endpoint = absl::GetFlag(FLAGS_coordinator);
   opts.give_up_after = absl::GetFlag(FLAGS_give_up_after);
+  opts.coordinator_timeout = absl::GetFlag(FLAGS_coordinator_timeout);
   opts.seed = absl::GetFlag(FLAGS_seed);
   opts.curve = security.curve;
   opts.model_verifier = security.verifier;
@@ -242,6 +247,7 @@ absl::Status Run(const Security& security) {
   if (!faults.empty()) {
     FEDGE_LOG(kWarning, "--inject_fault=%s: test faults enabled", absl::GetFlag(FLAGS_inject_fault));
   }
+  client::ArmProcessFaults(faults);
   auto make_trainer = [topts, faults]() -> absl::StatusOr<std::unique_ptr<client::Trainer>> {
     FEDGE_ASSIGN_OR_RETURN(std::unique_ptr<client::Trainer> t, client::LoadTorchTrainer(topts));
     return client::WithFaults(std::move(t), faults);
@@ -253,7 +259,7 @@ absl::Status Run(const Security& security) {
   stop_target.store(nullptr);
   if (absl::IsCancelled(s)) return absl::OkStatus();
   const client::ClientHostStats& st = host.stats();
-  FEDGE_LOG(kDebug, "updates sent %d, tasks %d, reconnects %d, bytes up %d down %d",
+  FEDGE_LOG(kInfo, "updates sent %d, tasks %d, reconnects %d, bytes up %d down %d",
             st.updates_sent, st.tasks_received, st.reconnects, st.bytes_sent, st.bytes_received);
   return s;
 }

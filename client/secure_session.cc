@@ -1,11 +1,13 @@
 #include "client/secure_session.h"
 
 #include <algorithm>
+#include <variant>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "aggregation/fixed_point.h"
 #include "base/status_macros.h"
+#include "client/fault_injection.h"
 #include "protocol/codec.h"
 
 namespace fedge::client {
@@ -53,6 +55,9 @@ absl::StatusOr<std::optional<std::string>> SecureSession::OnMessage(
   if (m.round != round_) {
     return absl::FailedPreconditionError(
         absl::StrCat("SecAgg message for round ", m.round, ", the session is round ", round_));
+  }
+  if (std::holds_alternative<secure::UnmaskingRequest>(m.body)) {
+    OnUnmaskingRequested(round_);  // a test-only fault may end the process here
   }
   FEDGE_ASSIGN_OR_RETURN(std::optional<secure::SecAggClientMessage> reply,
                          client_->OnMessage(m.body));

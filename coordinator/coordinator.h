@@ -183,6 +183,10 @@ class Coordinator {
   absl::Time NextDeadline(absl::Time now) const;
 
   Phase phase() const { return phase_; }
+  // The open round (kTraining) or the last one; 0 before the first.
+  uint64_t round() const { return round_; }
+  // Plain updates the open round has accepted so far (0 in secure rounds).
+  size_t updates_accepted() const { return reported_.size(); }
   uint64_t completed_rounds() const { return completed_rounds_; }
   uint64_t model_version() const { return model_version_; }
   const std::vector<float>& weights() const { return model_.weights; }

@@ -143,6 +143,7 @@ absl::Status CoordinatorServer::Serve(Coordinator* coordinator) {
       if (!in.has_value()) break;
       coordinator->OnFrame(Sender{std::move(in->peer), std::move(in->user_id)},
                            protocol::View(in->frame), clock_->Now());
+      if (after_frame_) after_frame_(*coordinator);
     }
     if (!coordinator->done()) coordinator->OnTick(clock_->Now());
   }

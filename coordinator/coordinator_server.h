@@ -13,6 +13,7 @@
 // second.
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -69,6 +70,12 @@ class CoordinatorServer {
   absl::Status Serve(Coordinator* coordinator);
   void Stop() { stop_.store(true); }
 
+  // Testing only (fedge-coordinator --inject_fault): called on the serving
+  // thread after each frame the coordinator handled, before the next.
+  void set_after_frame(std::function<void(const Coordinator&)> hook) {
+    after_frame_ = std::move(hook);
+  }
+
   Outbox* outbox();
   bool secure() const { return zap_ != nullptr; }
   // Zeros on a plain server. Call from the serving thread or after Serve.
@@ -87,6 +94,7 @@ class CoordinatorServer {
   Clock* clock_;
   std::unique_ptr<RouterOutbox> outbox_;
   std::atomic<bool> stop_{false};
+  std::function<void(const Coordinator&)> after_frame_;
   uint64_t handshakes_failed_ = 0;
   absl::Time last_handshake_log_ = absl::InfinitePast();
   uint64_t handshake_failures_unlogged_ = 0;

@@ -19,18 +19,17 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
-#include "absl/strings/str_format.h"
 #include "base/file_system.h"
-#include "base/file_util.h"
 #include "base/status_macros.h"
 #include "base/log.h"
-#include "base/process_stats.h"
 #include "base/signals.h"
 #include "client/dataset.h"
 #include "client/trainer.h"
 #include "coordinator/checkpoint.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/coordinator_server.h"
+#include "coordinator/fault_injection.h"
+#include "coordinator/round_outputs.h"
 #include "protocol/model_signature.h"
 #include "secure/allow_list.h"
 #include "secure/key_files.h"
@@ -64,7 +63,8 @@ ABSL_FLAG(double, hello_frame_rate, 200,
           "bursts of twice that). 0: no limit");
 ABSL_FLAG(std::string, inject_fault, "",
           "Testing only: kill_after_checkpoint:K makes the process SIGKILL itself right after "
-          "the checkpoint of round K is durable (before that round's metrics line)");
+          "the checkpoint of round K is durable (before that round's metrics line); "
+          "kill_after_updates:K:N as soon as open round K has accepted N updates");
 ABSL_FLAG(uint32_t, min_clients, 1, "Live registered clients needed before a round starts");
 ABSL_FLAG(uint32_t, quorum, 0,
           "Updates needed to close a round at its deadline; 0 means min_clients");
@@ -130,88 +130,6 @@ class TorchEvaluatorAdapter final : public coordinator::Evaluator {
  private:
   std::unique_ptr<client::ModelEvaluator> e_;
 };
-
-class ReportPrinter final : public coordinator::RoundObserver {
- public:
-  ReportPrinter(std::string metrics_path, uint64_t rounds, bool quiet)
-      : path_(std::move(metrics_path)), rounds_(rounds), quiet_(quiet) {}
-  // Lines in the metrics file so far (the checkpoints' metrics cursor).
-  uint64_t lines_written() const { return lines_; }
-  void set_lines_written(uint64_t lines) { lines_ = lines; }
-  void OnRoundEnd(const coordinator::RoundReport& r) override {
-    if (!path_.empty()) {
-      coordinator::RoundReport with_process = r;  // RSS and fds for soak runs
-      const ProcessStats process = ReadProcessStats();
-      with_process.rss_kb = process.rss_kb;
-      with_process.open_fds = process.open_fds;
-      absl::Status s = AppendLine(path_, coordinator::RoundReportJson(with_process));
-      if (!s.ok()) FEDGE_LOG(kError, "cannot write metrics: %s", s.ToString());
-      ++lines_;
-    }
-    if (quiet_) return;
-    std::string line;
-    if (r.completed) {
-      line = absl::StrFormat("round %3d/%d  clients %3d  ", r.round, rounds_, r.aggregated);
-      if (r.evaluated) {
-        absl::StrAppendFormat(&line, "test_acc %.4f  test_loss %.4f  ", r.eval.accuracy,
-                              r.eval.loss);
-      }
-      absl::StrAppendFormat(&line, "%6.2fs  up %.2f MB  down %.2f MB", r.seconds,
-                            r.bytes_up / 1e6, r.bytes_down / 1e6);
-    } else {
-      line = absl::StrFormat("round %3d FAILED after %.2fs: %s", r.round, r.seconds, r.failure);
-    }
-    std::printf("%s\n", line.c_str());
-    std::fflush(stdout);
-  }
-
- private:
-  std::string path_;
-  uint64_t rounds_;
-  bool quiet_;
-  uint64_t lines_ = 0;
-};
-
-// Writes a checkpoint at the end of every round, before the round's metrics
-// line (coordinator/checkpoint.h explains the ordering).
-class CheckpointWriter final : public coordinator::CheckpointSink {
- public:
-  CheckpointWriter(coordinator::CheckpointStore* store, const ReportPrinter* printer,
-                   std::optional<uint64_t> kill_after_round)
-      : store_(store), printer_(printer), kill_after_round_(kill_after_round) {}
-  absl::Status Save(const coordinator::CoordinatorSnapshot& snapshot,
-                    const coordinator::RoundReport& report) override {
-    const absl::Time start = absl::Now();
-    coordinator::Checkpoint c{snapshot, printer_->lines_written(),
-                              coordinator::RoundReportJson(report)};
-    FEDGE_ASSIGN_OR_RETURN(size_t bytes, store_->Write(c));
-    FEDGE_LOG(kDebug, "checkpoint of round %d (model version %d): %d bytes in %.1f ms",
-              snapshot.round, snapshot.model_version, bytes,
-              absl::ToDoubleMilliseconds(absl::Now() - start));
-    if (kill_after_round_ == snapshot.round) {
-      FEDGE_LOG(kWarning, "--inject_fault: SIGKILL after the checkpoint of round %d",
-                snapshot.round);
-      ::raise(SIGKILL);
-    }
-    return absl::OkStatus();
-  }
-
- private:
-  coordinator::CheckpointStore* store_;
-  const ReportPrinter* printer_;
-  std::optional<uint64_t> kill_after_round_;
-};
-
-// --inject_fault: the round after whose checkpoint to die, if any.
-absl::StatusOr<std::optional<uint64_t>> ParseInjectedFault(absl::string_view spec) {
-  if (spec.empty()) return std::optional<uint64_t>();
-  uint64_t round = 0;
-  if (!absl::ConsumePrefix(&spec, "kill_after_checkpoint:") || !absl::SimpleAtoi(spec, &round)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--inject_fault=", spec, ": want kill_after_checkpoint:ROUND"));
-  }
-  return std::optional<uint64_t>(round);
-}
 
 // The transport security and model signing the flags ask for.
 struct Security {
@@ -286,7 +204,8 @@ std::optional<Security> LoadSecurity() {
 // line with it, or counts the lines already there for a fresh start.
 absl::Status ResumeOrStartMetrics(coordinator::Coordinator* coord,
                                   const std::optional<coordinator::Checkpoint>& resume,
-                                  coordinator::CheckpointStore* store, ReportPrinter* printer) {
+                                  coordinator::CheckpointStore* store,
+                                  coordinator::ReportPrinter* printer) {
   const std::string metrics = absl::GetFlag(FLAGS_metrics_out);
   FileSystem* fs = PosixFileSystem::Default();
   if (!resume.has_value()) {
@@ -402,15 +321,17 @@ int Main() {
     FEDGE_LOG(kError, "%s", server.status().ToString());
     return 2;
   }
-  ReportPrinter printer(absl::GetFlag(FLAGS_metrics_out), cfg.rounds, absl::GetFlag(FLAGS_quiet));
-  absl::StatusOr<std::optional<uint64_t>> kill_after = ParseInjectedFault(absl::GetFlag(FLAGS_inject_fault));
-  if (!kill_after.ok()) {
-    FEDGE_LOG(kError, "%s", kill_after.status().ToString());
+  coordinator::ReportPrinter printer(absl::GetFlag(FLAGS_metrics_out), cfg.rounds,
+                                     absl::GetFlag(FLAGS_quiet));
+  absl::StatusOr<coordinator::CoordinatorFaultPlan> faults =
+      coordinator::ParseCoordinatorFaultPlan(absl::GetFlag(FLAGS_inject_fault));
+  if (!faults.ok()) {
+    FEDGE_LOG(kError, "%s", faults.status().ToString());
     return 2;
   }
   std::unique_ptr<coordinator::CheckpointStore> store;
   std::optional<coordinator::Checkpoint> resume;
-  std::optional<CheckpointWriter> checkpoints;
+  std::optional<coordinator::CheckpointWriter> checkpoints;
   const absl::Time resume_start = absl::Now();
   if (const std::string dir = absl::GetFlag(FLAGS_state_dir); !dir.empty()) {
     auto opened = coordinator::CheckpointStore::Open(dir, PosixFileSystem::Default());
@@ -422,7 +343,7 @@ int Main() {
     }
     store = *std::move(opened);
     resume = *std::move(newest);
-    checkpoints.emplace(store.get(), &printer, *kill_after);
+    checkpoints.emplace(store.get(), &printer, faults->kill_after_checkpoint_round);
     cfg.checkpoint_sink = &*checkpoints;
   }
   auto coord = coordinator::Coordinator::Create(cfg, *std::move(model), (*server)->outbox(),
@@ -456,6 +377,14 @@ int Main() {
     }
     ::close(fd);
   }
+  if (faults->kill_after_updates.has_value()) {
+    (*server)->set_after_frame([plan = *faults](const coordinator::Coordinator& c) {
+      if (!coordinator::ReachedMidRoundFault(plan, c)) return;
+      FEDGE_LOG(kWarning, "--inject_fault: SIGKILL in round %d after %d accepted updates",
+                c.round(), c.updates_accepted());
+      ::raise(SIGKILL);
+    });
+  }
   stop_target.store(server->get());
   absl::Status s = (*server)->Serve(coord->get());
   if ((*server)->secure()) {
@@ -475,9 +404,15 @@ int Main() {
     return 0;
   }
   const coordinator::CoordinatorStats& st = (*coord)->stats();
-  FEDGE_LOG(kInfo, "done: %s; %d rounds completed, %d failed, %d messages refused",
+  std::string by_code;
+  for (const auto& [code, count] : st.rejected_by_code) {
+    absl::StrAppend(&by_code, by_code.empty() ? " (" : ", ", protocol::ErrorCodeName(code), " ",
+                    count);
+  }
+  if (!by_code.empty()) by_code += ")";
+  FEDGE_LOG(kInfo, "done: %s; %d rounds completed, %d failed, %d messages refused%s",
             (*coord)->finish_reason(), (*coord)->completed_rounds(), st.rounds_failed,
-            st.rejected_total);
+            st.rejected_total, by_code);
   if (!s.ok()) {
     FEDGE_LOG(kError, "%s", s.ToString());
     return 1;

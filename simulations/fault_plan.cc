@@ -17,9 +17,10 @@ absl::StatusOr<std::vector<ProcessFaults>> PlanClientFaults(size_t processes,
         "--kill_clients=", o.kill_fraction, " and --stragglers=", o.straggler_fraction,
         " must be fractions in [0, 1]"));
   }
-  if (o.kill_phase != "training" && o.kill_phase != "upload" && o.kill_phase != "random") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--kill_phase=", o.kill_phase, ": want training, upload or random"));
+  if (o.kill_phase != "training" && o.kill_phase != "upload" && o.kill_phase != "random" &&
+      o.kill_phase != "unmasking") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--kill_phase=", o.kill_phase, ": want training, upload, random or unmasking"));
   }
   std::mt19937_64 rng(o.seed * 7919 + 17);
   std::vector<size_t> order(processes);
@@ -30,10 +31,12 @@ absl::StatusOr<std::vector<ProcessFaults>> PlanClientFaults(size_t processes,
       static_cast<size_t>(std::lround(o.straggler_fraction * (processes - killed)));
   std::vector<ProcessFaults> plan(processes);
   for (size_t i = 0; i < killed; ++i) {
-    bool training = o.kill_phase == "training";
-    if (o.kill_phase == "random") training = rng() % 2 == 0;
-    plan[order[i]].inject_fault =
-        absl::StrCat(training ? "kill_during_training:" : "kill_before_upload:", o.kill_round);
+    std::string phase = o.kill_phase;
+    if (phase == "random") phase = rng() % 2 == 0 ? "training" : "upload";
+    const char* fault = phase == "training"  ? "kill_during_training:"
+                        : phase == "upload" ? "kill_before_upload:"
+                                            : "kill_before_unmasking:";
+    plan[order[i]].inject_fault = absl::StrCat(fault, o.kill_round);
     plan[order[i]].killed = true;
   }
   for (size_t i = killed; i < killed + stragglers; ++i) {

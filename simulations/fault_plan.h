@@ -18,7 +18,9 @@ namespace fedge::sim {
 
 struct ClientFaultOptions {
   double kill_fraction = 0;          // of client processes, rounded to nearest
-  std::string kill_phase = "training";  // training | upload | random
+  // training | upload | random (training or upload) | unmasking (secure
+  // rounds: on the coordinator's request for the unmasking shares)
+  std::string kill_phase = "training";
   uint64_t kill_round = 2;
   double straggler_fraction = 0;     // of the processes not killed
   absl::Duration straggler_delay = absl::Seconds(5);

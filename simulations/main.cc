@@ -75,8 +75,9 @@ ABSL_FLAG(double, kill_clients, 0,
           "round --kill_round (their first task of a round >= it). The coordinator then needs "
           "only the survivors to start rounds");
 ABSL_FLAG(std::string, kill_phase, "training",
-          "training (while training), upload (trained, before sending the update) or random "
-          "(either, per process)");
+          "training (while training), upload (trained, before sending the update), random "
+          "(either, per process) or unmasking (with --secure: masked input sent, on the "
+          "coordinator's request for the unmasking shares)");
 ABSL_FLAG(int, kill_round, 2, "Round at which --kill_clients strikes");
 ABSL_FLAG(double, stragglers, 0,
           "Fault injection: this fraction of the surviving client processes waits "
@@ -86,6 +87,11 @@ ABSL_FLAG(int, kill_coordinator_at_round, 0,
           "Fault injection: SIGKILL the coordinator right after round K's checkpoint (in "
           "--out/state), then restart it with the same state directory and endpoint; clients "
           "reconnect by themselves. 0: never");
+ABSL_FLAG(int, kill_coordinator_after_updates, 0,
+          "With --kill_coordinator_at_round=K: kill it mid-round instead, as soon as round K "
+          "has accepted this many updates (plain rounds; fewer than close the round)");
+ABSL_FLAG(absl::Duration, heartbeat_interval, absl::Seconds(1),
+          "fedge-coordinator --heartbeat_interval: clients beat at it, 10 missed beats drop one");
 
 namespace fedge::sim {
 namespace {
@@ -203,6 +209,15 @@ absl::Status Run() {
   const int min_clients = clients - doomed_clients;
   const int quorum = std::min(min_clients, std::max(1, clients / 2));
   const int kill_coordinator_at = absl::GetFlag(FLAGS_kill_coordinator_at_round);
+  const int kill_after_updates = absl::GetFlag(FLAGS_kill_coordinator_after_updates);
+  if (fault_options.kill_phase == "unmasking" && fault_options.kill_fraction > 0 &&
+      absl::GetFlag(FLAGS_secure) == "none") {
+    return absl::InvalidArgumentError("--kill_phase=unmasking needs --secure");
+  }
+  if (kill_after_updates > 0 && kill_coordinator_at <= 0) {
+    return absl::InvalidArgumentError(
+        "--kill_coordinator_after_updates needs --kill_coordinator_at_round");
+  }
 
   // One intra-op thread per process: more threads fight over 2 cores.
   const std::vector<std::string> env = {"OMP_NUM_THREADS=1", "OMP_WAIT_POLICY=PASSIVE"};
@@ -220,6 +235,8 @@ absl::Status Run() {
       "--test_data=" + data_dir, "--metrics_out=" + metrics_path,
       absl::StrCat("--round_timeout=",
                    absl::FormatDuration(absl::GetFlag(FLAGS_round_timeout))),
+      absl::StrCat("--heartbeat_interval=",
+                   absl::FormatDuration(absl::GetFlag(FLAGS_heartbeat_interval))),
       "--secure=" + absl::GetFlag(FLAGS_secure),
       absl::StrCat("--secagg_dropout=", absl::GetFlag(FLAGS_secagg_dropout)),
       absl::StrCat("--secagg_clip=", absl::GetFlag(FLAGS_secagg_clip))};
@@ -230,7 +247,11 @@ absl::Status Run() {
   }
   std::vector<std::string> first_argv = coordinator_argv;
   if (kill_coordinator_at > 0) {
-    first_argv.push_back(absl::StrCat("--inject_fault=kill_after_checkpoint:", kill_coordinator_at));
+    first_argv.push_back(
+        kill_after_updates > 0
+            ? absl::StrCat("--inject_fault=kill_after_updates:", kill_coordinator_at, ":",
+                           kill_after_updates)
+            : absl::StrCat("--inject_fault=kill_after_checkpoint:", kill_coordinator_at));
   }
   std::string endpoint;
   FEDGE_ASSIGN_OR_RETURN(Subprocess coordinator, StartCoordinator(first_argv, env, &endpoint));
@@ -270,8 +291,12 @@ absl::Status Run() {
     }
     std::string again;
     FEDGE_ASSIGN_OR_RETURN(coordinator, StartCoordinator(argv, env, &again));
-    FEDGE_LOG(kInfo, "coordinator killed after round %d's checkpoint; restarted on %s in %.2f s",
-              kill_coordinator_at, again, absl::ToDoubleSeconds(absl::Now() - killed));
+    FEDGE_LOG(kInfo, "coordinator killed %s; restarted on %s in %.2f s",
+              kill_after_updates > 0
+                  ? absl::StrCat("in round ", kill_coordinator_at, " after ", kill_after_updates,
+                                 " updates")
+                  : absl::StrCat("after round ", kill_coordinator_at, "'s checkpoint"),
+              again, absl::ToDoubleSeconds(absl::Now() - killed));
     coord_exit = coordinator.Wait(deadline - absl::Now());
   }
   if (!coord_exit) {

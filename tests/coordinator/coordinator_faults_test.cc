@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "coordinator/coordinator.h"
+#include "coordinator/fault_injection.h"
 #include "tests/coordinator/fakes.h"
 #include "coordinator/frame_rate_limiter.h"
 #include "protocol/envelope.h"
@@ -128,6 +129,32 @@ TEST_F(FaultsTest, OverSelectedRoundClosesAtTheTargetAndRefusesLateUpdates) {
   EXPECT_EQ(outbox_.Count("a", ErrorCode::kWrongRound), 1u);
   EXPECT_EQ(coord_->stats().rejected_by_code.at(ErrorCode::kWrongRound), 1u);
   EXPECT_THAT(coord_->weights(), ::testing::Each(::testing::FloatEq(3)));
+}
+
+// fedge-coordinator --inject_fault=kill_after_updates:2:1 dies at the first
+// update round 2 accepts: not in round 1, not on a refused update.
+TEST_F(FaultsTest, MidRoundFaultPointIsTheNthAcceptedUpdateOfThatRound) {
+  absl::StatusOr<CoordinatorFaultPlan> plan = ParseCoordinatorFaultPlan("kill_after_updates:2:1");
+  ASSERT_THAT(plan, IsOk());
+  Start(Config(3));
+  Hello("a", 1);
+  Hello("b", 2);
+  Hello("c", 3);
+  ASSERT_EQ(coord_->round(), 1u);
+  Send("a", UpdateFor(1, 1, {1, 1, 1, 1}));
+  EXPECT_EQ(coord_->updates_accepted(), 1u);
+  EXPECT_FALSE(ReachedMidRoundFault(*plan, *coord_));  // round 1
+  Send("b", UpdateFor(2, 1, {1, 1, 1, 1}));
+  Send("c", UpdateFor(3, 1, {1, 1, 1, 1}));
+  ASSERT_EQ(coord_->completed_rounds(), 1u);
+  ASSERT_EQ(coord_->round(), 2u);
+  EXPECT_FALSE(ReachedMidRoundFault(*plan, *coord_));
+  Send("b", UpdateFor(2, 2, {1, 1}));  // wrong length: refused
+  EXPECT_EQ(outbox_.Count("b", ErrorCode::kWrongLength), 1u);
+  EXPECT_FALSE(ReachedMidRoundFault(*plan, *coord_));
+  Send("b", UpdateFor(2, 2, {1, 1, 1, 1}));
+  EXPECT_TRUE(ReachedMidRoundFault(*plan, *coord_));
+  EXPECT_EQ(coord_->phase(), Coordinator::Phase::kTraining);  // still open
 }
 
 TEST_F(FaultsTest, OverSelectionNeverSelectsMoreThanTheLiveClients) {

@@ -2,61 +2,22 @@
 // SIGKILLed mid-round, the coordinator SIGKILLed after a checkpoint and
 // restarted. Every wait is on a process exit with a timeout; no sleeps.
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <regex>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "base/file_util.h"
 #include "simulations/results.h"
-#include "tests/integration/process_test_util.h"
+#include "tests/integration/sim_test_util.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/temp_dir.h"
 
 namespace fedge {
 namespace {
 
+using ::fedge::testing::Field;
 using ::fedge::testing::IsOk;
-
-constexpr char kData[] = "/usr/share/datasets/fashion-mnist";
-
-// Runs fedge-sim (its stderr into `out`/sim.log) and returns metrics.jsonl.
-std::string RunSim(const std::string& out, const std::vector<std::string>& flags) {
-  std::vector<std::string> argv = {testing::Bin("fedge-sim"), "--model=mlp",
-                                   "--max_examples=3000", "--partition=iid", "--out=" + out,
-                                   absl::StrCat("--data_dir=", kData), "--timeout=8m"};
-  argv.insert(argv.end(), flags.begin(), flags.end());
-  const std::string log = out + "/sim.log";
-  int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  EXPECT_GE(fd, 0);
-  absl::StatusOr<sim::Subprocess> p = sim::Subprocess::Start(argv, {}, -1, -1, fd);
-  ::close(fd);
-  EXPECT_THAT(p, IsOk());
-  if (!p.ok()) return "";
-  sim::ExitInfo e = testing::Finish(*p, absl::Minutes(9));
-  absl::StatusOr<std::string> text = ReadFile(log);
-  EXPECT_TRUE(e.ok()) << e.ToString() << "\n" << (text.ok() ? *text : "");
-  absl::StatusOr<std::string> metrics = ReadFile(out + "/metrics.jsonl");
-  EXPECT_THAT(metrics, IsOk());
-  return metrics.ok() ? *metrics : "";
-}
-
-// The value of integer field `key` in each JSON line.
-std::vector<int64_t> Field(const std::string& jsonl, const std::string& key) {
-  std::vector<int64_t> values;
-  const std::regex re("\"" + key + "\":([0-9]+)");
-  for (absl::string_view line : absl::StrSplit(jsonl, '\n', absl::SkipEmpty())) {
-    const std::string s(line);
-    std::smatch sm;
-    if (std::regex_search(s, sm, re)) values.push_back(std::stoll(sm[1]));
-  }
-  return values;
-}
+using ::fedge::testing::RunSim;
 
 // (a) 30% of the client processes die in round 2 (while training or just
 // before uploading); over-selection closes rounds with the survivors.

@@ -1,0 +1,69 @@
+#include "coordinator/round_outputs.h"
+
+#include <signal.h>
+
+#include <cstdio>
+
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "base/file_util.h"
+#include "base/log.h"
+#include "base/process_stats.h"
+#include "base/status_macros.h"
+
+namespace fedge::coordinator {
+
+const std::string& ReportPrinter::MetricsLine(const RoundReport& report) {
+  if (line_round_ != report.round) {
+    // Measured once: the checkpoint written before the metrics line must
+    // hold the same figures, or a resumed run would rewrite them.
+    RoundReport with_process = report;
+    const ProcessStats process = ReadProcessStats();
+    with_process.rss_kb = process.rss_kb;
+    with_process.open_fds = process.open_fds;
+    line_ = RoundReportJson(with_process);
+    line_round_ = report.round;
+  }
+  return line_;
+}
+
+void ReportPrinter::OnRoundEnd(const RoundReport& r) {
+  if (!path_.empty()) {
+    absl::Status s = AppendLine(path_, MetricsLine(r));
+    if (!s.ok()) FEDGE_LOG(kError, "cannot write metrics: %s", s.ToString());
+    ++lines_;
+  }
+  if (quiet_) return;
+  std::string line;
+  if (r.completed) {
+    line = absl::StrFormat("round %3d/%d  clients %3d  ", r.round, rounds_, r.aggregated);
+    if (r.evaluated) {
+      absl::StrAppendFormat(&line, "test_acc %.4f  test_loss %.4f  ", r.eval.accuracy,
+                            r.eval.loss);
+    }
+    absl::StrAppendFormat(&line, "%6.2fs  up %.2f MB  down %.2f MB", r.seconds,
+                          r.bytes_up / 1e6, r.bytes_down / 1e6);
+  } else {
+    line = absl::StrFormat("round %3d FAILED after %.2fs: %s", r.round, r.seconds, r.failure);
+  }
+  std::printf("%s\n", line.c_str());
+  std::fflush(stdout);
+}
+
+absl::Status CheckpointWriter::Save(const CoordinatorSnapshot& snapshot,
+                                    const RoundReport& report) {
+  const absl::Time start = absl::Now();
+  Checkpoint c{snapshot, printer_->lines_written(), printer_->MetricsLine(report)};
+  FEDGE_ASSIGN_OR_RETURN(size_t bytes, store_->Write(c));
+  FEDGE_LOG(kDebug, "checkpoint of round %d (model version %d): %d bytes in %.1f ms",
+            snapshot.round, snapshot.model_version, bytes,
+            absl::ToDoubleMilliseconds(absl::Now() - start));
+  if (kill_after_round_ == snapshot.round) {
+    FEDGE_LOG(kWarning, "--inject_fault: SIGKILL after the checkpoint of round %d",
+              snapshot.round);
+    ::raise(SIGKILL);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace fedge::coordinator

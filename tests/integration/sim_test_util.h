@@ -1,0 +1,71 @@
+#ifndef FEDGE_TESTS_INTEGRATION_SIM_TEST_UTIL_H_
+#define FEDGE_TESTS_INTEGRATION_SIM_TEST_UTIL_H_
+
+// Running fedge-sim from a test and reading what it wrote.
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "base/file_util.h"
+#include "tests/integration/process_test_util.h"
+
+namespace fedge::testing {
+
+inline constexpr char kFashionMnist[] = "/usr/share/datasets/fashion-mnist";
+
+// Starts fedge-sim on Fashion-MNIST (mlp, 3000 examples, iid, output in
+// `out`, its stderr and its children's into `out`/sim.log) with `flags` added.
+inline sim::Subprocess StartSim(const std::string& out, const std::vector<std::string>& flags) {
+  std::vector<std::string> argv = {Bin("fedge-sim"), "--model=mlp",
+                                   "--max_examples=3000", "--partition=iid", "--out=" + out,
+                                   absl::StrCat("--data_dir=", kFashionMnist), "--timeout=8m"};
+  argv.insert(argv.end(), flags.begin(), flags.end());
+  const std::string log = out + "/sim.log";
+  int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  EXPECT_GE(fd, 0);
+  absl::StatusOr<sim::Subprocess> p = sim::Subprocess::Start(argv, {}, -1, -1, fd);
+  ::close(fd);
+  EXPECT_TRUE(p.ok()) << p.status();
+  return *std::move(p);
+}
+
+// Waits for a fedge-sim started by StartSim to succeed; its metrics.jsonl.
+inline std::string FinishSim(sim::Subprocess& p, const std::string& out) {
+  sim::ExitInfo e = Finish(p, absl::Minutes(9));
+  absl::StatusOr<std::string> text = ReadFile(out + "/sim.log");
+  EXPECT_TRUE(e.ok()) << e.ToString() << "\n" << (text.ok() ? *text : "");
+  absl::StatusOr<std::string> metrics = ReadFile(out + "/metrics.jsonl");
+  EXPECT_TRUE(metrics.ok()) << metrics.status();
+  return metrics.ok() ? *metrics : "";
+}
+
+// Runs fedge-sim to the end; its metrics.jsonl.
+inline std::string RunSim(const std::string& out, const std::vector<std::string>& flags) {
+  sim::Subprocess p = StartSim(out, flags);
+  return FinishSim(p, out);
+}
+
+// The value of integer field `key` in each JSON line that has it.
+inline std::vector<int64_t> Field(const std::string& jsonl, const std::string& key) {
+  std::vector<int64_t> values;
+  const std::regex re("\"" + key + "\":([0-9]+)");
+  for (absl::string_view line : absl::StrSplit(jsonl, '\n', absl::SkipEmpty())) {
+    const std::string s(line);
+    std::smatch sm;
+    if (std::regex_search(s, sm, re)) values.push_back(std::stoll(sm[1]));
+  }
+  return values;
+}
+
+}  // namespace fedge::testing
+
+#endif  // FEDGE_TESTS_INTEGRATION_SIM_TEST_UTIL_H_
