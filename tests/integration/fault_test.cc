@@ -20,14 +20,22 @@ using ::fedge::testing::IsOk;
 using ::fedge::testing::RunSim;
 
 // (a) 30% of the client processes die in round 2 (while training or just
-// before uploading); over-selection closes rounds with the survivors.
+// before uploading); over-selection closes rounds with the survivors, and
+// the model ends as accurate as the same run without faults.
 TEST(FaultTest, ThirtyPercentOfClientsKilledMidRoundEveryRoundStillCompletes) {
+  const std::vector<std::string> run = {
+      "--clients=10", "--clients_per_process=1", "--rounds=3", "--insecure",
+      "--max_examples=12000",  // 1200 a client: enough to learn in 3 rounds
+      "--clients_per_round=7", "--over_select=0.43"};
+  testing::TempDir clean_dir;
+  absl::StatusOr<std::vector<sim::RoundRow>> clean = sim::ParseMetrics(RunSim(clean_dir.path(), run));
+  ASSERT_THAT(clean, IsOk());
+  ASSERT_EQ(clean->size(), 3u);
+
   testing::TempDir dir;
-  const std::string metrics = RunSim(
-      dir.path(), {"--clients=10", "--clients_per_process=1", "--rounds=3", "--insecure",
-                   "--max_examples=12000",  // 1200 a client: enough to learn in 3 rounds
-                   "--kill_clients=0.3", "--kill_phase=random", "--kill_round=2",
-                   "--clients_per_round=7", "--over_select=0.43"});
+  std::vector<std::string> faulty = run;
+  faulty.insert(faulty.end(), {"--kill_clients=0.3", "--kill_phase=random", "--kill_round=2"});
+  const std::string metrics = RunSim(dir.path(), faulty);
   absl::StatusOr<std::vector<sim::RoundRow>> rows = sim::ParseMetrics(metrics);
   ASSERT_THAT(rows, IsOk());
   ASSERT_EQ(rows->size(), 3u) << metrics;
@@ -35,7 +43,12 @@ TEST(FaultTest, ThirtyPercentOfClientsKilledMidRoundEveryRoundStillCompletes) {
     EXPECT_TRUE(r.completed) << metrics;
     EXPECT_EQ(r.clients, 7) << metrics;  // the round's target, over-selection's surplus unused
   }
-  EXPECT_GT(rows->back().test_accuracy, 0.5);
+  // Close, not equal: other cohorts train rounds 2 and 3 (the dead are gone),
+  // and over-selection takes whichever 7 updates come first, so even
+  // fault-free runs differ (0.602, 0.614, 0.623 measured; faulty 0.622-0.623).
+  EXPECT_NEAR(rows->back().test_accuracy, clean->back().test_accuracy, 0.05)
+      << "fault-free run: " << clean->back().test_accuracy;
+  EXPECT_GT(clean->back().test_accuracy, 0.5);
   absl::StatusOr<std::string> log = ReadFile(dir.File("sim.log"));
   ASSERT_THAT(log, IsOk());
   EXPECT_THAT(*log, ::testing::HasSubstr("--inject_fault=kill_"));
