@@ -9,9 +9,9 @@
 #include "absl/strings/str_cat.h"
 #include "base/log.h"
 #include "base/status_macros.h"
+#include "client/coordinator_link.h"
 #include "client/model_gate.h"
 #include "client/secure_session.h"
-#include "protocol/handshake_monitor.h"
 #include "protocol/wire.h"
 #include "secure/random.h"
 
@@ -47,6 +47,13 @@ class ClientHost::Impl {
       c.num_examples = s.num_examples;
       c.heartbeat_interval = options_.heartbeat_interval;
       c.backoff = options_.backoff_initial;
+      CoordinatorLink::Options link;
+      link.endpoint = options_.coordinator_endpoint;
+      link.max_frame_bytes = options_.limits.max_frame_bytes;
+      link.reconnect_interval = options_.backoff_initial;
+      link.reconnect_interval_max = options_.backoff_max;
+      link.curve = options_.curve;
+      c.link = std::make_unique<CoordinatorLink>(&ctx_, std::move(link), c.id);
       clients_.push_back(std::move(c));
       data.push_back({std::move(s.data), s.num_examples});
     }
@@ -65,19 +72,17 @@ class ClientHost::Impl {
     worker_->Stop();
     // Whatever ended the run, a client says it is leaving, and a
     // last update or Leave gets a bounded time to go out (sockets linger 0).
-    const int linger_ms = static_cast<int>(std::clamp<int64_t>(
-        absl::ToInt64Milliseconds(options_.heartbeat_interval), 100, 2000));
+    const absl::Duration linger = std::clamp(options_.heartbeat_interval,
+                                             absl::Milliseconds(100), absl::Seconds(2));
     for (LogicalClient& c : clients_) {
       // Registering too: the coordinator may have registered its Hello.
-      if (c.phase != Phase::kDone && c.socket.handle() != nullptr) {
+      if (c.phase != Phase::kDone && c.link->open()) {
         protocol::Leave bye;
         bye.client_id = c.id;
         bye.reason = result.ok() ? "done" : std::string(result.message());
         Send(c, protocol::Encode(bye));
       }
-      c.monitor.reset();  // before the socket it watches
-      c.socket.set(zmq::sockopt::linger, linger_ms);
-      c.socket.close();
+      c.link->Close(linger);
     }
     wake_pull_.close();
     return result;
@@ -92,7 +97,7 @@ class ClientHost::Impl {
   struct LogicalClient {
     uint64_t id = 0;
     uint64_t num_examples = 0;
-    zmq::socket_t socket;
+    std::unique_ptr<CoordinatorLink> link;
     Phase phase = Phase::kRegistering;
     absl::Duration heartbeat_interval;
     absl::Duration backoff;
@@ -103,11 +108,6 @@ class ClientHost::Impl {
     // The current round's secure aggregation, when the task asked for it.
     // Outlives training: unmasking happens after the update is sent.
     std::unique_ptr<SecureSession> secure;
-    // Why the last handshake failed (empty after a success), for logs and
-    // the error Run gives up with.
-    std::optional<protocol::HandshakeMonitor> monitor;
-    std::string handshake_error;
-    absl::Time handshake_logged = absl::InfinitePast();
   };
 
   absl::Status Serve() {
@@ -131,8 +131,8 @@ class ClientHost::Impl {
 
       items[0] = {wake_pull_.handle(), 0, ZMQ_POLLIN, 0};
       for (size_t i = 0; i < n; ++i) {
-        items[i + 1] = {clients_[i].socket.handle(), 0, ZMQ_POLLIN, 0};
-        items[n + i + 1] = {clients_[i].monitor->events().handle(), 0, ZMQ_POLLIN, 0};
+        items[i + 1] = {clients_[i].link->socket().handle(), 0, ZMQ_POLLIN, 0};
+        items[n + i + 1] = {clients_[i].link->handshake_events().handle(), 0, ZMQ_POLLIN, 0};
       }
       FEDGE_RETURN_IF_ERROR(protocol::Poll(items.data(), items.size(), next - now).status());
       if (items[0].revents & ZMQ_POLLIN) {
@@ -141,7 +141,9 @@ class ClientHost::Impl {
       }
       for (size_t i = 0; i < n; ++i) {
         if (items[i + 1].revents & ZMQ_POLLIN) ReceiveAll(clients_[i]);
-        if (items[n + i + 1].revents & ZMQ_POLLIN) ReadHandshakeEvents(clients_[i]);
+        if (items[n + i + 1].revents & ZMQ_POLLIN) {
+          stats_->handshake_failures += clients_[i].link->ReadHandshakeEvents(clock_->Now());
+        }
       }
       if (!io_fatal_.ok()) return io_fatal_;
       DeliverResults();
@@ -171,18 +173,7 @@ class ClientHost::Impl {
   // ---- Connection management ----------------------------------------------
 
   absl::Status OpenAndRegister(LogicalClient& c) {
-    c.monitor.reset();  // before the socket it watches
-    if (c.socket.handle() != nullptr) c.socket.close();
-    c.socket = zmq::socket_t(ctx_, zmq::socket_type::dealer);
-    protocol::SocketConfig cfg;
-    cfg.max_frame_bytes = options_.limits.max_frame_bytes;
-    cfg.reconnect_interval = options_.backoff_initial;
-    cfg.reconnect_interval_max = options_.backoff_max;
-    cfg.routing_id = absl::StrCat("client-", c.id);
-    cfg.curve_client = options_.curve;
-    FEDGE_RETURN_IF_ERROR(protocol::ConfigureSocket(c.socket, cfg));
-    FEDGE_ASSIGN_OR_RETURN(c.monitor, protocol::HandshakeMonitor::Start(ctx_, c.socket));
-    FEDGE_RETURN_IF_ERROR(protocol::Connect(c.socket, options_.coordinator_endpoint));
+    FEDGE_RETURN_IF_ERROR(c.link->Open());
     c.phase = c.phase == Phase::kDone ? Phase::kDone : Phase::kRegistering;
     c.secure.reset();
     worker_->Abandon(Index(c));
@@ -221,29 +212,6 @@ class ClientHost::Impl {
     return OpenAndRegister(c);
   }
 
-  // Says why handshakes fail, at most every 10 s per client unless the reason
-  // changes. libzmq does not retry a failed handshake; the registration
-  // timer reconnects with a new socket after a backoff.
-  void ReadHandshakeEvents(LogicalClient& c) {
-    while (std::optional<protocol::HandshakeEvent> e = c.monitor->Next()) {
-      if (!e->failed()) {
-        if (!c.handshake_error.empty()) {
-          FEDGE_LOG(kInfo, "client %d: %s", c.id, e->Describe());
-        }
-        c.handshake_error.clear();
-        continue;
-      }
-      ++stats_->handshake_failures;
-      std::string why = e->Describe();
-      const absl::Time now = clock_->Now();
-      if (why != c.handshake_error || now - c.handshake_logged >= absl::Seconds(10)) {
-        FEDGE_LOG(kWarning, "client %d: %s", c.id, why);
-        c.handshake_logged = now;
-      }
-      c.handshake_error = std::move(why);
-    }
-  }
-
   absl::Status RunTimers(absl::Time now) {
     for (LogicalClient& c : clients_) {
       if (c.phase == Phase::kDone) continue;
@@ -252,8 +220,9 @@ class ClientHost::Impl {
         return absl::UnavailableError(absl::StrCat(
             "client ", c.id, ": coordinator at ", options_.coordinator_endpoint,
             " silent for ", absl::FormatDuration(silent), "; giving up",
-            c.handshake_error.empty() ? std::string()
-                                      : absl::StrCat(" (last ", c.handshake_error, ")")));
+            c.link->handshake_error().empty()
+                ? std::string()
+                : absl::StrCat(" (last ", c.link->handshake_error(), ")")));
       }
       if (c.phase == Phase::kRegistering) {
         if (now >= c.register_deadline) {
@@ -296,19 +265,14 @@ class ClientHost::Impl {
   }
 
   void Send(LogicalClient& c, const std::string& frame) {
-    absl::Status s = protocol::SendFrame(c.socket, protocol::ToMessage(frame));
-    if (!s.ok()) {
-      FEDGE_LOG(kDebug, "client %d: send failed: %s", c.id, s.ToString());
-      return;
-    }
-    stats_->bytes_sent += frame.size();
+    if (c.link->Send(frame)) stats_->bytes_sent += frame.size();
   }
 
   // ---- Incoming messages: one handler per kind ------------------------------
 
   void ReceiveAll(LogicalClient& c) {
     while (true) {
-      auto frame = protocol::ReceiveFrame(c.socket);
+      auto frame = protocol::ReceiveFrame(c.link->socket());
       if (!frame.ok() || !frame->has_value()) return;
       stats_->bytes_received += (*frame)->size();
       absl::StatusOr<protocol::Message> msg =
