@@ -262,6 +262,10 @@ class Coordinator {
   absl::Status ComputeMeanDelta();
   void CompleteRound(absl::Time now);
   void FailRound(absl::Time now, const std::string& why);
+  // The end of every round, completed or failed: checkpoint, report, then
+  // finish (with `finish_reason`) or start the next round, and tell the
+  // round's check-in devices when to come back.
+  void EndRound(absl::Time now, const char* outcome, std::optional<std::string> finish_reason);
   void Finish(const std::string& reason);
   // Saves a snapshot through the sink; false (and halted) if that failed.
   bool SaveCheckpoint();

@@ -213,19 +213,10 @@ void Coordinator::CompleteRound(absl::Time now) {
       FEDGE_LOG(kError, "round %d: evaluation failed: %s", round_, eval.status().ToString());
     }
   }
-  if (!SaveCheckpoint()) return;
-  if (observer_) observer_->OnRoundEnd(report_);
-  phase_ = Phase::kWaitingForClients;
-  secure_round_.reset();
-  report_ = RoundReport();
-  const uint64_t ended = round_;
-  std::vector<std::string> released = TakeCheckInCohort();
-  if (completed_rounds_ >= config_.rounds) {
-    Finish(absl::StrCat("completed ", completed_rounds_, " rounds"));
-    return;
-  }
-  MaybeStartRound(now);
-  TellToRetry(released, absl::StrCat("round ", ended, " completed"));
+  EndRound(now, "completed",
+           completed_rounds_ >= config_.rounds
+               ? std::optional<std::string>(absl::StrCat("completed ", completed_rounds_, " rounds"))
+               : std::nullopt);
 }
 
 void Coordinator::FailRound(absl::Time now, const std::string& why) {
@@ -239,6 +230,15 @@ void Coordinator::FailRound(absl::Time now, const std::string& why) {
   report_.seconds = absl::ToDoubleSeconds(now - round_start_);
   report_.dropped += static_cast<uint32_t>(pending_.size());
   pending_.clear();
+  EndRound(now, "failed",
+           consecutive_failures_ >= config_.max_failed_rounds
+               ? std::optional<std::string>(
+                     absl::StrCat(consecutive_failures_, " consecutive rounds failed"))
+               : std::nullopt);
+}
+
+void Coordinator::EndRound(absl::Time now, const char* outcome,
+                           std::optional<std::string> finish_reason) {
   if (!SaveCheckpoint()) return;
   if (observer_) observer_->OnRoundEnd(report_);
   phase_ = Phase::kWaitingForClients;
@@ -246,12 +246,12 @@ void Coordinator::FailRound(absl::Time now, const std::string& why) {
   report_ = RoundReport();
   const uint64_t ended = round_;
   std::vector<std::string> released = TakeCheckInCohort();
-  if (consecutive_failures_ >= config_.max_failed_rounds) {
-    Finish(absl::StrCat(consecutive_failures_, " consecutive rounds failed"));
+  if (finish_reason.has_value()) {
+    Finish(*finish_reason);
     return;
   }
   MaybeStartRound(now);
-  TellToRetry(released, absl::StrCat("round ", ended, " failed"));
+  TellToRetry(released, absl::StrCat("round ", ended, " ", outcome));
 }
 
 void Coordinator::Finish(const std::string& reason) {
