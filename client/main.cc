@@ -19,6 +19,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "base/file_system.h"
 #include "base/id_list.h"
 #include "base/log.h"
 #include "base/signals.h"
@@ -28,6 +29,7 @@
 #include "client/fault_injection.h"
 #include "client/torch_plugin.h"
 #include "client/trainer.h"
+#include "client/verified_version_store.h"
 #include "protocol/model_signature.h"
 #include "protocol/wire.h"
 #include "secure/key_files.h"
@@ -63,6 +65,14 @@ ABSL_FLAG(std::string, coordinator_pub, "",
           "whose model signature does not verify, or whose model version is older than one "
           "already verified, is refused untrained. Required unless --insecure; with --insecure "
           "it still checks model signatures");
+ABSL_FLAG(std::string, state_dir, "",
+          "Directory (created if missing) where the highest model version each logical client "
+          "verified is kept across restarts (one crash-safe file per client id, "
+          "verified-version-<id>), so a restarted device still refuses older signed models as "
+          "rollbacks; with several --client_ids the floor at start is the lowest recorded one. "
+          "A corrupt or truncated file is an error at start (exit 1; remove the file to accept "
+          "any signed version again). Empty: kept in memory only, for the life of the process. "
+          "Needs model verification (--coordinator_pub)");
 ABSL_FLAG(bool, insecure, false,
           "Plain TCP: no encryption, the coordinator is not authenticated; without "
           "--coordinator_pub unsigned models are accepted unchecked. Testing only");
@@ -137,6 +147,12 @@ std::optional<Security> LoadSecurity() {
     std::fprintf(stderr,
                  "fedge-client: --key_file has no effect with --insecure (plain TCP); drop one "
                  "of them\n");
+    return std::nullopt;
+  }
+  if (!absl::GetFlag(FLAGS_state_dir).empty() && pub_file.empty()) {
+    std::fprintf(stderr,
+                 "fedge-client: --state_dir keeps the highest verified model version, but "
+                 "without --coordinator_pub no model is verified; add --coordinator_pub\n");
     return std::nullopt;
   }
   Security sec;
@@ -234,6 +250,21 @@ absl::Status Run(const Security& security) {
   }
 
   client::ClientHostOptions opts;
+  std::unique_ptr<client::VerifiedVersionStore> verified_versions;
+  if (const std::string dir = absl::GetFlag(FLAGS_state_dir); !dir.empty()) {
+    absl::StatusOr<std::unique_ptr<client::VerifiedVersionStore>> store =
+        client::VerifiedVersionStore::Open(dir, ids, PosixFileSystem::Default());
+    if (!store.ok()) {
+      return absl::Status(store.status().code(),
+                          absl::StrCat("--state_dir: ", store.status().message()));
+    }
+    verified_versions = *std::move(store);
+    client::PersistVerifiedVersions(verified_versions.get(), &opts);
+    if (std::optional<uint64_t> floor = verified_versions->Floor()) {
+      FEDGE_LOG(kInfo, "--state_dir %s: refusing model versions below %d (verified before)", dir,
+                *floor);
+    }
+  }
   opts.coordinator_endpoint = absl::GetFlag(FLAGS_coordinator);
   opts.give_up_after = absl::GetFlag(FLAGS_give_up_after);
   opts.coordinator_timeout = absl::GetFlag(FLAGS_coordinator_timeout);
@@ -276,7 +307,8 @@ int main(int argc, char** argv) {
       "Security: the connection uses CURVE (encrypted; the coordinator authenticated by the "
       "key pinned in --coordinator_pub, this device by --key_file) unless --insecure. A task "
       "is trained only if its model signature verifies with the pinned key and its model "
-      "version is not older than one already verified (kept for the life of the process).");
+      "version is not older than one already verified (kept for the life of the process, or "
+      "across restarts with --state_dir).");
   // --help lists this binary's own flags (those defined in its main.cc).
   absl::FlagsUsageConfig usage;
   usage.contains_help_flags = [](absl::string_view file) {
