@@ -163,6 +163,54 @@ TEST(FaultRecoveryTest, SecAggRoundCompletesWhenClientsDieDuringUnmasking) {
   EXPECT_GT(rows->back().test_accuracy, 0.3);  // chance is 0.1
 }
 
+// SecAgg+ (--secure=plus): each client shares its secrets only with its
+// neighbours in a Harary graph H(k, n). Below about 55 clients the safe k
+// reaches n - 1 and the session falls back to full SecAgg, so the run has 64
+// clients (4 processes of 16) and --secagg_dropout=0.05, which gives k = 54
+// neighbours and a neighbourhood threshold t = 28 (secure/secagg_config.cc).
+// One process (16 clients) dies on round 2's unmasking request, after its
+// masked inputs were sent: all 64 inputs are in the sum, and each self-mask
+// is rebuilt from the shares of its surviving neighbours, at least
+// k - 16 = 38 >= t of them, so the round completes with 64 aggregated and
+// the 16 dropped once silent (2 s at --heartbeat_interval=200ms).
+TEST(FaultRecoveryTest, SecAggPlusRoundCompletesWhenClientsDieDuringUnmasking) {
+  testing::TempDir dir;
+  const std::string metrics = RunSim(
+      dir.path(), {"--clients=64", "--clients_per_process=16", "--rounds=2", "--secure=plus",
+                   "--secagg_dropout=0.05", "--kill_clients=0.25", "--kill_phase=unmasking",
+                   "--kill_round=2", "--heartbeat_interval=200ms"});
+  absl::StatusOr<std::string> log = ReadFile(dir.File("sim.log"));
+  ASSERT_THAT(log, IsOk());
+  EXPECT_EQ(CountInFile(dir.File("sim.log"), "SIGKILL on the unmasking request of round 2"), 1)
+      << *log;  // one line per process
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(
+      *log, m, std::regex(R"(clients (\d+)-(\d+): --inject_fault=kill_before_unmasking:2)")))
+      << *log;
+  EXPECT_EQ(std::stoi(m[2]) - std::stoi(m[1]) + 1, 16);
+  const std::regex plus(
+      R"(round 2: secure aggregation \(SecAgg\+\) over 64 clients, threshold (\d+), (\d+) neighbours)");
+  ASSERT_TRUE(std::regex_search(*log, m, plus)) << *log;
+  const int threshold = std::stoi(m[1]);
+  const int neighbours = std::stoi(m[2]);
+  EXPECT_GT(neighbours, 0);   // SecAgg+, not the full-SecAgg fallback (0 neighbours)
+  EXPECT_LT(neighbours, 63);  // a sparse graph: each client misses some others
+  EXPECT_LE(threshold, neighbours - 16);  // the premise: every neighbourhood keeps t
+  // Round 2: 64 masked inputs summed, the 16 silent ones dropped only after
+  // they had sent them.
+  EXPECT_THAT(metrics, HasSubstr("\"round\":2,\"completed\":true,\"model_version\":2,"
+                                 "\"selected\":64,\"clients\":64,\"dropped\":16"))
+      << metrics;
+  absl::StatusOr<std::vector<sim::RoundRow>> rows = sim::ParseMetrics(metrics);
+  ASSERT_THAT(rows, IsOk());
+  ASSERT_EQ(rows->size(), 2u) << metrics;
+  for (const sim::RoundRow& r : *rows) EXPECT_TRUE(r.completed) << metrics;
+  // The unmasked sum is the clients' mean update: a self-mask left in (or a
+  // wrong one taken out) would add uniform noise up to the clip to every
+  // weight and the test loss would jump, not fall.
+  EXPECT_LT(rows->back().test_loss, rows->front().test_loss) << metrics;
+}
+
 // Six clients, rounds of three with one more selected (over-selection); one
 // client process straggles 1 s before every upload. Rounds close with the
 // first three updates; the straggler's late update is refused as WRONG_ROUND
