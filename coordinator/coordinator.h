@@ -187,6 +187,10 @@ class Coordinator {
   uint64_t round() const { return round_; }
   // Plain updates the open round has accepted so far (0 in secure rounds).
   size_t updates_accepted() const { return reported_.size(); }
+  // Masked inputs the open secure round has accepted so far (0 in plain rounds).
+  size_t masked_inputs_accepted() const {
+    return secure_round_ ? secure_round_->masked_inputs() : 0;
+  }
   uint64_t completed_rounds() const { return completed_rounds_; }
   uint64_t model_version() const { return model_version_; }
   const std::vector<float>& weights() const { return model_.weights; }

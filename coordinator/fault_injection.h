@@ -9,10 +9,13 @@
 // Spec: one of
 //   kill_after_checkpoint:ROUND  right after that round's checkpoint is
 //                                durable, before its metrics line;
-//   kill_after_updates:ROUND:N   mid-round: as soon as round ROUND (a plain
-//                                FedAvg round) has accepted N updates and is
-//                                still open, i.e. with N below the number
-//                                that closes it.
+//   kill_after_updates:ROUND:N   mid-round: as soon as round ROUND has
+//                                accepted N updates and is still open, i.e.
+//                                with N below the number that closes it. In
+//                                a secure round the updates are the masked
+//                                inputs (SecAgg's MaskedInput phase), so the
+//                                round dies with N inputs folded into its sum
+//                                and the others still training.
 // A restarted coordinator is not given the fault again.
 
 #include <cstdint>
@@ -37,7 +40,8 @@ struct CoordinatorFaultPlan {
 absl::StatusOr<CoordinatorFaultPlan> ParseCoordinatorFaultPlan(absl::string_view spec);
 
 // True when `coordinator` stands where `plan` says to die mid-round: its open
-// round is the planned one and has accepted the planned number of updates.
+// round is the planned one and has accepted the planned number of updates
+// (plain) or masked inputs (secure).
 bool ReachedMidRoundFault(const CoordinatorFaultPlan& plan, const Coordinator& coordinator);
 
 }  // namespace fedge::coordinator

@@ -1,6 +1,7 @@
 #include "coordinator/secure_round.h"
 
 #include <algorithm>
+#include <variant>
 
 #include "absl/strings/str_cat.h"
 #include "base/log.h"
@@ -63,7 +64,10 @@ absl::Status SecureRound::OnMessage(const std::string& peer, secure::SecAggClien
     return absl::InvalidArgumentError(
         absl::StrCat("round ", round_, ": secure-aggregation message from a non-member"));
   }
-  return server_->OnMessage(it->second, std::move(body));
+  const bool masked_input = std::holds_alternative<secure::MaskedInput>(body);
+  absl::Status s = server_->OnMessage(it->second, std::move(body));
+  if (s.ok() && masked_input) ++masked_inputs_;
+  return s;
 }
 
 void SecureRound::Drop(const std::string& peer) {

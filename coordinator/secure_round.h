@@ -83,6 +83,8 @@ class SecureRound {
   // in examples (capped per client at the largest announced count).
   absl::StatusOr<double> DecodeMean(absl::Span<float> mean_delta) const;
   size_t survivors() const;
+  // Masked inputs accepted so far (test-only fault points count them).
+  size_t masked_inputs() const { return masked_inputs_; }
 
  private:
   SecureRound(const SecureAggregationSettings& settings, uint64_t round)
@@ -96,6 +98,7 @@ class SecureRound {
   std::vector<std::string> peer_of_;  // [index], index 0 unused
   absl::Time training_deadline_;
   absl::Time phase_deadline_;
+  size_t masked_inputs_ = 0;
 };
 
 }  // namespace fedge::coordinator

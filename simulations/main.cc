@@ -89,7 +89,8 @@ ABSL_FLAG(int, kill_coordinator_at_round, 0,
           "reconnect by themselves. 0: never");
 ABSL_FLAG(int, kill_coordinator_after_updates, 0,
           "With --kill_coordinator_at_round=K: kill it mid-round instead, as soon as round K "
-          "has accepted this many updates (plain rounds; fewer than close the round)");
+          "has accepted this many updates (masked inputs with --secure; fewer than close the "
+          "round)");
 ABSL_FLAG(absl::Duration, heartbeat_interval, absl::Seconds(1),
           "fedge-coordinator --heartbeat_interval: clients beat at it, 10 missed beats drop one");
 

@@ -78,6 +78,59 @@ TEST(FaultRecoveryTest, CoordinatorKilledMidRoundRunsTheRoundAgainAndEachRoundOn
                                   static_cast<int>(restart_to_round * 1000));
 }
 
+// The same in a secure round (SecAgg over 4 clients, CURVE, signed models):
+// the coordinator dies in round 2's MaskedInput phase once 2 of the 4 masked
+// inputs are folded into its sum. That sum, the round's key exchange and its
+// shares die with the process; restarted with the same --state_dir it resumes
+// from round 1's checkpoint and runs round 2 again with a fresh SecAgg
+// session (new keys, new cohort indices), which the clients join after they
+// register again. Each round is in metrics.jsonl once, all 4 clients in it,
+// and the model versions continue.
+TEST(FaultRecoveryTest, CoordinatorKilledInASecureRoundRunsItAgainFromTheCheckpoint) {
+  testing::TempDir dir;
+  sim::Subprocess p = testing::StartSim(
+      dir.path(), {"--clients=4", "--clients_per_process=2", "--rounds=4", "--secure",
+                   "--kill_coordinator_at_round=2", "--kill_coordinator_after_updates=2"});
+  const std::string log = dir.File("sim.log");
+  const std::string metrics_path = dir.File("metrics.jsonl");
+  ASSERT_TRUE(testing::WaitUntil(
+      dir.path(), [&] { return CountInFile(log, "restarted on") > 0; }, absl::Minutes(3)));
+  const absl::Time restarted = absl::Now();
+  ASSERT_TRUE(testing::WaitUntil(
+      dir.path(), [&] { return HasRoundLine(metrics_path, 2); }, absl::Minutes(3)));
+  const double restart_to_round = absl::ToDoubleSeconds(absl::Now() - restarted);
+  const std::string metrics = testing::FinishSim(p, dir.path());
+
+  EXPECT_THAT(Field(metrics, "round"), ElementsAre(1, 2, 3, 4)) << metrics;
+  EXPECT_THAT(Field(metrics, "model_version"), ElementsAre(1, 2, 3, 4)) << metrics;
+  EXPECT_THAT(Field(metrics, "dropped"), ::testing::Each(0)) << metrics;
+  absl::StatusOr<std::vector<sim::RoundRow>> rows = sim::ParseMetrics(metrics);
+  ASSERT_THAT(rows, IsOk());
+  for (const sim::RoundRow& r : *rows) {
+    EXPECT_TRUE(r.completed) << metrics;
+    EXPECT_EQ(r.clients, 4) << metrics;
+  }
+  EXPECT_GT(rows->back().test_accuracy, 0.3) << metrics;  // chance is 0.1
+  absl::StatusOr<std::string> text = ReadFile(log);
+  ASSERT_THAT(text, IsOk());
+  EXPECT_THAT(*text, HasSubstr("--inject_fault: SIGKILL in round 2 after 2 accepted masked inputs"));
+  EXPECT_THAT(*text, HasSubstr("checkpoint-1.ckpt"));  // resumed from round 1's
+  EXPECT_THAT(*text, HasSubstr("killed in round 2 after 2 updates; restarted on"));
+  // Round 2's SecAgg session was started twice: by the killed coordinator
+  // and by the restarted one. Every other round once.
+  EXPECT_EQ(CountInFile(log, "round 2: secure aggregation (SecAgg) over 4 clients"), 2) << *text;
+  for (int round : {1, 3, 4}) {
+    EXPECT_EQ(CountInFile(log, absl::StrCat("round ", round, ": secure aggregation (SecAgg) over 4 clients")), 1)
+        << *text;
+  }
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(*text, m, std::regex(R"(restarted on \S+ in ([0-9.]+) s)")));
+  std::printf("secure: coordinator killed to listening again: %s s; then to round 2 completed: %.2f s\n",
+              m[1].str().c_str(), restart_to_round);
+  ::testing::Test::RecordProperty("restart_to_round_ms",
+                                  static_cast<int>(restart_to_round * 1000));
+}
+
 // Two of six client processes die when the coordinator asks for their
 // unmasking shares: they sent their masked inputs, so their updates are in
 // the sum, and their self-masks are reconstructed from the four survivors'
@@ -108,6 +161,54 @@ TEST(FaultRecoveryTest, SecAggRoundCompletesWhenClientsDieDuringUnmasking) {
   for (const sim::RoundRow& r : *rows) EXPECT_TRUE(r.completed) << metrics;
   EXPECT_EQ(rows->back().clients, 4);  // round 3: the survivors
   EXPECT_GT(rows->back().test_accuracy, 0.3);  // chance is 0.1
+}
+
+// SecAgg+ (--secure=plus): each client shares its secrets only with its
+// neighbours in a Harary graph H(k, n). Below about 55 clients the safe k
+// reaches n - 1 and the session falls back to full SecAgg, so the run has 64
+// clients (4 processes of 16) and --secagg_dropout=0.05, which gives k = 54
+// neighbours and a neighbourhood threshold t = 28 (secure/secagg_config.cc).
+// One process (16 clients) dies on round 2's unmasking request, after its
+// masked inputs were sent: all 64 inputs are in the sum, and each self-mask
+// is rebuilt from the shares of its surviving neighbours, at least
+// k - 16 = 38 >= t of them, so the round completes with 64 aggregated and
+// the 16 dropped once silent (2 s at --heartbeat_interval=200ms).
+TEST(FaultRecoveryTest, SecAggPlusRoundCompletesWhenClientsDieDuringUnmasking) {
+  testing::TempDir dir;
+  const std::string metrics = RunSim(
+      dir.path(), {"--clients=64", "--clients_per_process=16", "--rounds=2", "--secure=plus",
+                   "--secagg_dropout=0.05", "--kill_clients=0.25", "--kill_phase=unmasking",
+                   "--kill_round=2", "--heartbeat_interval=200ms"});
+  absl::StatusOr<std::string> log = ReadFile(dir.File("sim.log"));
+  ASSERT_THAT(log, IsOk());
+  EXPECT_EQ(CountInFile(dir.File("sim.log"), "SIGKILL on the unmasking request of round 2"), 1)
+      << *log;  // one line per process
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(
+      *log, m, std::regex(R"(clients (\d+)-(\d+): --inject_fault=kill_before_unmasking:2)")))
+      << *log;
+  EXPECT_EQ(std::stoi(m[2]) - std::stoi(m[1]) + 1, 16);
+  const std::regex plus(
+      R"(round 2: secure aggregation \(SecAgg\+\) over 64 clients, threshold (\d+), (\d+) neighbours)");
+  ASSERT_TRUE(std::regex_search(*log, m, plus)) << *log;
+  const int threshold = std::stoi(m[1]);
+  const int neighbours = std::stoi(m[2]);
+  EXPECT_GT(neighbours, 0);   // SecAgg+, not the full-SecAgg fallback (0 neighbours)
+  EXPECT_LT(neighbours, 63);  // a sparse graph: each client misses some others
+  EXPECT_LE(threshold, neighbours - 16);  // the premise: every neighbourhood keeps t
+  // Round 2: 64 masked inputs summed, the 16 silent ones dropped only after
+  // they had sent them.
+  EXPECT_THAT(metrics, HasSubstr("\"round\":2,\"completed\":true,\"model_version\":2,"
+                                 "\"selected\":64,\"clients\":64,\"dropped\":16"))
+      << metrics;
+  absl::StatusOr<std::vector<sim::RoundRow>> rows = sim::ParseMetrics(metrics);
+  ASSERT_THAT(rows, IsOk());
+  ASSERT_EQ(rows->size(), 2u) << metrics;
+  for (const sim::RoundRow& r : *rows) EXPECT_TRUE(r.completed) << metrics;
+  // The unmasked sum is the clients' mean update: a self-mask left in (or a
+  // wrong one taken out) would add uniform noise up to the clip to every
+  // weight and the test loss would jump, not fall.
+  EXPECT_LT(rows->back().test_loss, rows->front().test_loss) << metrics;
 }
 
 // Six clients, rounds of three with one more selected (over-selection); one

@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/file_util.h"
 #include "simulations/results.h"
+#include "simulations/sim_keys.h"
 #include "tests/integration/file_watch.h"
 #include "tests/integration/sim_test_util.h"
 #include "tests/integration/tcp_relay.h"
@@ -119,50 +120,73 @@ int CompletedRounds(const std::string& path) {
   return CountInFile(path, "\"completed\":true");
 }
 
+// The transport of a partition run: plain TCP (--insecure) or CURVE with an
+// allow-list and signed models (keys made as fedge-sim makes them).
+enum class Transport { kInsecure, kCurve };
+
 // Two client processes reach the coordinator through the relay. After round
 // 2 the relay blackholes until the coordinator has dropped both clients as
 // silent and both have given up on their connection; then it heals. The run
 // completes all its rounds: the round open at the partition fails (its
 // cohort vanished), each round id appears once, and the completed rounds'
-// model versions run 1..N without a gap or a repeat.
-TEST(NetworkPartitionTest, PartitionThatHealsEveryRoundCompletesOnceAndClientsReconnect) {
+// model versions run 1..N without a gap or a repeat. Returns the
+// coordinator's log.
+std::string RunHealedPartition(Transport transport) {
   constexpr int kRounds = 8;
   testing::TempDir dir;
   testing::WriteSyntheticIdx(dir.path(), "train", 2000);
   testing::WriteSyntheticIdx(dir.path(), "t10k", 200);
   const std::string logs = dir.File("logs");
-  ASSERT_THAT(MakeDirs(logs), IsOk());
+  EXPECT_THAT(MakeDirs(logs), IsOk());
   const std::string metrics = logs + "/metrics.jsonl";
   const std::string coordinator_log = logs + "/coordinator.log";
+  std::vector<std::string> coordinator_security = {"--insecure"};
+  std::vector<std::vector<std::string>> client_security = {{"--insecure"}, {"--insecure"}};
+  if (transport == Transport::kCurve) {
+    // One device per client process, each enrolled for its own client id.
+    absl::StatusOr<sim::SimKeys> keys = sim::MakeSimKeys(dir.File("keys"), {{0}, {1}});
+    EXPECT_THAT(keys, IsOk());
+    if (!keys.ok()) return "";
+    coordinator_security = {"--key_file=" + keys->coordinator_key,
+                            "--allowlist=" + keys->allowlist};
+    for (int id : {0, 1}) {
+      client_security[id] = {"--key_file=" + keys->device_keys[id],
+                             "--coordinator_pub=" + keys->coordinator_pub};
+    }
+  }
   int fd = OpenLog(coordinator_log);
+  std::vector<std::string> coordinator_flags = {
+      "--min_clients=2", "--quorum=2", absl::StrCat("--rounds=", kRounds), "--model=mlp",
+      "--test_data=" + dir.path(), "--metrics_out=" + metrics, "--quiet",
+      "--heartbeat_interval=200ms", "--round_timeout=60s"};
+  coordinator_flags.insert(coordinator_flags.end(), coordinator_security.begin(),
+                           coordinator_security.end());
   std::string endpoint;
-  sim::Subprocess coordinator = testing::StartCoordinator(
-      "tcp://127.0.0.1:*",
-      {"--min_clients=2", "--quorum=2", absl::StrCat("--rounds=", kRounds), "--model=mlp",
-       "--test_data=" + dir.path(), "--metrics_out=" + metrics, "--quiet", "--insecure",
-       "--heartbeat_interval=200ms", "--round_timeout=60s"},
-      &endpoint, -1, fd);
+  sim::Subprocess coordinator =
+      testing::StartCoordinator("tcp://127.0.0.1:*", coordinator_flags, &endpoint, -1, fd);
   ::close(fd);
-  ASSERT_FALSE(endpoint.empty());
+  EXPECT_FALSE(endpoint.empty());
+  if (endpoint.empty()) return "";
   absl::StatusOr<std::unique_ptr<TcpRelay>> relay = TcpRelay::Start(testing::PortOf(endpoint));
-  ASSERT_THAT(relay, IsOk());
+  EXPECT_THAT(relay, IsOk());
+  if (!relay.ok()) return "";
 
   std::vector<sim::Subprocess> clients;
   for (int id : {0, 1}) {
     fd = OpenLog(absl::StrCat(logs, "/client-", id, ".log"));
-    clients.push_back(testing::StartClient(
-        {"--coordinator=" + (*relay)->endpoint(), "--data_dir=" + dir.path(),
-         absl::StrCat("--client_ids=", id), "--coordinator_timeout=1s", "--give_up_after=60s",
-         "--insecure"},
-        fd));
+    std::vector<std::string> flags = {
+        "--coordinator=" + (*relay)->endpoint(), "--data_dir=" + dir.path(),
+        absl::StrCat("--client_ids=", id), "--coordinator_timeout=1s", "--give_up_after=60s"};
+    flags.insert(flags.end(), client_security[id].begin(), client_security[id].end());
+    clients.push_back(testing::StartClient(flags, fd));
     ::close(fd);
   }
   auto client_log = [&](int id) { return absl::StrCat(logs, "/client-", id, ".log"); };
 
-  ASSERT_TRUE(WaitUntil(logs, [&] { return CompletedRounds(metrics) >= 2; }, absl::Minutes(2)));
+  EXPECT_TRUE(WaitUntil(logs, [&] { return CompletedRounds(metrics) >= 2; }, absl::Minutes(2)));
   (*relay)->Blackhole();
   const absl::Time partitioned = absl::Now();
-  ASSERT_TRUE(WaitUntil(
+  EXPECT_TRUE(WaitUntil(
       logs,
       [&] {
         return CountInFile(coordinator_log, "went silent; dropped") >= 2 &&
@@ -174,7 +198,7 @@ TEST(NetworkPartitionTest, PartitionThatHealsEveryRoundCompletesOnceAndClientsRe
   const uint64_t accepted_at_heal = (*relay)->accepted();
   (*relay)->Heal();
   const absl::Time healed = absl::Now();
-  ASSERT_TRUE(WaitUntil(
+  EXPECT_TRUE(WaitUntil(
       logs, [&] { return CompletedRounds(metrics) > completed_at_heal; }, absl::Minutes(2)));
   const double heal_to_round = absl::ToDoubleSeconds(absl::Now() - healed);
 
@@ -183,14 +207,16 @@ TEST(NetworkPartitionTest, PartitionThatHealsEveryRoundCompletesOnceAndClientsRe
 
   EXPECT_LT(completed_at_heal, kRounds);  // rounds were left to run after the heal
   absl::StatusOr<std::string> text = ReadFile(metrics);
-  ASSERT_THAT(text, IsOk());
+  EXPECT_THAT(text, IsOk());
+  if (!text.ok()) return "";
   absl::StatusOr<std::vector<sim::RoundRow>> rows = sim::ParseMetrics(*text);
-  ASSERT_THAT(rows, IsOk());
+  EXPECT_THAT(rows, IsOk());
+  if (!rows.ok()) return "";
   const std::vector<int64_t> model_versions = testing::Field(*text, "model_version");
-  ASSERT_EQ(model_versions.size(), rows->size()) << *text;
+  EXPECT_EQ(model_versions.size(), rows->size()) << *text;
   std::vector<int64_t> versions;  // of the completed rounds
   int failed = 0;
-  for (size_t i = 0; i < rows->size(); ++i) {
+  for (size_t i = 0; i < rows->size() && i < model_versions.size(); ++i) {
     EXPECT_EQ((*rows)[i].round, static_cast<int64_t>(i) + 1) << *text;  // each id once, in order
     if ((*rows)[i].completed) {
       versions.push_back(model_versions[i]);
@@ -199,7 +225,7 @@ TEST(NetworkPartitionTest, PartitionThatHealsEveryRoundCompletesOnceAndClientsRe
       ++failed;
     }
   }
-  ASSERT_EQ(versions.size(), static_cast<size_t>(kRounds)) << *text;
+  EXPECT_EQ(versions.size(), static_cast<size_t>(kRounds)) << *text;
   for (size_t i = 0; i < versions.size(); ++i) EXPECT_EQ(versions[i], static_cast<int64_t>(i) + 1);
   EXPECT_LE(failed, 1);  // at most the round open when the partition began
   // Reconnect evidence: new connections through the relay during the
@@ -207,14 +233,43 @@ TEST(NetworkPartitionTest, PartitionThatHealsEveryRoundCompletesOnceAndClientsRe
   EXPECT_GT(accepted_at_heal, 2u);
   for (int id : {0, 1}) {
     absl::StatusOr<std::string> log = ReadFile(client_log(id));
-    ASSERT_THAT(log, IsOk());
+    EXPECT_THAT(log, IsOk());
+    if (!log.ok()) continue;
     std::smatch m;
-    ASSERT_TRUE(std::regex_search(*log, m, std::regex(R"(reconnects (\d+))"))) << *log;
-    EXPECT_GE(std::stoi(m[1]), 1) << *log;
+    EXPECT_TRUE(std::regex_search(*log, m, std::regex(R"(reconnects (\d+))"))) << *log;
+    if (!m.empty()) EXPECT_GE(std::stoi(m[1]), 1) << *log;
   }
-  std::printf("partition %.2f s; heal to the next completed round %.2f s; %d failed round(s)\n",
+  std::printf("%s: partition %.2f s; heal to the next completed round %.2f s; %d failed round(s)\n",
+              transport == Transport::kCurve ? "CURVE" : "plain TCP",
               absl::ToDoubleSeconds(healed - partitioned), heal_to_round, failed);
   ::testing::Test::RecordProperty("heal_to_round_ms", static_cast<int>(heal_to_round * 1000));
+  absl::StatusOr<std::string> log = ReadFile(coordinator_log);
+  return log.ok() ? *log : "";
+}
+
+TEST(NetworkPartitionTest, PartitionThatHealsEveryRoundCompletesOnceAndClientsReconnect) {
+  RunHealedPartition(Transport::kInsecure);
+}
+
+// The same over CURVE with an allow-list and signed models: each reconnect is
+// a fresh CURVE handshake through the relay, authenticated by the allow-list
+// again; the clients accept the continuing signed versions (no refusal as a
+// rollback or a bad signature) and no handshake fails.
+TEST(NetworkPartitionTest, PartitionThatHealsOverCurveEveryRoundCompletesOnceAndClientsReconnect) {
+  const std::string log = RunHealedPartition(Transport::kCurve);
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(
+      log, m,
+      std::regex(R"(security: (\d+) connections accepted, (\d+) refused by the allow-list, )"
+                 R"((\d+) handshakes failed; (\d+) Hellos/updates refused as NOT_ENROLLED; )"
+                 R"((\d+) tasks refused by clients)")))
+      << log;
+  std::printf("CURVE handshakes accepted: %s\n", m[1].str().c_str());
+  EXPECT_GE(std::stoi(m[1]), 4) << log;  // both clients, before and after the partition
+  EXPECT_EQ(std::stoi(m[2]), 0) << log;
+  EXPECT_EQ(std::stoi(m[3]), 0) << log;
+  EXPECT_EQ(std::stoi(m[4]), 0) << log;
+  EXPECT_EQ(std::stoi(m[5]), 0) << log;
 }
 
 }  // namespace
