@@ -49,12 +49,16 @@ absl::StatusOr<std::unique_ptr<SecureRound>> SecureRound::Start(
   }
   r->training_deadline_ = training_deadline;
   r->phase_deadline_ = std::min(training_deadline, now + settings.phase_timeout);
+  // SecAgg+ with no sparse graph (0 neighbours: every pair) is SecAgg: say
+  // what runs, not what was asked.
+  const bool sparse = settings.variant == secure::SecAggVariant::kPlus &&
+                      r->task_.config.num_neighbors > 0;
   FEDGE_LOG(kInfo, "round %d: secure aggregation (%s) over %d clients, threshold %d%s", round,
-            settings.variant == secure::SecAggVariant::kPlus ? "SecAgg+" : "SecAgg", n,
-            r->task_.config.threshold,
-            settings.variant == secure::SecAggVariant::kPlus
-                ? absl::StrCat(", ", r->task_.config.num_neighbors, " neighbours")
-                : std::string());
+            sparse ? "SecAgg+" : "SecAgg", n, r->task_.config.threshold,
+            sparse ? absl::StrCat(", ", r->task_.config.num_neighbors, " neighbours")
+                   : settings.variant == secure::SecAggVariant::kPlus
+                         ? std::string(" (SecAgg+ asked; at this size every pair is neighbours)")
+                         : std::string());
   return r;
 }
 
