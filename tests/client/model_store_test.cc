@@ -16,6 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/model_file.h"
+#include "tests/testing/crash_points.h"
 #include "tests/testing/fake_file_system.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/temp_dir.h"
@@ -25,6 +26,7 @@ namespace {
 
 using ::fedge::testing::CrashLoss;
 using ::fedge::testing::FakeFileSystem;
+using ::fedge::testing::ForEachCrashPoint;
 using ::fedge::testing::IsOk;
 using ::fedge::testing::StatusIs;
 using ::testing::ElementsAre;
@@ -325,44 +327,28 @@ TEST(ModelStoreCrashTest, CrashAtEveryOperationLeavesAValidAcknowledgedModel) {
     total_ops = dry.operation_count();
   }
   ASSERT_GT(total_ops, 10);  // 2 to open, 6 per commit, 1 removal
-  const std::vector<std::pair<CrashLoss, uint64_t>> policies = {
-      {CrashLoss::kLoseAll, 1}, {CrashLoss::kKeepAll, 1}, {CrashLoss::kZeroTail, 1},
-      {CrashLoss::kRandom, 1},  {CrashLoss::kRandom, 2},  {CrashLoss::kRandom, 3},
-  };
-  int scenarios = 0;
-  for (int64_t k = 0; k <= total_ops; ++k) {
-    for (const auto& [loss, seed] : policies) {
-      SCOPED_TRACE(absl::StrCat("crash at operation ", k, ", loss policy ",
-                                static_cast<int>(loss), ", seed ", seed));
-      FakeFileSystem fs(seed);
-      fs.CrashAtOperation(k);
-      const SequenceResult r = RunCommitSequence(&fs);
-      EXPECT_EQ(fs.crashed(), k < total_ops);
-      fs.PowerCycle(loss);
-      ++scenarios;
-      auto store = OpenStore(&fs);
-      ASSERT_THAT(store, IsOk());
-      absl::StatusOr<std::shared_ptr<const StoredModel>> current = (*store)->Current();
-      if (r.acknowledged == 0 && !current.ok()) {
-        EXPECT_THAT(current, StatusIs(absl::StatusCode::kNotFound));
-      } else {
-        ASSERT_THAT(current, IsOk()) << "acknowledged version " << r.acknowledged << " lost";
-        const uint64_t v = (*current)->version;
-        EXPECT_GE(v, std::max<uint64_t>(r.acknowledged, 1));
-        EXPECT_LE(v, r.attempted);
-        ExpectCurrentIs(**store, v);
-      }
-      // No temporary file survives Open, and the store still takes commits.
-      for (const std::string& p : fs.Paths()) EXPECT_THAT(p, ::testing::Not(::testing::EndsWith(".tmp")));
-      ASSERT_THAT(CommitVersion(**store, 10), IsOk());
-      fs.PowerCycle(CrashLoss::kLoseAll);
-      auto after = OpenStore(&fs);
-      ASSERT_THAT(after, IsOk());
-      ExpectCurrentIs(**after, 10);
+  auto check = [](FakeFileSystem* fs, const SequenceResult& r) {
+    auto store = OpenStore(fs);
+    ASSERT_THAT(store, IsOk());
+    absl::StatusOr<std::shared_ptr<const StoredModel>> current = (*store)->Current();
+    if (r.acknowledged == 0 && !current.ok()) {
+      EXPECT_THAT(current, StatusIs(absl::StatusCode::kNotFound));
+    } else {
+      ASSERT_THAT(current, IsOk()) << "acknowledged version " << r.acknowledged << " lost";
+      const uint64_t v = (*current)->version;
+      EXPECT_GE(v, std::max<uint64_t>(r.acknowledged, 1));
+      EXPECT_LE(v, r.attempted);
+      ExpectCurrentIs(**store, v);
     }
-  }
-  std::cout << "crash points exercised: " << total_ops + 1 << " x " << policies.size()
-            << " loss policies = " << scenarios << " scenarios\n";
+    // No temporary file survives Open, and the store still takes commits.
+    for (const std::string& p : fs->Paths()) EXPECT_THAT(p, ::testing::Not(::testing::EndsWith(".tmp")));
+    ASSERT_THAT(CommitVersion(**store, 10), IsOk());
+    fs->PowerCycle(CrashLoss::kLoseAll);
+    auto after = OpenStore(fs);
+    ASSERT_THAT(after, IsOk());
+    ExpectCurrentIs(**after, 10);
+  };
+  ForEachCrashPoint(total_ops, RunCommitSequence, check);
 }
 
 TEST(ModelStoreCrashTest, FailureAtEveryCommitOperationKeepsThePreviousVersion) {

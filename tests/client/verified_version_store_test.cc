@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/file_system.h"
 #include "tests/client/client_host_fixture.h"
+#include "tests/testing/crash_points.h"
 #include "tests/testing/fake_file_system.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/temp_dir.h"
@@ -24,6 +25,7 @@ namespace {
 
 using ::fedge::testing::CrashLoss;
 using ::fedge::testing::FakeFileSystem;
+using ::fedge::testing::ForEachCrashPoint;
 using ::fedge::testing::IsOk;
 using ::fedge::testing::StatusIs;
 using ::testing::ElementsAre;
@@ -206,45 +208,29 @@ TEST(VerifiedVersionStoreCrashTest, CrashAtEveryOperationKeepsAnAcknowledgedVers
     total_ops = dry.operation_count();
   }
   ASSERT_EQ(total_ops, 1 + 2 + 3 * 2 * 6);  // mkdir, 2 reads, 6 per client and raise
-  const std::vector<std::pair<CrashLoss, uint64_t>> policies = {
-      {CrashLoss::kLoseAll, 1}, {CrashLoss::kKeepAll, 1}, {CrashLoss::kZeroTail, 1},
-      {CrashLoss::kRandom, 1},  {CrashLoss::kRandom, 2},  {CrashLoss::kRandom, 3},
-  };
-  int scenarios = 0;
-  for (int64_t k = 0; k <= total_ops; ++k) {
-    for (const auto& [loss, seed] : policies) {
-      SCOPED_TRACE(absl::StrCat("crash at operation ", k, ", loss policy ",
-                                static_cast<int>(loss), ", seed ", seed));
-      FakeFileSystem fs(seed);
-      fs.CrashAtOperation(k);
-      const SequenceResult r = RunRaiseSequence(&fs);
-      EXPECT_EQ(fs.crashed(), k < total_ops);
-      fs.PowerCycle(loss);
-      ++scenarios;
-      // Never a corrupt file: the store opens, and no client lost an
-      // acknowledged version or got one that was never attempted.
-      auto store = OpenStore(&fs);
-      ASSERT_THAT(store, IsOk());
-      for (uint64_t id : {1, 2}) {
-        std::optional<uint64_t> v = (*store)->Recorded(id);
-        if (r.acknowledged > 0) {
-          ASSERT_TRUE(v.has_value()) << "client " << id << " lost version " << r.acknowledged;
-        }
-        if (v.has_value()) {
-          EXPECT_GE(*v, r.acknowledged);
-          EXPECT_LE(*v, r.attempted);
-        }
+  auto check = [](FakeFileSystem* fs, const SequenceResult& r) {
+    // Never a corrupt file: the store opens, and no client lost an
+    // acknowledged version or got one that was never attempted.
+    auto store = OpenStore(fs);
+    ASSERT_THAT(store, IsOk());
+    for (uint64_t id : {1, 2}) {
+      std::optional<uint64_t> v = (*store)->Recorded(id);
+      if (r.acknowledged > 0) {
+        ASSERT_TRUE(v.has_value()) << "client " << id << " lost version " << r.acknowledged;
       }
-      // And it takes new versions.
-      ASSERT_THAT((*store)->Raise(10), IsOk());
-      fs.PowerCycle(CrashLoss::kLoseAll);
-      auto after = OpenStore(&fs);
-      ASSERT_THAT(after, IsOk());
-      EXPECT_EQ((*after)->Floor(), 10u);
+      if (v.has_value()) {
+        EXPECT_GE(*v, r.acknowledged);
+        EXPECT_LE(*v, r.attempted);
+      }
     }
-  }
-  std::cout << "crash points exercised: " << total_ops + 1 << " x " << policies.size()
-            << " loss policies = " << scenarios << " scenarios\n";
+    // And it takes new versions.
+    ASSERT_THAT((*store)->Raise(10), IsOk());
+    fs->PowerCycle(CrashLoss::kLoseAll);
+    auto after = OpenStore(fs);
+    ASSERT_THAT(after, IsOk());
+    EXPECT_EQ((*after)->Floor(), 10u);
+  };
+  ForEachCrashPoint(total_ops, RunRaiseSequence, check);
 }
 
 TEST(VerifiedVersionStoreCrashTest, FailureAtEveryWriteOperationKeepsTheDurableValue) {

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
+#include "tests/testing/crash_points.h"
 #include "tests/testing/fake_file_system.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/temp_dir.h"
@@ -19,6 +20,7 @@ namespace {
 
 using ::fedge::testing::CrashLoss;
 using ::fedge::testing::FakeFileSystem;
+using ::fedge::testing::ForEachCrashPoint;
 using ::fedge::testing::IsOk;
 using ::fedge::testing::StatusIs;
 using ::testing::ElementsAre;
@@ -195,60 +197,49 @@ TEST(CheckpointStoreTest, FailureAtEveryWriteOperationKeepsThePreviousCheckpoint
 // writes, under every loss policy: after the restart there is always a valid
 // checkpoint, at least as new as the last acknowledged one.
 TEST(CheckpointStoreCrashTest, CrashAtEveryOperationLeavesAValidCheckpoint) {
-  auto run = [](FileSystem* fs, uint64_t* acknowledged, uint64_t* attempted) {
+  // Rounds 1-5 written: the newest acknowledged and the one in flight.
+  struct Outcome {
+    uint64_t acknowledged = 0;
+    uint64_t attempted = 0;
+  };
+  auto run = [](FileSystem* fs) {
+    Outcome o;
     auto store = CheckpointStore::Open(kDir, fs);
-    if (!store.ok()) return;
+    if (!store.ok()) return o;
     for (uint64_t r = 1; r <= 5; ++r) {
-      *attempted = r;
-      if (!(*store)->Write(MakeCheckpoint(r)).ok()) return;
-      *acknowledged = r;
+      o.attempted = r;
+      if (!(*store)->Write(MakeCheckpoint(r)).ok()) return o;
+      o.acknowledged = r;
     }
+    return o;
   };
   int64_t total_ops = 0;
   {
     FakeFileSystem dry;
-    uint64_t ack = 0, att = 0;
-    run(&dry, &ack, &att);
-    ASSERT_EQ(ack, 5u);
+    ASSERT_EQ(run(&dry).acknowledged, 5u);
     total_ops = dry.operation_count();
   }
-  const std::vector<std::pair<CrashLoss, uint64_t>> policies = {
-      {CrashLoss::kLoseAll, 1}, {CrashLoss::kKeepAll, 1}, {CrashLoss::kZeroTail, 1},
-      {CrashLoss::kRandom, 1},  {CrashLoss::kRandom, 2},  {CrashLoss::kRandom, 3},
-  };
-  int scenarios = 0;
-  for (int64_t k = 0; k <= total_ops; ++k) {
-    for (const auto& [loss, seed] : policies) {
-      SCOPED_TRACE(absl::StrCat("crash at operation ", k, ", loss policy ",
-                                static_cast<int>(loss), ", seed ", seed));
-      FakeFileSystem fs(seed);
-      fs.CrashAtOperation(k);
-      uint64_t acknowledged = 0, attempted = 0;
-      run(&fs, &acknowledged, &attempted);
-      fs.PowerCycle(loss);
-      ++scenarios;
-      auto store = OpenStore(&fs);
-      ASSERT_NE(store, nullptr);
-      const std::optional<uint64_t> newest = NewestRound(*store);
-      if (acknowledged == 0) {
-        if (newest.has_value()) {
-          EXPECT_LE(*newest, attempted);
-        }
-      } else {
-        ASSERT_TRUE(newest.has_value()) << "acknowledged round " << acknowledged << " lost";
-        EXPECT_GE(*newest, acknowledged);
-        EXPECT_LE(*newest, attempted);
+  auto check = [](FakeFileSystem* fs, const Outcome& r) {
+    auto store = OpenStore(fs);
+    ASSERT_NE(store, nullptr);
+    const std::optional<uint64_t> newest = NewestRound(*store);
+    if (r.acknowledged == 0) {
+      if (newest.has_value()) {
+        EXPECT_LE(*newest, r.attempted);
       }
-      for (const std::string& p : fs.Paths()) {
-        EXPECT_THAT(p, ::testing::Not(::testing::EndsWith(".tmp")));
-      }
-      ASSERT_THAT(store->Write(MakeCheckpoint(10)), IsOk());
-      fs.PowerCycle(CrashLoss::kLoseAll);
-      EXPECT_EQ(NewestRound(*OpenStore(&fs)), 10u);
+    } else {
+      ASSERT_TRUE(newest.has_value()) << "acknowledged round " << r.acknowledged << " lost";
+      EXPECT_GE(*newest, r.acknowledged);
+      EXPECT_LE(*newest, r.attempted);
     }
-  }
-  std::cout << "crash points exercised: " << total_ops + 1 << " x " << policies.size()
-            << " loss policies = " << scenarios << " scenarios\n";
+    for (const std::string& p : fs->Paths()) {
+      EXPECT_THAT(p, ::testing::Not(::testing::EndsWith(".tmp")));
+    }
+    ASSERT_THAT(store->Write(MakeCheckpoint(10)), IsOk());
+    fs->PowerCycle(CrashLoss::kLoseAll);
+    EXPECT_EQ(NewestRound(*OpenStore(fs)), 10u);
+  };
+  ForEachCrashPoint(total_ops, run, check);
 }
 
 void ExpectLines(const absl::StatusOr<uint64_t>& lines, uint64_t want) {
