@@ -11,9 +11,11 @@
 
 namespace fedge::aggregation {
 
-// Combines the updates of one round. Implementations are streaming: an update
-// is folded in when it arrives and then no longer referenced, so memory is
-// O(model size) however many clients report. Not thread-safe.
+// Combines the updates of one round. FedAvg is streaming: an update is folded
+// in when it arrives and then no longer referenced, so memory is O(model size)
+// however many clients report. The robust rules (robust.h) need all updates at
+// once and keep a copy of each; buffered_bytes() says how much. Not
+// thread-safe.
 class Aggregator {
  public:
   virtual ~Aggregator() = default;
@@ -30,6 +32,13 @@ class Aggregator {
   // Number of updates folded in since Reset, and the sum of their weights.
   virtual size_t count() const = 0;
   virtual double total_weight() const = 0;
+
+  // Bytes held now in proportion to the number of updates: buffered copies,
+  // pairwise distances and scratch, counted by capacity (so it includes what
+  // Reset kept from earlier rounds). Streaming aggregators return 0: their one
+  // dim-sized accumulator does not grow with the cohort. For metrics and
+  // limits; BufferedBytes (robust.h) bounds it before a round starts.
+  virtual size_t buffered_bytes() const { return 0; }
 
   // Writes the aggregate into `out` (size `dim`). FailedPrecondition when no
   // update was added; InvalidArgument when `out` has the wrong size.

@@ -244,26 +244,13 @@ torch::jit::Module BuildBuiltin(const std::string& name, const NamedTensors& w,
 torch::jit::Module LoadScripted(const protocol::ModelPayload& model, const Architecture& arch) {
   std::istringstream in(arch.bytes);
   torch::jit::Module module = torch::jit::load(in, torch::kCPU);
-  std::vector<std::pair<std::string, torch::Tensor>> params;
-  for (const auto& p : module.named_parameters(/*recurse=*/true)) {
-    params.emplace_back(p.name, p.value);
-  }
-  const auto& specs = model.manifest.tensors;
-  bool match = params.size() == specs.size();
-  for (size_t i = 0; match && i < params.size(); ++i) {
-    match = params[i].first == specs[i].name &&
-            std::vector<int64_t>(params[i].second.sizes().begin(),
-                                 params[i].second.sizes().end()) == specs[i].shape &&
-            params[i].second.scalar_type() == torch::kFloat32;
-  }
-  TORCH_CHECK(match, "model manifest does not match TorchScript architecture ", arch.id);
-  torch::NoGradGuard no_grad;
-  size_t offset = 0;
-  for (auto& [name, p] : params) {
-    p.copy_(torch::from_blob(const_cast<float*>(model.weights.data() + offset), p.sizes(),
-                             torch::kFloat32));
-    offset += static_cast<size_t>(p.numel());
-  }
+  absl::StatusOr<std::vector<FederatedTensor>> tensors = FederatedTensors(module);
+  TORCH_CHECK(tensors.ok(), "TorchScript architecture ", arch.id, ": ",
+              std::string(tensors.status().message()));
+  TORCH_CHECK(ManifestOf(*tensors) == model.manifest,
+              "model manifest does not match TorchScript architecture ", arch.id);
+  absl::Status copied = CopyIntoTensors(model.weights, *tensors);
+  TORCH_CHECK(copied.ok(), std::string(copied.message()));
   module.eval();
   return module;
 }

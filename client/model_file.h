@@ -35,7 +35,8 @@
 namespace fedge::client {
 
 inline constexpr char kModelFileMagic[8] = {'F', 'E', 'D', 'G', 'E', 'M', 'S', '\0'};
-inline constexpr uint32_t kModelFileFormatVersion = 1;
+// 2: the model frame is protocol version 2 (manifest roles).
+inline constexpr uint32_t kModelFileFormatVersion = 2;
 inline constexpr size_t kModelFileHeaderSize = 64;
 // Signatures are small (Ed25519: 64 bytes); anything larger is corruption.
 inline constexpr uint32_t kMaxModelSignatureBytes = 64 * 1024;

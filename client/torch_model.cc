@@ -50,9 +50,8 @@ template <typename Net>
 class BuiltinModel final : public TorchModel {
  public:
   BuiltinModel() : net_(std::make_shared<Net>()) {
-    std::vector<std::pair<std::string, torch::Tensor>> named;
-    for (const auto& p : net_->named_parameters()) named.emplace_back(p.key(), p.value());
-    InitParameters(std::move(named));
+    // The built-in modules hold float32 parameters and no buffers.
+    InitTensors(*FederatedTensors(*net_));
   }
   torch::Tensor Forward(const torch::Tensor& x) override { return net_->forward(x); }
   void SetTraining(bool training) override { net_->train(training); }
@@ -63,12 +62,9 @@ class BuiltinModel final : public TorchModel {
 
 class ScriptedModel final : public TorchModel {
  public:
-  explicit ScriptedModel(torch::jit::Module module) : module_(std::move(module)) {
-    std::vector<std::pair<std::string, torch::Tensor>> named;
-    for (const auto& p : module_.named_parameters(/*recurse=*/true)) {
-      named.emplace_back(p.name, p.value);
-    }
-    InitParameters(std::move(named));
+  ScriptedModel(torch::jit::Module module, std::vector<FederatedTensor> tensors)
+      : module_(std::move(module)) {
+    InitTensors(std::move(tensors));
   }
   torch::Tensor Forward(const torch::Tensor& x) override {
     return module_.forward({x}).toTensor();
@@ -81,45 +77,107 @@ class ScriptedModel final : public TorchModel {
 
 std::atomic<int64_t> live_models{0};
 
+absl::StatusOr<protocol::TensorRole> BufferRole(const std::string& name, const torch::Tensor& t) {
+  if (torch::isFloatingType(t.scalar_type())) return protocol::TensorRole::kBuffer;
+  if (torch::isIntegralType(t.scalar_type(), /*includeBool=*/false)) {
+    return protocol::TensorRole::kCounter;
+  }
+  return absl::InvalidArgumentError(absl::StrCat("buffer '", name, "' has dtype ",
+                                                 c10::toString(t.scalar_type()),
+                                                 "; only floating and integer buffers travel"));
+}
+
+absl::Status CheckParameter(const std::string& name, const torch::Tensor& t) {
+  if (t.scalar_type() == torch::kFloat32) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "parameter '", name, "' is ", c10::toString(t.scalar_type()), "; only float32 is trained"));
+}
+
 }  // namespace
+
+absl::StatusOr<std::vector<FederatedTensor>> FederatedTensors(const torch::jit::Module& module) {
+  std::vector<FederatedTensor> out;
+  for (const auto& p : module.named_parameters(/*recurse=*/true)) {
+    FEDGE_RETURN_IF_ERROR(CheckParameter(p.name, p.value));
+    out.push_back({p.name, p.value, protocol::TensorRole::kParameter});
+  }
+  for (const auto& b : module.named_buffers(/*recurse=*/true)) {
+    FEDGE_ASSIGN_OR_RETURN(protocol::TensorRole role, BufferRole(b.name, b.value));
+    out.push_back({b.name, b.value, role});
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<FederatedTensor>> FederatedTensors(const torch::nn::Module& module) {
+  std::vector<FederatedTensor> out;
+  for (const auto& p : module.named_parameters()) {
+    FEDGE_RETURN_IF_ERROR(CheckParameter(p.key(), p.value()));
+    out.push_back({p.key(), p.value(), protocol::TensorRole::kParameter});
+  }
+  for (const auto& b : module.named_buffers()) {
+    FEDGE_ASSIGN_OR_RETURN(protocol::TensorRole role, BufferRole(b.key(), b.value()));
+    out.push_back({b.key(), b.value(), role});
+  }
+  return out;
+}
+
+protocol::ModelManifest ManifestOf(const std::vector<FederatedTensor>& tensors) {
+  protocol::ModelManifest manifest;
+  for (const FederatedTensor& t : tensors) {
+    protocol::TensorSpec spec;
+    spec.name = t.name;
+    spec.shape.assign(t.tensor.sizes().begin(), t.tensor.sizes().end());
+    spec.role = t.role;
+    manifest.tensors.push_back(std::move(spec));
+  }
+  return manifest;
+}
+
+absl::Status CopyIntoTensors(absl::Span<const float> weights,
+                             const std::vector<FederatedTensor>& tensors) {
+  size_t total = 0;
+  for (const FederatedTensor& t : tensors) total += static_cast<size_t>(t.tensor.numel());
+  if (weights.size() != total) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("model has ", total, " weights, got ", weights.size()));
+  }
+  torch::NoGradGuard no_grad;
+  size_t offset = 0;
+  for (const FederatedTensor& t : tensors) {
+    torch::Tensor dst = t.tensor;
+    torch::Tensor src = torch::from_blob(const_cast<float*>(weights.data() + offset),
+                                         dst.sizes(), torch::kFloat32);
+    if (t.role == protocol::TensorRole::kCounter) src = src.round();
+    dst.copy_(src);  // converts to the tensor's dtype
+    offset += static_cast<size_t>(dst.numel());
+  }
+  return absl::OkStatus();
+}
 
 TorchModel::TorchModel() { live_models.fetch_add(1, std::memory_order_relaxed); }
 TorchModel::~TorchModel() { live_models.fetch_sub(1, std::memory_order_relaxed); }
 int64_t TorchModel::LiveCount() { return live_models.load(std::memory_order_relaxed); }
 
-void TorchModel::InitParameters(std::vector<std::pair<std::string, torch::Tensor>> named) {
-  for (auto& [name, tensor] : named) {
-    protocol::TensorSpec spec;
-    spec.name = name;
-    spec.shape.assign(tensor.sizes().begin(), tensor.sizes().end());
-    manifest_.tensors.push_back(std::move(spec));
-    tensor.set_requires_grad(true);
-    params_.push_back(tensor);
+void TorchModel::InitTensors(std::vector<FederatedTensor> tensors) {
+  manifest_ = ManifestOf(tensors);
+  for (FederatedTensor& t : tensors) {
+    if (t.role != protocol::TensorRole::kParameter) continue;
+    t.tensor.set_requires_grad(true);
+    params_.push_back(t.tensor);
   }
+  tensors_ = std::move(tensors);
 }
 
 absl::Status TorchModel::SetWeights(absl::Span<const float> weights) {
-  if (weights.size() != manifest_.NumElements()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "model has ", manifest_.NumElements(), " weights, got ", weights.size()));
-  }
-  torch::NoGradGuard no_grad;
-  size_t offset = 0;
-  for (torch::Tensor& p : params_) {
-    const size_t n = static_cast<size_t>(p.numel());
-    p.copy_(torch::from_blob(const_cast<float*>(weights.data() + offset), p.sizes(),
-                             torch::kFloat32));
-    offset += n;
-  }
-  return absl::OkStatus();
+  return CopyIntoTensors(weights, tensors_);
 }
 
 void TorchModel::GetWeights(std::vector<float>* out) {
   out->resize(manifest_.NumElements());
   torch::NoGradGuard no_grad;
   size_t offset = 0;
-  for (torch::Tensor& p : params_) {
-    torch::Tensor c = p.detach().to(torch::kFloat32).contiguous();
+  for (const FederatedTensor& t : tensors_) {
+    torch::Tensor c = t.tensor.detach().to(torch::kFloat32).contiguous();
     std::memcpy(out->data() + offset, c.data_ptr<float>(), c.numel() * sizeof(float));
     offset += static_cast<size_t>(c.numel());
   }
@@ -132,12 +190,12 @@ absl::StatusOr<std::unique_ptr<TorchModel>> TorchModel::Create(const Architectur
   try {
     std::istringstream in(arch.bytes);
     torch::jit::Module module = torch::jit::load(in, torch::kCPU);
-    auto model = std::make_unique<ScriptedModel>(std::move(module));
-    for (const torch::Tensor& p : model->parameters()) {
-      if (p.scalar_type() != torch::kFloat32) {
-        return absl::InvalidArgumentError("TorchScript model has a non-float32 parameter");
-      }
+    absl::StatusOr<std::vector<FederatedTensor>> tensors = FederatedTensors(module);
+    if (!tensors.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("TorchScript model: ", tensors.status().message()));
     }
+    auto model = std::make_unique<ScriptedModel>(std::move(module), *std::move(tensors));
     if (model->parameters().empty()) {
       return absl::InvalidArgumentError("TorchScript model has no parameters to train");
     }

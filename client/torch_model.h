@@ -7,7 +7,10 @@
 //
 // Inputs are [N, 1, rows, cols] float tensors scaled to [0, 1]; the output is
 // [N, classes] logits. A TorchScript module must follow the same contract.
-// Only parameters are federated; buffers (e.g. BatchNorm statistics) stay local.
+// Parameters and buffers are federated: the manifest lists the parameters
+// first, then the buffers (BatchNorm running statistics as kBuffer, its
+// integer num_batches_tracked as kCounter), all as float32 in the flat
+// weights, so evaluation and offline prediction use the federated statistics.
 // Not thread-safe.
 
 #include <cstdint>
@@ -15,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include <torch/script.h>
 #include <torch/torch.h>
 
 #include "absl/status/statusor.h"
@@ -23,6 +27,28 @@
 #include "protocol/model_payload.h"
 
 namespace fedge::client {
+
+// One tensor a model federates, aliasing the module's storage.
+struct FederatedTensor {
+  std::string name;
+  torch::Tensor tensor;
+  protocol::TensorRole role = protocol::TensorRole::kParameter;
+};
+
+// The tensors a module federates, in manifest order: every parameter, then
+// every buffer (floating point: kBuffer; integer: kCounter). InvalidArgument
+// names a parameter that is not float32 or a buffer of another kind (bool).
+absl::StatusOr<std::vector<FederatedTensor>> FederatedTensors(const torch::jit::Module& module);
+absl::StatusOr<std::vector<FederatedTensor>> FederatedTensors(const torch::nn::Module& module);
+
+// The manifest describing `tensors`.
+protocol::ModelManifest ManifestOf(const std::vector<FederatedTensor>& tensors);
+
+// Copies flat weights (manifest order) into `tensors`, converting to each
+// tensor's dtype; counters are rounded to the nearest integer.
+// InvalidArgument when the sizes differ.
+absl::Status CopyIntoTensors(absl::Span<const float> weights,
+                             const std::vector<FederatedTensor>& tensors);
 
 class TorchModel {
  public:
@@ -39,21 +65,23 @@ class TorchModel {
 
   const protocol::ModelManifest& manifest() const { return manifest_; }
 
-  // Copies flat weights (manifest order) into the parameters.
+  // Copies flat weights (manifest order) into the parameters and buffers.
   absl::Status SetWeights(absl::Span<const float> weights);
   void GetWeights(std::vector<float>* out);
 
   virtual torch::Tensor Forward(const torch::Tensor& x) = 0;
   virtual void SetTraining(bool training) = 0;
+  // The trainable tensors (the optimiser's), without the buffers.
   const std::vector<torch::Tensor>& parameters() const { return params_; }
 
  protected:
   TorchModel();
-  // Called by subclasses once parameters exist.
-  void InitParameters(std::vector<std::pair<std::string, torch::Tensor>> named);
+  // Called by subclasses once parameters and buffers exist.
+  void InitTensors(std::vector<FederatedTensor> tensors);
 
  private:
   protocol::ModelManifest manifest_;
+  std::vector<FederatedTensor> tensors_;  // manifest order
   std::vector<torch::Tensor> params_;
 };
 

@@ -1,6 +1,7 @@
 #include <malloc.h>
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <numeric>
 #include <random>
@@ -9,6 +10,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "aggregation/kernels.h"
+#include "aggregation/norm_bound.h"
 #include "base/status_macros.h"
 #include "client/torch_model.h"
 #include "client/trainer.h"
@@ -81,10 +84,13 @@ class TorchTrainer final : public Trainer {
     }
     FEDGE_RETURN_IF_ERROR(model->SetWeights(task.model.weights));
     const protocol::TrainingConfig& cfg = task.config;
-    if (cfg.batch_size == 0 || cfg.local_epochs == 0 || !(cfg.learning_rate > 0)) {
+    if (cfg.batch_size == 0 || cfg.local_epochs == 0 || !(cfg.learning_rate > 0) ||
+        !(cfg.proximal_mu >= 0) || !std::isfinite(cfg.proximal_mu) || !(cfg.clip_norm >= 0) ||
+        !std::isfinite(cfg.clip_norm)) {
       return absl::InvalidArgumentError(absl::StrCat(
           "bad training config: batch ", cfg.batch_size, ", epochs ", cfg.local_epochs,
-          ", lr ", cfg.learning_rate));
+          ", lr ", cfg.learning_rate, ", proximal mu ", cfg.proximal_mu, ", clip norm ",
+          cfg.clip_norm));
     }
     if (data.size() == 0) return absl::FailedPreconditionError("client has no examples");
     return CatchTorch([&] { return RunSgd(*model, task, data, should_stop, out); }, "training");
@@ -128,6 +134,11 @@ class TorchTrainer final : public Trainer {
 
     model.SetTraining(true);
     torch::optim::SGD sgd(model.parameters(), torch::optim::SGDOptions(cfg.learning_rate));
+    // FedProx: the gradient of (mu / 2) ||w - w_global||^2 is mu (w - w_global).
+    std::vector<torch::Tensor> global_params;
+    if (cfg.proximal_mu > 0) {
+      for (const torch::Tensor& p : model.parameters()) global_params.push_back(p.detach().clone());
+    }
     double loss_sum = 0;
     int64_t correct = 0, seen = 0;
     for (uint32_t epoch = 0; epoch < cfg.local_epochs; ++epoch) {
@@ -144,6 +155,14 @@ class TorchTrainer final : public Trainer {
         torch::Tensor logits = model.Forward(x);
         torch::Tensor loss = torch::nn::functional::cross_entropy(logits, y);
         loss.backward();
+        if (!global_params.empty()) {
+          torch::NoGradGuard no_grad;
+          const std::vector<torch::Tensor>& params = model.parameters();
+          for (size_t i = 0; i < params.size(); ++i) {
+            params[i].mutable_grad().add_(params[i].detach() - global_params[i],
+                                          cfg.proximal_mu);
+          }
+        }
         sgd.step();
         const int64_t b = end - begin;
         // Only the last epoch's figures describe the model being uploaded.
@@ -154,14 +173,16 @@ class TorchTrainer final : public Trainer {
         }
       }
     }
-    for (const torch::Tensor& p : model.parameters()) {
-      if (!torch::isfinite(p).all().item<bool>()) {
-        return absl::InternalError("training diverged: a weight is NaN or infinite");
-      }
-    }
     model.GetWeights(&out->delta);
+    if (!aggregation::AllFinite(out->delta.data(), out->delta.size())) {
+      return absl::InternalError("training diverged: a weight or buffer is NaN or infinite");
+    }
     const std::vector<float>& global = task.model.weights;
     for (size_t i = 0; i < out->delta.size(); ++i) out->delta[i] -= global[i];
+    if (cfg.clip_norm > 0) {
+      aggregation::ClipNorm(absl::MakeSpan(out->delta),
+                            protocol::ParameterRanges(task.model.manifest), cfg.clip_norm);
+    }
     out->num_examples = static_cast<uint64_t>(n);
     out->metrics.loss = seen ? static_cast<float>(loss_sum / seen) : 0.0f;
     out->metrics.accuracy = seen ? static_cast<float>(correct) / seen : 0.0f;

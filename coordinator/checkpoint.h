@@ -51,7 +51,8 @@
 namespace fedge::coordinator {
 
 inline constexpr char kCheckpointMagic[8] = {'F', 'E', 'D', 'G', 'E', 'C', 'K', '\0'};
-inline constexpr uint32_t kCheckpointFormatVersion = 1;
+// 2: the model frame is protocol version 2 (manifest roles).
+inline constexpr uint32_t kCheckpointFormatVersion = 2;
 inline constexpr size_t kCheckpointHeaderSize = 64;
 
 struct Checkpoint {

@@ -6,6 +6,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "aggregation/kernels.h"
+#include "aggregation/norm_bound.h"
 #include "base/log.h"
 #include "protocol/envelope.h"
 
@@ -23,15 +24,33 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(
     return absl::InvalidArgumentError("initial model has NaN or infinite weights");
   }
   if (outbox == nullptr) return absl::InvalidArgumentError("outbox is required");
-  return std::unique_ptr<Coordinator>(new Coordinator(
-      std::move(config), std::move(initial_model), outbox, evaluator, observer, now));
+  absl::StatusOr<std::unique_ptr<Strategy>> strategy = MakeStrategy(config.strategy);
+  if (!strategy.ok()) return strategy.status();
+  // The smallest cohort a round can have; MaybeStartRound checks the real one.
+  const size_t cohort = std::max<size_t>(config.clients_per_round, config.min_clients);
+  if (absl::Status fits = CheckStrategyFits(**strategy, config.strategy, config.secure.enabled,
+                                            cohort, initial_model.weights.size());
+      !fits.ok()) {
+    return fits;
+  }
+  absl::StatusOr<std::unique_ptr<aggregation::ServerOptimizer>> optimizer =
+      aggregation::MakeServerOptimizer((*strategy)->optimizer(), initial_model.weights.size(),
+                                       protocol::ParameterRanges(initial_model.manifest));
+  if (!optimizer.ok()) return optimizer.status();
+  (void)now;
+  return std::unique_ptr<Coordinator>(new Coordinator(std::move(config), std::move(initial_model),
+                                                      outbox, evaluator, observer,
+                                                      *std::move(strategy), *std::move(optimizer)));
 }
 
 Coordinator::Coordinator(CoordinatorConfig config, protocol::ModelPayload model, Outbox* outbox,
-                         Evaluator* evaluator, RoundObserver* observer, absl::Time)
+                         Evaluator* evaluator, RoundObserver* observer,
+                         std::unique_ptr<Strategy> strategy,
+                         std::unique_ptr<aggregation::ServerOptimizer> optimizer)
     : config_(std::move(config)), model_(std::move(model)), outbox_(outbox),
-      evaluator_(evaluator), observer_(observer),
-      aggregator_(aggregation::MakeFedAvgAggregator()), rng_(config_.seed),
+      evaluator_(evaluator), observer_(observer), strategy_(std::move(strategy)),
+      aggregator_(strategy_->MakeAggregator()), optimizer_(std::move(optimizer)),
+      parameter_ranges_(protocol::ParameterRanges(model_.manifest)), rng_(config_.seed),
       client_rate_limiter_(config_.client_frame_limit),
       unregistered_rate_limiter_(config_.unregistered_frame_limit),
       retry_advisor_(config_.retry_window) {}
@@ -172,6 +191,10 @@ void Coordinator::Handle(const std::string& peer, protocol::Update& m, absl::Tim
   if (auto bad = CheckUpdate(*client, m)) {
     Refuse(peer, bad->first, m.round, bad->second);
     return;
+  }
+  if (strategy_->clip_norm() > 0) {
+    // Norm bounding does not trust the client to have clipped.
+    aggregation::ClipNorm(absl::MakeSpan(m.delta), parameter_ranges_, strategy_->clip_norm());
   }
   absl::Status s = aggregator_->Add(m.delta, static_cast<double>(m.num_examples));
   if (!s.ok()) {

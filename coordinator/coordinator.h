@@ -53,6 +53,7 @@
 #include "coordinator/retry_advisor.h"
 #include "coordinator/round_report.h"
 #include "coordinator/secure_round.h"
+#include "coordinator/strategy.h"
 #include "protocol/codec.h"
 #include "protocol/messages.h"
 #include "protocol/model_signature.h"
@@ -95,7 +96,9 @@ struct CoordinatorConfig {
   absl::Duration heartbeat_interval = absl::Seconds(1);
   uint32_t missed_heartbeats = 10;   // silent this many intervals: dropped
   uint32_t max_failed_rounds = 10;   // consecutive failures before giving up
-  float server_learning_rate = 1.0f;
+  // The federated strategy (coordinator/strategy.h): aggregation rule, server
+  // optimiser and their hyper-parameters.
+  StrategyOptions strategy;
   protocol::TrainingConfig training;
   // When enabled, rounds aggregate with SecAgg/SecAgg+: the coordinator only
   // ever sees the sum of the survivors' updates.
@@ -206,7 +209,8 @@ class Coordinator {
 
  private:
   Coordinator(CoordinatorConfig config, protocol::ModelPayload model, Outbox* outbox,
-              Evaluator* evaluator, RoundObserver* observer, absl::Time now);
+              Evaluator* evaluator, RoundObserver* observer, std::unique_ptr<Strategy> strategy,
+              std::unique_ptr<aggregation::ServerOptimizer> optimizer);
 
   void Handle(const std::string& peer, protocol::Hello& m, absl::Time now);
   void Handle(const std::string& peer, protocol::Update& m, absl::Time now);
@@ -283,7 +287,11 @@ class Coordinator {
   Outbox* const outbox_;
   Evaluator* const evaluator_;
   RoundObserver* const observer_;
-  std::unique_ptr<aggregation::Aggregator> aggregator_;
+  const std::unique_ptr<Strategy> strategy_;
+  std::unique_ptr<aggregation::Aggregator> aggregator_;  // the strategy's rule
+  std::unique_ptr<aggregation::ServerOptimizer> optimizer_;
+  // The manifest's kParameter ranges: what norm bounding measures.
+  const std::vector<std::pair<uint64_t, uint64_t>> parameter_ranges_;
   std::mt19937_64 rng_;
   ClientRegistry registry_;
   CoordinatorStats stats_;

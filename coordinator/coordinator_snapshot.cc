@@ -17,7 +17,8 @@ CoordinatorSnapshot Coordinator::Snapshot() const {
   s.model_version = model_version_;
   s.consecutive_failures = consecutive_failures_;
   s.model = model_;
-  s.optimizer.kind = ServerOptimizerState::kServerSgd;  // stateless
+  s.optimizer.kind = static_cast<uint32_t>(optimizer_->kind());
+  s.optimizer.state = optimizer_->SaveState();
   std::ostringstream rng;
   rng << rng_;
   s.cohort_rng = rng.str();
@@ -51,11 +52,12 @@ absl::Status Coordinator::Restore(CoordinatorSnapshot snapshot) {
   if (!aggregation::AllFinite(snapshot.model.weights.data(), snapshot.model.weights.size())) {
     return absl::InvalidArgumentError("the checkpoint's model has NaN or infinite weights");
   }
-  if (snapshot.optimizer.kind != ServerOptimizerState::kServerSgd ||
-      !snapshot.optimizer.state.empty()) {
+  if (snapshot.optimizer.kind != static_cast<uint32_t>(optimizer_->kind())) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "the checkpoint holds state of server optimiser kind ", snapshot.optimizer.kind,
-        " (", snapshot.optimizer.state.size(), " bytes); this build runs plain server SGD"));
+        "the checkpoint holds the state of server optimiser kind ", snapshot.optimizer.kind,
+        "; this run's --strategy=", strategy_->name(), " uses ",
+        aggregation::ServerOptimizerName(optimizer_->kind()), " (kind ",
+        static_cast<uint32_t>(optimizer_->kind()), "): resume with the strategy it was run with"));
   }
   if (snapshot.completed_rounds > snapshot.round ||
       snapshot.model_version < snapshot.completed_rounds) {
@@ -76,6 +78,9 @@ absl::Status Coordinator::Restore(CoordinatorSnapshot snapshot) {
   // The architecture bytes come from the configuration when the checkpoint
   // did not keep them (they are identified by architecture_id either way).
   if (snapshot.model.architecture.empty()) snapshot.model.architecture = model_.architecture;
+  if (absl::Status s = optimizer_->RestoreState(snapshot.optimizer.state); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("checkpoint: ", s.message()));
+  }
   model_ = std::move(snapshot.model);
   rng_ = rng;
   round_ = snapshot.round;

@@ -21,12 +21,11 @@
 
 namespace fedge::coordinator {
 
-// The server optimiser's state, versioned by `kind` so a later optimiser
-// (server momentum, FedAdam) can add state without a new checkpoint format.
+// The server optimiser's state (aggregation/server_optimizer.h), tagged by
+// its kind (aggregation::ServerOptimizerKind) so a checkpoint is never
+// resumed by another optimiser.
 struct ServerOptimizerState {
-  // kind 0: plain server SGD (weights += server_learning_rate * mean delta),
-  // which keeps no state: `state` is empty.
-  static constexpr uint32_t kServerSgd = 0;
+  static constexpr uint32_t kServerSgd = 0;  // ServerOptimizerKind::kSgd
   uint32_t kind = kServerSgd;
   std::string state;  // opaque to all but the optimiser of `kind`
 };

@@ -30,6 +30,7 @@
 #include "coordinator/coordinator_server.h"
 #include "coordinator/fault_injection.h"
 #include "coordinator/round_outputs.h"
+#include "coordinator/strategy_flags.h"
 #include "protocol/model_signature.h"
 #include "secure/allow_list.h"
 #include "secure/key_files.h"
@@ -79,7 +80,6 @@ ABSL_FLAG(uint32_t, local_epochs, 1, "Local epochs per round (E)");
 ABSL_FLAG(uint32_t, batch_size, 32, "Local minibatch size (B)");
 ABSL_FLAG(double, lr, 0.05, "Client SGD learning rate (no momentum)");
 ABSL_FLAG(uint32_t, max_examples, 0, "Cap on examples a client trains on per round; 0 = all");
-ABSL_FLAG(double, server_lr, 1.0, "Server learning rate applied to the averaged delta");
 ABSL_FLAG(uint64_t, seed, 0, "Seed for model initialisation, cohort selection and shuffling");
 ABSL_FLAG(std::string, test_data, "",
           "Directory with t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz] to "
@@ -293,7 +293,7 @@ int Main() {
   cfg.training.batch_size = absl::GetFlag(FLAGS_batch_size);
   cfg.training.learning_rate = static_cast<float>(absl::GetFlag(FLAGS_lr));
   cfg.training.max_examples = absl::GetFlag(FLAGS_max_examples);
-  cfg.server_learning_rate = static_cast<float>(absl::GetFlag(FLAGS_server_lr));
+  cfg.strategy = fedge::coordinator::StrategyOptionsFromFlags();
   cfg.seed = absl::GetFlag(FLAGS_seed);
   cfg.limits.max_frame_bytes = size_t{absl::GetFlag(FLAGS_max_frame_mb)} << 20;
   if (const std::string secure = absl::GetFlag(FLAGS_secure); secure != "none") {
@@ -441,7 +441,7 @@ int main(int argc, char** argv) {
   // --help lists this binary's own flags (those defined in its main.cc).
   absl::FlagsUsageConfig usage;
   usage.contains_help_flags = [](absl::string_view file) {
-    return absl::EndsWith(file, "/main.cc");
+    return absl::EndsWith(file, "/main.cc") || absl::EndsWith(file, "/strategy_flags.cc");
   };
   absl::SetFlagsUsageConfig(usage);
   absl::ParseCommandLine(argc, argv);

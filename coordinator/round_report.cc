@@ -20,6 +20,7 @@ std::string RoundReportJson(const RoundReport& r) {
     absl::StrAppendFormat(&s, ",\"test_accuracy\":%.6f,\"test_loss\":%.6f", r.eval.accuracy,
                           r.eval.loss);
   }
+  if (r.buffered_bytes > 0) absl::StrAppendFormat(&s, ",\"buffered_bytes\":%d", r.buffered_bytes);
   if (r.rss_kb >= 0) absl::StrAppendFormat(&s, ",\"rss_kb\":%d", r.rss_kb);
   if (r.open_fds >= 0) absl::StrAppendFormat(&s, ",\"open_fds\":%d", r.open_fds);
   if (!r.completed) {

@@ -34,6 +34,9 @@ struct RoundReport {
   double seconds = 0;
   uint64_t bytes_up = 0;
   uint64_t bytes_down = 0;
+  // Bytes the strategy's aggregation rule held for this round's updates (0
+  // for streaming rules such as FedAvg; robust rules buffer the cohort).
+  uint64_t buffered_bytes = 0;
   // The coordinator process when the round ended (base/process_stats.h), for
   // soak runs; -1 when not measured (the Coordinator core leaves them so,
   // fedge-coordinator fills them in before writing the metrics line).

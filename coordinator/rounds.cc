@@ -21,6 +21,17 @@ void Coordinator::MaybeStartRound(absl::Time now) {
   if (peers.size() < config_.min_clients) return;
   const size_t target = RoundTarget(peers.size());
   const size_t cohort = CohortSize(target, peers.size());
+  if (absl::Status fits = CheckStrategyFits(*strategy_, config_.strategy, config_.secure.enabled,
+                                            cohort, model_.weights.size());
+      !fits.ok()) {
+    ++round_;
+    phase_ = Phase::kTraining;
+    round_start_ = now;
+    report_ = RoundReport();
+    report_.round = round_;
+    FailRound(now, std::string(fits.message()));
+    return;
+  }
   round_target_ = std::min(target, cohort);
   if (peers.size() > cohort) {
     std::shuffle(peers.begin(), peers.end(), rng_);
@@ -60,6 +71,7 @@ void Coordinator::MaybeStartRound(absl::Time now) {
   task.round = round_;
   task.model_version = model_version_;
   task.config = config_.training;
+  strategy_->ConfigureTask(&task.config);
   task.config.seed = config_.seed * 1000003u + round_;
   task.deadline_ms = static_cast<uint32_t>(absl::ToInt64Milliseconds(config_.round_timeout));
   if (secure_round_) task.secure = secure_round_->task();
@@ -193,8 +205,12 @@ void Coordinator::CompleteRound(absl::Time now) {
     FailRound(now, std::string(s.message()));
     return;
   }
-  aggregation::ScaleAdd(model_.weights.data(), config_.server_learning_rate, mean_delta_.data(),
-                        model_.weights.data(), model_.weights.size());
+  s = optimizer_->Step(mean_delta_, absl::MakeSpan(model_.weights));
+  if (!s.ok()) {
+    FailRound(now, std::string(s.message()));
+    return;
+  }
+  report_.buffered_bytes = aggregator_->buffered_bytes();
   ++model_version_;
   ++completed_rounds_;
   consecutive_failures_ = 0;

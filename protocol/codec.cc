@@ -44,6 +44,7 @@ void Write(BodyWriter& w, const ModelPayload& m) {
     w.String(t.name);
     w.Vector(t.shape);
     w.Scalar(t.dtype);
+    w.Scalar(t.role);
   }
   w.String(m.architecture_id);
   w.String(m.architecture);
@@ -58,6 +59,8 @@ void Write(BodyWriter& w, const Task& m) {
   w.Scalar(m.config.learning_rate);
   w.Scalar(m.config.seed);
   w.Scalar(m.config.max_examples);
+  w.Scalar(m.config.proximal_mu);
+  w.Scalar(m.config.clip_norm);
   w.Scalar(m.deadline_ms);
   Write(w, m.model);
   w.String(m.signature.signature);
@@ -135,13 +138,14 @@ void Read(BodyReader& r, const DecodeLimits&, Welcome& m) {
 }
 
 void Read(BodyReader& r, const DecodeLimits& lim, ModelPayload& m) {
-  // A tensor costs at least two length prefixes and a dtype byte.
-  uint64_t n = r.Length(17, lim.max_tensors, "ModelPayload.manifest");
+  // A tensor costs at least two length prefixes, a dtype and a role byte.
+  uint64_t n = r.Length(18, lim.max_tensors, "ModelPayload.manifest");
   m.manifest.tensors.resize(n);
   for (TensorSpec& t : m.manifest.tensors) {
     r.String(t.name, lim.max_name_bytes, "ModelPayload.manifest.name");
     r.Vector(t.shape, lim.max_rank, "ModelPayload.manifest.shape");
     r.Scalar(t.dtype, "ModelPayload.manifest.dtype");
+    r.Scalar(t.role, "ModelPayload.manifest.role");
   }
   r.String(m.architecture_id, lim.max_name_bytes, "ModelPayload.architecture_id");
   r.String(m.architecture, lim.max_frame_bytes, "ModelPayload.architecture");
@@ -156,6 +160,8 @@ void Read(BodyReader& r, const DecodeLimits& lim, Task& m) {
   r.Scalar(m.config.learning_rate, "Task.config.learning_rate");
   r.Scalar(m.config.seed, "Task.config.seed");
   r.Scalar(m.config.max_examples, "Task.config.max_examples");
+  r.Scalar(m.config.proximal_mu, "Task.config.proximal_mu");
+  r.Scalar(m.config.clip_norm, "Task.config.clip_norm");
   r.Scalar(m.deadline_ms, "Task.deadline_ms");
   Read(r, lim, m.model);
   r.String(m.signature.signature, kModelSignatureSize, "Task.signature");

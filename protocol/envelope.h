@@ -20,7 +20,8 @@
 namespace fedge::protocol {
 
 inline constexpr size_t kEnvelopeSize = 16;
-inline constexpr uint16_t kProtocolVersion = 1;
+// 2: manifest tensors carry a role (parameter, buffer, counter).
+inline constexpr uint16_t kProtocolVersion = 2;
 inline constexpr char kMagic[4] = {'F', 'E', 'D', 'G'};
 
 struct Envelope {

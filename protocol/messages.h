@@ -99,6 +99,12 @@ struct TrainingConfig {
   float learning_rate = 0.05f;
   uint64_t seed = 0;
   uint32_t max_examples = 0;  // 0: all of the client's examples.
+  // FedProx (Li et al. 2020): adds (mu / 2) * ||w - w_global||^2 to the local
+  // loss. 0: plain local SGD.
+  float proximal_mu = 0;
+  // Update-norm bounding: the client scales its delta to at most this L2 norm
+  // before upload (or before SecAgg's encoding). 0: no bound.
+  float clip_norm = 0;
 };
 
 // Present (enabled) when the round aggregates securely: instead of an Update

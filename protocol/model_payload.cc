@@ -38,6 +38,10 @@ absl::Status ValidateManifest(const ModelManifest& manifest, uint64_t num_weight
           "manifest tensor '", t.name, "' has dtype ", static_cast<int>(t.dtype),
           "; only float32 is supported"));
     }
+    if (static_cast<uint8_t>(t.role) > kMaxTensorRole) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "manifest tensor '", t.name, "' has unknown role ", static_cast<int>(t.role)));
+    }
     uint64_t n = 1;
     for (int64_t d : t.shape) {
       if (d < 0 || static_cast<uint64_t>(d) > kMaxElements ||
@@ -58,6 +62,23 @@ absl::Status ValidateManifest(const ModelManifest& manifest, uint64_t num_weight
         "manifest describes ", total, " weights but the payload has ", num_weights));
   }
   return absl::OkStatus();
+}
+
+std::vector<std::pair<uint64_t, uint64_t>> ParameterRanges(const ModelManifest& manifest) {
+  std::vector<std::pair<uint64_t, uint64_t>> ranges;
+  uint64_t offset = 0;
+  for (const TensorSpec& t : manifest.tensors) {
+    const uint64_t n = t.NumElements();
+    if (t.role == TensorRole::kParameter && n > 0) {
+      if (!ranges.empty() && ranges.back().second == offset) {
+        ranges.back().second += n;
+      } else {
+        ranges.emplace_back(offset, offset + n);
+      }
+    }
+    offset += n;
+  }
+  return ranges;
 }
 
 }  // namespace fedge::protocol

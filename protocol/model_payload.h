@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -16,14 +17,30 @@ namespace fedge::protocol {
 
 enum class DType : uint8_t { kFloat32 = 1 };
 
+// What a tensor is to the model, which decides how rounds combine it. Every
+// role travels as float32 values in the flat weights.
+enum class TensorRole : uint8_t {
+  // Trained by the optimiser; server optimisers (FedAdam, momentum...) step it.
+  kParameter = 0,
+  // Model state that is not trained but must travel with the weights, such as
+  // BatchNorm running statistics: always combined as the plain weighted mean of
+  // the clients' values, whatever the server optimiser.
+  kBuffer = 1,
+  // An integer buffer (BatchNorm's num_batches_tracked), carried as a float32
+  // value (exact below 2^24), combined as a kBuffer and rounded when loaded.
+  kCounter = 2,
+};
+inline constexpr uint8_t kMaxTensorRole = 2;
+
 struct TensorSpec {
   std::string name;
   std::vector<int64_t> shape;
   DType dtype = DType::kFloat32;
+  TensorRole role = TensorRole::kParameter;
 
   uint64_t NumElements() const;
   bool operator==(const TensorSpec& o) const {
-    return name == o.name && shape == o.shape && dtype == o.dtype;
+    return name == o.name && shape == o.shape && dtype == o.dtype && role == o.role;
   }
 };
 
@@ -35,9 +52,14 @@ struct ModelManifest {
   bool operator!=(const ModelManifest& o) const { return !(*this == o); }
 };
 
-// Checks that every shape is non-negative, names are unique and non-empty, the
-// element count does not overflow, and that `num_weights` matches it.
+// Checks that every shape is non-negative, names are unique and non-empty,
+// roles are known, the element count does not overflow, and that
+// `num_weights` matches it.
 absl::Status ValidateManifest(const ModelManifest& manifest, uint64_t num_weights);
+
+// The [begin, end) ranges of the flat weights that hold kParameter tensors,
+// merged where adjacent. Server optimisers step these and average the rest.
+std::vector<std::pair<uint64_t, uint64_t>> ParameterRanges(const ModelManifest& manifest);
 
 struct ModelPayload {
   ModelManifest manifest;

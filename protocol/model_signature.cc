@@ -31,6 +31,7 @@ Sha256Digest ManifestDigest(const ModelPayload& model) {
     AppendU64(&enc, t.shape.size());
     for (int64_t d : t.shape) AppendU64(&enc, static_cast<uint64_t>(d));
     enc.push_back(static_cast<char>(t.dtype));
+    enc.push_back(static_cast<char>(t.role));
   }
   AppendBytes(&enc, model.architecture_id);
   return Sha256(enc);

@@ -27,6 +27,8 @@
 #include "base/log.h"
 #include "base/status_macros.h"
 #include "client/dataset.h"
+#include "coordinator/strategy.h"
+#include "coordinator/strategy_flags.h"
 #include "simulations/fault_plan.h"
 #include "simulations/partition.h"
 #include "simulations/results.h"
@@ -220,6 +222,17 @@ absl::Status Run() {
         "--kill_coordinator_after_updates needs --kill_coordinator_at_round");
   }
 
+  // The coordinator checks the strategy again with the model's size (memory
+  // bound); these checks need no model and fail before any process starts.
+  {
+    absl::StatusOr<std::unique_ptr<fedge::coordinator::Strategy>> strategy =
+        fedge::coordinator::MakeStrategy(fedge::coordinator::StrategyOptionsFromFlags());
+    if (!strategy.ok()) return strategy.status();
+    FEDGE_RETURN_IF_ERROR(fedge::coordinator::CheckStrategyFits(
+        **strategy, fedge::coordinator::StrategyOptionsFromFlags(),
+        absl::GetFlag(FLAGS_secure) != "none", /*cohort=*/0, /*dim=*/0));
+  }
+
   // One intra-op thread per process: more threads fight over 2 cores.
   const std::vector<std::string> env = {"OMP_NUM_THREADS=1", "OMP_WAIT_POLICY=PASSIVE"};
   const std::string seed = absl::StrCat(absl::GetFlag(FLAGS_seed));
@@ -241,6 +254,9 @@ absl::Status Run() {
       "--secure=" + absl::GetFlag(FLAGS_secure),
       absl::StrCat("--secagg_dropout=", absl::GetFlag(FLAGS_secagg_dropout)),
       absl::StrCat("--secagg_clip=", absl::GetFlag(FLAGS_secagg_clip))};
+  for (std::string& arg : fedge::coordinator::StrategyFlagArgs()) {
+    coordinator_argv.push_back(std::move(arg));
+  }
   coordinator_argv.insert(coordinator_argv.end(), coordinator_security.begin(),
                           coordinator_security.end());
   if (kill_coordinator_at > 0) {
@@ -373,7 +389,7 @@ int main(int argc, char** argv) {
   // --help lists this binary's own flags (those defined in its main.cc).
   absl::FlagsUsageConfig usage;
   usage.contains_help_flags = [](absl::string_view file) {
-    return absl::EndsWith(file, "/main.cc");
+    return absl::EndsWith(file, "/main.cc") || absl::EndsWith(file, "/strategy_flags.cc");
   };
   absl::SetFlagsUsageConfig(usage);
   absl::ParseCommandLine(static_cast<int>(args.size()), args.data());

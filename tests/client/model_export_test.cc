@@ -350,5 +350,37 @@ TEST(TorchScriptExportTest, FloatExportCarriesTheFederatedWeights) {
               StatusIs(absl::StatusCode::kUnimplemented, "quantize_dynamic"));
 }
 
+// A BatchNorm model's federated running statistics are in the exported file:
+// its predictions equal the federated model's in eval mode, and differ from
+// those with the initial statistics.
+TEST(TorchScriptExportTest, BatchNormStatisticsReachTheExportedFile) {
+  const char* path = std::getenv("FEDGE_TEST_TORCHSCRIPT_BN");
+  if (path == nullptr) GTEST_SKIP() << "FEDGE_TEST_TORCHSCRIPT_BN not set";
+  const protocol::ModelPayload model = Trained(path, 40);
+  fedge::testing::TempDir dir;
+  ASSERT_THAT(ExportTorchScript(model, dir.File("bn.pt")), IsOk());
+  auto p = Predictor::Load(dir.File("bn.pt"));
+  ASSERT_THAT(p, IsOk());
+  const std::vector<float> images = Images(12, 3);
+  const std::vector<float> want = InProcessLogits(model, images), got = PredictAll(**p, images);
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-4) << "logit " << i;
+  protocol::ModelPayload initial_stats = model;
+  absl::StatusOr<protocol::ModelPayload> fresh = MakeInitialModel(path, 0);
+  ASSERT_THAT(fresh, IsOk());
+  size_t offset = 0;
+  for (const protocol::TensorSpec& t : model.manifest.tensors) {
+    if (t.role != protocol::TensorRole::kParameter) {
+      std::copy_n(fresh->weights.begin() + offset, t.NumElements(),
+                  initial_stats.weights.begin() + offset);
+    }
+    offset += t.NumElements();
+  }
+  const std::vector<float> stale = InProcessLogits(initial_stats, images);
+  double diff = 0;
+  for (size_t i = 0; i < got.size(); ++i) diff += std::fabs(stale[i] - got[i]);
+  EXPECT_GT(diff / got.size(), 1e-2);
+}
+
 }  // namespace
 }  // namespace fedge::client

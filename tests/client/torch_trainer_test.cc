@@ -230,6 +230,68 @@ TEST(TorchScriptTest, TrainsAnExportedModule) {
   EXPECT_GT(out.metrics.accuracy, 0.8f);
 }
 
+// examples/export_torchscript.py --batchnorm (CTest fixture): SmallBnNet.
+std::string BatchNormPath() {
+  const char* p = std::getenv("FEDGE_TEST_TORCHSCRIPT_BN");
+  return p ? p : "";
+}
+
+// BatchNorm running statistics are model state: they travel after the
+// parameters, as kBuffer (float) and kCounter (num_batches_tracked) tensors.
+TEST(TorchScriptTest, BatchNormBuffersTravelWithTheModel) {
+  ASSERT_FALSE(BatchNormPath().empty()) << "FEDGE_TEST_TORCHSCRIPT_BN not set";
+  absl::StatusOr<protocol::ModelPayload> model = MakeInitialModel(BatchNormPath(), 0);
+  ASSERT_THAT(model, IsOk());
+  std::vector<std::string> buffers, counters;
+  size_t params = 0, offset = 0, counter_offset = 0, mean_offset = 0;
+  bool parameters_first = true;
+  for (const protocol::TensorSpec& t : model->manifest.tensors) {
+    if (t.role == protocol::TensorRole::kParameter) {
+      ++params;
+      parameters_first = parameters_first && buffers.empty() && counters.empty();
+    } else if (t.role == protocol::TensorRole::kBuffer) {
+      if (t.name == "bn1.running_mean") mean_offset = offset;
+      buffers.push_back(t.name);
+    } else {
+      if (t.name == "bn1.num_batches_tracked") counter_offset = offset;
+      counters.push_back(t.name);
+    }
+    offset += t.NumElements();
+  }
+  EXPECT_TRUE(parameters_first);
+  EXPECT_EQ(params, 10u);  // conv, bn1, fc1, bn2, fc2: weight and bias each
+  EXPECT_THAT(buffers, ::testing::ElementsAre("bn1.running_mean", "bn1.running_var",
+                                              "bn2.running_mean", "bn2.running_var"));
+  EXPECT_THAT(counters,
+              ::testing::ElementsAre("bn1.num_batches_tracked", "bn2.num_batches_tracked"));
+  EXPECT_EQ(model->weights[counter_offset], 0.0f);
+
+  // Training moves the statistics and counts its batches: 200 examples in
+  // batches of 10.
+  protocol::Task task = TaskFor(*model);
+  TrainOutcome out;
+  ASSERT_THAT(MakeTorchTrainer()->Train(task, Synthetic(200), nullptr, &out), IsOk());
+  EXPECT_EQ(out.delta[counter_offset], 20.0f);
+  double mean_moved = 0;
+  for (size_t i = 0; i < 8; ++i) mean_moved += std::fabs(out.delta[mean_offset + i]);
+  EXPECT_GT(mean_moved, 1e-3);
+
+  // Weights set from the wire load into the buffers (counters rounded) and
+  // come back out unchanged.
+  absl::StatusOr<Architecture> arch = ResolveArchitecture(BatchNormPath());
+  ASSERT_THAT(arch, IsOk());
+  absl::StatusOr<std::unique_ptr<TorchModel>> torch_model = TorchModel::Create(*arch);
+  ASSERT_THAT(torch_model, IsOk());
+  std::vector<float> weights = model->weights;
+  weights[mean_offset] = 0.75f;
+  weights[counter_offset] = 6.6f;
+  ASSERT_THAT((*torch_model)->SetWeights(weights), IsOk());
+  std::vector<float> back;
+  (*torch_model)->GetWeights(&back);
+  EXPECT_EQ(back[mean_offset], 0.75f);
+  EXPECT_EQ(back[counter_offset], 7.0f);
+}
+
 TEST(TorchScriptTest, CorruptArchiveIsRefused) {
   ASSERT_FALSE(TorchScriptPath().empty());
   absl::StatusOr<std::string> bytes = ReadFile(TorchScriptPath());

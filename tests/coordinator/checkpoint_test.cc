@@ -110,9 +110,10 @@ TEST(CheckpointFormatTest, LimitsAndFormatVersionAreChecked) {
   EXPECT_THAT(DecodeCheckpoint(*bytes, bytes->size() - 1),
               StatusIs(absl::StatusCode::kResourceExhausted));
   std::string future = *bytes;
-  future[8] = 2;
+  future[8] = static_cast<char>(kCheckpointFormatVersion + 1);
   EXPECT_THAT(DecodeCheckpoint(future, 1 << 20),
-              StatusIs(absl::StatusCode::kFailedPrecondition, "format version 2"));
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       absl::StrCat("format version ", kCheckpointFormatVersion + 1)));
   EXPECT_THAT(DecodeCheckpoint("FEDGECK", 1 << 20),
               StatusIs(absl::StatusCode::kDataLoss, "truncated"));
 }
