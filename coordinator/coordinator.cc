@@ -6,7 +6,6 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "aggregation/kernels.h"
-#include "aggregation/norm_bound.h"
 #include "base/log.h"
 #include "protocol/envelope.h"
 
@@ -192,26 +191,17 @@ void Coordinator::Handle(const std::string& peer, protocol::Update& m, absl::Tim
     Refuse(peer, bad->first, m.round, bad->second);
     return;
   }
-  if (strategy_->clip_norm() > 0) {
-    // Norm bounding does not trust the client to have clipped.
-    aggregation::ClipNorm(absl::MakeSpan(m.delta), parameter_ranges_, strategy_->clip_norm());
-  }
-  absl::Status s = aggregator_->Add(m.delta, static_cast<double>(m.num_examples));
-  if (!s.ok()) {
-    Refuse(peer, ErrorCode::kNonFinite, m.round,
-           absl::StrCat("round ", round_, ": update from client ", m.client_id, ": ",
-                        s.message()));
-    // A client that sends garbage is not waited for.
-    DropFromRound(peer, "sent a bad update");
-    MaybeCloseRound(now);
+  if (std::optional<Refusal> refused = open_round_->OnUpdate(peer, m)) {
+    Refuse(peer, refused->code, m.round, refused->why);
+    if (refused->drop) {
+      DropFromRound(peer, "sent a bad update");
+      MaybeCloseRound(now);
+    }
     return;
   }
   pending_.erase(peer);
   reported_.insert(peer);
   client->cached_architectures.insert(model_.architecture_id);
-  if (std::isfinite(m.metrics.loss)) {
-    train_loss_sum_ += static_cast<double>(m.metrics.loss) * static_cast<double>(m.num_examples);
-  }
   const uint64_t round = round_;
   if (client->checks_in) client->check_in_done = true;  // its one task is done
   MaybeCloseRound(now);
@@ -280,23 +270,13 @@ void Coordinator::Handle(const std::string& peer, protocol::SecAggToServer& m, a
     Refuse(peer, bad->first, m.round, bad->second);
     return;
   }
-  if (secure_round_ == nullptr) {
-    Refuse(peer, ErrorCode::kMalformed, m.round,
-           absl::StrCat("round ", round_, " does not use secure aggregation"));
-    return;
-  }
-  absl::Status s = secure_round_->OnMessage(peer, std::move(m.body));
-  if (!s.ok()) {
-    ErrorCode code = ErrorCode::kMalformed;
-    if (absl::IsAlreadyExists(s)) code = ErrorCode::kDuplicate;
-    if (absl::IsFailedPrecondition(s)) code = ErrorCode::kWrongRound;
-    Refuse(peer, code, m.round,
-           absl::StrCat("round ", round_, " (", secure_round_->phase_name(), "): client ",
-                        m.client_id, ": ", s.message()));
+  if (std::optional<Refusal> refused = open_round_->OnSecAgg(peer, std::move(m.body))) {
+    Refuse(peer, refused->code, m.round,
+           absl::StrCat("client ", m.client_id, ": ", refused->why));
     return;
   }
   client->cached_architectures.insert(model_.architecture_id);
-  AdvanceSecureRound(now);
+  MaybeCloseRound(now);
 }
 
 // ---- Timers ------------------------------------------------------------------
@@ -311,27 +291,14 @@ void Coordinator::OnTick(absl::Time now) {
     FEDGE_LOG(kInfo, "client at %s went silent; dropped", absl::CHexEscape(peer));
     DropFromRound(peer, "silent");
   }
-  if (phase_ == Phase::kTraining && secure_round_ != nullptr) {
-    AdvanceSecureRound(now);
-  } else if (phase_ == Phase::kTraining) {
-    if (now >= round_deadline_) {
-      if (reported_.size() >= config_.quorum) {
-        CompleteRound(now);
-      } else {
-        FailRound(now, absl::StrCat("deadline passed with ", reported_.size(), " of ",
-                                    config_.quorum, " updates needed"));
-      }
-    } else {
-      MaybeCloseRound(now);
-    }
-  }
+  MaybeCloseRound(now);
   MaybeStartRound(now);
 }
 
 absl::Time Coordinator::NextDeadline(absl::Time now) const {
   absl::Time next = now + config_.heartbeat_interval;
   if (phase_ == Phase::kTraining) {
-    next = std::min(next, secure_round_ ? secure_round_->deadline() : round_deadline_);
+    next = std::min(next, open_round_->deadline());
   }
   return std::max(now, next);
 }

@@ -19,9 +19,11 @@
 // round ended gets the newest model if it holds an older one (GlobalModel)
 // and a RetryLater saying when to come back (retry_advisor.h); a Leave drops
 // any client at once instead of waiting for its heartbeats to lapse.
-// With secure aggregation kTraining runs a SecureRound (its own SecAgg phases
-// and deadlines) instead of collecting Updates; the round completes when the
-// SecAgg session does and fails when it aborts.
+// What a round accepts and when it closes is its Round's (round.h): a
+// PlainRound folds Updates into the strategy's aggregation rule (strategy.h),
+// a SecureRound runs SecAgg phases with their own deadlines. The coordinator
+// selects the cohort, binds messages to it and turns the combined update into
+// the next model with the strategy's ServerOptimizer.
 // kWaitingForClients has no deadline: nothing is in flight, and it waits for
 // --min_clients live clients for as long as that takes. kTraining always has
 // one (round_timeout; each SecAgg phase its own).
@@ -52,6 +54,7 @@
 #include "coordinator/frame_rate_limiter.h"
 #include "coordinator/retry_advisor.h"
 #include "coordinator/round_report.h"
+#include "coordinator/round.h"
 #include "coordinator/secure_round.h"
 #include "coordinator/strategy.h"
 #include "protocol/codec.h"
@@ -188,12 +191,9 @@ class Coordinator {
   Phase phase() const { return phase_; }
   // The open round (kTraining) or the last one; 0 before the first.
   uint64_t round() const { return round_; }
-  // Plain updates the open round has accepted so far (0 in secure rounds).
-  size_t updates_accepted() const { return reported_.size(); }
-  // Masked inputs the open secure round has accepted so far (0 in plain rounds).
-  size_t masked_inputs_accepted() const {
-    return secure_round_ ? secure_round_->masked_inputs() : 0;
-  }
+  // Inputs the open round has accepted so far: plain updates, or masked
+  // inputs in a secure round (0 between rounds).
+  size_t inputs_accepted() const { return open_round_ ? open_round_->inputs_accepted() : 0; }
   uint64_t completed_rounds() const { return completed_rounds_; }
   uint64_t model_version() const { return model_version_; }
   const std::vector<float>& weights() const { return model_.weights; }
@@ -265,8 +265,11 @@ class Coordinator {
   void SendTo(const std::string& peer, std::shared_ptr<const std::string> frame);
   void MaybeStartRound(absl::Time now);
   void DropFromRound(const std::string& peer, const char* why);
+  // Lets the open round close what is due; completes or fails it when over.
   void MaybeCloseRound(absl::Time now);
-  void AdvanceSecureRound(absl::Time now);
+  // The open round of `peers` (plain or secure, as configured).
+  absl::StatusOr<std::unique_ptr<Round>> StartRound(const std::vector<std::string>& peers,
+                                                    size_t target, absl::Time now);
   absl::Status ComputeMeanDelta();
   void CompleteRound(absl::Time now);
   void FailRound(absl::Time now, const std::string& why);
@@ -308,15 +311,13 @@ class Coordinator {
 
   // Current round, valid in kTraining.
   absl::Time round_start_;
-  absl::Time round_deadline_;
+  absl::Time round_deadline_;       // the whole round's (a secure round's phases have their own)
   std::set<std::string> pending_;   // selected, not yet reported or dropped
-  std::set<std::string> reported_;
+  std::set<std::string> reported_;  // plain updates accepted
   std::vector<std::string> cohort_;  // everyone selected for the round
-  size_t round_target_ = 0;         // updates that close the round early
   RoundReport report_;              // filled as the round goes
-  double train_loss_sum_ = 0;       // example-weighted, from client metrics
   std::vector<float> mean_delta_;   // reused between rounds
-  std::unique_ptr<SecureRound> secure_round_;  // this round's, when secure
+  std::unique_ptr<Round> open_round_;  // its aggregation (round.h)
 
   protocol::Message scratch_;       // decode target reusing the update buffer
 

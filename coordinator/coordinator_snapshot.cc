@@ -106,7 +106,7 @@ bool Coordinator::SaveCheckpoint() {
   if (s.ok()) return true;
   phase_ = Phase::kFinished;
   halted_ = true;
-  secure_round_.reset();
+  open_round_.reset();
   finish_reason_ = absl::StrCat("cannot checkpoint round ", round_, ": ", s.message());
   FEDGE_LOG(kError, "halting without publishing model version %d: %s", model_version_,
             finish_reason_);

@@ -380,13 +380,8 @@ int Main() {
   if (faults->kill_after_updates.has_value()) {
     (*server)->set_after_frame([plan = *faults](const coordinator::Coordinator& c) {
       if (!coordinator::ReachedMidRoundFault(plan, c)) return;
-      if (c.masked_inputs_accepted() > 0) {
-        FEDGE_LOG(kWarning, "--inject_fault: SIGKILL in round %d after %d accepted masked inputs",
-                  c.round(), c.masked_inputs_accepted());
-      } else {
-        FEDGE_LOG(kWarning, "--inject_fault: SIGKILL in round %d after %d accepted updates",
-                  c.round(), c.updates_accepted());
-      }
+      FEDGE_LOG(kWarning, "--inject_fault: SIGKILL in round %d after %d accepted inputs",
+                c.round(), c.inputs_accepted());
       ::raise(SIGKILL);
     });
   }

@@ -59,21 +59,7 @@ std::optional<std::pair<ErrorCode, std::string>> Coordinator::CheckRoundBinding(
 
 std::optional<std::pair<ErrorCode, std::string>> Coordinator::CheckUpdate(
     const ClientRecord& client, const protocol::Update& m) const {
-  if (auto bad = CheckRoundBinding(client, m.client_id, m.round, m.model_version)) return bad;
-  if (secure_round_ != nullptr) {
-    return {{ErrorCode::kMalformed,
-             absl::StrCat("round ", round_,
-                          " aggregates securely; a plain update would reveal the client's delta")}};
-  }
-  if (m.delta.size() != model_.weights.size()) {
-    return {{ErrorCode::kWrongLength,
-             absl::StrCat("round ", round_, ": update from client ", m.client_id, " has ",
-                          m.delta.size(), " floats, want ", model_.weights.size())}};
-  }
-  if (m.num_examples == 0) {
-    return {{ErrorCode::kBadWeight, "update trained on zero examples"}};
-  }
-  return std::nullopt;
+  return CheckRoundBinding(client, m.client_id, m.round, m.model_version);
 }
 
 }  // namespace fedge::coordinator

@@ -10,6 +10,7 @@
 #include "aggregation/kernels.h"
 #include "base/log.h"
 #include "coordinator/coordinator.h"
+#include "coordinator/plain_round.h"
 
 namespace fedge::coordinator {
 
@@ -32,7 +33,6 @@ void Coordinator::MaybeStartRound(absl::Time now) {
     FailRound(now, std::string(fits.message()));
     return;
   }
-  round_target_ = std::min(target, cohort);
   if (peers.size() > cohort) {
     std::shuffle(peers.begin(), peers.end(), rng_);
     peers.resize(cohort);
@@ -43,29 +43,18 @@ void Coordinator::MaybeStartRound(absl::Time now) {
   round_deadline_ = now + config_.round_timeout;
   pending_.clear();
   reported_.clear();
-  train_loss_sum_ = 0;
-  aggregator_->Reset(model_.weights.size());
   report_ = RoundReport();
   report_.round = round_;
   report_.selected = static_cast<uint32_t>(peers.size());
   for (const std::string& peer : peers) pending_.insert(peer);
   cohort_ = peers;
-  secure_round_.reset();
-  if (config_.secure.enabled) {
-    std::vector<SecureRound::Member> members;
-    for (const std::string& peer : peers) {
-      const ClientRecord* r = registry_.Find(peer);
-      if (r != nullptr) members.push_back({peer, r->client_id, r->num_examples});
-    }
-    absl::StatusOr<std::unique_ptr<SecureRound>> secure =
-        SecureRound::Start(config_.secure, round_, std::move(members), model_.weights.size(),
-                           rng_(), now, round_deadline_);
-    if (!secure.ok()) {
-      FailRound(now, std::string(secure.status().message()));
-      return;
-    }
-    secure_round_ = *std::move(secure);
+  open_round_.reset();
+  absl::StatusOr<std::unique_ptr<Round>> open = StartRound(peers, std::min(target, cohort), now);
+  if (!open.ok()) {
+    FailRound(now, std::string(open.status().message()));
+    return;
   }
+  open_round_ = *std::move(open);
 
   protocol::Task task;
   task.round = round_;
@@ -74,7 +63,7 @@ void Coordinator::MaybeStartRound(absl::Time now) {
   strategy_->ConfigureTask(&task.config);
   task.config.seed = config_.seed * 1000003u + round_;
   task.deadline_ms = static_cast<uint32_t>(absl::ToInt64Milliseconds(config_.round_timeout));
-  if (secure_round_) task.secure = secure_round_->task();
+  open_round_->PrepareTask(&task);
   if (absl::Status s = SignModelVersion(); !s.ok()) {
     FailRound(now, absl::StrCat("cannot sign model version ", model_version_, ": ", s.message()));
     return;
@@ -114,6 +103,31 @@ void Coordinator::MaybeStartRound(absl::Time now) {
   MaybeCloseRound(now);
 }
 
+absl::StatusOr<std::unique_ptr<Round>> Coordinator::StartRound(
+    const std::vector<std::string>& peers, size_t target, absl::Time now) {
+  if (config_.secure.enabled) {
+    std::vector<SecureRound::Member> members;
+    for (const std::string& peer : peers) {
+      const ClientRecord* r = registry_.Find(peer);
+      if (r != nullptr) members.push_back({peer, r->client_id, r->num_examples});
+    }
+    absl::StatusOr<std::unique_ptr<SecureRound>> secure =
+        SecureRound::Start(config_.secure, round_, std::move(members), model_.weights.size(),
+                           rng_(), now, round_deadline_);
+    if (!secure.ok()) return secure.status();
+    return std::unique_ptr<Round>(*std::move(secure));
+  }
+  PlainRound::Settings s;
+  s.round = round_;
+  s.target = target;
+  s.quorum = config_.quorum;
+  s.deadline = round_deadline_;
+  s.model_size = model_.weights.size();
+  s.clip_norm = strategy_->clip_norm();
+  s.parameter_ranges = parameter_ranges_;
+  return std::unique_ptr<Round>(new PlainRound(std::move(s), aggregator_.get()));
+}
+
 size_t Coordinator::RoundTarget(size_t live) const {
   if (config_.clients_per_round != 0) return config_.clients_per_round;
   // Never below the quorum, or the round could not close.
@@ -140,63 +154,37 @@ absl::Status Coordinator::SignModelVersion() {
 
 void Coordinator::DropFromRound(const std::string& peer, const char* why) {
   if (phase_ == Phase::kTraining && pending_.erase(peer)) {
-    if (secure_round_) secure_round_->Drop(peer);
+    open_round_->Drop(peer);
     ++report_.dropped;
     FEDGE_LOG(kInfo, "round %d: client at %s dropped from the cohort (%s)", round_,
               absl::CHexEscape(peer), why);
   }
 }
 
-void Coordinator::AdvanceSecureRound(absl::Time now) {
-  for (auto& [peer, frame] : secure_round_->Advance(now)) {
+void Coordinator::MaybeCloseRound(absl::Time now) {
+  if (phase_ != Phase::kTraining) return;
+  for (auto& [peer, frame] : open_round_->Advance(now, {pending_.size(), reported_.size()})) {
     SendTo(peer, std::make_shared<const std::string>(std::move(frame)));
   }
-  switch (secure_round_->outcome()) {
-    case SecureRound::Outcome::kCompleted:
+  switch (open_round_->outcome()) {
+    case Round::Outcome::kCompleted:
       CompleteRound(now);
       break;
-    case SecureRound::Outcome::kAborted:
-      FailRound(now, secure_round_->abort_reason());
+    case Round::Outcome::kFailed:
+      FailRound(now, open_round_->failure());
       break;
-    case SecureRound::Outcome::kRunning:
+    case Round::Outcome::kRunning:
       break;
-  }
-}
-
-void Coordinator::MaybeCloseRound(absl::Time now) {
-  if (phase_ == Phase::kTraining && secure_round_ != nullptr) {
-    AdvanceSecureRound(now);
-    return;
-  }
-  if (phase_ != Phase::kTraining) return;
-  // Over-selected: the first round_target_ updates are enough.
-  if (!pending_.empty() && reported_.size() < round_target_) return;
-  if (reported_.size() >= config_.quorum) {
-    CompleteRound(now);
-  } else {
-    FailRound(now, absl::StrCat("cohort shrank to ", reported_.size(),
-                                " updates, below the quorum of ", config_.quorum));
   }
 }
 
 absl::Status Coordinator::ComputeMeanDelta() {
   mean_delta_.resize(model_.weights.size());
-  if (secure_round_ == nullptr) {
-    report_.aggregated = static_cast<uint32_t>(aggregator_->count());
-    report_.total_weight = aggregator_->total_weight();
-    report_.train_loss = report_.total_weight > 0 ? train_loss_sum_ / report_.total_weight : 0;
-    return aggregator_->Finish(absl::MakeSpan(mean_delta_));
-  }
-  absl::StatusOr<double> weight = secure_round_->DecodeMean(absl::MakeSpan(mean_delta_));
-  if (!weight.ok()) return weight.status();
-  report_.aggregated = static_cast<uint32_t>(secure_round_->survivors());
-  report_.total_weight = *weight;
-  // Under secure aggregation no client's metrics reach the coordinator.
-  report_.train_loss = std::nan("");
-  pending_.clear();  // survivors are aggregated; the rest were counted as dropped
-  return aggregation::AllFinite(mean_delta_.data(), mean_delta_.size())
-             ? absl::OkStatus()
-             : absl::InternalError("the securely aggregated mean is not finite");
+  absl::StatusOr<std::vector<std::string>> contributors =
+      open_round_->Finish(absl::MakeSpan(mean_delta_), &report_);
+  if (!contributors.ok()) return contributors.status();
+  for (const std::string& peer : *contributors) pending_.erase(peer);
+  return absl::OkStatus();
 }
 
 void Coordinator::CompleteRound(absl::Time now) {
@@ -210,7 +198,6 @@ void Coordinator::CompleteRound(absl::Time now) {
     FailRound(now, std::string(s.message()));
     return;
   }
-  report_.buffered_bytes = aggregator_->buffered_bytes();
   ++model_version_;
   ++completed_rounds_;
   consecutive_failures_ = 0;
@@ -258,7 +245,7 @@ void Coordinator::EndRound(absl::Time now, const char* outcome,
   if (!SaveCheckpoint()) return;
   if (observer_) observer_->OnRoundEnd(report_);
   phase_ = Phase::kWaitingForClients;
-  secure_round_.reset();
+  open_round_.reset();
   report_ = RoundReport();
   const uint64_t ended = round_;
   std::vector<std::string> released = TakeCheckInCohort();

@@ -1,9 +1,11 @@
 #include "coordinator/secure_round.h"
 
 #include <algorithm>
+#include <cmath>
 #include <variant>
 
 #include "absl/strings/str_cat.h"
+#include "aggregation/kernels.h"
 #include "base/log.h"
 #include "base/status_macros.h"
 #include "protocol/codec.h"
@@ -62,16 +64,30 @@ absl::StatusOr<std::unique_ptr<SecureRound>> SecureRound::Start(
   return r;
 }
 
-absl::Status SecureRound::OnMessage(const std::string& peer, secure::SecAggClientMessage&& body) {
+std::optional<Refusal> SecureRound::OnUpdate(const std::string&, protocol::Update&) {
+  return Refusal{protocol::ErrorCode::kMalformed,
+                 absl::StrCat("round ", round_,
+                              " aggregates securely; a plain update would reveal the client's delta")};
+}
+
+std::optional<Refusal> SecureRound::OnSecAgg(const std::string& peer,
+                                             secure::SecAggClientMessage&& body) {
   auto it = index_of_.find(peer);
   if (it == index_of_.end()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("round ", round_, ": secure-aggregation message from a non-member"));
+    return Refusal{protocol::ErrorCode::kMalformed,
+                   absl::StrCat("round ", round_, ": secure-aggregation message from a non-member")};
   }
   const bool masked_input = std::holds_alternative<secure::MaskedInput>(body);
+  const char* phase = phase_name();
   absl::Status s = server_->OnMessage(it->second, std::move(body));
-  if (s.ok() && masked_input) ++masked_inputs_;
-  return s;
+  if (s.ok()) {
+    if (masked_input) ++masked_inputs_;
+    return std::nullopt;
+  }
+  protocol::ErrorCode code = protocol::ErrorCode::kMalformed;
+  if (absl::IsAlreadyExists(s)) code = protocol::ErrorCode::kDuplicate;
+  if (absl::IsFailedPrecondition(s)) code = protocol::ErrorCode::kWrongRound;
+  return Refusal{code, absl::StrCat("round ", round_, " (", phase, "): ", s.message())};
 }
 
 void SecureRound::Drop(const std::string& peer) {
@@ -79,8 +95,8 @@ void SecureRound::Drop(const std::string& peer) {
   if (it != index_of_.end()) server_->Drop(it->second);
 }
 
-std::vector<std::pair<std::string, std::string>> SecureRound::Advance(absl::Time now) {
-  std::vector<std::pair<std::string, std::string>> frames;
+Round::Frames SecureRound::Advance(absl::Time now) {
+  Frames frames;
   while (outcome() == Outcome::kRunning &&
          (server_->PhaseComplete() || now >= phase_deadline_)) {
     const char* closing = phase_name();
@@ -113,12 +129,12 @@ std::vector<std::pair<std::string, std::string>> SecureRound::Advance(absl::Time
 SecureRound::Outcome SecureRound::outcome() const {
   switch (server_->phase()) {
     case SecAggServer::Phase::kCompleted: return Outcome::kCompleted;
-    case SecAggServer::Phase::kAborted: return Outcome::kAborted;
+    case SecAggServer::Phase::kAborted: return Outcome::kFailed;
     default: return Outcome::kRunning;
   }
 }
 
-std::string SecureRound::abort_reason() const {
+std::string SecureRound::failure() const {
   return absl::StrCat("secure aggregation aborted: ", server_->abort_reason());
 }
 
@@ -134,15 +150,23 @@ const char* SecureRound::phase_name() const {
   return "?";
 }
 
-absl::StatusOr<double> SecureRound::DecodeMean(absl::Span<float> mean_delta) const {
+absl::StatusOr<std::vector<std::string>> SecureRound::Finish(absl::Span<float> delta,
+                                                             RoundReport* report) {
   if (outcome() != Outcome::kCompleted) {
     return absl::FailedPreconditionError("secure aggregation has not completed");
   }
   FEDGE_ASSIGN_OR_RETURN(double weight, aggregation::DecodeFixedPointMean(
-                                            server_->sum(), task_.encoding, mean_delta));
-  return weight * static_cast<double>(task_.encoding.max_weight);
+                                            server_->sum(), task_.encoding, delta));
+  if (!aggregation::AllFinite(delta.data(), delta.size())) {
+    return absl::InternalError("the securely aggregated mean is not finite");
+  }
+  std::vector<std::string> survivors;
+  for (uint32_t index : server_->survivors()) survivors.push_back(peer_of_[index]);
+  report->aggregated = static_cast<uint32_t>(survivors.size());
+  report->total_weight = weight * static_cast<double>(task_.encoding.max_weight);
+  // Under secure aggregation no client's metrics reach the coordinator.
+  report->train_loss = std::nan("");
+  return survivors;
 }
-
-size_t SecureRound::survivors() const { return server_->survivors().size(); }
 
 }  // namespace fedge::coordinator

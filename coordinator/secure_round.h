@@ -26,6 +26,7 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "aggregation/fixed_point.h"
+#include "coordinator/round.h"
 #include "protocol/messages.h"
 #include "secure/secagg.h"
 
@@ -42,14 +43,13 @@ struct SecureAggregationSettings {
   absl::Duration phase_timeout = absl::Seconds(30);
 };
 
-class SecureRound {
+class SecureRound final : public Round {
  public:
   struct Member {
     std::string peer;
     uint64_t client_id = 0;
     uint64_t num_examples = 0;  // as announced; caps the fixed-point weight range
   };
-  enum class Outcome { kRunning, kCompleted, kAborted };
 
   // Members get SecAgg indices 1..n in ascending client id. `model_size` is
   // the number of floats in the model. InvalidArgument on a bad setting or a
@@ -58,33 +58,37 @@ class SecureRound {
       const SecureAggregationSettings& settings, uint64_t round, std::vector<Member> members,
       size_t model_size, uint64_t graph_seed, absl::Time now, absl::Time training_deadline);
 
-  // What every member's Task carries (identical for all, so encoded once).
-  const protocol::SecureAggregationTask& task() const { return task_; }
+  // Every member's Task carries the SecAgg configuration and cohort
+  // (identical for all, so encoded once).
+  void PrepareTask(protocol::Task* task) const override { task->secure = task_; }
 
-  bool IsMember(const std::string& peer) const { return index_of_.count(peer) > 0; }
-
-  // One member's message for the current phase. Errors mean "refuse it": the
-  // session state is unchanged.
-  absl::Status OnMessage(const std::string& peer, secure::SecAggClientMessage&& body);
+  // Always refused: a plain update would reveal the client's delta.
+  std::optional<Refusal> OnUpdate(const std::string& peer, protocol::Update& update) override;
+  // One member's message for the current phase. A refusal leaves the session
+  // state unchanged.
+  std::optional<Refusal> OnSecAgg(const std::string& peer,
+                                  secure::SecAggClientMessage&& body) override;
 
   // The member is gone; from now on it counts as a dropout.
-  void Drop(const std::string& peer);
+  void Drop(const std::string& peer) override;
 
   // Closes every phase that is complete or past its deadline; the frames to
-  // send, as (peer, encoded SecAggToClient).
-  std::vector<std::pair<std::string, std::string>> Advance(absl::Time now);
+  // send, as (peer, encoded SecAggToClient). The cohort's progress is the
+  // SecAgg session's own.
+  Frames Advance(absl::Time now, const CohortProgress&) override { return Advance(now); }
+  Frames Advance(absl::Time now);
 
-  Outcome outcome() const;
-  std::string abort_reason() const;
-  absl::Time deadline() const { return phase_deadline_; }
+  Outcome outcome() const override;
+  std::string failure() const override;
+  absl::Time deadline() const override { return phase_deadline_; }
   const char* phase_name() const;
 
-  // kCompleted only: writes the weighted mean delta, returns the total weight
-  // in examples (capped per client at the largest announced count).
-  absl::StatusOr<double> DecodeMean(absl::Span<float> mean_delta) const;
-  size_t survivors() const;
+  // The weighted mean delta of the survivors, the total weight in examples
+  // (capped per client at the largest announced count); no client's metrics.
+  absl::StatusOr<std::vector<std::string>> Finish(absl::Span<float> delta,
+                                                  RoundReport* report) override;
   // Masked inputs accepted so far (test-only fault points count them).
-  size_t masked_inputs() const { return masked_inputs_; }
+  size_t inputs_accepted() const override { return masked_inputs_; }
 
  private:
   SecureRound(const SecureAggregationSettings& settings, uint64_t round)

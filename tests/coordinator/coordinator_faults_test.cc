@@ -142,7 +142,7 @@ TEST_F(FaultsTest, MidRoundFaultPointIsTheNthAcceptedUpdateOfThatRound) {
   Hello("c", 3);
   ASSERT_EQ(coord_->round(), 1u);
   Send("a", UpdateFor(1, 1, {1, 1, 1, 1}));
-  EXPECT_EQ(coord_->updates_accepted(), 1u);
+  EXPECT_EQ(coord_->inputs_accepted(), 1u);
   EXPECT_FALSE(ReachedMidRoundFault(*plan, *coord_));  // round 1
   Send("b", UpdateFor(2, 1, {1, 1, 1, 1}));
   Send("c", UpdateFor(3, 1, {1, 1, 1, 1}));

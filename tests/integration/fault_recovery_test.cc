@@ -67,7 +67,7 @@ TEST(FaultRecoveryTest, CoordinatorKilledMidRoundRunsTheRoundAgainAndEachRoundOn
   EXPECT_EQ(Field(metrics, "open_fds").size(), 4u) << metrics;
   absl::StatusOr<std::string> text = ReadFile(log);
   ASSERT_THAT(text, IsOk());
-  EXPECT_THAT(*text, HasSubstr("--inject_fault: SIGKILL in round 2 after 2 accepted updates"));
+  EXPECT_THAT(*text, HasSubstr("--inject_fault: SIGKILL in round 2 after 2 accepted inputs"));
   EXPECT_THAT(*text, HasSubstr("checkpoint-1.ckpt"));  // resumed from round 1's
   EXPECT_THAT(*text, HasSubstr("killed in round 2 after 2 updates; restarted on"));
   std::smatch m;
@@ -113,7 +113,7 @@ TEST(FaultRecoveryTest, CoordinatorKilledInASecureRoundRunsItAgainFromTheCheckpo
   EXPECT_GT(rows->back().test_accuracy, 0.3) << metrics;  // chance is 0.1
   absl::StatusOr<std::string> text = ReadFile(log);
   ASSERT_THAT(text, IsOk());
-  EXPECT_THAT(*text, HasSubstr("--inject_fault: SIGKILL in round 2 after 2 accepted masked inputs"));
+  EXPECT_THAT(*text, HasSubstr("--inject_fault: SIGKILL in round 2 after 2 accepted inputs"));
   EXPECT_THAT(*text, HasSubstr("checkpoint-1.ckpt"));  // resumed from round 1's
   EXPECT_THAT(*text, HasSubstr("killed in round 2 after 2 updates; restarted on"));
   // Round 2's SecAgg session was started twice: by the killed coordinator

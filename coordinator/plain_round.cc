@@ -1,0 +1,76 @@
+#include "coordinator/plain_round.h"
+
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "aggregation/norm_bound.h"
+
+namespace fedge::coordinator {
+
+using protocol::ErrorCode;
+
+PlainRound::PlainRound(Settings settings, aggregation::Aggregator* aggregator)
+    : settings_(std::move(settings)), aggregator_(aggregator) {
+  aggregator_->Reset(settings_.model_size);
+}
+
+std::optional<Refusal> PlainRound::OnUpdate(const std::string&, protocol::Update& m) {
+  if (m.delta.size() != settings_.model_size) {
+    return Refusal{ErrorCode::kWrongLength,
+                   absl::StrCat("round ", settings_.round, ": update from client ", m.client_id,
+                                " has ", m.delta.size(), " floats, want ", settings_.model_size)};
+  }
+  if (m.num_examples == 0) return Refusal{ErrorCode::kBadWeight, "update trained on zero examples"};
+  if (settings_.clip_norm > 0) {
+    // Norm bounding does not trust the client to have clipped.
+    aggregation::ClipNorm(absl::MakeSpan(m.delta), settings_.parameter_ranges,
+                          settings_.clip_norm);
+  }
+  absl::Status s = aggregator_->Add(m.delta, static_cast<double>(m.num_examples));
+  if (!s.ok()) {
+    // A client that sends garbage is not waited for.
+    return Refusal{ErrorCode::kNonFinite,
+                   absl::StrCat("round ", settings_.round, ": update from client ", m.client_id,
+                                ": ", s.message()),
+                   /*drop=*/true};
+  }
+  if (std::isfinite(m.metrics.loss)) {
+    train_loss_sum_ += static_cast<double>(m.metrics.loss) * static_cast<double>(m.num_examples);
+  }
+  return std::nullopt;
+}
+
+std::optional<Refusal> PlainRound::OnSecAgg(const std::string&, secure::SecAggClientMessage&&) {
+  return Refusal{ErrorCode::kMalformed,
+                 absl::StrCat("round ", settings_.round, " does not use secure aggregation")};
+}
+
+Round::Frames PlainRound::Advance(absl::Time now, const CohortProgress& cohort) {
+  if (outcome_ != Outcome::kRunning) return {};
+  const bool deadline = now >= settings_.deadline;
+  // Over-selected: the first `target` updates are enough.
+  if (!deadline && cohort.pending > 0 && cohort.reported < settings_.target) return {};
+  if (cohort.reported >= settings_.quorum) {
+    outcome_ = Outcome::kCompleted;
+  } else {
+    outcome_ = Outcome::kFailed;
+    failure_ = deadline ? absl::StrCat("deadline passed with ", cohort.reported, " of ",
+                                       settings_.quorum, " updates needed")
+                        : absl::StrCat("cohort shrank to ", cohort.reported,
+                                       " updates, below the quorum of ", settings_.quorum);
+  }
+  return {};
+}
+
+absl::StatusOr<std::vector<std::string>> PlainRound::Finish(absl::Span<float> delta,
+                                                            RoundReport* report) {
+  report->aggregated = static_cast<uint32_t>(aggregator_->count());
+  report->total_weight = aggregator_->total_weight();
+  report->train_loss = report->total_weight > 0 ? train_loss_sum_ / report->total_weight : 0;
+  absl::Status s = aggregator_->Finish(delta);
+  report->buffered_bytes = aggregator_->buffered_bytes();
+  if (!s.ok()) return s;
+  return std::vector<std::string>{};  // reporters were never pending
+}
+
+}  // namespace fedge::coordinator
