@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "aggregation/kernels.h"
 
 namespace fedge::aggregation {
 namespace {
@@ -61,11 +62,11 @@ class Optimizer final : public ServerOptimizer {
     }
     size_t next = 0;
     for (const auto& [begin, end] : ranges_) {
-      for (size_t i = next; i < begin; ++i) weights[i] += delta[i];  // buffers: the mean
+      AddMean(delta, weights, next, begin);  // buffers: the clients' mean
       StepParameters(delta, weights, begin, end);
       next = end;
     }
-    for (size_t i = next; i < dim_; ++i) weights[i] += delta[i];
+    AddMean(delta, weights, next, dim_);
     ++steps_;
     return absl::OkStatus();
   }
@@ -115,11 +116,16 @@ class Optimizer final : public ServerOptimizer {
   }
 
  private:
+  static void AddMean(absl::Span<const float> d, absl::Span<float> x, size_t begin, size_t end) {
+    if (end > begin) Axpy(1.0f, d.data() + begin, x.data() + begin, end - begin);
+  }
+
   void StepParameters(absl::Span<const float> d, absl::Span<float> x, size_t begin, size_t end) {
     const float lr = static_cast<float>(config_.learning_rate);
     switch (config_.kind) {
       case ServerOptimizerKind::kSgd:
-        for (size_t i = begin; i < end; ++i) x[i] += lr * d[i];
+        // FedAvg's step, on the vectorised kernel.
+        Axpy(lr, d.data() + begin, x.data() + begin, end - begin);
         return;
       case ServerOptimizerKind::kMomentum: {
         const float beta = static_cast<float>(config_.momentum);

@@ -55,7 +55,7 @@ class ClientHost::Impl {
       link.curve = options_.curve;
       c.link = std::make_unique<CoordinatorLink>(&ctx_, std::move(link), c.id);
       clients_.push_back(std::move(c));
-      data.push_back({std::move(s.data), s.num_examples});
+      data.push_back({std::move(s.data), s.num_examples, std::move(s.decorate)});
     }
     if (options_.held_model_version.has_value()) {
       model_gate_.RefuseBelow(*options_.held_model_version);
@@ -493,6 +493,7 @@ class ClientHost::Impl {
       u.num_examples = r.outcome.num_examples;
       u.metrics = r.outcome.metrics;
       u.delta = std::move(r.outcome.delta);
+      u.control_delta = std::move(r.outcome.control_delta);
       Send(c, protocol::Encode(u));
       ++stats_->updates_sent;
       FEDGE_LOG(kDebug, "client %d: round %d: sent update (loss %.4f, %.2fs)", c.id, r.round,

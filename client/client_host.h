@@ -102,6 +102,9 @@ struct LogicalClientSpec {
   uint64_t client_id = 0;
   uint64_t num_examples = 0;  // announced in Hello; the data must agree
   DataSource data;
+  // Wraps the shared trainer for this client's tasks (the simulator's
+  // attacks, client/attack.h); null: trains with the shared one.
+  TrainerDecorator decorate;
 };
 
 // TrainerFactory (training_worker.h) builds the Trainer. Called once, on the

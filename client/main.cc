@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -24,6 +25,7 @@
 #include "base/log.h"
 #include "base/signals.h"
 #include "base/status_macros.h"
+#include "client/attack.h"
 #include "client/client_host.h"
 #include "client/dataset.h"
 #include "client/fault_injection.h"
@@ -76,6 +78,24 @@ ABSL_FLAG(std::string, state_dir, "",
 ABSL_FLAG(bool, insecure, false,
           "Plain TCP: no encryption, the coordinator is not authenticated; without "
           "--coordinator_pub unsigned models are accepted unchecked. Testing only");
+ABSL_FLAG(std::string, attack, "",
+          "Simulation only (fedge-sim --attackers): the clients in --attack_ids poison their "
+          "updates, still well-formed. signflip: upload -S x the trained delta; scale: S x "
+          "delta; gaussian: N(0, (S x RMS of the trained delta)^2) noise instead; labelflip: "
+          "train with labels y -> 9-y, upload S x delta; backdoor: stamp a 4x4 white square "
+          "(bottom-right) on --backdoor_fraction of the examples, relabel them "
+          "--backdoor_target, upload S x delta. S is --attack_scale. Applied after the "
+          "--clip_norm clip. Empty: every client is honest");
+ABSL_FLAG(std::string, attack_ids, "",
+          "With --attack: which clients attack (ids or ranges as in --client_ids); ids this "
+          "process does not host are ignored. Empty: all of --client_ids");
+ABSL_FLAG(double, attack_scale, 0,
+          "With --attack: the factor S; 0 = the attack's default (signflip 4, scale 10, "
+          "gaussian 10, labelflip 1, backdoor 1)");
+ABSL_FLAG(double, backdoor_fraction, 0.5,
+          "With --attack=backdoor: share of each attacker's examples given the trigger, in (0, 1]");
+ABSL_FLAG(int, backdoor_target, 0, "With --attack=backdoor: the class triggered images are "
+          "relabelled to, in [0, 9]");
 
 namespace fedge {
 namespace {
@@ -122,6 +142,39 @@ class SharedTrainSet {
   bool loaded_ = false;
   absl::StatusOr<client::Dataset> data_;
 };
+
+// The --attack flags: which hosted clients attack, and how.
+struct AttackSetup {
+  client::AttackOptions options;
+  std::set<uint64_t> ids;  // empty: none
+};
+
+absl::StatusOr<AttackSetup> AttackFromFlags(const std::vector<uint64_t>& hosted) {
+  AttackSetup setup;
+  const std::string kind = absl::GetFlag(FLAGS_attack);
+  const std::string ids = absl::GetFlag(FLAGS_attack_ids);
+  if (kind.empty()) {
+    if (!ids.empty() || absl::GetFlag(FLAGS_attack_scale) != 0) {
+      return absl::InvalidArgumentError("--attack_ids and --attack_scale need --attack");
+    }
+    return setup;
+  }
+  FEDGE_ASSIGN_OR_RETURN(setup.options.kind, client::ParseAttackKind(kind, "--attack"));
+  setup.options.scale = absl::GetFlag(FLAGS_attack_scale);
+  setup.options.backdoor_fraction = absl::GetFlag(FLAGS_backdoor_fraction);
+  setup.options.backdoor_target = absl::GetFlag(FLAGS_backdoor_target);
+  setup.options.seed = absl::GetFlag(FLAGS_seed);
+  FEDGE_RETURN_IF_ERROR(client::ValidateAttackOptions(setup.options));
+  std::vector<uint64_t> listed = hosted;
+  if (!ids.empty()) {
+    FEDGE_ASSIGN_OR_RETURN(listed, ParseIdList(ids, "--attack_ids"));
+  }
+  const std::set<uint64_t> here(hosted.begin(), hosted.end());
+  for (uint64_t id : listed) {
+    if (here.count(id) > 0) setup.ids.insert(id);
+  }
+  return setup;
+}
 
 // Transport keys and model verification, as the flags ask.
 struct Security {
@@ -209,6 +262,7 @@ absl::Status Run(const Security& security) {
   FEDGE_ASSIGN_OR_RETURN(std::vector<uint64_t> ids, ParseIdList(absl::GetFlag(FLAGS_client_ids), "--client_ids"));
   SetLogTag(ids.size() == 1 ? absl::StrCat("client ", ids[0])
                             : absl::StrCat("clients ", absl::GetFlag(FLAGS_client_ids)));
+  FEDGE_ASSIGN_OR_RETURN(AttackSetup attack, AttackFromFlags(ids));
   auto train = std::make_shared<SharedTrainSet>(absl::GetFlag(FLAGS_data_dir));
   std::vector<client::LogicalClientSpec> specs;
   const std::string partition = absl::GetFlag(FLAGS_partition_file);
@@ -245,6 +299,11 @@ absl::Status Run(const Security& security) {
     }
     if (spec.num_examples == 0) {
       FEDGE_LOG(kWarning, "client %d has no examples and will be refused", id);
+    }
+    if (attack.ids.count(id) > 0) {
+      FEDGE_LOG(kWarning, "client %d attacks: --attack=%s", id,
+                client::DescribeAttack(attack.options));
+      spec.decorate = client::AttackDecorator(attack.options, id);
     }
     specs.push_back(std::move(spec));
   }

@@ -1,6 +1,7 @@
 #include "client/torch_model.h"
 
 #include <atomic>
+#include <set>
 #include <sstream>
 
 #include <torch/script.h>
@@ -93,6 +94,28 @@ absl::Status CheckParameter(const std::string& name, const torch::Tensor& t) {
       "parameter '", name, "' is ", c10::toString(t.scalar_type()), "; only float32 is trained"));
 }
 
+// Whether a module of this type name normalises activations (what FedBN
+// keeps local): BatchNorm1d/2d/3d, GroupNorm, LayerNorm, InstanceNorm*, in
+// TorchScript ("__torch__.torch.nn.modules.batchnorm.BatchNorm2d") or C++
+// ("torch::nn::BatchNorm2dImpl") spelling.
+bool IsNormalization(const std::string& type_name) {
+  for (const char* kind : {"BatchNorm", "GroupNorm", "LayerNorm", "InstanceNorm"}) {
+    if (type_name.find(kind) != std::string::npos) return true;
+  }
+  return false;
+}
+
+// Marks the tensors whose owning module (the name up to the last dot) is a
+// normalisation module.
+void MarkNormalization(const std::set<std::string>& norm_modules,
+                       std::vector<FederatedTensor>* tensors) {
+  for (FederatedTensor& t : *tensors) {
+    const size_t dot = t.name.rfind('.');
+    const std::string owner = dot == std::string::npos ? std::string() : t.name.substr(0, dot);
+    t.normalization = norm_modules.count(owner) > 0;
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<std::vector<FederatedTensor>> FederatedTensors(const torch::jit::Module& module) {
@@ -105,6 +128,12 @@ absl::StatusOr<std::vector<FederatedTensor>> FederatedTensors(const torch::jit::
     FEDGE_ASSIGN_OR_RETURN(protocol::TensorRole role, BufferRole(b.name, b.value));
     out.push_back({b.name, b.value, role});
   }
+  std::set<std::string> norm_modules;
+  for (const auto& m : module.named_modules()) {
+    const auto& type = m.value.type()->name();
+    if (type.has_value() && IsNormalization(type->qualifiedName())) norm_modules.insert(m.name);
+  }
+  MarkNormalization(norm_modules, &out);
   return out;
 }
 
@@ -118,6 +147,11 @@ absl::StatusOr<std::vector<FederatedTensor>> FederatedTensors(const torch::nn::M
     FEDGE_ASSIGN_OR_RETURN(protocol::TensorRole role, BufferRole(b.key(), b.value()));
     out.push_back({b.key(), b.value(), role});
   }
+  std::set<std::string> norm_modules;
+  for (const auto& m : module.named_modules(/*name_prefix=*/"", /*include_self=*/false)) {
+    if (IsNormalization(m.value()->name())) norm_modules.insert(m.key());
+  }
+  MarkNormalization(norm_modules, &out);
   return out;
 }
 
@@ -128,6 +162,7 @@ protocol::ModelManifest ManifestOf(const std::vector<FederatedTensor>& tensors) 
     spec.name = t.name;
     spec.shape.assign(t.tensor.sizes().begin(), t.tensor.sizes().end());
     spec.role = t.role;
+    spec.normalization = t.normalization;
     manifest.tensors.push_back(std::move(spec));
   }
   return manifest;

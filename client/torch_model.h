@@ -33,10 +33,12 @@ struct FederatedTensor {
   std::string name;
   torch::Tensor tensor;
   protocol::TensorRole role = protocol::TensorRole::kParameter;
+  bool normalization = false;  // held by a BatchNorm/GroupNorm/LayerNorm/InstanceNorm
 };
 
 // The tensors a module federates, in manifest order: every parameter, then
-// every buffer (floating point: kBuffer; integer: kCounter). InvalidArgument
+// every buffer (floating point: kBuffer; integer: kCounter), each marked when
+// a normalisation module holds it (FedBN keeps those local). InvalidArgument
 // names a parameter that is not float32 or a buffer of another kind (bool).
 absl::StatusOr<std::vector<FederatedTensor>> FederatedTensors(const torch::jit::Module& module);
 absl::StatusOr<std::vector<FederatedTensor>> FederatedTensors(const torch::nn::Module& module);

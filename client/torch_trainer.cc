@@ -13,6 +13,7 @@
 #include "aggregation/kernels.h"
 #include "aggregation/norm_bound.h"
 #include "base/status_macros.h"
+#include "client/attack.h"
 #include "client/torch_model.h"
 #include "client/trainer.h"
 
@@ -139,6 +140,24 @@ class TorchTrainer final : public Trainer {
     if (cfg.proximal_mu > 0) {
       for (const torch::Tensor& p : model.parameters()) global_params.push_back(p.detach().clone());
     }
+    // SCAFFOLD: every step adds the task's correction (c - c_i, laid out like
+    // the weights; parameters come first in the manifest) to the gradient.
+    std::vector<torch::Tensor> corrections;
+    if (!task.control.empty()) {
+      if (task.control.size() != task.model.weights.size()) {
+        return absl::InvalidArgumentError(absl::StrCat("task control variate has ",
+                                                       task.control.size(), " values, the model ",
+                                                       task.model.weights.size()));
+      }
+      int64_t offset = 0;
+      for (const torch::Tensor& p : model.parameters()) {
+        corrections.push_back(
+            torch::from_blob(const_cast<float*>(task.control.data()) + offset, p.sizes(),
+                             torch::kFloat32)
+                .clone());
+        offset += p.numel();
+      }
+    }
     double loss_sum = 0;
     int64_t correct = 0, seen = 0;
     for (uint32_t epoch = 0; epoch < cfg.local_epochs; ++epoch) {
@@ -155,12 +174,16 @@ class TorchTrainer final : public Trainer {
         torch::Tensor logits = model.Forward(x);
         torch::Tensor loss = torch::nn::functional::cross_entropy(logits, y);
         loss.backward();
-        if (!global_params.empty()) {
+        if (!global_params.empty() || !corrections.empty()) {
           torch::NoGradGuard no_grad;
           const std::vector<torch::Tensor>& params = model.parameters();
           for (size_t i = 0; i < params.size(); ++i) {
-            params[i].mutable_grad().add_(params[i].detach() - global_params[i],
-                                          cfg.proximal_mu);
+            if (!params[i].grad().defined()) continue;  // unused by this forward
+            if (!global_params.empty()) {
+              params[i].mutable_grad().add_(params[i].detach() - global_params[i],
+                                            cfg.proximal_mu);
+            }
+            if (!corrections.empty()) params[i].mutable_grad().add_(corrections[i]);
           }
         }
         sgd.step();
@@ -248,6 +271,12 @@ absl::StatusOr<std::unique_ptr<ModelEvaluator>> MakeTorchEvaluator(
   FEDGE_ASSIGN_OR_RETURN(std::unique_ptr<TorchModel> model,
                          TorchModel::Create(Architecture{architecture_id, architecture}));
   return std::unique_ptr<ModelEvaluator>(new TorchEvaluator(std::move(model), std::move(data)));
+}
+
+absl::StatusOr<std::unique_ptr<ModelEvaluator>> MakeBackdoorEvaluator(
+    const std::string& architecture_id, const std::string& architecture, const Dataset& test,
+    uint8_t target) {
+  return MakeTorchEvaluator(architecture_id, architecture, BackdoorTestSet(test, target));
 }
 
 absl::StatusOr<protocol::ModelPayload> MakeInitialModel(const std::string& model_flag,

@@ -19,6 +19,9 @@ struct TrainOutcome {
   std::vector<float> delta;  // local weights minus task.model.weights
   uint64_t num_examples = 0;
   protocol::LocalMetrics metrics;
+  // SCAFFOLD: the change of this client's control variate (client/local_state.h);
+  // empty for other strategies.
+  std::vector<float> control_delta;
 };
 
 // Polled between batches; returning true abandons training with Cancelled.
@@ -62,6 +65,14 @@ class ModelEvaluator {
 // Evaluates models of `architecture_id` (bytes as in ModelPayload) on `data`.
 absl::StatusOr<std::unique_ptr<ModelEvaluator>> MakeTorchEvaluator(
     const std::string& architecture_id, const std::string& architecture, Dataset data);
+
+// The backdoor attack's success (client/attack.h) on `test`: the returned
+// evaluator's accuracy is the share of test images whose class is not
+// `target` that a model classifies as `target` once the trigger is stamped on
+// them; its loss is the cross-entropy towards `target`.
+absl::StatusOr<std::unique_ptr<ModelEvaluator>> MakeBackdoorEvaluator(
+    const std::string& architecture_id, const std::string& architecture, const Dataset& test,
+    uint8_t target);
 
 // A freshly initialised model for a --model value ("mlp", "cnn" or a
 // TorchScript path), seeded, as a payload with its architecture bytes.

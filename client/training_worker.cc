@@ -1,6 +1,7 @@
 #include "client/training_worker.h"
 
 #include "absl/strings/str_cat.h"
+#include "client/local_state.h"
 
 namespace fedge::client {
 
@@ -8,7 +9,7 @@ TrainingWorker::TrainingWorker(TrainerFactory factory, std::vector<ClientData> c
                                std::function<void()> notify)
     : factory_(std::move(factory)), notify_(std::move(notify)),
       wanted_round_(std::make_unique<std::atomic<uint64_t>[]>(clients.size())) {
-  for (ClientData& c : clients) slots_.push_back(Slot{std::move(c), std::nullopt});
+  for (ClientData& c : clients) slots_.push_back(Slot{std::move(c), std::nullopt, nullptr, nullptr});
 }
 
 TrainingWorker::~TrainingWorker() { Stop(); }
@@ -65,6 +66,10 @@ void TrainingWorker::Loop() {
     return;
   }
   trainer_ = *std::move(trainer);
+  for (Slot& slot : slots_) {
+    slot.local = MakeLocalStateTrainer(trainer_.get());
+    if (slot.spec.decorate) slot.trainer = slot.spec.decorate(slot.local.get());
+  }
   while (true) {
     Job job;
     {
@@ -83,7 +88,8 @@ void TrainingWorker::Loop() {
     if (r.status.ok()) {
       std::atomic<uint64_t>& wanted = wanted_round_[job.client];
       const uint64_t round = job.task.round;
-      r.status = trainer_->Train(
+      Trainer& chosen = slot.trainer != nullptr ? *slot.trainer : *slot.local;
+      r.status = chosen.Train(
           job.task, *slot.data,
           [this, &wanted, round] { return stopping_.load() || wanted.load() != round; },
           &r.outcome);

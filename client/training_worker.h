@@ -34,6 +34,10 @@ namespace fedge::client {
 using DataSource = std::function<absl::StatusOr<Dataset>()>;
 // Builds the Trainer, on the training thread, as the worker starts.
 using TrainerFactory = std::function<absl::StatusOr<std::unique_ptr<Trainer>>()>;
+// Wraps the shared Trainer for one logical client's tasks only (e.g. the
+// simulator's attacks, client/attack.h). Called once, on the training thread,
+// right after the factory; the result does not own `shared`, which outlives it.
+using TrainerDecorator = std::function<std::unique_ptr<Trainer>(Trainer* shared)>;
 
 struct TrainingResult {
   size_t client = 0;  // index of the logical client
@@ -48,6 +52,7 @@ class TrainingWorker {
   struct ClientData {
     DataSource source;
     uint64_t num_examples = 0;  // what the client announced; the data must agree
+    TrainerDecorator decorate;  // null: the client trains with the shared trainer
   };
 
   // `notify` runs on the training thread after each result and after a fatal
@@ -83,6 +88,11 @@ class TrainingWorker {
   struct Slot {
     ClientData spec;
     std::optional<Dataset> data;  // training thread only
+    // Training thread only: this client's strategy state (SCAFFOLD's c_i,
+    // FedBN's layers; client/local_state.h) around the shared trainer, and
+    // spec.decorate's trainer around that (null without a decorator).
+    std::unique_ptr<Trainer> local;
+    std::unique_ptr<Trainer> trainer;
   };
 
   void Loop();

@@ -53,6 +53,18 @@ void PutBytes(absl::string_view b, std::string* out) {
   out->append(b.data(), b.size());
 }
 
+// Floats as their little-endian IEEE-754 bit patterns, behind a byte count.
+std::string FloatBytes(const std::vector<float>& v) {
+  std::string out;
+  out.reserve(v.size() * 4);
+  for (float f : v) {
+    uint32_t bits = 0;
+    std::memcpy(&bits, &f, 4);
+    PutLe(bits, 4, &out);
+  }
+  return out;
+}
+
 // SHA-256(header[0, 32) || SHA-256(body)): covers every byte without copying
 // the model-sized body.
 std::string FileDigest(absl::string_view header, absl::string_view body) {
@@ -124,6 +136,7 @@ std::optional<uint64_t> ParseName(absl::string_view name) {
 absl::StatusOr<std::string> EncodeCheckpoint(const Checkpoint& c) {
   const CoordinatorSnapshot& s = c.coordinator;
   if (s.optimizer.state.size() > kMaxOptimizerStateBytes ||
+      s.control_variate.size() * 4 > kMaxOptimizerStateBytes ||
       s.cohort_rng.size() > kMaxRngStateBytes ||
       c.round_metrics_line.size() > kMaxMetricsLineBytes || s.clients.size() > kMaxClients) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -146,6 +159,7 @@ absl::StatusOr<std::string> EncodeCheckpoint(const Checkpoint& c) {
   PutLe(c.metrics_lines_before, 8, &body);
   PutLe(s.optimizer.kind, 4, &body);
   PutBytes(s.optimizer.state, &body);
+  PutBytes(FloatBytes(s.control_variate), &body);
   PutBytes(s.cohort_rng, &body);
   PutBytes(c.round_metrics_line, &body);
   PutLe(s.clients.size(), 4, &body);
@@ -214,6 +228,18 @@ absl::StatusOr<Checkpoint> DecodeCheckpoint(absl::string_view bytes, size_t max_
   FEDGE_RETURN_IF_ERROR(r.Int(4, "optimiser kind", &v));
   s.optimizer.kind = static_cast<uint32_t>(v);
   FEDGE_RETURN_IF_ERROR(r.Bytes(kMaxOptimizerStateBytes, "optimiser state", &s.optimizer.state));
+  std::string control;
+  FEDGE_RETURN_IF_ERROR(r.Bytes(kMaxOptimizerStateBytes, "control variate", &control));
+  if (control.size() % 4 != 0) {
+    return Corrupt(r.offset() - control.size(),
+                   absl::StrCat("control variate: ", control.size(),
+                                " bytes is not a whole number of floats"));
+  }
+  s.control_variate.resize(control.size() / 4);
+  for (size_t i = 0; i < s.control_variate.size(); ++i) {
+    const uint32_t bits = static_cast<uint32_t>(GetLe(&control[4 * i], 4));
+    std::memcpy(&s.control_variate[i], &bits, 4);
+  }
   FEDGE_RETURN_IF_ERROR(r.Bytes(kMaxRngStateBytes, "cohort generator", &s.cohort_rng));
   FEDGE_RETURN_IF_ERROR(r.Bytes(kMaxMetricsLineBytes, "metrics line", &c.round_metrics_line));
   uint64_t clients = 0;

@@ -17,6 +17,7 @@
 //                   u64 completed rounds, u64 model version,
 //                   u32 consecutive failed rounds, u64 metrics lines before,
 //                   u32 server optimiser kind, u32 n + n bytes of its state,
+//                   u32 n + n bytes SCAFFOLD control variate (n/4 float32),
 //                   u32 n + n bytes cohort generator state,
 //                   u32 n + n bytes of this round's metrics line,
 //                   u32 n + n x (u64 client id, u64 announced examples),

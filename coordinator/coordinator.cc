@@ -49,7 +49,11 @@ Coordinator::Coordinator(CoordinatorConfig config, protocol::ModelPayload model,
     : config_(std::move(config)), model_(std::move(model)), outbox_(outbox),
       evaluator_(evaluator), observer_(observer), strategy_(std::move(strategy)),
       aggregator_(strategy_->MakeAggregator()), optimizer_(std::move(optimizer)),
-      parameter_ranges_(protocol::ParameterRanges(model_.manifest)), rng_(config_.seed),
+      parameter_ranges_(protocol::ParameterRanges(model_.manifest)),
+      control_(strategy_->uses_control_variates() ? model_.weights.size() : 0, 0.0f),
+      control_aggregator_(strategy_->uses_control_variates() ? aggregation::MakeFedAvgAggregator()
+                                                             : nullptr),
+      rng_(config_.seed),
       client_rate_limiter_(config_.client_frame_limit),
       unregistered_rate_limiter_(config_.unregistered_frame_limit),
       retry_advisor_(config_.retry_window) {}

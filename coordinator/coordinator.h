@@ -271,6 +271,8 @@ class Coordinator {
   absl::StatusOr<std::unique_ptr<Round>> StartRound(const std::vector<std::string>& peers,
                                                     size_t target, absl::Time now);
   absl::Status ComputeMeanDelta();
+  // SCAFFOLD: folds the completed round's control-variate changes into control_.
+  absl::Status UpdateControlVariate();
   void CompleteRound(absl::Time now);
   void FailRound(absl::Time now, const std::string& why);
   // The end of every round, completed or failed: checkpoint, report, then
@@ -293,6 +295,11 @@ class Coordinator {
   const std::unique_ptr<Strategy> strategy_;
   std::unique_ptr<aggregation::Aggregator> aggregator_;  // the strategy's rule
   std::unique_ptr<aggregation::ServerOptimizer> optimizer_;
+  // SCAFFOLD only (else empty/null): the server control variate c, one value
+  // per weight, and the mean of the clients' changes to theirs.
+  std::vector<float> control_;
+  std::unique_ptr<aggregation::Aggregator> control_aggregator_;
+  std::vector<float> mean_control_delta_;
   // The manifest's kParameter ranges: what norm bounding measures.
   const std::vector<std::pair<uint64_t, uint64_t>> parameter_ranges_;
   std::mt19937_64 rng_;

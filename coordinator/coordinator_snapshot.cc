@@ -19,6 +19,7 @@ CoordinatorSnapshot Coordinator::Snapshot() const {
   s.model = model_;
   s.optimizer.kind = static_cast<uint32_t>(optimizer_->kind());
   s.optimizer.state = optimizer_->SaveState();
+  s.control_variate = control_;
   std::ostringstream rng;
   rng << rng_;
   s.cohort_rng = rng.str();
@@ -78,10 +79,20 @@ absl::Status Coordinator::Restore(CoordinatorSnapshot snapshot) {
   // The architecture bytes come from the configuration when the checkpoint
   // did not keep them (they are identified by architecture_id either way).
   if (snapshot.model.architecture.empty()) snapshot.model.architecture = model_.architecture;
+  if (snapshot.control_variate.size() != control_.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the checkpoint holds a control variate of ", snapshot.control_variate.size(),
+        " values; this run's --strategy=", strategy_->name(), " needs ", control_.size(),
+        control_.empty() ? " (resume a SCAFFOLD checkpoint with --strategy=scaffold)" : ""));
+  }
+  if (!aggregation::AllFinite(snapshot.control_variate.data(), snapshot.control_variate.size())) {
+    return absl::InvalidArgumentError("the checkpoint's control variate has NaN or infinite values");
+  }
   if (absl::Status s = optimizer_->RestoreState(snapshot.optimizer.state); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("checkpoint: ", s.message()));
   }
   model_ = std::move(snapshot.model);
+  control_ = std::move(snapshot.control_variate);
   rng_ = rng;
   round_ = snapshot.round;
   completed_rounds_ = snapshot.completed_rounds;

@@ -45,6 +45,9 @@ struct CoordinatorSnapshot {
   uint32_t consecutive_failures = 0;
   protocol::ModelPayload model;   // including the architecture bytes
   ServerOptimizerState optimizer;
+  // SCAFFOLD's server control variate (one value per weight); empty for
+  // other strategies.
+  std::vector<float> control_variate;
   // The cohort-selection generator (std::mt19937_64 in its textual form), so
   // a resumed run selects the cohorts an uninterrupted one would have.
   std::string cohort_rng;

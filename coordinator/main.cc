@@ -84,6 +84,11 @@ ABSL_FLAG(uint64_t, seed, 0, "Seed for model initialisation, cohort selection an
 ABSL_FLAG(std::string, test_data, "",
           "Directory with t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz] to "
           "evaluate the global model on after each round; empty disables evaluation");
+ABSL_FLAG(int, backdoor_target, -1,
+          "Simulated backdoor attacks (fedge-sim --attack=backdoor): with --test_data, also "
+          "report backdoor_success, the share of test images of other classes the model "
+          "classifies as this class once the attack's trigger is stamped on them; in [0, 9]. "
+          "-1: not measured");
 ABSL_FLAG(std::string, metrics_out, "", "Append one JSON object per round to this file");
 ABSL_FLAG(uint32_t, max_frame_mb, 256, "Largest frame accepted from a client, in MiB");
 ABSL_FLAG(int, ready_fd, -1,
@@ -118,17 +123,31 @@ ABSL_FLAG(absl::Duration, secagg_phase_timeout, absl::Seconds(30),
 namespace fedge {
 namespace {
 
+// Clean test accuracy, and with `backdoor` (--backdoor_target) the backdoor
+// attack's success rate too.
 class TorchEvaluatorAdapter final : public coordinator::Evaluator {
  public:
-  explicit TorchEvaluatorAdapter(std::unique_ptr<client::ModelEvaluator> e) : e_(std::move(e)) {}
+  TorchEvaluatorAdapter(std::unique_ptr<client::ModelEvaluator> e,
+                        std::unique_ptr<client::ModelEvaluator> backdoor)
+      : e_(std::move(e)), backdoor_(std::move(backdoor)) {}
   absl::StatusOr<coordinator::EvalMetrics> Evaluate(absl::Span<const float> w) override {
     absl::StatusOr<client::EvalResult> r = e_->Evaluate(w);
     if (!r.ok()) return r.status();
-    return coordinator::EvalMetrics{r->loss, r->accuracy, r->examples};
+    coordinator::EvalMetrics m;
+    m.loss = r->loss;
+    m.accuracy = r->accuracy;
+    m.examples = r->examples;
+    if (backdoor_ != nullptr) {
+      absl::StatusOr<client::EvalResult> b = backdoor_->Evaluate(w);
+      if (!b.ok()) return b.status();
+      m.backdoor_success = b->accuracy;
+    }
+    return m;
   }
 
  private:
   std::unique_ptr<client::ModelEvaluator> e_;
+  std::unique_ptr<client::ModelEvaluator> backdoor_;
 };
 
 // The transport security and model signing the flags ask for.
@@ -263,13 +282,23 @@ int Main() {
       FEDGE_LOG(kError, "--test_data: %s", test.status().ToString());
       return 2;
     }
+    absl::StatusOr<std::unique_ptr<client::ModelEvaluator>> backdoor = nullptr;
+    if (const int target = absl::GetFlag(FLAGS_backdoor_target); target != -1) {
+      if (target < 0 || target > 9) {
+        std::fprintf(stderr, "fedge-coordinator: --backdoor_target=%d: want a class in [0, 9]\n",
+                     target);
+        return 2;
+      }
+      backdoor = client::MakeBackdoorEvaluator(model->architecture_id, model->architecture,
+                                               *test, static_cast<uint8_t>(target));
+    }
     auto e = client::MakeTorchEvaluator(model->architecture_id, model->architecture,
                                         *std::move(test));
-    if (!e.ok()) {
-      FEDGE_LOG(kError, "%s", e.status().ToString());
+    if (!e.ok() || !backdoor.ok()) {
+      FEDGE_LOG(kError, "%s", (e.ok() ? backdoor.status() : e.status()).ToString());
       return 2;
     }
-    evaluator = std::make_unique<TorchEvaluatorAdapter>(*std::move(e));
+    evaluator = std::make_unique<TorchEvaluatorAdapter>(*std::move(e), *std::move(backdoor));
   }
 
   coordinator::CoordinatorConfig cfg;

@@ -3,15 +3,18 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "aggregation/kernels.h"
 #include "aggregation/norm_bound.h"
 
 namespace fedge::coordinator {
 
 using protocol::ErrorCode;
 
-PlainRound::PlainRound(Settings settings, aggregation::Aggregator* aggregator)
-    : settings_(std::move(settings)), aggregator_(aggregator) {
+PlainRound::PlainRound(Settings settings, aggregation::Aggregator* aggregator,
+                       aggregation::Aggregator* control)
+    : settings_(std::move(settings)), aggregator_(aggregator), control_(control) {
   aggregator_->Reset(settings_.model_size);
+  if (control_ != nullptr) control_->Reset(settings_.model_size);
 }
 
 std::optional<Refusal> PlainRound::OnUpdate(const std::string&, protocol::Update& m) {
@@ -21,6 +24,21 @@ std::optional<Refusal> PlainRound::OnUpdate(const std::string&, protocol::Update
                                 " has ", m.delta.size(), " floats, want ", settings_.model_size)};
   }
   if (m.num_examples == 0) return Refusal{ErrorCode::kBadWeight, "update trained on zero examples"};
+  const size_t want_control = control_ != nullptr ? settings_.model_size : 0;
+  if (m.control_delta.size() != want_control) {
+    return Refusal{ErrorCode::kWrongLength,
+                   absl::StrCat("round ", settings_.round, ": update from client ", m.client_id,
+                                " has a ", m.control_delta.size(),
+                                "-value control-variate change, want ", want_control,
+                                want_control ? " (SCAFFOLD)" : " (not a SCAFFOLD round)")};
+  }
+  if (control_ != nullptr &&
+      !aggregation::AllFinite(m.control_delta.data(), m.control_delta.size())) {
+    return Refusal{ErrorCode::kNonFinite,
+                   absl::StrCat("round ", settings_.round, ": update from client ", m.client_id,
+                                ": control-variate change contains NaN or infinite values"),
+                   /*drop=*/true};
+  }
   if (settings_.clip_norm > 0) {
     // Norm bounding does not trust the client to have clipped.
     aggregation::ClipNorm(absl::MakeSpan(m.delta), settings_.parameter_ranges,
@@ -33,6 +51,10 @@ std::optional<Refusal> PlainRound::OnUpdate(const std::string&, protocol::Update
                    absl::StrCat("round ", settings_.round, ": update from client ", m.client_id,
                                 ": ", s.message()),
                    /*drop=*/true};
+  }
+  if (control_ != nullptr) {
+    // Finite and of the right size (checked above), so this cannot fail.
+    control_->Add(m.control_delta, 1.0).IgnoreError();
   }
   if (std::isfinite(m.metrics.loss)) {
     train_loss_sum_ += static_cast<double>(m.metrics.loss) * static_cast<double>(m.num_examples);
@@ -71,6 +93,11 @@ absl::StatusOr<std::vector<std::string>> PlainRound::Finish(absl::Span<float> de
   report->buffered_bytes = aggregator_->buffered_bytes();
   if (!s.ok()) return s;
   return std::vector<std::string>{};  // reporters were never pending
+}
+
+absl::Status PlainRound::ControlDelta(absl::Span<float> mean) const {
+  if (control_ == nullptr) return Round::ControlDelta(mean);
+  return control_->Finish(mean);
 }
 
 }  // namespace fedge::coordinator

@@ -32,8 +32,11 @@ class PlainRound final : public Round {
   };
 
   // `aggregator` (the strategy's rule, reused across rounds for its storage)
-  // is Reset here and must outlive the round.
-  PlainRound(Settings settings, aggregation::Aggregator* aggregator);
+  // is Reset here and must outlive the round. With `control` (SCAFFOLD, else
+  // null) every update must carry its control-variate change, averaged there
+  // with equal weights as Karimireddy et al. do.
+  PlainRound(Settings settings, aggregation::Aggregator* aggregator,
+             aggregation::Aggregator* control = nullptr);
 
   void PrepareTask(protocol::Task*) const override {}
   std::optional<Refusal> OnUpdate(const std::string& peer, protocol::Update& update) override;
@@ -46,11 +49,13 @@ class PlainRound final : public Round {
   absl::Time deadline() const override { return settings_.deadline; }
   absl::StatusOr<std::vector<std::string>> Finish(absl::Span<float> delta,
                                                   RoundReport* report) override;
+  absl::Status ControlDelta(absl::Span<float> mean) const override;
   size_t inputs_accepted() const override { return aggregator_->count(); }
 
  private:
   const Settings settings_;
   aggregation::Aggregator* const aggregator_;
+  aggregation::Aggregator* const control_;
   double train_loss_sum_ = 0;  // example-weighted, from client metrics
   Outcome outcome_ = Outcome::kRunning;
   std::string failure_;

@@ -78,6 +78,13 @@ class Round {
   virtual absl::StatusOr<std::vector<std::string>> Finish(absl::Span<float> delta,
                                                           RoundReport* report) = 0;
 
+  // kCompleted, SCAFFOLD rounds only: the mean of the contributors'
+  // control-variate changes. FailedPrecondition for rounds without them.
+  virtual absl::Status ControlDelta(absl::Span<float> mean) const {
+    (void)mean;
+    return absl::FailedPreconditionError("this round carries no control variates");
+  }
+
   // Inputs accepted so far (updates, or masked inputs): fault points count them.
   virtual size_t inputs_accepted() const = 0;
 };

@@ -40,6 +40,9 @@ void ReportPrinter::OnRoundEnd(const RoundReport& r) {
     if (r.evaluated) {
       absl::StrAppendFormat(&line, "test_acc %.4f  test_loss %.4f  ", r.eval.accuracy,
                             r.eval.loss);
+      if (r.eval.backdoor_success.has_value()) {
+        absl::StrAppendFormat(&line, "backdoor %.4f  ", *r.eval.backdoor_success);
+      }
     }
     absl::StrAppendFormat(&line, "%6.2fs  up %.2f MB  down %.2f MB", r.seconds,
                           r.bytes_up / 1e6, r.bytes_down / 1e6);

@@ -19,6 +19,9 @@ std::string RoundReportJson(const RoundReport& r) {
   if (r.evaluated) {
     absl::StrAppendFormat(&s, ",\"test_accuracy\":%.6f,\"test_loss\":%.6f", r.eval.accuracy,
                           r.eval.loss);
+    if (r.eval.backdoor_success.has_value()) {
+      absl::StrAppendFormat(&s, ",\"backdoor_success\":%.6f", *r.eval.backdoor_success);
+    }
   }
   if (r.buffered_bytes > 0) absl::StrAppendFormat(&s, ",\"buffered_bytes\":%d", r.buffered_bytes);
   if (r.rss_kb >= 0) absl::StrAppendFormat(&s, ",\"rss_kb\":%d", r.rss_kb);

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "protocol/messages.h"
@@ -16,6 +17,10 @@ struct EvalMetrics {
   double loss = 0;
   double accuracy = 0;
   int64_t examples = 0;
+  // With fedge-coordinator --backdoor_target (simulated backdoor attacks):
+  // the share of triggered test images of other classes classified as the
+  // target.
+  std::optional<double> backdoor_success;
 };
 
 struct RoundReport {

@@ -61,6 +61,7 @@ void Coordinator::MaybeStartRound(absl::Time now) {
   task.model_version = model_version_;
   task.config = config_.training;
   strategy_->ConfigureTask(&task.config);
+  task.control = control_;  // empty unless SCAFFOLD
   task.config.seed = config_.seed * 1000003u + round_;
   task.deadline_ms = static_cast<uint32_t>(absl::ToInt64Milliseconds(config_.round_timeout));
   open_round_->PrepareTask(&task);
@@ -125,7 +126,8 @@ absl::StatusOr<std::unique_ptr<Round>> Coordinator::StartRound(
   s.model_size = model_.weights.size();
   s.clip_norm = strategy_->clip_norm();
   s.parameter_ranges = parameter_ranges_;
-  return std::unique_ptr<Round>(new PlainRound(std::move(s), aggregator_.get()));
+  return std::unique_ptr<Round>(
+      new PlainRound(std::move(s), aggregator_.get(), control_aggregator_.get()));
 }
 
 size_t Coordinator::RoundTarget(size_t live) const {
@@ -193,7 +195,8 @@ void Coordinator::CompleteRound(absl::Time now) {
     FailRound(now, std::string(s.message()));
     return;
   }
-  s = optimizer_->Step(mean_delta_, absl::MakeSpan(model_.weights));
+  if (!control_.empty()) s = UpdateControlVariate();
+  if (s.ok()) s = optimizer_->Step(mean_delta_, absl::MakeSpan(model_.weights));
   if (!s.ok()) {
     FailRound(now, std::string(s.message()));
     return;
@@ -220,6 +223,19 @@ void Coordinator::CompleteRound(absl::Time now) {
            completed_rounds_ >= config_.rounds
                ? std::optional<std::string>(absl::StrCat("completed ", completed_rounds_, " rounds"))
                : std::nullopt);
+}
+
+absl::Status Coordinator::UpdateControlVariate() {
+  // Karimireddy et al. 2020, Algorithm 1: c += |S| / N * mean(delta c_i),
+  // N the clients taking part in the federation (those registered).
+  mean_control_delta_.resize(control_.size());
+  if (absl::Status s = open_round_->ControlDelta(absl::MakeSpan(mean_control_delta_)); !s.ok()) {
+    return s;
+  }
+  const float share = static_cast<float>(report_.aggregated) /
+                      static_cast<float>(std::max<size_t>(registry_.size(), report_.aggregated));
+  aggregation::Axpy(share, mean_control_delta_.data(), control_.data(), control_.size());
+  return absl::OkStatus();
 }
 
 void Coordinator::FailRound(absl::Time now, const std::string& why) {

@@ -20,17 +20,20 @@ class TableStrategy final : public Strategy {
  public:
   TableStrategy(std::string name, StrategyOptions options,
                 std::function<std::unique_ptr<Aggregator>()> make_aggregator, bool buffers,
-                bool proximal)
+                bool proximal, bool control, bool local_normalization)
       : name_(std::move(name)),
         options_(std::move(options)),
         make_aggregator_(std::move(make_aggregator)),
         buffers_(buffers),
-        proximal_(proximal) {}
+        proximal_(proximal),
+        control_(control),
+        local_normalization_(local_normalization) {}
 
   const std::string& name() const override { return name_; }
   void ConfigureTask(protocol::TrainingConfig* training) const override {
     training->proximal_mu = proximal_ ? options_.proximal_mu : 0.0f;
     training->clip_norm = static_cast<float>(options_.clip_norm);
+    training->local_normalization = local_normalization_;
   }
   std::unique_ptr<Aggregator> MakeAggregator() const override { return make_aggregator_(); }
   bool buffers_updates() const override { return buffers_; }
@@ -38,6 +41,7 @@ class TableStrategy final : public Strategy {
     return options_.optimizer;
   }
   double clip_norm() const override { return options_.clip_norm; }
+  bool uses_control_variates() const override { return control_; }
 
  private:
   const std::string name_;
@@ -45,26 +49,32 @@ class TableStrategy final : public Strategy {
   const std::function<std::unique_ptr<Aggregator>()> make_aggregator_;
   const bool buffers_;
   const bool proximal_;
+  const bool control_;
+  const bool local_normalization_;
 };
 
 struct Entry {
   const char* name;
   ServerOptimizerKind optimizer;
   enum Rule { kMean, kMedian, kTrimmedMean, kKrum, kMultiKrum } rule;
-  bool proximal;  // sends FedProx's mu in the task
+  bool proximal;             // sends FedProx's mu in the task
+  bool control;              // SCAFFOLD control variates
+  bool local_normalization;  // FedBN
 };
 
 constexpr Entry kStrategies[] = {
-    {"fedavg", ServerOptimizerKind::kSgd, Entry::kMean, false},
-    {"fedavgm", ServerOptimizerKind::kMomentum, Entry::kMean, false},
-    {"fedadagrad", ServerOptimizerKind::kAdagrad, Entry::kMean, false},
-    {"fedadam", ServerOptimizerKind::kAdam, Entry::kMean, false},
-    {"fedyogi", ServerOptimizerKind::kYogi, Entry::kMean, false},
-    {"fedprox", ServerOptimizerKind::kSgd, Entry::kMean, true},
-    {"median", ServerOptimizerKind::kSgd, Entry::kMedian, false},
-    {"trimmed_mean", ServerOptimizerKind::kSgd, Entry::kTrimmedMean, false},
-    {"krum", ServerOptimizerKind::kSgd, Entry::kKrum, false},
-    {"multikrum", ServerOptimizerKind::kSgd, Entry::kMultiKrum, false},
+    {"fedavg", ServerOptimizerKind::kSgd, Entry::kMean, false, false, false},
+    {"fedavgm", ServerOptimizerKind::kMomentum, Entry::kMean, false, false, false},
+    {"fedadagrad", ServerOptimizerKind::kAdagrad, Entry::kMean, false, false, false},
+    {"fedadam", ServerOptimizerKind::kAdam, Entry::kMean, false, false, false},
+    {"fedyogi", ServerOptimizerKind::kYogi, Entry::kMean, false, false, false},
+    {"fedprox", ServerOptimizerKind::kSgd, Entry::kMean, true, false, false},
+    {"scaffold", ServerOptimizerKind::kSgd, Entry::kMean, false, true, false},
+    {"fedbn", ServerOptimizerKind::kSgd, Entry::kMean, false, false, true},
+    {"median", ServerOptimizerKind::kSgd, Entry::kMedian, false, false, false},
+    {"trimmed_mean", ServerOptimizerKind::kSgd, Entry::kTrimmedMean, false, false, false},
+    {"krum", ServerOptimizerKind::kSgd, Entry::kKrum, false, false, false},
+    {"multikrum", ServerOptimizerKind::kSgd, Entry::kMultiKrum, false, false, false},
 };
 
 std::function<std::unique_ptr<Aggregator>()> AggregatorFactory(const Entry& e,
@@ -125,12 +135,19 @@ absl::StatusOr<std::unique_ptr<Strategy>> MakeStrategy(const StrategyOptions& op
   }
   const bool buffers = entry->rule != Entry::kMean;
   auto factory = AggregatorFactory(*entry, o);
-  return std::unique_ptr<Strategy>(
-      new TableStrategy(entry->name, std::move(o), std::move(factory), buffers, entry->proximal));
+  return std::unique_ptr<Strategy>(new TableStrategy(entry->name, std::move(o), std::move(factory),
+                                                     buffers, entry->proximal, entry->control,
+                                                     entry->local_normalization));
 }
 
 absl::Status CheckStrategyFits(const Strategy& strategy, const StrategyOptions& options,
                                bool secure, size_t cohort, size_t dim) {
+  if (secure && strategy.uses_control_variates()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--strategy=", strategy.name(),
+        " sends each client's control-variate change, which secure aggregation (--secure) does "
+        "not aggregate yet; run it without --secure or use a mean-based strategy"));
+  }
   if (!strategy.buffers_updates()) return absl::OkStatus();
   if (secure) {
     return absl::InvalidArgumentError(absl::StrCat(

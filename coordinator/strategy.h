@@ -60,6 +60,9 @@ class Strategy {
   virtual const aggregation::ServerOptimizerConfig& optimizer() const = 0;
   // The coordinator's own clip of each plain update (0 = none).
   virtual double clip_norm() const = 0;
+  // SCAFFOLD: the server keeps a control variate, sends it in every task and
+  // updates it from the clients' control-variate changes.
+  virtual bool uses_control_variates() const = 0;
 };
 
 // The strategy named by options.name. InvalidArgument naming the flag for an

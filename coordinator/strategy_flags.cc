@@ -5,7 +5,9 @@
 
 ABSL_FLAG(std::string, strategy, "fedavg",
           "Federated strategy: fedavg, fedavgm (server momentum), fedadagrad, fedadam, "
-          "fedyogi (Reddi et al. 2021), fedprox (proximal term, --proximal_mu), median, "
+          "fedyogi (Reddi et al. 2021), fedprox (proximal term, --proximal_mu), scaffold "
+          "(control variates, Karimireddy et al. 2020), fedbn (normalisation layers stay on "
+          "each client, Li et al. 2021), median, "
           "trimmed_mean (--trim_beta), krum, multikrum (--byzantine, --krum_select). "
           "median, trimmed_mean, krum and multikrum buffer the cohort's updates and cannot "
           "run with --secure. See docs/strategies.md");

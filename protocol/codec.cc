@@ -45,6 +45,7 @@ void Write(BodyWriter& w, const ModelPayload& m) {
     w.Vector(t.shape);
     w.Scalar(t.dtype);
     w.Scalar(t.role);
+    w.Scalar(static_cast<uint8_t>(t.normalization ? 1 : 0));
   }
   w.String(m.architecture_id);
   w.String(m.architecture);
@@ -61,10 +62,12 @@ void Write(BodyWriter& w, const Task& m) {
   w.Scalar(m.config.max_examples);
   w.Scalar(m.config.proximal_mu);
   w.Scalar(m.config.clip_norm);
+  w.Scalar(static_cast<uint8_t>(m.config.local_normalization ? 1 : 0));
   w.Scalar(m.deadline_ms);
   Write(w, m.model);
   w.String(m.signature.signature);
   Write(w, m.secure);
+  w.Vector(m.control);
 }
 
 void Write(BodyWriter& w, const Update& m) {
@@ -77,6 +80,7 @@ void Write(BodyWriter& w, const Update& m) {
   w.Scalar(m.metrics.accuracy);
   w.Scalar(m.metrics.train_seconds);
   w.Vector(m.delta);
+  w.Vector(m.control_delta);
 }
 
 void Write(BodyWriter& w, const ErrorReply& m) {
@@ -138,14 +142,18 @@ void Read(BodyReader& r, const DecodeLimits&, Welcome& m) {
 }
 
 void Read(BodyReader& r, const DecodeLimits& lim, ModelPayload& m) {
-  // A tensor costs at least two length prefixes, a dtype and a role byte.
-  uint64_t n = r.Length(18, lim.max_tensors, "ModelPayload.manifest");
+  // A tensor costs at least two length prefixes, dtype, role and flag bytes.
+  uint64_t n = r.Length(19, lim.max_tensors, "ModelPayload.manifest");
   m.manifest.tensors.resize(n);
   for (TensorSpec& t : m.manifest.tensors) {
     r.String(t.name, lim.max_name_bytes, "ModelPayload.manifest.name");
     r.Vector(t.shape, lim.max_rank, "ModelPayload.manifest.shape");
     r.Scalar(t.dtype, "ModelPayload.manifest.dtype");
     r.Scalar(t.role, "ModelPayload.manifest.role");
+    uint8_t normalization = 0;
+    r.Scalar(normalization, "ModelPayload.manifest.normalization");
+    if (normalization > 1) throw WireFormatError("ModelPayload.manifest.normalization is not 0 or 1");
+    t.normalization = normalization == 1;
   }
   r.String(m.architecture_id, lim.max_name_bytes, "ModelPayload.architecture_id");
   r.String(m.architecture, lim.max_frame_bytes, "ModelPayload.architecture");
@@ -162,10 +170,17 @@ void Read(BodyReader& r, const DecodeLimits& lim, Task& m) {
   r.Scalar(m.config.max_examples, "Task.config.max_examples");
   r.Scalar(m.config.proximal_mu, "Task.config.proximal_mu");
   r.Scalar(m.config.clip_norm, "Task.config.clip_norm");
+  uint8_t local_normalization = 0;
+  r.Scalar(local_normalization, "Task.config.local_normalization");
+  if (local_normalization > 1) {
+    throw WireFormatError("Task.config.local_normalization is not 0 or 1");
+  }
+  m.config.local_normalization = local_normalization == 1;
   r.Scalar(m.deadline_ms, "Task.deadline_ms");
   Read(r, lim, m.model);
   r.String(m.signature.signature, kModelSignatureSize, "Task.signature");
   Read(r, lim, m.secure);
+  r.Vector(m.control, lim.max_frame_bytes / sizeof(float), "Task.control");
 }
 
 void Read(BodyReader& r, const DecodeLimits& lim, Update& m) {
@@ -178,6 +193,7 @@ void Read(BodyReader& r, const DecodeLimits& lim, Update& m) {
   r.Scalar(m.metrics.accuracy, "Update.metrics.accuracy");
   r.Scalar(m.metrics.train_seconds, "Update.metrics.train_seconds");
   r.Vector(m.delta, lim.max_frame_bytes / sizeof(float), "Update.delta");
+  r.Vector(m.control_delta, lim.max_frame_bytes / sizeof(float), "Update.control_delta");
 }
 
 void Read(BodyReader& r, const DecodeLimits& lim, ErrorReply& m) {

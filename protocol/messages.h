@@ -105,6 +105,10 @@ struct TrainingConfig {
   // Update-norm bounding: the client scales its delta to at most this L2 norm
   // before upload (or before SecAgg's encoding). 0: no bound.
   float clip_norm = 0;
+  // FedBN (Li et al. 2021): the client keeps its own normalisation layers
+  // (TensorSpec::normalization): it trains with its local values, uploads a
+  // zero delta for them and never takes the global ones.
+  bool local_normalization = false;
 };
 
 // Present (enabled) when the round aggregates securely: instead of an Update
@@ -127,6 +131,10 @@ struct Task {
   SecureAggregationTask secure;
   // The coordinator's signature of (model_version, model); empty when unsigned.
   ModelSignature signature;
+  // SCAFFOLD (Karimireddy et al. 2020): the server control variate c, one
+  // value per weight; empty for other strategies. The client corrects each
+  // gradient step by c - c_i and returns the change of its own c_i.
+  std::vector<float> control;
 };
 
 enum class DeltaEncoding : uint8_t { kFloat32 = 1 };
@@ -145,6 +153,9 @@ struct Update {
   DeltaEncoding encoding = DeltaEncoding::kFloat32;
   std::vector<float> delta;  // local weights minus the task's weights.
   LocalMetrics metrics;
+  // SCAFFOLD: the client's control-variate change c_i+ - c_i (one value per
+  // weight); empty for other strategies.
+  std::vector<float> control_delta;
 };
 
 struct ErrorReply {

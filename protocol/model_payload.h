@@ -37,10 +37,14 @@ struct TensorSpec {
   std::vector<int64_t> shape;
   DType dtype = DType::kFloat32;
   TensorRole role = TensorRole::kParameter;
+  // Part of a normalisation layer (BatchNorm, GroupNorm, LayerNorm,
+  // InstanceNorm): what FedBN keeps local.
+  bool normalization = false;
 
   uint64_t NumElements() const;
   bool operator==(const TensorSpec& o) const {
-    return name == o.name && shape == o.shape && dtype == o.dtype && role == o.role;
+    return name == o.name && shape == o.shape && dtype == o.dtype && role == o.role &&
+           normalization == o.normalization;
   }
 };
 

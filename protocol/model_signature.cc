@@ -32,6 +32,7 @@ Sha256Digest ManifestDigest(const ModelPayload& model) {
     for (int64_t d : t.shape) AppendU64(&enc, static_cast<uint64_t>(d));
     enc.push_back(static_cast<char>(t.dtype));
     enc.push_back(static_cast<char>(t.role));
+    enc.push_back(static_cast<char>(t.normalization ? 1 : 0));
   }
   AppendBytes(&enc, model.architecture_id);
   return Sha256(enc);

@@ -29,6 +29,7 @@
 #include "client/dataset.h"
 #include "coordinator/strategy.h"
 #include "coordinator/strategy_flags.h"
+#include "simulations/attack_flags.h"
 #include "simulations/fault_plan.h"
 #include "simulations/partition.h"
 #include "simulations/results.h"
@@ -105,32 +106,6 @@ struct ProcessRole {
   bool killed_by_design = false;  // --kill_clients
 };
 
-// Starts fedge-coordinator with `argv` plus --ready_fd and returns it once it
-// is listening, with the bound endpoint in `*endpoint`.
-absl::StatusOr<Subprocess> StartCoordinator(std::vector<std::string> argv,
-                                            const std::vector<std::string>& env,
-                                            std::string* endpoint) {
-  int ready[2];
-  if (::pipe2(ready, O_CLOEXEC) != 0) return absl::InternalError("pipe failed");
-  argv.push_back(absl::StrCat("--ready_fd=", ready[1]));
-  absl::StatusOr<Subprocess> coordinator = Subprocess::Start(argv, env, ready[1]);
-  ::close(ready[1]);
-  if (!coordinator.ok()) {
-    ::close(ready[0]);
-    return coordinator.status();
-  }
-  absl::StatusOr<std::string> line = ReadLineWithTimeout(ready[0], absl::Seconds(60));
-  ::close(ready[0]);
-  if (!line.ok()) {
-    coordinator->Kill(SIGKILL);
-    std::optional<ExitInfo> e = coordinator->Wait();
-    return absl::InternalError(absl::StrCat("coordinator did not start (",
-                                            e ? e->ToString() : "?", ")"));
-  }
-  *endpoint = *line;
-  return coordinator;
-}
-
 absl::Status Run() {
   const absl::Time start = absl::Now();
   SetLogTag("sim");
@@ -157,6 +132,11 @@ absl::Status Run() {
   }
   const std::string partition_path = absl::StrCat(out, "/partition.txt");
   FEDGE_RETURN_IF_ERROR(WriteFileAtomically(partition_path, FormatPartition(partition)));
+  FEDGE_ASSIGN_OR_RETURN(std::optional<AttackPlan> attack,
+                         AttackPlanFromFlags(clients, absl::GetFlag(FLAGS_seed)));
+  // Always written, so a rerun into the same --out never shows stale attackers.
+  FEDGE_RETURN_IF_ERROR(WriteFileAtomically(absl::StrCat(out, "/attackers.txt"),
+                                            attack ? AttackersFile(*attack) : ""));
   const std::string metrics_path = absl::StrCat(out, "/metrics.jsonl");
   ::unlink(metrics_path.c_str());
 
@@ -262,6 +242,10 @@ absl::Status Run() {
   if (kill_coordinator_at > 0) {
     coordinator_argv.push_back("--state_dir=" + out + "/state");
   }
+  if (attack && attack->options.kind == client::AttackKind::kBackdoor) {
+    coordinator_argv.push_back(
+        absl::StrCat("--backdoor_target=", attack->options.backdoor_target));
+  }
   std::vector<std::string> first_argv = coordinator_argv;
   if (kill_coordinator_at > 0) {
     first_argv.push_back(
@@ -271,7 +255,7 @@ absl::Status Run() {
             : absl::StrCat("--inject_fault=kill_after_checkpoint:", kill_coordinator_at));
   }
   std::string endpoint;
-  FEDGE_ASSIGN_OR_RETURN(Subprocess coordinator, StartCoordinator(first_argv, env, &endpoint));
+  FEDGE_ASSIGN_OR_RETURN(Subprocess coordinator, StartWithReadyFd(first_argv, env, &endpoint));
   FEDGE_LOG(kInfo, "coordinator listening on %s", endpoint);
 
   std::vector<ProcessRole> client_procs;
@@ -284,6 +268,9 @@ absl::Status Run() {
                                      "--client_ids=" + ids, "--give_up_after=60s",
                                      "--seed=" + seed};
     argv.insert(argv.end(), client_security[d].begin(), client_security[d].end());
+    if (attack) {
+      for (std::string& a : AttackClientArgs(*attack, devices[d])) argv.push_back(std::move(a));
+    }
     if (!faults[d].inject_fault.empty()) {
       argv.push_back("--inject_fault=" + faults[d].inject_fault);
       FEDGE_LOG(kInfo, "clients %s: --inject_fault=%s", ids, faults[d].inject_fault);
@@ -307,7 +294,7 @@ absl::Status Run() {
       if (absl::StartsWith(a, "--listen=")) a = "--listen=" + endpoint;
     }
     std::string again;
-    FEDGE_ASSIGN_OR_RETURN(coordinator, StartCoordinator(argv, env, &again));
+    FEDGE_ASSIGN_OR_RETURN(coordinator, StartWithReadyFd(argv, env, &again));
     FEDGE_LOG(kInfo, "coordinator killed %s; restarted on %s in %.2f s",
               kill_after_updates > 0
                   ? absl::StrCat("in round ", kill_coordinator_at, " after ", kill_after_updates,
@@ -345,18 +332,25 @@ absl::Status Run() {
   Summary sum = Summarize(rows);
   std::printf(
       "\nsummary: model %s, %d clients, partition %s, %d/%d rounds completed\n"
-      "  final test accuracy %.4f (loss %.4f)\n"
+      "  final test accuracy %.4f (loss %.4f), best %.4f (round %d)\n"
       "  wall time %.1f s including start-up; mean round %.2f s\n"
       "  bytes per round: up %.2f MB, down %.2f MB\n"
       "  peak RSS: coordinator %.0f MB, largest client process %.0f MB (%d clients each)\n"
       "  results: %s/results.csv, %s\n",
       absl::GetFlag(FLAGS_model).c_str(), clients,
       absl::GetFlag(FLAGS_partition_file).empty() ? absl::GetFlag(FLAGS_partition).c_str() : "file",
-      sum.completed_rounds, rounds, sum.final_accuracy, sum.final_loss, wall,
+      sum.completed_rounds, rounds, sum.final_accuracy, sum.final_loss, sum.best_accuracy,
+      sum.best_round, wall,
       sum.mean_round_seconds, sum.mean_bytes_up / 1e6, sum.mean_bytes_down / 1e6,
       coord_exit->max_rss_kb / 1024.0, client_peak_kb / 1024.0, per_process, out.c_str(),
       metrics_path.c_str());
   if (client_kills > 0) std::printf("  client processes killed as injected: %d\n", client_kills);
+  if (attack) {
+    std::printf("  %s\n", AttackSummary(*attack, clients).c_str());
+    if (attack->options.kind == client::AttackKind::kBackdoor) {
+      std::printf("  backdoor success %.4f (final round)\n", sum.final_backdoor_success);
+    }
+  }
   std::fflush(stdout);
   if (!coord_exit->ok()) {
     return absl::InternalError(absl::StrCat("coordinator failed: ", coord_exit->ToString()));
@@ -379,7 +373,9 @@ int main(int argc, char** argv) {
       "processes hosting --clients logical clients over ZeroMQ, on Fashion-MNIST split by "
       "--partition. Prints a line per round and a summary; writes metrics.jsonl and "
       "results.csv to --out.\n"
-      "Example: fedge-sim --model=cnn --clients=10 --rounds=10 --partition=dirichlet:0.5");
+      "Example: fedge-sim --model=cnn --clients=10 --rounds=10 --partition=dirichlet:0.5\n"
+      "Attacks: --attackers=0.2 --attack=signflip makes a --seed-chosen fifth of the clients "
+      "malicious (listed in --out/attackers.txt); see --attack.");
   // `--secure` alone means SecAgg; absl wants a value for a string flag.
   std::vector<char*> args(argv, argv + argc);
   char secure_default[] = "--secure=secagg";
@@ -389,7 +385,8 @@ int main(int argc, char** argv) {
   // --help lists this binary's own flags (those defined in its main.cc).
   absl::FlagsUsageConfig usage;
   usage.contains_help_flags = [](absl::string_view file) {
-    return absl::EndsWith(file, "/main.cc") || absl::EndsWith(file, "/strategy_flags.cc");
+    return absl::EndsWith(file, "/main.cc") || absl::EndsWith(file, "/strategy_flags.cc") ||
+           absl::EndsWith(file, "/attack_flags.cc");
   };
   absl::SetFlagsUsageConfig(usage);
   absl::ParseCommandLine(static_cast<int>(args.size()), args.data());

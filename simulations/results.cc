@@ -53,6 +53,7 @@ absl::StatusOr<std::vector<RoundRow>> ParseMetrics(const std::string& jsonl) {
     Number(line, "test_accuracy", &r.test_accuracy);
     Number(line, "test_loss", &r.test_loss);
     Number(line, "train_loss", &r.train_loss);
+    Number(line, "backdoor_success", &r.backdoor_success);
     rows.push_back(r);
   }
   return rows;
@@ -68,11 +69,12 @@ absl::StatusOr<std::vector<RoundRow>> ReadMetrics(const std::string& path) {
 std::string ResultsCsv(const std::vector<RoundRow>& rows) {
   std::string out =
       "round,completed,clients,test_accuracy,test_loss,train_loss,round_seconds,bytes_up,"
-      "bytes_down\n";
+      "bytes_down,backdoor_success\n";
   for (const RoundRow& r : rows) {
-    absl::StrAppendFormat(&out, "%d,%d,%d,%.6f,%.6f,%.6f,%.4f,%d,%d\n", r.round, r.completed ? 1 : 0,
-                          r.clients, r.test_accuracy, r.test_loss, r.train_loss, r.round_seconds,
-                          r.bytes_up, r.bytes_down);
+    absl::StrAppendFormat(&out, "%d,%d,%d,%.6f,%.6f,%.6f,%.4f,%d,%d,%.6f\n", r.round,
+                          r.completed ? 1 : 0, r.clients, r.test_accuracy, r.test_loss,
+                          r.train_loss, r.round_seconds, r.bytes_up, r.bytes_down,
+                          r.backdoor_success);
   }
   return out;
 }
@@ -84,6 +86,12 @@ Summary Summarize(const std::vector<RoundRow>& rows) {
     ++s.completed_rounds;
     s.final_accuracy = r.test_accuracy;
     s.final_loss = r.test_loss;
+    s.final_backdoor_success = r.backdoor_success;
+    // `!(a <= best)` also replaces the initial NaN.
+    if (std::isfinite(r.test_accuracy) && !(r.test_accuracy <= s.best_accuracy)) {
+      s.best_accuracy = r.test_accuracy;
+      s.best_round = static_cast<int>(r.round);
+    }
     s.mean_round_seconds += r.round_seconds;
     s.mean_bytes_up += static_cast<double>(r.bytes_up);
     s.mean_bytes_down += static_cast<double>(r.bytes_down);

@@ -18,6 +18,9 @@ struct RoundRow {
   double test_accuracy = NAN;
   double test_loss = NAN;
   double train_loss = NAN;
+  // fedge-sim --attack=backdoor: share of triggered test images of other
+  // classes the global model put in the target class.
+  double backdoor_success = NAN;
   double round_seconds = 0;
   int64_t bytes_up = 0;
   int64_t bytes_down = 0;
@@ -29,13 +32,17 @@ absl::StatusOr<std::vector<RoundRow>> ParseMetrics(const std::string& jsonl);
 absl::StatusOr<std::vector<RoundRow>> ReadMetrics(const std::string& path);
 
 // Header "round,completed,clients,test_accuracy,test_loss,train_loss,
-// round_seconds,bytes_up,bytes_down" and a row per round.
+// round_seconds,bytes_up,bytes_down,backdoor_success" and a row per round
+// (nan where a figure was not measured).
 std::string ResultsCsv(const std::vector<RoundRow>& rows);
 
 struct Summary {
   int completed_rounds = 0;
   double final_accuracy = NAN;
   double final_loss = NAN;
+  double best_accuracy = NAN;  // the highest test accuracy of a completed round
+  int best_round = 0;
+  double final_backdoor_success = NAN;
   double mean_round_seconds = 0;
   double mean_bytes_up = 0;
   double mean_bytes_down = 0;

@@ -113,4 +113,28 @@ absl::StatusOr<std::string> ReadLineWithTimeout(int fd, absl::Duration timeout) 
   }
 }
 
+absl::StatusOr<Subprocess> StartWithReadyFd(std::vector<std::string> argv,
+                                            const std::vector<std::string>& env,
+                                            std::string* line, absl::Duration timeout) {
+  int ready[2];
+  if (::pipe2(ready, O_CLOEXEC) != 0) return absl::InternalError("pipe failed");
+  argv.push_back(absl::StrCat("--ready_fd=", ready[1]));
+  absl::StatusOr<Subprocess> child = Subprocess::Start(argv, env, ready[1]);
+  ::close(ready[1]);
+  if (!child.ok()) {
+    ::close(ready[0]);
+    return child.status();
+  }
+  absl::StatusOr<std::string> got = ReadLineWithTimeout(ready[0], timeout);
+  ::close(ready[0]);
+  if (!got.ok()) {
+    child->Kill(SIGKILL);
+    std::optional<ExitInfo> e = child->Wait();
+    return absl::InternalError(absl::StrCat(argv[0], " did not start (",
+                                            e ? e->ToString() : "?", ")"));
+  }
+  *line = *got;
+  return child;
+}
+
 }  // namespace fedge::sim

@@ -49,6 +49,14 @@ class Subprocess {
 // Reads one line from `fd` within `timeout`. DeadlineExceeded or Unavailable (EOF).
 absl::StatusOr<std::string> ReadLineWithTimeout(int fd, absl::Duration timeout);
 
+// Starts `argv` plus --ready_fd=N (fedge-coordinator's) and returns it once it
+// wrote a line to that descriptor (its bound endpoint, into `*line`). Internal
+// (the child killed) when no line comes within `timeout`.
+absl::StatusOr<Subprocess> StartWithReadyFd(std::vector<std::string> argv,
+                                            const std::vector<std::string>& env,
+                                            std::string* line,
+                                            absl::Duration timeout = absl::Seconds(60));
+
 }  // namespace fedge::sim
 
 #endif  // FEDGE_SIMULATIONS_SUBPROCESS_H_

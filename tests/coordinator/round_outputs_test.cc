@@ -87,6 +87,19 @@ TEST(RoundOutputsTest, MetricsLineIsMeasuredOncePerRound) {
   EXPECT_THAT(printer.MetricsLine(Report(2)), HasSubstr("\"round\":2,"));
 }
 
+// fedge-sim --attack=backdoor: the attack's success rate sits next to the
+// clean accuracy, and only when it was measured.
+TEST(RoundOutputsTest, BackdoorSuccessIsWrittenOnlyWhenMeasured) {
+  RoundReport r = Report(1);
+  r.evaluated = true;
+  r.eval.accuracy = 0.5;
+  EXPECT_THAT(RoundReportJson(r), ::testing::Not(HasSubstr("backdoor_success")));
+  r.eval.backdoor_success = 0.875;
+  EXPECT_THAT(RoundReportJson(r),
+              HasSubstr("\"test_accuracy\":0.500000,\"test_loss\":0.000000,"
+                        "\"backdoor_success\":0.875000"));
+}
+
 TEST(CoordinatorFaultPlanTest, ParsesEachFaultAndRefusesTheRest) {
   absl::StatusOr<CoordinatorFaultPlan> none = ParseCoordinatorFaultPlan("");
   ASSERT_THAT(none, IsOk());

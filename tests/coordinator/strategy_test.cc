@@ -101,7 +101,9 @@ class Driver {
       coord->OnFrame(Peer(c), protocol::Encode(h), now_);
     }
   }
-  void RunRound() {
+  // With `control`, each update carries a control-variate change (SCAFFOLD):
+  // client c's is its delta times -(c + 1).
+  void RunRound(bool control = false) {
     const uint64_t r = coord->round();
     for (int c = 0; c < kClients; ++c) {
       protocol::Update u;
@@ -110,6 +112,9 @@ class Driver {
       u.client_id = static_cast<uint64_t>(c + 1);
       u.num_examples = Examples(c);
       u.delta = Delta(c, r);
+      if (control) {
+        for (float d : u.delta) u.control_delta.push_back(-static_cast<float>(c + 1) * d);
+      }
       coord->OnFrame(Peer(c), protocol::Encode(u), now_);
     }
   }
@@ -242,7 +247,7 @@ TEST_P(StrategyRoundsTest, ThreeRoundsMatchTheReference) {
 INSTANTIATE_TEST_SUITE_P(
     All, StrategyRoundsTest,
     ::testing::Values(Case{"fedavg", 0.7}, Case{"fedavgm", 0.9}, Case{"fedadagrad", 0.05},
-                      Case{"fedadam", 0.05}, Case{"fedyogi", 0.05}, Case{"fedprox", 1.0},
+                      Case{"fedadam", 0.05}, Case{"fedyogi", 0.05}, Case{"fedprox", 1.0}, Case{"fedbn", 1.0},
                       Case{"median", 1.0}, Case{"trimmed_mean", 1.0}, Case{"krum", 1.0},
                       Case{"multikrum", 1.0}),
     [](const auto& p) { return p.param.name; });
@@ -317,6 +322,49 @@ TEST(StrategyTest, ACheckpointIsNotResumedByAnotherOptimiser) {
               StatusIs(absl::StatusCode::kInvalidArgument, "--strategy=fedyogi"));
 }
 
+// Karimireddy et al.: c += |S| / N * mean(delta c_i), sent in every task and
+// kept in the checkpoint; the model step is FedAvg's.
+TEST(StrategyTest, ScaffoldKeepsAndSendsTheServerControlVariate) {
+  Driver d(Config(Named("scaffold"), 3));
+  d.Register();
+  auto tasks = d.outbox_.To<protocol::Task>(Driver::Peer(0));
+  ASSERT_EQ(tasks.size(), 1u);
+  EXPECT_EQ(tasks[0].control, std::vector<float>(kDim, 0.0f));
+  // An update without its control-variate change is refused.
+  protocol::Update bare;
+  bare.round = 1;
+  bare.client_id = 1;
+  bare.num_examples = 100;
+  bare.delta = Delta(0, 1);
+  d.coord->OnFrame(Driver::Peer(0), protocol::Encode(bare), d.now_);
+  EXPECT_EQ(d.outbox_.Count(Driver::Peer(0), protocol::ErrorCode::kWrongLength), 1u);
+  d.RunRound(/*control=*/true);
+  ASSERT_EQ(d.coord->completed_rounds(), 1u);
+  tasks = d.outbox_.To<protocol::Task>(Driver::Peer(0));
+  ASSERT_EQ(tasks.size(), 2u);
+  // All 5 of 5 clients took part: c = mean of the changes (equal weights).
+  for (size_t i = 0; i < kDim; ++i) {
+    double mean = 0;
+    for (int c = 0; c < kClients; ++c) mean += -(c + 1) * Delta(c, 1)[i] / kClients;
+    EXPECT_NEAR(tasks[1].control[i], mean, 1e-5) << i;
+  }
+  // The checkpoint holds c; a resumed coordinator sends the same.
+  ASSERT_EQ(d.sink.files.size(), 1u);
+  absl::StatusOr<Checkpoint> decoded = DecodeCheckpoint(d.sink.files[0], 1 << 20);
+  ASSERT_THAT(decoded, IsOk());
+  EXPECT_EQ(decoded->coordinator.control_variate, tasks[1].control);
+  Driver resumed(Config(Named("scaffold"), 3));
+  ASSERT_THAT(resumed.coord->Restore(decoded->coordinator), IsOk());
+  resumed.Register();
+  auto resumed_tasks = resumed.outbox_.To<protocol::Task>(Driver::Peer(0));
+  ASSERT_EQ(resumed_tasks.size(), 1u);
+  EXPECT_EQ(resumed_tasks[0].control, tasks[1].control);
+  // Another strategy cannot resume it.
+  Driver plain(Config(Named("fedavg"), 3));
+  EXPECT_THAT(plain.coord->Restore(decoded->coordinator),
+              StatusIs(absl::StatusCode::kInvalidArgument, "--strategy=scaffold"));
+}
+
 TEST(StrategyTest, ClientSideSettingsTravelInTheTask) {
   StrategyOptions o = Named("fedprox");
   o.proximal_mu = 0.25f;
@@ -333,6 +381,13 @@ TEST(StrategyTest, ClientSideSettingsTravelInTheTask) {
   ASSERT_EQ(tasks.size(), 1u);
   EXPECT_EQ(tasks[0].config.proximal_mu, 0.0f);
   EXPECT_EQ(tasks[0].config.clip_norm, 0.0f);
+  EXPECT_FALSE(tasks[0].config.local_normalization);
+  EXPECT_TRUE(tasks[0].control.empty());
+  Driver fedbn(Config(Named("fedbn"), 1));
+  fedbn.Register();
+  tasks = fedbn.outbox_.To<protocol::Task>(Driver::Peer(0));
+  ASSERT_EQ(tasks.size(), 1u);
+  EXPECT_TRUE(tasks[0].config.local_normalization);
 }
 
 TEST(StrategyTest, TheCoordinatorClipsPlainUpdatesItself) {
@@ -379,6 +434,9 @@ TEST(StrategyTest, ImpossibleConfigurationsAreRefusedNamingTheFlags) {
   o = Named("fedavg");
   o.clip_norm = -1;
   EXPECT_THAT(create(Config(o, 1)), StatusIs(absl::StatusCode::kInvalidArgument, "--clip_norm"));
+  CoordinatorConfig scaffold = Config(Named("scaffold"), 1);
+  scaffold.secure.enabled = true;
+  EXPECT_THAT(create(scaffold), StatusIs(absl::StatusCode::kInvalidArgument, "--secure"));
   // Mean-based strategies and norm bounding compose with SecAgg.
   o = Named("fedadam");
   o.clip_norm = 1;

@@ -69,6 +69,9 @@ std::string BodyAround(absl::string_view frame) {
   PutLe(3, 8, &body);                 // metrics lines before
   PutLe(0, 4, &body);                 // optimiser kind
   PutLe(0, 4, &body);                 // no optimiser state
+  PutLe(8, 4, &body);                 // a two-float control variate
+  PutLe(0x3f800000, 4, &body);
+  PutLe(frame.size(), 4, &body);
   PutLe(3, 4, &body);
   body += "1 2";                      // generator
   PutLe(2, 4, &body);
@@ -98,6 +101,9 @@ void Check(absl::string_view file) {
       a.model.architecture_id != b.model.architecture_id ||
       a.model.architecture != b.model.architecture ||
       a.model.weights.size() != b.model.weights.size() ||
+      a.control_variate.size() != b.control_variate.size() ||
+      std::memcmp(a.control_variate.data(), b.control_variate.data(),
+                  a.control_variate.size() * sizeof(float)) != 0 ||
       std::memcmp(a.model.weights.data(), b.model.weights.data(),
                   a.model.weights.size() * sizeof(float)) != 0) {
     std::abort();

@@ -54,6 +54,20 @@ inline std::vector<std::string> SeedFrames() {
   Hello check_in{7, 10, kCapBuiltinModels | kCapCheckIn, "fedge", {"builtin:mlp"}};
   check_in.has_model = true;
   check_in.model_version = 2;
+  // Strategies: buffers and normalisation layers in the manifest, FedProx,
+  // norm bounding and FedBN settings, SCAFFOLD's control variates.
+  Task strategy_task = task;
+  strategy_task.model.manifest.tensors.push_back(
+      {"bn.running_mean", {2}, DType::kFloat32, TensorRole::kBuffer, true});
+  strategy_task.model.manifest.tensors.push_back(
+      {"bn.num_batches_tracked", {}, DType::kFloat32, TensorRole::kCounter, true});
+  strategy_task.model.weights = {1, 2, 3, 4, 5, 6, 0.5f, 0.25f, 3};
+  strategy_task.config.proximal_mu = 0.01f;
+  strategy_task.config.clip_norm = 2.5f;
+  strategy_task.config.local_normalization = true;
+  strategy_task.control = {0, 0.1f, -0.1f, 0, 0, 0, 0, 0, 0};
+  Update scaffold_update = update;
+  scaffold_update.control_delta = {0.01f, 0.02f, 0.03f, 0.04f, 0.05f, 0.06f};
   return {
       Encode(Hello{7, 10, kCapBuiltinModels, "fedge", {"builtin:mlp"}}),
       Encode(Welcome{7, 1000, 0}),
@@ -78,6 +92,8 @@ inline std::vector<std::string> SeedFrames() {
       Encode(Leave{7, "check-in over"}),
       Encode(RetryLater{1500, 30000, "not selected"}),
       Encode(GlobalModel{3, signed_task.model, signed_task.signature}),
+      Encode(strategy_task),
+      Encode(scaffold_update),
   };
 }
 

@@ -237,7 +237,9 @@ std::string RunHealedPartition(Transport transport) {
     if (!log.ok()) continue;
     std::smatch m;
     EXPECT_TRUE(std::regex_search(*log, m, std::regex(R"(reconnects (\d+))"))) << *log;
-    if (!m.empty()) EXPECT_GE(std::stoi(m[1]), 1) << *log;
+    if (!m.empty()) {
+      EXPECT_GE(std::stoi(m[1]), 1) << *log;
+    }
   }
   std::printf("%s: partition %.2f s; heal to the next completed round %.2f s; %d failed round(s)\n",
               transport == Transport::kCurve ? "CURVE" : "plain TCP",

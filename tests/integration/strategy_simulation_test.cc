@@ -67,6 +67,7 @@ TEST(StrategySimulationTest, ServerOptimisersAndRobustRulesLearn) {
        std::vector<std::vector<std::string>>{{"--strategy=fedadam", "--server_lr=0.01"},
                                              {"--strategy=fedavgm", "--server_momentum=0.5"},
                                              {"--strategy=fedprox", "--proximal_mu=0.1"},
+                                             {"--strategy=scaffold"},
                                              {"--strategy=median", "--clip_norm=5"}}) {
     testing::TempDir dir;
     std::vector<std::string> args = flags;

@@ -144,8 +144,10 @@ TEST(CodecTest, FloatsAreLittleEndianOnTheWire) {
   Update u;
   u.delta = {1.0f};
   std::string frame = Encode(u);
-  // The last 4 bytes are the only float: 1.0f is 0x3f800000.
-  const unsigned char* tail = reinterpret_cast<const unsigned char*>(frame.data()) + frame.size() - 4;
+  // The only float, before the empty control_delta's 8-byte length: 1.0f is
+  // 0x3f800000.
+  const unsigned char* tail =
+      reinterpret_cast<const unsigned char*>(frame.data()) + frame.size() - 8 - 4;
   EXPECT_EQ(tail[0], 0x00);
   EXPECT_EQ(tail[3], 0x3f);
 }
@@ -195,8 +197,8 @@ TEST(CodecTest, HugeDeclaredVectorIsRefusedBeforeAllocating) {
   Update u = SampleUpdate();
   u.delta.clear();
   std::string frame = Encode(u);
-  // The delta's uint64 length prefix is the last 8 bytes.
-  absl::little_endian::Store64(frame.data() + frame.size() - 8, uint64_t{1} << 40);
+  // The delta's uint64 length prefix comes before the empty control_delta's.
+  absl::little_endian::Store64(frame.data() + frame.size() - 16, uint64_t{1} << 40);
   EXPECT_THAT(Decode(frame), StatusIs(absl::StatusCode::kInvalidArgument, "Update.delta"));
 }
 
@@ -214,6 +216,61 @@ TEST(CodecTest, EveryTruncationOfATaskIsAnErrorNotACrash) {
     absl::little_endian::Store32(cut.data() + 8, static_cast<uint32_t>(len - kEnvelopeSize));
     EXPECT_THAT(Decode(cut), StatusIs(absl::StatusCode::kInvalidArgument)) << "length " << len;
   }
+}
+
+// Strategy fields: tensor roles and the normalisation mark, FedProx, norm
+// bounding and FedBN settings, SCAFFOLD's control variates both ways.
+TEST(CodecTest, StrategyFieldsRoundTrip) {
+  Task t = SampleTask();
+  t.model.manifest.tensors.push_back({"bn.running_var", {1}, DType::kFloat32, TensorRole::kBuffer,
+                                      true});
+  t.model.manifest.tensors.push_back({"bn.num_batches_tracked", {}, DType::kFloat32,
+                                      TensorRole::kCounter, true});
+  t.model.weights.push_back(0.5f);
+  t.model.weights.push_back(12.0f);
+  t.config.proximal_mu = 0.25f;
+  t.config.clip_norm = 3.5f;
+  t.config.local_normalization = true;
+  t.control.assign(t.model.weights.size(), -0.125f);
+  absl::StatusOr<Message> m = Decode(Encode(t));
+  ASSERT_THAT(m, IsOk());
+  const Task& got = std::get<Task>(*m);
+  EXPECT_EQ(got.model.manifest, t.model.manifest);
+  EXPECT_EQ(got.model.manifest.tensors[2].role, TensorRole::kBuffer);
+  EXPECT_TRUE(got.model.manifest.tensors[3].normalization);
+  EXPECT_FALSE(got.model.manifest.tensors[0].normalization);
+  EXPECT_EQ(got.config.proximal_mu, 0.25f);
+  EXPECT_EQ(got.config.clip_norm, 3.5f);
+  EXPECT_TRUE(got.config.local_normalization);
+  EXPECT_EQ(got.control, t.control);
+  EXPECT_EQ(ParameterRanges(got.model.manifest),
+            (std::vector<std::pair<uint64_t, uint64_t>>{{0, 8}}));
+  Update u = SampleUpdate();
+  u.control_delta = {1.5f, -2.5f, 0};
+  m = Decode(Encode(u));
+  ASSERT_THAT(m, IsOk());
+  EXPECT_EQ(std::get<Update>(*m).control_delta, u.control_delta);
+}
+
+TEST(CodecTest, UnknownRolesAndFlagBytesAreRefused) {
+  Task t = SampleTask();
+  t.model.manifest.tensors[1].role = static_cast<TensorRole>(3);
+  EXPECT_THAT(Decode(Encode(t)), StatusIs(absl::StatusCode::kInvalidArgument, "unknown role"));
+  // A flag byte that is neither 0 nor 1: found as the one byte that differs
+  // between the task with and without FedBN.
+  t = SampleTask();
+  std::string frame = Encode(t);
+  t.config.local_normalization = true;
+  const std::string with = Encode(t);
+  ASSERT_EQ(frame.size(), with.size());
+  size_t flag = 0, differing = 0;
+  for (size_t i = 0; i < frame.size(); ++i) {
+    if (frame[i] != with[i]) flag = i, ++differing;
+  }
+  ASSERT_EQ(differing, 1u);
+  frame[flag] = 2;
+  EXPECT_THAT(Decode(frame),
+              StatusIs(absl::StatusCode::kInvalidArgument, "local_normalization"));
 }
 
 TEST(CodecTest, TaskWhoseManifestDisagreesWithWeightsIsRefused) {
@@ -401,7 +458,7 @@ TEST(CodecTest, MalformedSecAggBodiesAreRefused) {
   EXPECT_THAT(Decode(Encode(t)), StatusIs(absl::StatusCode::kInvalidArgument, "variant"));
   t.secure = SecureAggregationTask{};
   frame = Encode(t);
-  frame.back() = 2;  // the enabled byte is last
+  frame[frame.size() - 9] = 2;  // the enabled byte, before the empty control's length
   EXPECT_THAT(Decode(frame), StatusIs(absl::StatusCode::kInvalidArgument, "enabled"));
 }
 

@@ -126,5 +126,28 @@ TEST(ResultsTest, ParsesCoordinatorMetricsIntoCsvAndSummary) {
   EXPECT_THAT(ParseMetrics("{\"round\":1}\n"), StatusIs(absl::StatusCode::kInvalidArgument, "line 1"));
 }
 
+TEST(ResultsTest, BestAccuracyAndBackdoorSuccessAreSummarised) {
+  const std::string jsonl =
+      "{\"round\":1,\"completed\":true,\"clients\":3,\"round_seconds\":1,\"bytes_up\":1,"
+      "\"bytes_down\":1,\"test_accuracy\":0.6,\"test_loss\":1,\"backdoor_success\":0.25}\n"
+      "{\"round\":2,\"completed\":true,\"clients\":3,\"round_seconds\":1,\"bytes_up\":1,"
+      "\"bytes_down\":1,\"test_accuracy\":0.7,\"test_loss\":1,\"backdoor_success\":0.5}\n"
+      "{\"round\":3,\"completed\":true,\"clients\":3,\"round_seconds\":1,\"bytes_up\":1,"
+      "\"bytes_down\":1,\"test_accuracy\":0.4,\"test_loss\":2,\"backdoor_success\":0.875}\n";
+  absl::StatusOr<std::vector<RoundRow>> rows = ParseMetrics(jsonl);
+  ASSERT_THAT(rows, IsOk());
+  Summary s = Summarize(*rows);
+  EXPECT_DOUBLE_EQ(s.final_accuracy, 0.4);
+  EXPECT_DOUBLE_EQ(s.best_accuracy, 0.7);
+  EXPECT_EQ(s.best_round, 2);
+  EXPECT_DOUBLE_EQ(s.final_backdoor_success, 0.875);
+  const std::string csv = ResultsCsv(*rows);
+  EXPECT_THAT(csv, ::testing::HasSubstr(",bytes_down,backdoor_success\n"));
+  EXPECT_THAT(csv, ::testing::HasSubstr(",0.875000\n"));
+  // Without the attack the column is there, unmeasured.
+  rows->back().backdoor_success = NAN;
+  EXPECT_THAT(ResultsCsv(*rows), ::testing::EndsWith(",nan\n"));
+}
+
 }  // namespace
 }  // namespace fedge::sim
