@@ -75,6 +75,22 @@ class PosixWritableFile final : public WritableFile {
 
 }  // namespace
 
+absl::Status WriteAndRename(FileSystem& fs, const std::string& tmp, const std::string& path,
+                            absl::string_view bytes) {
+  absl::Status s;
+  {
+    absl::StatusOr<std::unique_ptr<WritableFile>> file = fs.NewWritableFile(tmp);
+    if (!file.ok()) return file.status();
+    s = (*file)->Append(bytes);
+    if (s.ok()) s = (*file)->Sync();
+    absl::Status closed = (*file)->Close();
+    if (s.ok()) s = closed;
+  }
+  if (s.ok()) s = fs.Rename(tmp, path);
+  if (!s.ok()) fs.Remove(tmp).IgnoreError();  // stores also remove leftovers when opened
+  return s;
+}
+
 PosixFileSystem* PosixFileSystem::Default() {
   static PosixFileSystem* fs = new PosixFileSystem();
   return fs;

@@ -64,6 +64,15 @@ class FileSystem {
   virtual absl::Status CreateDir(const std::string& dir) = 0;
 };
 
+// Steps 1 and 2 of a durable write, the one copy every store uses: `bytes`
+// go to `tmp`, which is fsynced and closed, then renamed over `path`; no crash
+// can leave a partial file under `path`. On any failure `tmp` is removed (best
+// effort) and `path` keeps its old contents. The new binding is durable only
+// after the caller's SyncDir of the directory (step 3), which stays with the
+// caller: stores differ in what a failed SyncDir means for the new file.
+absl::Status WriteAndRename(FileSystem& fs, const std::string& tmp, const std::string& path,
+                            absl::string_view bytes);
+
 // The real file system through POSIX calls. Stateless and thread-safe.
 class PosixFileSystem final : public FileSystem {
  public:

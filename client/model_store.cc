@@ -191,22 +191,10 @@ absl::Status ModelStore::Commit(uint64_t version, protocol::ModelPayload payload
 absl::Status ModelStore::WriteVersion(uint64_t version, absl::string_view bytes) {
   const std::string path = PathOf(version);
   const std::string tmp = absl::StrCat(path, kTempSuffix);
-  // 1. The whole file under a temporary name, fsynced: after this its bytes
-  //    are durable, and no crash can leave a partial file under `path`.
-  absl::Status s;
-  {
-    FEDGE_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> file, fs_->NewWritableFile(tmp));
-    s = file->Append(bytes);
-    if (s.ok()) s = file->Sync();
-    absl::Status closed = file->Close();
-    if (s.ok()) s = closed;
-  }
-  // 2. Atomically give it its real name.
-  if (s.ok()) s = fs_->Rename(tmp, path);
-  if (!s.ok()) {
-    fs_->Remove(tmp).IgnoreError();  // Open also removes it
-    return Annotate(s, absl::StrCat("model store: writing version ", version));
-  }
+  // 1-2. The whole file under a temporary name, fsynced, then atomically
+  //      given its real name.
+  absl::Status s = WriteAndRename(*fs_, tmp, path, bytes);
+  if (!s.ok()) return Annotate(s, absl::StrCat("model store: writing version ", version));
   // 3. Make the new name durable: from here on the version survives a crash.
   s = fs_->SyncDir(dir_);
   if (!s.ok()) {

@@ -148,18 +148,9 @@ absl::Status VerifiedVersionStore::Write(uint64_t client_id, uint64_t version) {
   const std::string path = PathOf(client_id);
   const std::string tmp = absl::StrCat(path, kTempSuffix);
   const std::string bytes = EncodeVerifiedVersionFile({client_id, version});
-  // 1. The whole file under a temporary name, fsynced: no crash can leave a
-  //    partial file under `path`.
-  absl::Status s;
-  {
-    FEDGE_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> file, fs_->NewWritableFile(tmp));
-    s = file->Append(bytes);
-    if (s.ok()) s = file->Sync();
-    absl::Status closed = file->Close();
-    if (s.ok()) s = closed;
-  }
-  // 2. Atomically replace the old value.
-  if (s.ok()) s = fs_->Rename(tmp, path);
+  // 1-2. The whole file under a temporary name, fsynced, then atomically
+  //      replacing the old value.
+  absl::Status s = WriteAndRename(*fs_, tmp, path, bytes);
   // 3. Make the new binding durable; only then is the value acknowledged. If
   //    this fails the renamed file may or may not survive a crash; either
   //    way it holds a complete old or new value, and the in-memory record

@@ -315,22 +315,10 @@ absl::StatusOr<size_t> CheckpointStore::Write(const Checkpoint& checkpoint) {
   auto annotate = [&](const absl::Status& s) {
     return absl::Status(s.code(), absl::StrCat("writing checkpoint ", path, ": ", s.message()));
   };
-  // 1. The whole file under a temporary name, fsynced.
-  absl::Status s;
-  {
-    absl::StatusOr<std::unique_ptr<WritableFile>> file = fs_->NewWritableFile(tmp);
-    if (!file.ok()) return annotate(file.status());
-    s = (*file)->Append(bytes);
-    if (s.ok()) s = (*file)->Sync();
-    absl::Status closed = (*file)->Close();
-    if (s.ok()) s = closed;
-  }
-  // 2. Atomically give it its name; 3. make the name durable.
-  if (s.ok()) s = fs_->Rename(tmp, path);
-  if (!s.ok()) {
-    fs_->Remove(tmp).IgnoreError();  // Open removes it too
-    return annotate(s);
-  }
+  // 1-2. The whole file under a temporary name, fsynced, given its name;
+  // 3. make the name durable.
+  absl::Status s = WriteAndRename(*fs_, tmp, path, bytes);
+  if (!s.ok()) return annotate(s);
   s = fs_->SyncDir(dir_);
   if (!s.ok()) return annotate(s);
   RemoveOld();
@@ -414,13 +402,7 @@ absl::StatusOr<uint64_t> ResumeMetricsLog(FileSystem* fs, const std::string& pat
   text += checkpoint.round_metrics_line;
   text += '\n';
   const std::string tmp = absl::StrCat(path, kTempSuffix);
-  {
-    FEDGE_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> file, fs->NewWritableFile(tmp));
-    FEDGE_RETURN_IF_ERROR(file->Append(text));
-    FEDGE_RETURN_IF_ERROR(file->Sync());
-    FEDGE_RETURN_IF_ERROR(file->Close());
-  }
-  FEDGE_RETURN_IF_ERROR(fs->Rename(tmp, path));
+  FEDGE_RETURN_IF_ERROR(WriteAndRename(*fs, tmp, path, text));
   FEDGE_RETURN_IF_ERROR(fs->SyncDir(DirOf(path)));
   if (dropped > 0) {
     FEDGE_LOG(kInfo,
