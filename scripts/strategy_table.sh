@@ -48,8 +48,8 @@ flags_for() {
 bin=${FEDGE_BIN:-./build/bin}/fedge-sim
 [ -x "$bin" ] || { echo "$0: $bin missing; run scripts/setup.sh" >&2; exit 1; }
 mkdir -p "$out"
-echo "| model | partition | strategy | flags | acc@10 | acc@$rounds | best | mean round s |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| model | partition | strategy | flags | acc@10 | acc@$rounds | best | mean round s | failed rounds |"
+echo "|---|---|---|---|---|---|---|---|---|"
 for p in $partitions; do
   for s in $strategies; do
     dir="$out/$model-${p/:/}-$s"
@@ -57,10 +57,13 @@ for p in $partitions; do
     "$bin" --model="$model" --clients=10 --rounds="$rounds" --partition="$p" --seed=0 \
       --local_epochs=1 --batch_size=32 --lr=0.05 --insecure --strategy="$s" \
       $(flags_for "$s") --out="$dir" >"$dir.log" 2>&1 || {
-        echo "| $model | $p | $s | $(flags_for "$s") | failed: see $dir.log | | | |"; continue; }
+        echo "| $model | $p | $s | $(flags_for "$s") | failed: see $dir.log | | | | |"; continue; }
+    # Accuracy after the 10th and the last *completed* round; a failed round
+    # (model unchanged) is counted in the last column.
     awk -F, -v m="$model" -v p="$p" -v s="$s" -v f="$(flags_for "$s")" -v r="$rounds" '
-      NR > 1 { acc[$1] = $4; if ($4 > best) best = $4; secs += $7; n++ }
-      END { printf "| %s | %s | %s | %s | %.4f | %.4f | %.4f | %.2f |\n",
-                   m, p, s, f, acc[10], acc[r], best, secs / n }' "$dir/results.csv"
+      NR > 1 && $2 == 1 { n++; acc[n] = $4; if ($4 > best) best = $4; secs += $7 }
+      NR > 1 && $2 != 1 { failed++ }
+      END { printf "| %s | %s | %s | %s | %.4f | %.4f | %.4f | %.2f | %d |\n",
+                   m, p, s, f, acc[10], acc[r], best, secs / n, failed }' "$dir/results.csv"
   done
 done
