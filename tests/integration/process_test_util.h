@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
+#include "simulations/results.h"
 #include "simulations/subprocess.h"
 
 namespace fedge::testing {
@@ -76,6 +77,22 @@ inline sim::ExitInfo Finish(sim::Subprocess& p, absl::Duration timeout) {
     e = p.Wait();
   }
   return *e;
+}
+
+// Runs `argv` (fedge-sim and its flags, `--out` among them) to a successful
+// exit within `timeout` and returns the rounds of `out`/metrics.jsonl (empty,
+// with the failure recorded, when anything went wrong).
+inline std::vector<sim::RoundRow> RunSimulation(const std::vector<std::string>& argv,
+                                                const std::string& out,
+                                                absl::Duration timeout = absl::Minutes(5)) {
+  absl::StatusOr<sim::Subprocess> p = sim::Subprocess::Start(argv);
+  EXPECT_TRUE(p.ok()) << p.status();
+  if (!p.ok()) return {};
+  sim::ExitInfo e = Finish(*p, timeout);
+  EXPECT_TRUE(e.ok()) << e.ToString();
+  absl::StatusOr<std::vector<sim::RoundRow>> rows = sim::ReadMetrics(out + "/metrics.jsonl");
+  EXPECT_TRUE(rows.ok()) << rows.status();
+  return rows.ok() ? *rows : std::vector<sim::RoundRow>{};
 }
 
 }  // namespace fedge::testing

@@ -27,13 +27,7 @@ std::vector<sim::RoundRow> RunSim(const std::string& out, const std::vector<std:
                                    "--max_examples=4000", "--partition=iid", "--insecure",
                                    "--out=" + out, absl::StrCat("--data_dir=", kData)};
   argv.insert(argv.end(), extra.begin(), extra.end());
-  absl::StatusOr<sim::Subprocess> p = sim::Subprocess::Start(argv);
-  EXPECT_THAT(p, IsOk());
-  sim::ExitInfo e = testing::Finish(*p, absl::Minutes(5));
-  EXPECT_TRUE(e.ok()) << e.ToString();
-  absl::StatusOr<std::vector<sim::RoundRow>> rows = sim::ReadMetrics(out + "/metrics.jsonl");
-  EXPECT_THAT(rows, IsOk());
-  return rows.ok() ? *rows : std::vector<sim::RoundRow>{};
+  return testing::RunSimulation(argv, out);
 }
 
 std::string BatchNormPath() {
