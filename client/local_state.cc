@@ -36,6 +36,7 @@ class LocalStateTrainer final : public Trainer {
     }
     protocol::Task local = task;
     const Ranges norm = fedbn ? NormalizationRanges(task.model.manifest) : Ranges();
+    const Ranges params = scaffold ? protocol::ParameterRanges(task.model.manifest) : Ranges();
     const bool have_norm = fedbn && kept_weights_.size() == dim;
     if (have_norm) {
       for (const auto& [b, e] : norm) {
@@ -45,7 +46,6 @@ class LocalStateTrainer final : public Trainer {
     }
     if (scaffold) {
       if (control_.size() != dim) control_.assign(dim, 0.0f);
-      const Ranges params = protocol::ParameterRanges(task.model.manifest);
       std::fill(local.control.begin(), local.control.end(), 0.0f);
       for (const auto& [b, e] : params) {
         for (uint64_t i = b; i < e; ++i) local.control[i] = task.control[i] - control_[i];
@@ -67,7 +67,7 @@ class LocalStateTrainer final : public Trainer {
       const uint64_t steps = LocalSteps(task.config, static_cast<uint64_t>(data.size()));
       const double k_eta = static_cast<double>(steps) * task.config.learning_rate;
       out->control_delta.assign(dim, 0.0f);
-      for (const auto& [b, e] : protocol::ParameterRanges(task.model.manifest)) {
+      for (const auto& [b, e] : params) {
         for (uint64_t i = b; i < e; ++i) {
           // c_i+ - c_i = -c + (x - y_i) / (K eta), and x - y_i = -delta.
           const float change =

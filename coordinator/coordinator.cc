@@ -15,7 +15,7 @@ using protocol::ErrorCode;
 
 absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(
     CoordinatorConfig config, protocol::ModelPayload initial_model, Outbox* outbox,
-    Evaluator* evaluator, RoundObserver* observer, absl::Time now) {
+    Evaluator* evaluator, RoundObserver* observer, absl::Time /*now*/) {
   if (absl::Status s = ValidateCoordinatorConfig(config); !s.ok()) return s;
   absl::Status s = protocol::ValidateManifest(initial_model.manifest, initial_model.weights.size());
   if (!s.ok()) return s;
@@ -36,7 +36,6 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(
       aggregation::MakeServerOptimizer((*strategy)->optimizer(), initial_model.weights.size(),
                                        protocol::ParameterRanges(initial_model.manifest));
   if (!optimizer.ok()) return optimizer.status();
-  (void)now;
   return std::unique_ptr<Coordinator>(new Coordinator(std::move(config), std::move(initial_model),
                                                       outbox, evaluator, observer,
                                                       *std::move(strategy), *std::move(optimizer)));
@@ -191,7 +190,7 @@ void Coordinator::Handle(const std::string& peer, protocol::Update& m, absl::Tim
     return;
   }
   client->last_seen = now;
-  if (auto bad = CheckUpdate(*client, m)) {
+  if (auto bad = CheckRoundBinding(*client, m.client_id, m.round, m.model_version)) {
     Refuse(peer, bad->first, m.round, bad->second);
     return;
   }

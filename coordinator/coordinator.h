@@ -256,10 +256,6 @@ class Coordinator {
       const ClientRecord& client, uint64_t client_id, uint64_t round,
       uint64_t model_version) const;
 
-  // Validates an update against the round; the ErrorCode to reply with if not.
-  std::optional<std::pair<protocol::ErrorCode, std::string>> CheckUpdate(
-      const ClientRecord& client, const protocol::Update& m) const;
-
   void Refuse(const std::string& peer, protocol::ErrorCode code, uint64_t round,
               const std::string& why);
   void SendTo(const std::string& peer, std::shared_ptr<const std::string> frame);

@@ -57,9 +57,4 @@ std::optional<std::pair<ErrorCode, std::string>> Coordinator::CheckRoundBinding(
   return std::nullopt;
 }
 
-std::optional<std::pair<ErrorCode, std::string>> Coordinator::CheckUpdate(
-    const ClientRecord& client, const protocol::Update& m) const {
-  return CheckRoundBinding(client, m.client_id, m.round, m.model_version);
-}
-
 }  // namespace fedge::coordinator

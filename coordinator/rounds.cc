@@ -22,17 +22,6 @@ void Coordinator::MaybeStartRound(absl::Time now) {
   if (peers.size() < config_.min_clients) return;
   const size_t target = RoundTarget(peers.size());
   const size_t cohort = CohortSize(target, peers.size());
-  if (absl::Status fits = CheckStrategyFits(*strategy_, config_.strategy, config_.secure.enabled,
-                                            cohort, model_.weights.size());
-      !fits.ok()) {
-    ++round_;
-    phase_ = Phase::kTraining;
-    round_start_ = now;
-    report_ = RoundReport();
-    report_.round = round_;
-    FailRound(now, std::string(fits.message()));
-    return;
-  }
   if (peers.size() > cohort) {
     std::shuffle(peers.begin(), peers.end(), rng_);
     peers.resize(cohort);
@@ -106,6 +95,12 @@ void Coordinator::MaybeStartRound(absl::Time now) {
 
 absl::StatusOr<std::unique_ptr<Round>> Coordinator::StartRound(
     const std::vector<std::string>& peers, size_t target, absl::Time now) {
+  // Create checked the smallest cohort; this one may be larger.
+  if (absl::Status fits = CheckStrategyFits(*strategy_, config_.strategy, config_.secure.enabled,
+                                            peers.size(), model_.weights.size());
+      !fits.ok()) {
+    return fits;
+  }
   if (config_.secure.enabled) {
     std::vector<SecureRound::Member> members;
     for (const std::string& peer : peers) {

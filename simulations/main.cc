@@ -205,11 +205,13 @@ absl::Status Run() {
   // The coordinator checks the strategy again with the model's size (memory
   // bound); these checks need no model and fail before any process starts.
   {
+    const fedge::coordinator::StrategyOptions options =
+        fedge::coordinator::StrategyOptionsFromFlags();
     absl::StatusOr<std::unique_ptr<fedge::coordinator::Strategy>> strategy =
-        fedge::coordinator::MakeStrategy(fedge::coordinator::StrategyOptionsFromFlags());
+        fedge::coordinator::MakeStrategy(options);
     if (!strategy.ok()) return strategy.status();
     FEDGE_RETURN_IF_ERROR(fedge::coordinator::CheckStrategyFits(
-        **strategy, fedge::coordinator::StrategyOptionsFromFlags(),
+        **strategy, options,
         absl::GetFlag(FLAGS_secure) != "none", /*cohort=*/0, /*dim=*/0));
   }
 
