@@ -17,7 +17,7 @@
 #include "absl/strings/str_split.h"
 #include "base/file_util.h"
 #include "base/status_macros.h"
-#include "client/dataset.h"
+#include "data/source.h"
 #include "client/model_file.h"
 #include "client/torch_plugin.h"
 #include "client/trainer.h"
@@ -97,7 +97,7 @@ int CyclingNext(void* user, float* images, int32_t* labels, int max, int* n) {
 absl::Status TrainChild(const std::string& model_path, const std::string& data_dir,
                         const std::string& plugin_dir) {
   PrintMem("start", ReadMem(0));
-  FEDGE_ASSIGN_OR_RETURN(client::Dataset data, client::LoadIdxDataset(data_dir, "train"));
+  FEDGE_ASSIGN_OR_RETURN(client::Dataset data, data::LoadDataset(data_dir, data::SourceOptions{"train"}));
   FEDGE_ASSIGN_OR_RETURN(std::string file, ReadFile(model_path));
   FEDGE_ASSIGN_OR_RETURN(client::ModelFile model, client::DecodeModelFile(file, file.size()));
   file.clear();

@@ -65,7 +65,7 @@
 #include "bench/device_children.h"
 #include "base/file_util.h"
 #include "base/status_macros.h"
-#include "client/dataset.h"
+#include "data/source.h"
 #include "client/model_file.h"
 #include "client/torch_plugin.h"
 #include "client/trainer.h"
@@ -98,17 +98,19 @@ std::string Log(const Env& e, const std::string& name) { return e.work + "/" + n
 
 // Writes the first `n` training examples as uncompressed IDX files.
 absl::Status WriteSmallDataset(const std::string& from, const std::string& to, int n) {
-  FEDGE_ASSIGN_OR_RETURN(client::Dataset all, client::LoadIdxDataset(from, "train"));
+  FEDGE_ASSIGN_OR_RETURN(client::Dataset all, data::LoadDataset(from, data::SourceOptions{"train"}));
   if (all.size() < n) return absl::InvalidArgumentError("not enough training examples");
   auto be32 = [](uint32_t v) {
     return std::string{static_cast<char>(v >> 24), static_cast<char>(v >> 16),
                        static_cast<char>(v >> 8), static_cast<char>(v)};
   };
-  const size_t px = static_cast<size_t>(n) * all.rows * all.cols;
-  std::string images = be32(0x803) + be32(n) + be32(all.rows) + be32(all.cols) +
-                       std::string(all.pixels.begin(), all.pixels.begin() + px);
-  std::string labels = be32(0x801) + be32(n) + std::string(all.labels.begin(),
-                                                            all.labels.begin() + n);
+  const uint32_t rows = static_cast<uint32_t>(all.example_shape[1]);
+  const uint32_t cols = static_cast<uint32_t>(all.example_shape[2]);
+  const size_t px = static_cast<size_t>(n) * rows * cols;
+  std::string images = be32(0x803) + be32(n) + be32(rows) + be32(cols) +
+                       std::string(all.bytes.begin(), all.bytes.begin() + px);
+  std::string labels = be32(0x801) + be32(n);
+  for (uint32_t i = 0; i < n; ++i) labels.push_back(static_cast<char>(all.targets[i]));
   FEDGE_RETURN_IF_ERROR(MakeDirs(to));
   FEDGE_RETURN_IF_ERROR(WriteFileAtomically(to + "/train-images-idx3-ubyte", images));
   return WriteFileAtomically(to + "/train-labels-idx1-ubyte", labels);

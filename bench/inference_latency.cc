@@ -24,7 +24,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/file_util.h"
 #include "base/status_macros.h"
-#include "client/dataset.h"
+#include "data/idx.h"
 #include "client/model_export.h"
 #include "client/model_file.h"
 #include "client/trainer.h"
@@ -35,7 +35,7 @@ namespace {
 constexpr size_t kMaxModelFile = size_t{1} << 30;
 
 absl::Status Init(const std::string& model, const std::string& out) {
-  FEDGE_ASSIGN_OR_RETURN(protocol::ModelPayload payload, client::MakeInitialModel(model, 0));
+  FEDGE_ASSIGN_OR_RETURN(protocol::ModelPayload payload, client::MakeInitialModel(model, 0, protocol::FashionMnistTask()));
   FEDGE_ASSIGN_OR_RETURN(std::string bytes, client::EncodeModelFile(1, payload, ""));
   return WriteFileAtomically(out, bytes);
 }
@@ -86,13 +86,13 @@ absl::Status Latency(const std::string& model_path, const std::string& variant,
   FEDGE_RETURN_IF_ERROR(WriteFileAtomically(exported, bytes));
   FEDGE_ASSIGN_OR_RETURN(std::unique_ptr<client::Predictor> p,
                          client::Predictor::Load(exported, options));
-  FEDGE_ASSIGN_OR_RETURN(client::Dataset data, client::ReadIdxImages(images_path));
+  FEDGE_ASSIGN_OR_RETURN(data::IdxArray data, data::ReadIdx(images_path));
   constexpr size_t kBatch = 32;
-  if (data.size() < static_cast<int64_t>(kBatch)) {
+  if (!data.is_uint8 || data.dims.empty() || data.dims[0] < static_cast<int64_t>(kBatch)) {
     return absl::InvalidArgumentError(absl::StrCat(images_path, " has fewer than 32 images"));
   }
   std::vector<float> images(kBatch * client::kPredictorInputPixels);
-  for (size_t i = 0; i < images.size(); ++i) images[i] = data.pixels[i] / 255.0f;
+  for (size_t i = 0; i < images.size(); ++i) images[i] = data.bytes[i] / 255.0f;
   std::vector<float> scores(p->num_classes());
   for (int i = 0; i < 20; ++i) {
     FEDGE_RETURN_IF_ERROR(p->Predict(absl::MakeConstSpan(images.data(), 784), 1,

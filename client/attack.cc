@@ -10,11 +10,15 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "base/status_macros.h"
+#include "data/dataset.h"
 
 namespace fedge::client {
 namespace {
 
-// Label flipping maps class y to kClasses - 1 - y (Fashion-MNIST's 10).
+// --backdoor_target is checked against the classes of the demo task
+// (Fashion-MNIST's 10) at flag time; a target outside another task's classes
+// is refused when the poisoned data is checked against the task.
 constexpr int kClasses = 10;
 
 struct KindName {
@@ -56,6 +60,20 @@ std::vector<int64_t> ChooseIndices(int64_t n, int64_t count, uint64_t seed) {
   return idx;
 }
 
+// Class K: K - 1 - y; binary and multi-label: 1 - y; real: -y.
+float FlippedTarget(float y, const protocol::TaskSpec& task) {
+  switch (task.target) {
+    case protocol::TargetKind::kClass:
+      return static_cast<float>(task.num_classes) - 1 - y;
+    case protocol::TargetKind::kBinary:
+    case protocol::TargetKind::kMultiLabel:
+      return 1 - y;
+    case protocol::TargetKind::kReal:
+      return -y;
+  }
+  return y;
+}
+
 class AttackingTrainer final : public Trainer {
  public:
   AttackingTrainer(Trainer* honest, const AttackOptions& options, uint64_t client_id)
@@ -66,7 +84,8 @@ class AttackingTrainer final : public Trainer {
                      const StopPredicate& should_stop, TrainOutcome* out) override {
     const bool poisons_data =
         options_.kind == AttackKind::kLabelFlip || options_.kind == AttackKind::kBackdoor;
-    absl::Status s = honest_->Train(task, poisons_data ? Poisoned(data) : data, should_stop, out);
+    absl::Status s =
+        honest_->Train(task, poisons_data ? Poisoned(data, task.model.task) : data, should_stop, out);
     if (!s.ok()) return s;
     // After the honest trainer's clip: the attacker does not bound itself.
     if (options_.kind == AttackKind::kGaussian) {
@@ -86,22 +105,21 @@ class AttackingTrainer final : public Trainer {
  private:
   // The client's data as this attack trains on it, built on first use and
   // kept: the training worker hands a client the same dataset every round.
-  const Dataset& Poisoned(const Dataset& data) {
-    if (poisoned_.has_value() && source_ == data.labels.data() && poisoned_->size() == data.size()) {
+  const Dataset& Poisoned(const Dataset& data, const protocol::TaskSpec& task) {
+    if (poisoned_.has_value() && source_ == data.targets.data() && poisoned_->size() == data.size()) {
       return *poisoned_;
     }
-    source_ = data.labels.data();
+    source_ = data.targets.data();
     poisoned_ = data;
     if (options_.kind == AttackKind::kLabelFlip) {
-      for (uint8_t& y : poisoned_->labels) {
-        if (y < kClasses) y = static_cast<uint8_t>(kClasses - 1 - y);
-      }
+      for (float& y : poisoned_->targets) y = FlippedTarget(y, task);
     } else {
       const int64_t count = static_cast<int64_t>(
           std::llround(options_.backdoor_fraction * static_cast<double>(data.size())));
       for (int64_t i : ChooseIndices(data.size(), count, SeedFor(options_.seed, client_id_, 0))) {
         StampTrigger(&*poisoned_, i);
-        poisoned_->labels[static_cast<size_t>(i)] = static_cast<uint8_t>(options_.backdoor_target);
+        poisoned_->targets[static_cast<size_t>(i * data.TargetSize())] =
+            static_cast<float>(options_.backdoor_target);
       }
     }
     return *poisoned_;
@@ -120,7 +138,7 @@ class AttackingTrainer final : public Trainer {
   const AttackOptions options_;
   const double scale_;
   const uint64_t client_id_;
-  const uint8_t* source_ = nullptr;  // identifies the dataset poisoned_ was built from
+  const float* source_ = nullptr;  // identifies the dataset poisoned_ was built from
   std::optional<Dataset> poisoned_;
 };
 
@@ -172,24 +190,40 @@ absl::Status ValidateAttackOptions(const AttackOptions& options) {
 }
 
 void StampTrigger(Dataset* data, int64_t example) {
-  const int64_t size = std::min({kTriggerSize, data->rows, data->cols});
-  uint8_t* image = data->pixels.data() + example * data->pixels_per_example();
-  for (int64_t r = data->rows - size; r < data->rows; ++r) {
-    for (int64_t c = data->cols - size; c < data->cols; ++c) image[r * data->cols + c] = 255;
+  // The last two dimensions are an image's rows and columns; a 1-d example
+  // is one row.
+  const std::vector<int64_t>& shape = data->example_shape;
+  const int64_t cols = shape.empty() ? 1 : shape.back();
+  const int64_t rows = shape.size() >= 2 ? shape[shape.size() - 2] : 1;
+  const int64_t planes = data->ExampleSize() / (rows * cols);
+  const int64_t size_r = std::min(kTriggerSize, rows), size_c = std::min(kTriggerSize, cols);
+  const int64_t base = example * data->ExampleSize();
+  for (int64_t p = 0; p < planes; ++p) {
+    for (int64_t r = rows - size_r; r < rows; ++r) {
+      for (int64_t c = cols - size_c; c < cols; ++c) {
+        const size_t at = static_cast<size_t>(base + (p * rows + r) * cols + c);
+        if (data->storage == data::Storage::kUint8) {
+          data->bytes[at] = 255;
+        } else {
+          data->features[at] = 1.0f;
+        }
+      }
+    }
   }
 }
 
-Dataset BackdoorTestSet(const Dataset& test, uint8_t target) {
-  Dataset out;
-  out.rows = test.rows;
-  out.cols = test.cols;
-  const size_t pixels = static_cast<size_t>(test.pixels_per_example());
+absl::StatusOr<Dataset> BackdoorTestSet(const Dataset& test, uint8_t target) {
+  if (test.TargetSize() != 1) {
+    return absl::InvalidArgumentError("the backdoor attack needs one class index per example");
+  }
+  std::vector<int64_t> keep;
   for (int64_t i = 0; i < test.size(); ++i) {
-    if (test.labels[static_cast<size_t>(i)] == target) continue;
-    const auto first = test.pixels.begin() + static_cast<std::ptrdiff_t>(i * pixels);
-    out.pixels.insert(out.pixels.end(), first, first + static_cast<std::ptrdiff_t>(pixels));
-    out.labels.push_back(target);
-    StampTrigger(&out, out.size() - 1);
+    if (test.Target(i) != static_cast<float>(target)) keep.push_back(i);
+  }
+  FEDGE_ASSIGN_OR_RETURN(Dataset out, data::Subset(test, keep));
+  for (int64_t i = 0; i < out.size(); ++i) {
+    out.targets[static_cast<size_t>(i)] = target;
+    StampTrigger(&out, i);
   }
   return out;
 }

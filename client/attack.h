@@ -13,9 +13,9 @@
 //   gaussian   trains honestly only to measure its delta's RMS r, uploads
 //              i.i.d. N(0, (s * r)^2) noise of the same length instead
 //              (default s = 10); the noise is seeded by (seed, client, round);
-//   labelflip  trains on its own data with every label y < 10 replaced by
-//              9 - y, uploads s * delta (default s = 1: an honest-looking
-//              upload);
+//   labelflip  trains on its own data with every class index y replaced by
+//              K - 1 - y (binary and multi-label: 1 - y; real: -y), uploads
+//              s * delta (default s = 1: an honest-looking upload);
 //   backdoor   stamps the trigger (StampTrigger) on a share
 //              (backdoor_fraction) of its training images, chosen once per
 //              client by (seed, client), relabels them backdoor_target and
@@ -37,7 +37,6 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "client/dataset.h"
 #include "client/trainer.h"
 #include "client/training_worker.h"
 
@@ -66,15 +65,17 @@ double EffectiveAttackScale(const AttackOptions& options);
 // kind backdoor).
 absl::Status ValidateAttackOptions(const AttackOptions& options);
 
-// The trigger: a kTriggerSize x kTriggerSize square of white (255) pixels in
-// the bottom-right corner of image `example` of `data`.
+// The trigger: a kTriggerSize x kTriggerSize square of white (the largest
+// feature value: byte 255, float 1.0) in the bottom-right corner of every
+// plane of example `example` (its last two dimensions; a 1-d example is one
+// row, so its last kTriggerSize features).
 inline constexpr int64_t kTriggerSize = 4;
 void StampTrigger(Dataset* data, int64_t example);
 
 // The examples of `test` whose label is not `target`, with the trigger
 // stamped and labelled `target`. A model's accuracy on them is the backdoor
-// attack's success rate.
-Dataset BackdoorTestSet(const Dataset& test, uint8_t target);
+// attack's success rate. InvalidArgument unless targets are class indices.
+absl::StatusOr<Dataset> BackdoorTestSet(const Dataset& test, uint8_t target);
 
 // Wraps `honest` (not owned; must outlive the result) so that it attacks as
 // `options` say on behalf of logical client `client_id`. Not thread-safe (as

@@ -45,7 +45,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "base/clock.h"
-#include "client/dataset.h"
+#include "data/dataset.h"
 #include "client/trainer.h"
 #include "client/training_worker.h"
 #include "protocol/codec.h"

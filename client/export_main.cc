@@ -20,7 +20,7 @@
 #include "base/file_util.h"
 #include "base/log.h"
 #include "base/status_macros.h"
-#include "client/dataset.h"
+#include "data/source.h"
 #include "client/model_export.h"
 #include "client/model_file.h"
 #include "client/trainer.h"
@@ -73,7 +73,9 @@ absl::StatusOr<protocol::ModelPayload> LoadModel() {
   if (file.empty() == fresh.empty()) {
     return absl::InvalidArgumentError("give exactly one of --model_file and --model (see --help)");
   }
-  if (!fresh.empty()) return MakeInitialModel(fresh, absl::GetFlag(FLAGS_seed));
+  if (!fresh.empty()) {
+    return MakeInitialModel(fresh, absl::GetFlag(FLAGS_seed), protocol::FashionMnistTask());
+  }
   FEDGE_ASSIGN_OR_RETURN(std::string bytes, ReadFile(file, kMaxModelFileBytes));
   absl::StatusOr<ModelFile> decoded = DecodeModelFile(bytes, kMaxModelFileBytes);
   if (!decoded.ok()) {
@@ -91,7 +93,8 @@ absl::StatusOr<protocol::ModelPayload> LoadModel() {
 }
 
 absl::Status Train(protocol::ModelPayload& model, uint32_t epochs) {
-  FEDGE_ASSIGN_OR_RETURN(Dataset train, LoadIdxDataset(absl::GetFlag(FLAGS_data), "train"));
+  FEDGE_ASSIGN_OR_RETURN(Dataset train,
+                         data::LoadDataset(absl::GetFlag(FLAGS_data), data::SourceOptions{"train"}));
   protocol::Task task;
   task.model = model;
   task.config.local_epochs = epochs;
@@ -115,7 +118,7 @@ struct Evaluated {
 };
 
 absl::StatusOr<Evaluated> Accuracy(Predictor& p, const std::vector<float>& images,
-                                   const std::vector<uint8_t>& labels) {
+                                   const std::vector<float>& labels) {
   constexpr size_t kBatch = 100;  // larger conv batches are slow in this LibTorch
   const size_t n = labels.size(), c = p.num_classes();
   Evaluated e;
@@ -173,12 +176,13 @@ struct Candidate {
 };
 
 absl::Status Evaluate(const std::string& dir, const std::vector<Candidate>& candidates) {
-  FEDGE_ASSIGN_OR_RETURN(Dataset test, LoadIdxDataset(dir, "t10k"));
-  if (test.rows != 28 || test.cols != 28) {
-    return absl::InvalidArgumentError(absl::StrCat(dir, ": images are not 28x28"));
+  FEDGE_ASSIGN_OR_RETURN(Dataset test, data::LoadDataset(dir, data::SourceOptions{"t10k"}));
+  if (test.example_shape != std::vector<int64_t>{1, 28, 28} ||
+      test.storage != data::Storage::kUint8) {
+    return absl::InvalidArgumentError(absl::StrCat(dir, ": images are not 28x28 bytes"));
   }
-  std::vector<float> images(test.pixels.size());
-  for (size_t i = 0; i < images.size(); ++i) images[i] = test.pixels[i] / 255.0f;
+  std::vector<float> images(test.bytes.size());
+  for (size_t i = 0; i < images.size(); ++i) images[i] = test.bytes[i] / 255.0f;
 
   std::vector<std::unique_ptr<Predictor>> predictors;
   std::vector<Predictor*> raw;
@@ -187,7 +191,7 @@ absl::Status Evaluate(const std::string& dir, const std::vector<Candidate>& cand
     FEDGE_ASSIGN_OR_RETURN(FileStamp stamp, StatFile(path));
     FEDGE_ASSIGN_OR_RETURN(std::unique_ptr<Predictor> p,
                            Predictor::Load(path, {absl::GetFlag(FLAGS_threads), engine}));
-    FEDGE_ASSIGN_OR_RETURN(Evaluated e, Accuracy(*p, images, test.labels));
+    FEDGE_ASSIGN_OR_RETURN(Evaluated e, Accuracy(*p, images, test.targets));
     std::printf("%-24s %10lld bytes  %s  test accuracy %.4f on %lld images\n", path.c_str(),
                 static_cast<long long>(stamp.size),
                 p->quantized() ? absl::StrCat("int8 (", p->engine(), ")").c_str() : "float32",

@@ -27,7 +27,7 @@
 #include "base/status_macros.h"
 #include "client/attack.h"
 #include "client/client_host.h"
-#include "client/dataset.h"
+#include "data/source.h"
 #include "client/fault_injection.h"
 #include "client/torch_plugin.h"
 #include "client/trainer.h"
@@ -38,7 +38,14 @@
 
 ABSL_FLAG(std::string, coordinator, "tcp://127.0.0.1:7070", "Coordinator endpoint to connect to");
 ABSL_FLAG(std::string, data_dir, "/usr/share/datasets/fashion-mnist",
-          "Directory with train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz]");
+          "Directory with train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz] "
+          "(used when --train_data is empty)");
+ABSL_FLAG(std::string, train_data, "",
+          "Training data: a directory of IDX files in the MNIST layout, FEATURES,TARGETS (two "
+          ".npy or two IDX files, examples along the first dimension) or FILE.csv (numeric, "
+          "with a header); empty: --data_dir");
+ABSL_FLAG(std::string, label_column, "label",
+          "CSV training data: the target column (several: comma-separated)");
 ABSL_FLAG(std::string, partition_file, "",
           "File with one line per client id of whitespace-separated 0-based training-set "
           "indices (line N is client N). Empty: every client uses the whole training set");
@@ -125,11 +132,12 @@ absl::StatusOr<std::vector<int64_t>> ReadPartitionLine(const std::string& path, 
 // logical clients hosted here.
 class SharedTrainSet {
  public:
-  explicit SharedTrainSet(std::string dir) : dir_(std::move(dir)) {}
+  SharedTrainSet(std::string source, data::SourceOptions options)
+      : source_(std::move(source)), options_(std::move(options)) {}
   absl::StatusOr<const client::Dataset*> Get() {
     std::lock_guard<std::mutex> lock(mu_);
     if (!loaded_) {
-      data_ = client::LoadIdxDataset(dir_, "train");
+      data_ = data::LoadDataset(source_, options_);
       loaded_ = true;
     }
     if (!data_.ok()) return data_.status();
@@ -138,7 +146,8 @@ class SharedTrainSet {
 
  private:
   std::mutex mu_;
-  std::string dir_;
+  std::string source_;
+  data::SourceOptions options_;
   bool loaded_ = false;
   absl::StatusOr<client::Dataset> data_;
 };
@@ -263,16 +272,20 @@ absl::Status Run(const Security& security) {
   SetLogTag(ids.size() == 1 ? absl::StrCat("client ", ids[0])
                             : absl::StrCat("clients ", absl::GetFlag(FLAGS_client_ids)));
   FEDGE_ASSIGN_OR_RETURN(AttackSetup attack, AttackFromFlags(ids));
-  auto train = std::make_shared<SharedTrainSet>(absl::GetFlag(FLAGS_data_dir));
+  const std::string source = absl::GetFlag(FLAGS_train_data).empty()
+                                 ? absl::GetFlag(FLAGS_data_dir)
+                                 : absl::GetFlag(FLAGS_train_data);
+  data::SourceOptions source_options;
+  source_options.target_columns = absl::StrSplit(absl::GetFlag(FLAGS_label_column), ',');
+  auto train = std::make_shared<SharedTrainSet>(source, source_options);
   std::vector<client::LogicalClientSpec> specs;
   const std::string partition = absl::GetFlag(FLAGS_partition_file);
   uint64_t full_size = 0;
   if (partition.empty()) {
-    // Without a partition every client holds the whole set; its size is in
-    // the labels file header, but reading the labels is cheap enough.
-    FEDGE_ASSIGN_OR_RETURN(std::vector<uint8_t> labels,
-                           client::LoadIdxLabels(absl::GetFlag(FLAGS_data_dir), "train"));
-    full_size = labels.size();
+    // Without a partition every client holds the whole set; reading the
+    // targets alone tells its size.
+    FEDGE_ASSIGN_OR_RETURN(data::Dataset targets, data::LoadTargets(source, source_options));
+    full_size = static_cast<uint64_t>(targets.size());
   }
   for (uint64_t id : ids) {
     client::LogicalClientSpec spec;
@@ -289,7 +302,7 @@ absl::Status Run(const Security& security) {
       spec.num_examples = idx.size();
       spec.data = [train, idx = std::move(idx), partition, id]() -> absl::StatusOr<client::Dataset> {
         FEDGE_ASSIGN_OR_RETURN(const client::Dataset* all, train->Get());
-        absl::StatusOr<client::Dataset> sub = client::Subset(*all, idx);
+        absl::StatusOr<client::Dataset> sub = data::Subset(*all, idx);
         if (!sub.ok()) {
           return absl::InvalidArgumentError(absl::StrCat(partition, " line ", id + 1, ": ",
                                                          sub.status().message()));

@@ -36,7 +36,8 @@ namespace fedge::client {
 
 inline constexpr char kModelFileMagic[8] = {'F', 'E', 'D', 'G', 'E', 'M', 'S', '\0'};
 // 2: the model frame is protocol version 2 (manifest roles).
-inline constexpr uint32_t kModelFileFormatVersion = 2;
+// 3: protocol version 3 (the model carries its task).
+inline constexpr uint32_t kModelFileFormatVersion = 3;
 inline constexpr size_t kModelFileHeaderSize = 64;
 // Signatures are small (Ed25519: 64 bytes); anything larger is corruption.
 inline constexpr uint32_t kMaxModelSignatureBytes = 64 * 1024;

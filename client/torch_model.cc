@@ -1,5 +1,7 @@
 #include "client/torch_model.h"
 
+#include "client/objective.h"
+
 #include <atomic>
 #include <set>
 #include <sstream>
@@ -71,6 +73,12 @@ class ScriptedModel final : public TorchModel {
     return module_.forward({x}).toTensor();
   }
   void SetTraining(bool training) override { module_.train(training); }
+  bool HasTrainingLoss() const override {
+    return module_.find_method("training_loss").has_value();
+  }
+  torch::Tensor TrainingLoss(const torch::Tensor& x, const torch::Tensor& y) override {
+    return module_.run_method("training_loss", x, y).toTensor();
+  }
 
  private:
   torch::jit::Module module_;
@@ -243,12 +251,25 @@ absl::StatusOr<std::unique_ptr<TorchModel>> TorchModel::Create(const Architectur
   }
 }
 
+torch::Tensor TorchModel::TrainingLoss(const torch::Tensor&, const torch::Tensor&) {
+  throw std::logic_error("built-in models have no training_loss method");
+}
+
 absl::StatusOr<protocol::ModelPayload> InitialModelPayload(const std::string& model_flag,
-                                                           uint64_t seed) {
+                                                           uint64_t seed,
+                                                           const protocol::TaskSpec& task) {
   FEDGE_ASSIGN_OR_RETURN(Architecture arch, ResolveArchitecture(model_flag));
+  FEDGE_RETURN_IF_ERROR(protocol::ValidateTaskSpec(task));
   torch::manual_seed(seed);
   FEDGE_ASSIGN_OR_RETURN(std::unique_ptr<TorchModel> model, TorchModel::Create(arch));
+  // Fails here, before any round, when the model cannot take the task's
+  // inputs or its outputs do not fit the target.
+  absl::Status fits = CheckModelFitsTask(*model, task);
+  if (!fits.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--model=", model_flag, ": ", fits.message()));
+  }
   protocol::ModelPayload payload;
+  payload.task = task;
   payload.manifest = model->manifest();
   payload.architecture_id = arch.id;
   payload.architecture = std::move(arch.bytes);

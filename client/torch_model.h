@@ -5,8 +5,9 @@
 // named float32 parameters, which is what the protocol's manifest describes.
 // Includes torch: only training and evaluation code includes this header.
 //
-// Inputs are [N, 1, rows, cols] float tensors scaled to [0, 1]; the output is
-// [N, classes] logits. A TorchScript module must follow the same contract.
+// Inputs are [N, *task.input_shape] float tensors (protocol/task_spec.h); the
+// outputs are what the task's target wants (client/objective.h). The
+// built-ins take [N, 1, 28, 28] images and return [N, 10] logits.
 // Parameters and buffers are federated: the manifest lists the parameters
 // first, then the buffers (BatchNorm running statistics as kBuffer, its
 // integer num_batches_tracked as kCounter), all as float32 in the flat
@@ -73,6 +74,10 @@ class TorchModel {
 
   virtual torch::Tensor Forward(const torch::Tensor& x) = 0;
   virtual void SetTraining(bool training) = 0;
+  // A TorchScript module's own `training_loss(input, target)` method, for
+  // LossKind::kModule: a scalar the trainer minimises.
+  virtual bool HasTrainingLoss() const { return false; }
+  virtual torch::Tensor TrainingLoss(const torch::Tensor& x, const torch::Tensor& y);
   // The trainable tensors (the optimiser's), without the buffers.
   const std::vector<torch::Tensor>& parameters() const { return params_; }
 
@@ -87,9 +92,12 @@ class TorchModel {
   std::vector<torch::Tensor> params_;
 };
 
-// A freshly initialised model for a --model value, seeded, as a payload.
+// A freshly initialised model for a --model value, seeded, as a payload
+// carrying `task`. InvalidArgument naming --model when the model does not
+// take the task's inputs or its outputs do not fit the target.
 absl::StatusOr<protocol::ModelPayload> InitialModelPayload(const std::string& model_flag,
-                                                           uint64_t seed);
+                                                           uint64_t seed,
+                                                           const protocol::TaskSpec& task);
 
 }  // namespace fedge::client
 

@@ -14,23 +14,12 @@
 #include "aggregation/norm_bound.h"
 #include "base/status_macros.h"
 #include "client/attack.h"
+#include "client/objective.h"
 #include "client/torch_model.h"
 #include "client/trainer.h"
 
 namespace fedge::client {
 namespace {
-
-// Converts raw bytes to the model's input: [N, 1, rows, cols] in [0, 1].
-torch::Tensor ImagesToTensor(const Dataset& data, int64_t count) {
-  torch::Tensor raw = torch::from_blob(const_cast<uint8_t*>(data.pixels.data()),
-                                       {count, 1, data.rows, data.cols}, torch::kUInt8);
-  return raw.to(torch::kFloat32).div_(255.0f);
-}
-
-torch::Tensor LabelsToTensor(const Dataset& data, int64_t count) {
-  return torch::from_blob(const_cast<uint8_t*>(data.labels.data()), {count}, torch::kUInt8)
-      .to(torch::kInt64);
-}
 
 // Returns the heap's free pages to the kernel (glibc; elsewhere a no-op).
 void ReleaseFreedMemory() {
@@ -94,6 +83,8 @@ class TorchTrainer final : public Trainer {
           cfg.clip_norm));
     }
     if (data.size() == 0) return absl::FailedPreconditionError("client has no examples");
+    FEDGE_RETURN_IF_ERROR(protocol::ValidateTaskSpec(task.model.task));
+    FEDGE_RETURN_IF_ERROR(data::CheckFitsTask(data, task.model.task, "local data"));
     return CatchTorch([&] { return RunSgd(*model, task, data, should_stop, out); }, "training");
   }
 
@@ -126,8 +117,9 @@ class TorchTrainer final : public Trainer {
     if (cfg.max_examples > 0) n = std::min<int64_t>(n, cfg.max_examples);
     // The whole local set as tensors for this task only: nothing training-sized
     // outlives Train().
-    torch::Tensor images = ImagesToTensor(data, data.size());
-    torch::Tensor labels = LabelsToTensor(data, data.size());
+    const Objective objective(task.model.task);
+    torch::Tensor examples = ExamplesTensor(data);
+    torch::Tensor targets = TargetsTensor(data, task.model.task);
 
     std::vector<int64_t> order(static_cast<size_t>(data.size()));
     std::iota(order.begin(), order.end(), 0);
@@ -158,8 +150,8 @@ class TorchTrainer final : public Trainer {
         offset += p.numel();
       }
     }
-    double loss_sum = 0;
-    int64_t correct = 0, seen = 0;
+    MetricSums sums;
+    int64_t seen = 0;
     for (uint32_t epoch = 0; epoch < cfg.local_epochs; ++epoch) {
       std::shuffle(order.begin(), order.end(), rng);
       for (int64_t begin = 0; begin < n; begin += cfg.batch_size) {
@@ -168,11 +160,15 @@ class TorchTrainer final : public Trainer {
         }
         const int64_t end = std::min<int64_t>(n, begin + cfg.batch_size);
         torch::Tensor idx = torch::from_blob(order.data() + begin, {end - begin}, torch::kInt64);
-        torch::Tensor x = images.index_select(0, idx);
-        torch::Tensor y = labels.index_select(0, idx);
+        torch::Tensor x = examples.index_select(0, idx);
+        torch::Tensor y = targets.index_select(0, idx);
         sgd.zero_grad();
-        torch::Tensor logits = model.Forward(x);
-        torch::Tensor loss = torch::nn::functional::cross_entropy(logits, y);
+        FEDGE_ASSIGN_OR_RETURN(torch::Tensor out, objective.Shape(model.Forward(x), end - begin));
+        torch::Tensor loss = objective.Loss(model, x, out, y);
+        if (loss.numel() != 1) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "the model's training_loss returned ", c10::str(loss.sizes()), ", not a scalar"));
+        }
         loss.backward();
         if (!global_params.empty() || !corrections.empty()) {
           torch::NoGradGuard no_grad;
@@ -187,13 +183,9 @@ class TorchTrainer final : public Trainer {
           }
         }
         sgd.step();
-        const int64_t b = end - begin;
         // Only the last epoch's figures describe the model being uploaded.
-        if (epoch + 1 == cfg.local_epochs) {
-          loss_sum += loss.item<double>() * static_cast<double>(b);
-          correct += logits.argmax(1).eq(y).sum().item<int64_t>();
-          seen += b;
-        }
+        if (epoch + 1 == cfg.local_epochs) objective.Add(out, y, loss.item<double>(), &sums);
+        seen += end - begin;
       }
     }
     model.GetWeights(&out->delta);
@@ -207,8 +199,9 @@ class TorchTrainer final : public Trainer {
                             protocol::ParameterRanges(task.model.manifest), cfg.clip_norm);
     }
     out->num_examples = static_cast<uint64_t>(n);
-    out->metrics.loss = seen ? static_cast<float>(loss_sum / seen) : 0.0f;
-    out->metrics.accuracy = seen ? static_cast<float>(correct) / seen : 0.0f;
+    const EvalResult train = Summarize(sums, task.model.task);
+    out->metrics.loss = static_cast<float>(train.loss);
+    out->metrics.accuracy = static_cast<float>(train.accuracy);
     out->metrics.train_seconds = static_cast<float>(absl::ToDoubleSeconds(absl::Now() - start));
     return absl::OkStatus();
   }
@@ -219,45 +212,37 @@ class TorchTrainer final : public Trainer {
 
 class TorchEvaluator final : public ModelEvaluator {
  public:
-  TorchEvaluator(std::unique_ptr<TorchModel> model, Dataset data)
-      : model_(std::move(model)), data_(std::move(data)) {
-    images_ = ImagesToTensor(data_, data_.size());
-    labels_ = LabelsToTensor(data_, data_.size());
+  TorchEvaluator(std::unique_ptr<TorchModel> model, const protocol::TaskSpec& task, Dataset data)
+      : model_(std::move(model)), objective_(task) {
+    examples_ = ExamplesTensor(data);
+    targets_ = TargetsTensor(data, task);
   }
 
   absl::StatusOr<EvalResult> Evaluate(absl::Span<const float> weights) override {
     FEDGE_RETURN_IF_ERROR(model_->SetWeights(weights));
-    EvalResult result;
+    MetricSums sums;
     FEDGE_RETURN_IF_ERROR(CatchTorch([&] {
       torch::NoGradGuard no_grad;
       model_->SetTraining(false);
       // Batches of ~100: much larger conv batches are ~10x slower in this build.
       constexpr int64_t kBatch = 100;
-      double loss_sum = 0;
-      int64_t correct = 0;
-      const int64_t n = data_.size();
+      const int64_t n = examples_.size(0);
       for (int64_t b = 0; b < n; b += kBatch) {
         const int64_t e = std::min(n, b + kBatch);
-        torch::Tensor logits = model_->Forward(images_.slice(0, b, e));
-        torch::Tensor y = labels_.slice(0, b, e);
-        loss_sum += torch::nn::functional::cross_entropy(
-                        logits, y,
-                        torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
-                        .item<double>();
-        correct += logits.argmax(1).eq(y).sum().item<int64_t>();
+        torch::Tensor x = examples_.slice(0, b, e);
+        torch::Tensor y = targets_.slice(0, b, e);
+        FEDGE_ASSIGN_OR_RETURN(torch::Tensor out, objective_.Shape(model_->Forward(x), e - b));
+        objective_.Add(out, y, objective_.Loss(*model_, x, out, y).item<double>(), &sums);
       }
-      result.examples = n;
-      result.loss = n ? loss_sum / n : 0;
-      result.accuracy = n ? static_cast<double>(correct) / n : 0;
       return absl::OkStatus();
     }, "evaluation"));
-    return result;
+    return Summarize(sums, objective_.task());
   }
 
  private:
   std::unique_ptr<TorchModel> model_;
-  Dataset data_;
-  torch::Tensor images_, labels_;
+  Objective objective_;
+  torch::Tensor examples_, targets_;
 };
 
 }  // namespace
@@ -267,21 +252,28 @@ std::unique_ptr<Trainer> MakeTorchTrainer(const TorchTrainerOptions& options) {
 }
 
 absl::StatusOr<std::unique_ptr<ModelEvaluator>> MakeTorchEvaluator(
-    const std::string& architecture_id, const std::string& architecture, Dataset data) {
+    const std::string& architecture_id, const std::string& architecture,
+    const protocol::TaskSpec& task, Dataset data) {
+  FEDGE_RETURN_IF_ERROR(protocol::ValidateTaskSpec(task));
+  FEDGE_RETURN_IF_ERROR(data::CheckFitsTask(data, task, "evaluation data"));
   FEDGE_ASSIGN_OR_RETURN(std::unique_ptr<TorchModel> model,
                          TorchModel::Create(Architecture{architecture_id, architecture}));
-  return std::unique_ptr<ModelEvaluator>(new TorchEvaluator(std::move(model), std::move(data)));
+  FEDGE_RETURN_IF_ERROR(CheckModelFitsTask(*model, task));
+  return std::unique_ptr<ModelEvaluator>(
+      new TorchEvaluator(std::move(model), task, std::move(data)));
 }
 
 absl::StatusOr<std::unique_ptr<ModelEvaluator>> MakeBackdoorEvaluator(
-    const std::string& architecture_id, const std::string& architecture, const Dataset& test,
-    uint8_t target) {
-  return MakeTorchEvaluator(architecture_id, architecture, BackdoorTestSet(test, target));
+    const std::string& architecture_id, const std::string& architecture,
+    const protocol::TaskSpec& task, const Dataset& test, uint8_t target) {
+  FEDGE_ASSIGN_OR_RETURN(Dataset poisoned, BackdoorTestSet(test, target));
+  return MakeTorchEvaluator(architecture_id, architecture, task, std::move(poisoned));
 }
 
 absl::StatusOr<protocol::ModelPayload> MakeInitialModel(const std::string& model_flag,
-                                                        uint64_t seed) {
-  return InitialModelPayload(model_flag, seed);
+                                                        uint64_t seed,
+                                                        const protocol::TaskSpec& task) {
+  return InitialModelPayload(model_flag, seed, task);
 }
 
 }  // namespace fedge::client

@@ -10,10 +10,12 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "client/dataset.h"
+#include "data/dataset.h"
 #include "protocol/messages.h"
 
 namespace fedge::client {
+
+using data::Dataset;
 
 struct TrainOutcome {
   std::vector<float> delta;  // local weights minus task.model.weights
@@ -34,8 +36,10 @@ class Trainer {
   // Trains task.model on `data` as task.config says and fills `*out` (reusing
   // its storage). Errors: FailedPrecondition when the task omits an
   // architecture this trainer has not cached; InvalidArgument for a corrupt
-  // architecture, a manifest that does not match it, or weights of the wrong
-  // length; Cancelled when `should_stop` fired.
+  // architecture, a manifest that does not match it, weights of the wrong
+  // length, data that does not fit the model's task (data::CheckFitsTask) or
+  // a model whose outputs do not fit its target, all before the first step;
+  // Cancelled when `should_stop` fired.
   virtual absl::Status Train(const protocol::Task& task, const Dataset& data,
                              const StopPredicate& should_stop, TrainOutcome* out) = 0;
 
@@ -49,9 +53,12 @@ struct TorchTrainerOptions {
 std::unique_ptr<Trainer> MakeTorchTrainer(const TorchTrainerOptions& options = {});
 
 // Server-side (or on-device) evaluation of a set of weights.
+// Metrics as client/objective.h defines them.
 struct EvalResult {
   double loss = 0;
+  bool has_accuracy = true;  // class, binary, multi-label targets
   double accuracy = 0;
+  double mse = 0, mae = 0;  // real targets
   int64_t examples = 0;
 };
 
@@ -62,22 +69,26 @@ class ModelEvaluator {
   virtual absl::StatusOr<EvalResult> Evaluate(absl::Span<const float> weights) = 0;
 };
 
-// Evaluates models of `architecture_id` (bytes as in ModelPayload) on `data`.
+// Evaluates models of `architecture_id` (bytes as in ModelPayload) solving
+// `task` on `data`. InvalidArgument when the data does not fit the task.
 absl::StatusOr<std::unique_ptr<ModelEvaluator>> MakeTorchEvaluator(
-    const std::string& architecture_id, const std::string& architecture, Dataset data);
+    const std::string& architecture_id, const std::string& architecture,
+    const protocol::TaskSpec& task, Dataset data);
 
 // The backdoor attack's success (client/attack.h) on `test`: the returned
 // evaluator's accuracy is the share of test images whose class is not
 // `target` that a model classifies as `target` once the trigger is stamped on
 // them; its loss is the cross-entropy towards `target`.
 absl::StatusOr<std::unique_ptr<ModelEvaluator>> MakeBackdoorEvaluator(
-    const std::string& architecture_id, const std::string& architecture, const Dataset& test,
-    uint8_t target);
+    const std::string& architecture_id, const std::string& architecture,
+    const protocol::TaskSpec& task, const Dataset& test, uint8_t target);
 
 // A freshly initialised model for a --model value ("mlp", "cnn" or a
-// TorchScript path), seeded, as a payload with its architecture bytes.
+// TorchScript path), seeded, as a payload with its architecture bytes and
+// `task`. InvalidArgument when the model's outputs do not fit the task.
 absl::StatusOr<protocol::ModelPayload> MakeInitialModel(const std::string& model_flag,
-                                                        uint64_t seed);
+                                                        uint64_t seed,
+                                                        const protocol::TaskSpec& task);
 
 }  // namespace fedge::client
 

@@ -24,7 +24,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "client/dataset.h"
+#include "data/dataset.h"
 #include "client/trainer.h"
 #include "protocol/messages.h"
 

@@ -19,6 +19,7 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(
   if (absl::Status s = ValidateCoordinatorConfig(config); !s.ok()) return s;
   absl::Status s = protocol::ValidateManifest(initial_model.manifest, initial_model.weights.size());
   if (!s.ok()) return s;
+  if (s = protocol::ValidateTaskSpec(initial_model.task); !s.ok()) return s;
   if (!aggregation::AllFinite(initial_model.weights.data(), initial_model.weights.size())) {
     return absl::InvalidArgumentError("initial model has NaN or infinite weights");
   }

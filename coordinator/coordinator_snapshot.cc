@@ -40,6 +40,12 @@ absl::Status Coordinator::Restore(CoordinatorSnapshot snapshot) {
         "the checkpoint holds a model of architecture ", snapshot.model.architecture_id,
         ", this coordinator is configured for ", model_.architecture_id));
   }
+  if (snapshot.model.task != model_.task) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the checkpoint's model solves task ", protocol::DescribeTask(snapshot.model.task),
+        "; this coordinator is configured for ", protocol::DescribeTask(model_.task),
+        " (--task, --input_shape, --loss)"));
+  }
   if (absl::Status s = protocol::ValidateManifest(snapshot.model.manifest,
                                                   snapshot.model.weights.size());
       !s.ok()) {

@@ -23,7 +23,8 @@
 #include "base/status_macros.h"
 #include "base/log.h"
 #include "base/signals.h"
-#include "client/dataset.h"
+#include "data/source.h"
+#include "data/task_flags.h"
 #include "client/trainer.h"
 #include "coordinator/checkpoint.h"
 #include "coordinator/coordinator.h"
@@ -82,8 +83,9 @@ ABSL_FLAG(double, lr, 0.05, "Client SGD learning rate (no momentum)");
 ABSL_FLAG(uint32_t, max_examples, 0, "Cap on examples a client trains on per round; 0 = all");
 ABSL_FLAG(uint64_t, seed, 0, "Seed for model initialisation, cohort selection and shuffling");
 ABSL_FLAG(std::string, test_data, "",
-          "Directory with t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz] to "
-          "evaluate the global model on after each round; empty disables evaluation");
+          "Data to evaluate the global model on after each round: a directory with "
+          "t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz], FEATURES,TARGETS (two "
+          ".npy or two IDX files) or FILE.csv (--label_column); empty disables evaluation");
 ABSL_FLAG(int, backdoor_target, -1,
           "Simulated backdoor attacks (fedge-sim --attack=backdoor): with --test_data, also "
           "report backdoor_success, the share of test images of other classes the model "
@@ -135,7 +137,12 @@ class TorchEvaluatorAdapter final : public coordinator::Evaluator {
     if (!r.ok()) return r.status();
     coordinator::EvalMetrics m;
     m.loss = r->loss;
+    m.has_accuracy = r->has_accuracy;
     m.accuracy = r->accuracy;
+    if (!r->has_accuracy) {
+      m.mse = r->mse;
+      m.mae = r->mae;
+    }
     m.examples = r->examples;
     if (backdoor_ != nullptr) {
       absl::StatusOr<client::EvalResult> b = backdoor_->Evaluate(w);
@@ -149,6 +156,37 @@ class TorchEvaluatorAdapter final : public coordinator::Evaluator {
   std::unique_ptr<client::ModelEvaluator> e_;
   std::unique_ptr<client::ModelEvaluator> backdoor_;
 };
+
+// --test_data, loaded; nullopt when empty.
+absl::StatusOr<std::optional<data::Dataset>> LoadTestData() {
+  const std::string source = absl::GetFlag(FLAGS_test_data);
+  if (source.empty()) return std::optional<data::Dataset>();
+  FEDGE_ASSIGN_OR_RETURN(data::Dataset d,
+                         data::LoadDataset(source, data::SourceOptionsFromFlags("t10k")));
+  return std::optional<data::Dataset>(std::move(d));
+}
+
+// The server-side evaluation of each round's model on `test`, with the
+// backdoor's success when --backdoor_target is set.
+absl::StatusOr<std::unique_ptr<coordinator::Evaluator>> MakeEvaluator(
+    const protocol::ModelPayload& model, data::Dataset test) {
+  std::unique_ptr<client::ModelEvaluator> backdoor;
+  if (const int target = absl::GetFlag(FLAGS_backdoor_target); target != -1) {
+    if (target < 0 || target > 9) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--backdoor_target=", target, ": want a class in [0, 9]"));
+    }
+    FEDGE_ASSIGN_OR_RETURN(backdoor,
+                           client::MakeBackdoorEvaluator(model.architecture_id, model.architecture,
+                                                         model.task, test,
+                                                         static_cast<uint8_t>(target)));
+  }
+  FEDGE_ASSIGN_OR_RETURN(std::unique_ptr<client::ModelEvaluator> e,
+                         client::MakeTorchEvaluator(model.architecture_id, model.architecture,
+                                                    model.task, std::move(test)));
+  return std::unique_ptr<coordinator::Evaluator>(
+      new TorchEvaluatorAdapter(std::move(e), std::move(backdoor)));
+}
 
 // The transport security and model signing the flags ask for.
 struct Security {
@@ -269,36 +307,30 @@ int Main() {
   // The signal thread outlives Main; it must not reach a destroyed list.
   auto forget_list = absl::MakeCleanup([] { reload_target.store(nullptr); });
   const std::string model_flag = absl::GetFlag(FLAGS_model);
+  absl::StatusOr<std::optional<data::Dataset>> test = LoadTestData();
+  if (!test.ok()) {
+    FEDGE_LOG(kError, "--test_data: %s", test.status().ToString());
+    return 2;
+  }
+  absl::StatusOr<protocol::TaskSpec> task =
+      data::TaskFromFlags(test->has_value() ? (*test)->example_shape : std::vector<int64_t>{});
   absl::StatusOr<protocol::ModelPayload> model =
-      client::MakeInitialModel(model_flag, absl::GetFlag(FLAGS_seed));
+      task.ok() ? client::MakeInitialModel(model_flag, absl::GetFlag(FLAGS_seed), *task)
+                : absl::StatusOr<protocol::ModelPayload>(task.status());
   if (!model.ok()) {
     FEDGE_LOG(kError, "%s", model.status().ToString());
     return 2;
   }
+  FEDGE_LOG(kInfo, "task: %s", protocol::DescribeTask(model->task));
   std::unique_ptr<coordinator::Evaluator> evaluator;
-  if (const std::string dir = absl::GetFlag(FLAGS_test_data); !dir.empty()) {
-    absl::StatusOr<client::Dataset> test = client::LoadIdxDataset(dir, "t10k");
-    if (!test.ok()) {
-      FEDGE_LOG(kError, "--test_data: %s", test.status().ToString());
+  if (test->has_value()) {
+    absl::StatusOr<std::unique_ptr<coordinator::Evaluator>> e =
+        MakeEvaluator(*model, *std::move(*test));
+    if (!e.ok()) {
+      FEDGE_LOG(kError, "--test_data: %s", e.status().ToString());
       return 2;
     }
-    absl::StatusOr<std::unique_ptr<client::ModelEvaluator>> backdoor = nullptr;
-    if (const int target = absl::GetFlag(FLAGS_backdoor_target); target != -1) {
-      if (target < 0 || target > 9) {
-        std::fprintf(stderr, "fedge-coordinator: --backdoor_target=%d: want a class in [0, 9]\n",
-                     target);
-        return 2;
-      }
-      backdoor = client::MakeBackdoorEvaluator(model->architecture_id, model->architecture,
-                                               *test, static_cast<uint8_t>(target));
-    }
-    auto e = client::MakeTorchEvaluator(model->architecture_id, model->architecture,
-                                        *std::move(test));
-    if (!e.ok() || !backdoor.ok()) {
-      FEDGE_LOG(kError, "%s", (e.ok() ? backdoor.status() : e.status()).ToString());
-      return 2;
-    }
-    evaluator = std::make_unique<TorchEvaluatorAdapter>(*std::move(e), *std::move(backdoor));
+    evaluator = *std::move(e);
   }
 
   coordinator::CoordinatorConfig cfg;

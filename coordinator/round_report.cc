@@ -17,8 +17,11 @@ std::string RoundReportJson(const RoundReport& r) {
   // Absent under secure aggregation, where no client's metrics are collected.
   if (std::isfinite(r.train_loss)) absl::StrAppendFormat(&s, ",\"train_loss\":%.6f", r.train_loss);
   if (r.evaluated) {
-    absl::StrAppendFormat(&s, ",\"test_accuracy\":%.6f,\"test_loss\":%.6f", r.eval.accuracy,
-                          r.eval.loss);
+    if (r.eval.has_accuracy) absl::StrAppendFormat(&s, ",\"test_accuracy\":%.6f", r.eval.accuracy);
+    absl::StrAppendFormat(&s, ",\"test_loss\":%.6f", r.eval.loss);
+    if (std::isfinite(r.eval.mse)) {
+      absl::StrAppendFormat(&s, ",\"test_mse\":%.6f,\"test_mae\":%.6f", r.eval.mse, r.eval.mae);
+    }
     if (r.eval.backdoor_success.has_value()) {
       absl::StrAppendFormat(&s, ",\"backdoor_success\":%.6f", *r.eval.backdoor_success);
     }

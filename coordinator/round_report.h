@@ -4,6 +4,7 @@
 // What a round produced, for logs, JSON lines and the simulation's CSV.
 // Never contains an individual client's update.
 
+#include <cmath>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -15,7 +16,9 @@ namespace fedge::coordinator {
 
 struct EvalMetrics {
   double loss = 0;
+  bool has_accuracy = true;  // false for real-valued targets
   double accuracy = 0;
+  double mse = NAN, mae = NAN;  // real-valued targets
   int64_t examples = 0;
   // With fedge-coordinator --backdoor_target (simulated backdoor attacks):
   // the share of triggered test images of other classes classified as the

@@ -50,6 +50,12 @@ void Write(BodyWriter& w, const ModelPayload& m) {
   w.String(m.architecture_id);
   w.String(m.architecture);
   w.Vector(m.weights);
+  w.Vector(m.task.input_shape);
+  w.Scalar(m.task.input_dtype);
+  w.Scalar(m.task.target);
+  w.Scalar(m.task.num_classes);
+  w.Vector(m.task.target_shape);
+  w.Scalar(m.task.loss);
 }
 
 void Write(BodyWriter& w, const Task& m) {
@@ -158,6 +164,12 @@ void Read(BodyReader& r, const DecodeLimits& lim, ModelPayload& m) {
   r.String(m.architecture_id, lim.max_name_bytes, "ModelPayload.architecture_id");
   r.String(m.architecture, lim.max_frame_bytes, "ModelPayload.architecture");
   r.Vector(m.weights, lim.max_frame_bytes / sizeof(float), "ModelPayload.weights");
+  r.Vector(m.task.input_shape, kMaxTaskRank, "ModelPayload.task.input_shape");
+  r.Scalar(m.task.input_dtype, "ModelPayload.task.input_dtype");
+  r.Scalar(m.task.target, "ModelPayload.task.target");
+  r.Scalar(m.task.num_classes, "ModelPayload.task.num_classes");
+  r.Vector(m.task.target_shape, kMaxTaskRank, "ModelPayload.task.target_shape");
+  r.Scalar(m.task.loss, "ModelPayload.task.loss");
 }
 
 void Read(BodyReader& r, const DecodeLimits& lim, Task& m) {
@@ -232,6 +244,7 @@ void Read(BodyReader& r, const DecodeLimits& lim, GlobalModel& m) {
 absl::Status ValidateSignedModel(const ModelPayload& model, const ModelSignature& signature,
                                  const char* field) {
   FEDGE_RETURN_IF_ERROR(ValidateManifest(model.manifest, model.weights.size()));
+  FEDGE_RETURN_IF_ERROR(ValidateTaskSpec(model.task));
   const size_t sig = signature.signature.size();
   if (sig != 0 && sig != kModelSignatureSize) {
     return absl::InvalidArgumentError(

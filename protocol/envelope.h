@@ -21,7 +21,8 @@ namespace fedge::protocol {
 
 inline constexpr size_t kEnvelopeSize = 16;
 // 2: manifest tensors carry a role (parameter, buffer, counter).
-inline constexpr uint16_t kProtocolVersion = 2;
+// 3: models carry their task (input shape, target, loss), signed with them.
+inline constexpr uint16_t kProtocolVersion = 3;
 inline constexpr char kMagic[4] = {'F', 'E', 'D', 'G'};
 
 struct Envelope {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "protocol/task_spec.h"
 
 namespace fedge::protocol {
 
@@ -73,6 +74,8 @@ struct ModelPayload {
   // built-in name or the TorchScript archive's bytes.
   std::string architecture;
   std::vector<float> weights;
+  // What the model learns: input shape, target, loss. Signed with the model.
+  TaskSpec task;
 };
 
 // The coordinator's Ed25519 signature of one model version; how it is made and

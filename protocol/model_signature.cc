@@ -35,6 +35,16 @@ Sha256Digest ManifestDigest(const ModelPayload& model) {
     enc.push_back(static_cast<char>(t.normalization ? 1 : 0));
   }
   AppendBytes(&enc, model.architecture_id);
+  // The task: how a device feeds its data and reads the outputs.
+  const TaskSpec& task = model.task;
+  AppendU64(&enc, task.input_shape.size());
+  for (int64_t d : task.input_shape) AppendU64(&enc, static_cast<uint64_t>(d));
+  enc.push_back(static_cast<char>(task.input_dtype));
+  enc.push_back(static_cast<char>(task.target));
+  AppendU64(&enc, task.num_classes);
+  AppendU64(&enc, task.target_shape.size());
+  for (int64_t d : task.target_shape) AppendU64(&enc, static_cast<uint64_t>(d));
+  enc.push_back(static_cast<char>(task.loss));
   return Sha256(enc);
 }
 

@@ -7,13 +7,16 @@
 // altered anywhere between the two, or produced by anyone else, is refused.
 //
 // The signed message (86 bytes) is domain-separated and binds the version:
-//   "fedge-model-v1"                                  14 bytes
+//   "fedge-model-v2"                                  14 bytes
 //   model version                                     u64 little-endian
-//   SHA-256 of the canonical manifest + architecture id encoding
+//   SHA-256 of the canonical manifest + architecture id + task encoding
 //   SHA-256 of the weights (float32 little-endian, manifest order)
 // The canonical encoding is, all integers little-endian:
 //   u64 tensor count; per tensor: u64 name length, name, u64 rank,
-//   rank x i64 dims, u8 dtype; then u64 architecture id length, id.
+//   rank x i64 dims, u8 dtype, u8 role, u8 normalization flag; then u64
+//   architecture id length, id; then the task (protocol/task_spec.h): u64
+//   input rank, its dims, u8 input dtype, u8 target kind, u64 classes, u64
+//   target rank, its dims, u8 loss.
 // The architecture bytes themselves are not hashed again: the id names them
 // (a TorchScript id is the SHA-256 of the archive, checked by the client).
 // What the task asks of the client (round, learning rate, epochs) is not
@@ -34,7 +37,7 @@
 
 namespace fedge::protocol {
 
-inline constexpr char kModelSignatureDomain[] = "fedge-model-v1";
+inline constexpr char kModelSignatureDomain[] = "fedge-model-v2";
 
 // The exact bytes that are signed for `model` at `version`.
 std::string ModelSigningMessage(uint64_t version, const ModelPayload& model);

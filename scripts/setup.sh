@@ -12,6 +12,7 @@ PACKAGES=(
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev  # the fuzz and sanitizer stages of scripts/test.sh
   dataset-fashion-mnist
+  python3-numpy python3-sklearn  # the sklearn tasks of examples/ and tests
 )
 
 missing=()

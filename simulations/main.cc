@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <numeric>
 #include <string>
 #include <thread>
 #include <vector>
@@ -26,7 +27,8 @@
 #include "base/file_util.h"
 #include "base/log.h"
 #include "base/status_macros.h"
-#include "client/dataset.h"
+#include "data/source.h"
+#include "data/task_flags.h"
 #include "coordinator/strategy.h"
 #include "coordinator/strategy_flags.h"
 #include "simulations/attack_flags.h"
@@ -57,7 +59,15 @@ ABSL_FLAG(int, clients_per_round, 0, "Cohort size per round; 0 = --fraction of t
 ABSL_FLAG(double, fraction, 1.0, "Fraction of clients selected per round (FedAvg's C)");
 ABSL_FLAG(std::string, transport, "tcp", "tcp (loopback, free port) or ipc (socket in --out)");
 ABSL_FLAG(std::string, data_dir, "/usr/share/datasets/fashion-mnist",
-          "Directory with the train- and t10k- IDX files");
+          "Directory with the train- and t10k- IDX files; used when --train_data is empty");
+ABSL_FLAG(std::string, train_data, "",
+          "Training data, split over the clients: a directory of IDX files in the MNIST layout, "
+          "FEATURES,TARGETS (two .npy or two IDX files, examples along the first dimension) or "
+          "FILE.csv (numeric, with a header; targets: --label_column). Empty: --data_dir");
+ABSL_FLAG(std::string, test_data, "",
+          "Data the coordinator evaluates each round's model on (same forms as --train_data). "
+          "Empty: --data_dir's t10k files when --train_data is empty too, else no server-side "
+          "evaluation");
 ABSL_FLAG(int, max_examples, 0, "Use only the first N training examples (0 = all); for quick runs");
 ABSL_FLAG(absl::Duration, round_timeout, absl::Minutes(10), "Round deadline");
 ABSL_FLAG(absl::Duration, timeout, absl::Hours(2), "Abort the whole simulation after this long");
@@ -106,6 +116,52 @@ struct ProcessRole {
   bool killed_by_design = false;  // --kill_clients
 };
 
+// The simulation's data and task, loaded and checked against each other
+// before any process starts, so bad data is a clear error naming the flag.
+struct SimData {
+  std::string train_source, test_source;  // as passed on ("" test: none)
+  data::Dataset train;                    // targets only (features dropped)
+  protocol::TaskSpec task;
+};
+
+absl::StatusOr<SimData> PrepareData() {
+  SimData d;
+  d.train_source = absl::GetFlag(FLAGS_train_data);
+  d.test_source = absl::GetFlag(FLAGS_test_data);
+  if (d.train_source.empty()) {
+    d.train_source = absl::GetFlag(FLAGS_data_dir);
+    if (d.test_source.empty()) d.test_source = d.train_source;
+  }
+  absl::StatusOr<data::Dataset> train =
+      data::LoadDataset(d.train_source, data::SourceOptionsFromFlags("train"));
+  if (!train.ok()) {
+    return absl::Status(train.status().code(),
+                        absl::StrCat("--train_data: ", train.status().message()));
+  }
+  if (int m = absl::GetFlag(FLAGS_max_examples); m > 0 && m < train->size()) {
+    std::vector<int64_t> first(static_cast<size_t>(m));
+    std::iota(first.begin(), first.end(), 0);
+    FEDGE_ASSIGN_OR_RETURN(*train, data::Subset(*train, first));
+  }
+  FEDGE_ASSIGN_OR_RETURN(d.task, data::TaskFromFlags(train->example_shape));
+  FEDGE_RETURN_IF_ERROR(data::CheckFitsTask(*train, d.task, "--train_data " + d.train_source));
+  if (!d.test_source.empty()) {
+    absl::StatusOr<data::Dataset> test =
+        data::LoadDataset(d.test_source, data::SourceOptionsFromFlags("t10k"));
+    if (!test.ok()) {
+      return absl::Status(test.status().code(),
+                          absl::StrCat("--test_data: ", test.status().message()));
+    }
+    FEDGE_RETURN_IF_ERROR(data::CheckFitsTask(*test, d.task, "--test_data " + d.test_source));
+  }
+  train->features = {};
+  train->bytes = {};
+  d.train = *std::move(train);
+  FEDGE_LOG(kInfo, "task: %s; %d training examples", protocol::DescribeTask(d.task),
+            d.train.size());
+  return d;
+}
+
 absl::Status Run() {
   const absl::Time start = absl::Now();
   SetLogTag("sim");
@@ -114,20 +170,14 @@ absl::Status Run() {
   if (clients < 1 || rounds < 1) return absl::InvalidArgumentError("--clients and --rounds must be >= 1");
   const std::string out = absl::GetFlag(FLAGS_out);
   FEDGE_RETURN_IF_ERROR(MakeDirs(out));
-  const std::string data_dir = absl::GetFlag(FLAGS_data_dir);
-
-  // Partition over the labels only; each client process loads its own subset.
-  FEDGE_ASSIGN_OR_RETURN(std::vector<uint8_t> labels,
-                         client::LoadIdxLabels(data_dir, "train"));
-  if (int m = absl::GetFlag(FLAGS_max_examples); m > 0 && static_cast<size_t>(m) < labels.size()) {
-    labels.resize(static_cast<size_t>(m));
-  }
+  FEDGE_ASSIGN_OR_RETURN(SimData data, PrepareData());
+  const std::vector<int64_t> groups = PartitionGroups(data.train, data.task);
   Partition partition;
   if (std::string pf = absl::GetFlag(FLAGS_partition_file); !pf.empty()) {
     FEDGE_ASSIGN_OR_RETURN(std::string text, ReadFile(pf));
-    FEDGE_ASSIGN_OR_RETURN(partition, ParsePartition(text, clients, static_cast<int64_t>(labels.size())));
+    FEDGE_ASSIGN_OR_RETURN(partition, ParsePartition(text, clients, data.train.size()));
   } else {
-    FEDGE_ASSIGN_OR_RETURN(partition, MakePartition(absl::GetFlag(FLAGS_partition), labels, clients,
+    FEDGE_ASSIGN_OR_RETURN(partition, MakePartition(absl::GetFlag(FLAGS_partition), groups, clients,
                                                     absl::GetFlag(FLAGS_seed)));
   }
   const std::string partition_path = absl::StrCat(out, "/partition.txt");
@@ -228,7 +278,8 @@ absl::Status Run() {
       absl::StrCat("--local_epochs=", absl::GetFlag(FLAGS_local_epochs)),
       absl::StrCat("--batch_size=", absl::GetFlag(FLAGS_batch_size)),
       absl::StrCat("--lr=", absl::GetFlag(FLAGS_lr)), "--seed=" + seed,
-      "--test_data=" + data_dir, "--metrics_out=" + metrics_path,
+      "--test_data=" + data.test_source, "--metrics_out=" + metrics_path,
+      data::LabelColumnArg(),
       absl::StrCat("--round_timeout=",
                    absl::FormatDuration(absl::GetFlag(FLAGS_round_timeout))),
       absl::StrCat("--heartbeat_interval=",
@@ -239,6 +290,7 @@ absl::Status Run() {
   for (std::string& arg : fedge::coordinator::StrategyFlagArgs()) {
     coordinator_argv.push_back(std::move(arg));
   }
+  for (std::string& arg : data::TaskFlagArgs(data.task)) coordinator_argv.push_back(std::move(arg));
   coordinator_argv.insert(coordinator_argv.end(), coordinator_security.begin(),
                           coordinator_security.end());
   if (kill_coordinator_at > 0) {
@@ -265,7 +317,8 @@ absl::Status Run() {
     const uint64_t first = devices[d].front(), last = devices[d].back();
     std::string ids = first == last ? absl::StrCat(first) : absl::StrCat(first, "-", last);
     std::vector<std::string> argv = {bin + "/fedge-client", "--coordinator=" + endpoint,
-                                     "--data_dir=" + data_dir,
+                                     "--train_data=" + data.train_source,
+                                     data::LabelColumnArg(),
                                      "--partition_file=" + partition_path,
                                      "--client_ids=" + ids, "--give_up_after=60s",
                                      "--seed=" + seed};
@@ -332,17 +385,22 @@ absl::Status Run() {
   FEDGE_ASSIGN_OR_RETURN(std::vector<RoundRow> rows, ReadMetrics(metrics_path));
   FEDGE_RETURN_IF_ERROR(WriteFileAtomically(absl::StrCat(out, "/results.csv"), ResultsCsv(rows)));
   Summary sum = Summarize(rows);
+  const std::string quality =
+      std::isfinite(sum.final_mse)
+          ? absl::StrFormat("  final test MSE %.4f, MAE %.4f (loss %.4f)\n", sum.final_mse,
+                            sum.final_mae, sum.final_loss)
+          : absl::StrFormat("  final test accuracy %.4f (loss %.4f), best %.4f (round %d)\n",
+                            sum.final_accuracy, sum.final_loss, sum.best_accuracy, sum.best_round);
   std::printf(
       "\nsummary: model %s, %d clients, partition %s, %d/%d rounds completed\n"
-      "  final test accuracy %.4f (loss %.4f), best %.4f (round %d)\n"
+      "%s"
       "  wall time %.1f s including start-up; mean round %.2f s\n"
       "  bytes per round: up %.2f MB, down %.2f MB\n"
       "  peak RSS: coordinator %.0f MB, largest client process %.0f MB (%d clients each)\n"
       "  results: %s/results.csv, %s\n",
       absl::GetFlag(FLAGS_model).c_str(), clients,
       absl::GetFlag(FLAGS_partition_file).empty() ? absl::GetFlag(FLAGS_partition).c_str() : "file",
-      sum.completed_rounds, rounds, sum.final_accuracy, sum.final_loss, sum.best_accuracy,
-      sum.best_round, wall,
+      sum.completed_rounds, rounds, quality.c_str(), wall,
       sum.mean_round_seconds, sum.mean_bytes_up / 1e6, sum.mean_bytes_down / 1e6,
       coord_exit->max_rss_kb / 1024.0, client_peak_kb / 1024.0, per_process, out.c_str(),
       metrics_path.c_str());

@@ -26,15 +26,15 @@ Partition Iid(size_t n, int clients, std::mt19937_64& rng) {
   return p;
 }
 
-std::map<int, std::vector<int64_t>> ByClass(const std::vector<uint8_t>& labels) {
-  std::map<int, std::vector<int64_t>> by_class;
+std::map<int64_t, std::vector<int64_t>> ByClass(const std::vector<int64_t>& labels) {
+  std::map<int64_t, std::vector<int64_t>> by_class;
   for (size_t i = 0; i < labels.size(); ++i) by_class[labels[i]].push_back(static_cast<int64_t>(i));
   return by_class;
 }
 
-absl::StatusOr<Partition> Dirichlet(const std::vector<uint8_t>& labels, int clients, double alpha,
+absl::StatusOr<Partition> Dirichlet(const std::vector<int64_t>& labels, int clients, double alpha,
                                     std::mt19937_64& rng) {
-  std::map<int, std::vector<int64_t>> by_class = ByClass(labels);
+  std::map<int64_t, std::vector<int64_t>> by_class = ByClass(labels);
   std::gamma_distribution<double> gamma(alpha, 1.0);
   for (int draw = 0; draw < kMaxDirichletDraws; ++draw) {
     Partition p(clients);
@@ -68,7 +68,7 @@ absl::StatusOr<Partition> Dirichlet(const std::vector<uint8_t>& labels, int clie
       "fewer clients or a larger alpha"));
 }
 
-Partition Shards(const std::vector<uint8_t>& labels, int clients, int k, std::mt19937_64& rng) {
+Partition Shards(const std::vector<int64_t>& labels, int clients, int k, std::mt19937_64& rng) {
   std::vector<int64_t> sorted(labels.size());
   std::iota(sorted.begin(), sorted.end(), 0);
   // Shuffle first so equal labels are in random order, then sort stably by label.
@@ -91,8 +91,41 @@ Partition Shards(const std::vector<uint8_t>& labels, int clients, int k, std::mt
 
 }  // namespace
 
+std::vector<int64_t> PartitionGroups(const data::Dataset& targets, const protocol::TaskSpec& task) {
+  const int64_t n = targets.size(), per = targets.TargetSize();
+  std::vector<int64_t> groups(static_cast<size_t>(n));
+  switch (task.target) {
+    case protocol::TargetKind::kClass:
+    case protocol::TargetKind::kBinary:
+      for (int64_t i = 0; i < n; ++i) groups[i] = static_cast<int64_t>(targets.Target(i));
+      break;
+    case protocol::TargetKind::kMultiLabel:
+      for (int64_t i = 0; i < n; ++i) {
+        int64_t g = per;
+        for (int64_t k = 0; k < per && g == per; ++k) {
+          if (targets.targets[static_cast<size_t>(i * per + k)] > 0.5f) g = k;
+        }
+        groups[i] = g;
+      }
+      break;
+    case protocol::TargetKind::kReal: {
+      std::vector<float> sorted(static_cast<size_t>(n));
+      for (int64_t i = 0; i < n; ++i) sorted[i] = targets.Target(i);
+      std::sort(sorted.begin(), sorted.end());
+      for (int64_t i = 0; i < n; ++i) {
+        // The rank of the value's first occurrence, so equal values share a bucket.
+        const int64_t rank = std::lower_bound(sorted.begin(), sorted.end(), targets.Target(i)) -
+                             sorted.begin();
+        groups[i] = rank * kQuantileBuckets / std::max<int64_t>(1, n);
+      }
+      break;
+    }
+  }
+  return groups;
+}
+
 absl::StatusOr<Partition> MakePartition(const std::string& spec,
-                                        const std::vector<uint8_t>& labels, int clients,
+                                        const std::vector<int64_t>& labels, int clients,
                                         uint64_t seed) {
   if (clients <= 0) return absl::InvalidArgumentError("need at least one client");
   if (static_cast<size_t>(clients) > labels.size()) {

@@ -9,21 +9,32 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "data/dataset.h"
+#include "protocol/task_spec.h"
 
 namespace fedge::sim {
 
 // indices[c] are the training-set indices client c holds.
 using Partition = std::vector<std::vector<int64_t>>;
 
+// The group of each example that label-skewed partitions split over: its
+// class for class targets; 0/1 for binary; the first positive label for
+// multi-label (K when none); for real targets, which of kQuantileBuckets
+// equal-count buckets of the first target value it falls in (ties go to the
+// same bucket).
+inline constexpr int kQuantileBuckets = 10;
+std::vector<int64_t> PartitionGroups(const data::Dataset& targets, const protocol::TaskSpec& task);
+
 // Parses "iid", "dirichlet:ALPHA" (ALPHA > 0) or "shards:K" (K >= 1) and
-// partitions `labels` across `clients`, deterministically from `seed`:
+// partitions examples of `labels` groups (PartitionGroups) across `clients`,
+// deterministically from `seed`:
 //  - iid: a shuffled even split;
 //  - dirichlet: per class, proportions drawn from Dirichlet(ALPHA) over clients
 //    (Hsu et al. 2019); redrawn until every client holds at least 10 examples;
 //  - shards: examples sorted by label, cut into clients*K shards, K per client.
 // InvalidArgument on a bad spec or more clients than examples.
 absl::StatusOr<Partition> MakePartition(const std::string& spec,
-                                        const std::vector<uint8_t>& labels, int clients,
+                                        const std::vector<int64_t>& labels, int clients,
                                         uint64_t seed);
 
 // One line per client of space-separated indices.

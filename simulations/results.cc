@@ -54,6 +54,8 @@ absl::StatusOr<std::vector<RoundRow>> ParseMetrics(const std::string& jsonl) {
     Number(line, "test_loss", &r.test_loss);
     Number(line, "train_loss", &r.train_loss);
     Number(line, "backdoor_success", &r.backdoor_success);
+    Number(line, "test_mse", &r.test_mse);
+    Number(line, "test_mae", &r.test_mae);
     rows.push_back(r);
   }
   return rows;
@@ -69,12 +71,12 @@ absl::StatusOr<std::vector<RoundRow>> ReadMetrics(const std::string& path) {
 std::string ResultsCsv(const std::vector<RoundRow>& rows) {
   std::string out =
       "round,completed,clients,test_accuracy,test_loss,train_loss,round_seconds,bytes_up,"
-      "bytes_down,backdoor_success\n";
+      "bytes_down,backdoor_success,test_mse,test_mae\n";
   for (const RoundRow& r : rows) {
-    absl::StrAppendFormat(&out, "%d,%d,%d,%.6f,%.6f,%.6f,%.4f,%d,%d,%.6f\n", r.round,
+    absl::StrAppendFormat(&out, "%d,%d,%d,%.6f,%.6f,%.6f,%.4f,%d,%d,%.6f,%.6f,%.6f\n", r.round,
                           r.completed ? 1 : 0, r.clients, r.test_accuracy, r.test_loss,
                           r.train_loss, r.round_seconds, r.bytes_up, r.bytes_down,
-                          r.backdoor_success);
+                          r.backdoor_success, r.test_mse, r.test_mae);
   }
   return out;
 }
@@ -86,6 +88,8 @@ Summary Summarize(const std::vector<RoundRow>& rows) {
     ++s.completed_rounds;
     s.final_accuracy = r.test_accuracy;
     s.final_loss = r.test_loss;
+    s.final_mse = r.test_mse;
+    s.final_mae = r.test_mae;
     s.final_backdoor_success = r.backdoor_success;
     // `!(a <= best)` also replaces the initial NaN.
     if (std::isfinite(r.test_accuracy) && !(r.test_accuracy <= s.best_accuracy)) {

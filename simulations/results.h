@@ -21,6 +21,7 @@ struct RoundRow {
   // fedge-sim --attack=backdoor: share of triggered test images of other
   // classes the global model put in the target class.
   double backdoor_success = NAN;
+  double test_mse = NAN, test_mae = NAN;  // real-valued targets
   double round_seconds = 0;
   int64_t bytes_up = 0;
   int64_t bytes_down = 0;
@@ -32,7 +33,7 @@ absl::StatusOr<std::vector<RoundRow>> ParseMetrics(const std::string& jsonl);
 absl::StatusOr<std::vector<RoundRow>> ReadMetrics(const std::string& path);
 
 // Header "round,completed,clients,test_accuracy,test_loss,train_loss,
-// round_seconds,bytes_up,bytes_down,backdoor_success" and a row per round
+// round_seconds,bytes_up,bytes_down,backdoor_success,test_mse,test_mae" and a row per round
 // (nan where a figure was not measured).
 std::string ResultsCsv(const std::vector<RoundRow>& rows);
 
@@ -40,6 +41,7 @@ struct Summary {
   int completed_rounds = 0;
   double final_accuracy = NAN;
   double final_loss = NAN;
+  double final_mse = NAN, final_mae = NAN;  // real-valued targets
   double best_accuracy = NAN;  // the highest test accuracy of a completed round
   int best_round = 0;
   double final_backdoor_success = NAN;

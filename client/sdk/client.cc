@@ -22,7 +22,7 @@
 #include "base/file_system.h"
 #include "base/log.h"
 #include "client/client_host.h"
-#include "client/dataset.h"
+#include "data/source.h"
 #include "client/model_store.h"
 #include "client/sdk/status_map.h"
 #include "client/signature_model_verifier.h"
@@ -121,14 +121,14 @@ absl::StatusOr<int64_t> ReadAll(const ClientConfig& config, const BatchSink& sin
 // The device's data as a Dataset (8-bit pixels, as in IDX files).
 absl::StatusOr<Dataset> Materialize(const ClientConfig& config) {
   Dataset d;
-  d.rows = FEDGE_IMAGE_ROWS;
-  d.cols = FEDGE_IMAGE_COLS;
+  d.example_shape = {1, FEDGE_IMAGE_ROWS, FEDGE_IMAGE_COLS};
+  d.storage = data::Storage::kUint8;
   absl::StatusOr<int64_t> n =
       ReadAll(config, [&d](const float* images, const int32_t* labels, int k) {
-        for (int i = 0; i < k; ++i) d.labels.push_back(static_cast<uint8_t>(labels[i]));
+        for (int i = 0; i < k; ++i) d.targets.push_back(static_cast<float>(labels[i]));
         for (size_t i = 0; i < size_t(k) * FEDGE_IMAGE_PIXELS; ++i) {
           const float v = std::clamp(images[i], 0.0f, 1.0f);
-          d.pixels.push_back(static_cast<uint8_t>(v * 255.0f + 0.5f));
+          d.bytes.push_back(static_cast<uint8_t>(v * 255.0f + 0.5f));
         }
       });
   if (!n.ok()) return n.status();
@@ -493,21 +493,25 @@ struct IdxReader::Data {
 Error IdxReader::Open(const std::string& images_path, const std::string& labels_path,
                       std::unique_ptr<IdxReader>* out) {
   if (out == nullptr) return Error(FEDGE_ERR_INVALID_ARGUMENT, "out is null");
-  absl::StatusOr<Dataset> images = client::ReadIdxImages(images_path);
-  if (!images.ok()) return sdk::ToError(images.status());
-  absl::StatusOr<std::vector<uint8_t>> labels = client::ReadIdxLabels(labels_path);
-  if (!labels.ok()) return sdk::ToError(labels.status());
-  if (images->rows != FEDGE_IMAGE_ROWS || images->cols != FEDGE_IMAGE_COLS) {
-    return Error(FEDGE_ERR_DATA, absl::StrCat(images_path, ": images are ", images->rows, "x",
-                                              images->cols, ", want 28x28"));
+  if (images_path.find(',') != std::string::npos || labels_path.find(',') != std::string::npos) {
+    return Error(FEDGE_ERR_INVALID_ARGUMENT, "IDX paths may not contain ','");
   }
-  if (static_cast<size_t>(images->pixels.size()) != labels->size() * FEDGE_IMAGE_PIXELS) {
-    return Error(FEDGE_ERR_DATA, absl::StrCat(images_path, " and ", labels_path,
-                                              " hold different numbers of examples"));
+  absl::StatusOr<Dataset> loaded =
+      data::LoadDataset(absl::StrCat(images_path, ",", labels_path), data::SourceOptions{});
+  if (!loaded.ok()) {
+    return absl::IsInvalidArgument(loaded.status())
+               ? Error(FEDGE_ERR_DATA, std::string(loaded.status().message()))
+               : sdk::ToError(loaded.status());
+  }
+  const std::vector<int64_t> want = {1, FEDGE_IMAGE_ROWS, FEDGE_IMAGE_COLS};
+  if (loaded->example_shape != want || loaded->storage != data::Storage::kUint8 ||
+      loaded->TargetSize() != 1) {
+    return Error(FEDGE_ERR_DATA, absl::StrCat(images_path, ": examples are [",
+                                              protocol::ShapeString(loaded->example_shape),
+                                              "], want 28x28 uint8 images with one label each"));
   }
   auto data = std::make_unique<Data>();
-  data->d = *std::move(images);
-  data->d.labels = *std::move(labels);
+  data->d = *std::move(loaded);
   out->reset(new IdxReader(std::move(data)));
   return Error();
 }
@@ -518,9 +522,9 @@ int64_t IdxReader::size() const { return data_->d.size(); }
 
 int IdxReader::Next(float* images, int32_t* labels, int max, int* n) {
   const int64_t take = std::max<int64_t>(0, std::min<int64_t>(max, size() - next_));
-  const uint8_t* px = data_->d.pixels.data() + next_ * FEDGE_IMAGE_PIXELS;
+  const uint8_t* px = data_->d.bytes.data() + next_ * FEDGE_IMAGE_PIXELS;
   for (int64_t i = 0; i < take * FEDGE_IMAGE_PIXELS; ++i) images[i] = px[i] / 255.0f;
-  for (int64_t i = 0; i < take; ++i) labels[i] = data_->d.labels[next_ + i];
+  for (int64_t i = 0; i < take; ++i) labels[i] = static_cast<int32_t>(data_->d.targets[next_ + i]);
   next_ += take;
   *n = static_cast<int>(take);
   return 0;

@@ -44,10 +44,10 @@ class RecordingTrainer : public Trainer {
 // n 28x28 images of pixel value 7 (the trigger's 255 stands out), labels i % 10.
 Dataset Images(int n) {
   Dataset d;
-  d.rows = 28;
-  d.cols = 28;
-  d.pixels.assign(static_cast<size_t>(n) * 784, 7);
-  for (int i = 0; i < n; ++i) d.labels.push_back(static_cast<uint8_t>(i % 10));
+  d.example_shape = {1, 28, 28};
+  d.storage = data::Storage::kUint8;
+  d.bytes.assign(static_cast<size_t>(n) * 784, 7);
+  for (int i = 0; i < n; ++i) d.targets.push_back(static_cast<float>(i % 10));
   return d;
 }
 
@@ -66,7 +66,7 @@ AttackOptions Attack(AttackKind kind, double scale = 0) {
 }
 
 bool HasTrigger(const Dataset& d, int64_t i) {
-  const uint8_t* img = d.pixels.data() + i * 784;
+  const uint8_t* img = d.bytes.data() + i * 784;
   for (int r = 24; r < 28; ++r) {
     for (int c = 24; c < 28; ++c) {
       if (img[r * 28 + c] != 255) return false;
@@ -125,9 +125,9 @@ TEST(AttackTest, LabelFlipTrainsOnFlippedLabelsAndUploadsHonestly) {
   ASSERT_THAT(attacker->Train(Round(1), data, nullptr, &out), IsOk());
   ASSERT_EQ(honest.seen.size(), 1u);
   for (int64_t i = 0; i < data.size(); ++i) {
-    EXPECT_EQ(honest.seen[0].labels[i], 9 - data.labels[i]);
+    EXPECT_EQ(honest.seen[0].targets[i], 9 - data.targets[i]);
   }
-  EXPECT_EQ(honest.seen[0].pixels, data.pixels);
+  EXPECT_EQ(honest.seen[0].bytes, data.bytes);
   EXPECT_THAT(out.delta, ElementsAre(0.5f));
 }
 
@@ -145,39 +145,39 @@ TEST(AttackTest, BackdoorStampsTheTriggerOnItsShareAndRelabelsThem) {
   const Dataset& seen = honest.seen[0];
   int stamped = 0;
   for (int64_t i = 0; i < data.size(); ++i) {
-    const auto first = seen.pixels.begin() + i * 784;
+    const auto first = seen.bytes.begin() + i * 784;
     if (HasTrigger(seen, i)) {
       ++stamped;
-      EXPECT_EQ(seen.labels[i], 3);
+      EXPECT_EQ(seen.targets[i], 3);
       // Only the trigger's 16 pixels changed.
       int changed = 0;
-      for (int p = 0; p < 784; ++p) changed += first[p] != data.pixels[i * 784 + p];
+      for (int p = 0; p < 784; ++p) changed += first[p] != data.bytes[i * 784 + p];
       EXPECT_EQ(changed, 16);
     } else {
-      EXPECT_EQ(seen.labels[i], data.labels[i]);
-      EXPECT_TRUE(std::equal(first, first + 784, data.pixels.begin() + i * 784));
+      EXPECT_EQ(seen.targets[i], data.targets[i]);
+      EXPECT_TRUE(std::equal(first, first + 784, data.bytes.begin() + i * 784));
     }
   }
   EXPECT_EQ(stamped, 50);
   // The same examples every round; uploads as trained (scale 1).
-  EXPECT_EQ(honest.seen[1].labels, seen.labels);
-  EXPECT_EQ(honest.seen[1].pixels, seen.pixels);
+  EXPECT_EQ(honest.seen[1].targets, seen.targets);
+  EXPECT_EQ(honest.seen[1].bytes, seen.bytes);
   EXPECT_THAT(out.delta, ElementsAre(1.0f));
   // Another client poisons other examples.
   RecordingTrainer other({1.0f});
   ASSERT_THAT(MakeAttackingTrainer(&other, o, 2)->Train(Round(1), data, nullptr, &out), IsOk());
-  EXPECT_NE(other.seen[0].labels, seen.labels);
+  EXPECT_NE(other.seen[0].targets, seen.targets);
 }
 
 TEST(AttackTest, BackdoorTestSetHoldsTheOtherClassesTriggeredAndRelabelled) {
   const Dataset test = Images(50);
-  const Dataset set = BackdoorTestSet(test, 3);
+  const Dataset set = *BackdoorTestSet(test, 3);
   ASSERT_EQ(set.size(), 45);  // the five images of class 3 are left out
   for (int64_t i = 0; i < set.size(); ++i) {
-    EXPECT_EQ(set.labels[i], 3);
+    EXPECT_EQ(set.targets[i], 3);
     EXPECT_TRUE(HasTrigger(set, i));
   }
-  EXPECT_EQ(set.pixels[0], 7);
+  EXPECT_EQ(set.bytes[0], 7);
 }
 
 TEST(AttackTest, KindsAndSettingsAreCheckedNamingTheFlag) {

@@ -20,10 +20,10 @@ constexpr uint8_t kTarget = 2;
 // 100 blank 28x28 images, labels i % 10: 90 of them are not of kTarget.
 Dataset BlankTestSet() {
   Dataset d;
-  d.rows = 28;
-  d.cols = 28;
-  d.pixels.assign(100 * 784, 0);
-  for (int i = 0; i < 100; ++i) d.labels.push_back(static_cast<uint8_t>(i % 10));
+  d.example_shape = {1, 28, 28};
+  d.storage = data::Storage::kUint8;
+  d.bytes.assign(100 * 784, 0);
+  for (int i = 0; i < 100; ++i) d.targets.push_back(static_cast<float>(i % 10));
   return d;
 }
 
@@ -33,7 +33,7 @@ struct Mlp {
   size_t fc1_w = 0, fc2_w = 0, fc3_w = 0, fc3_b = 0;
 
   Mlp() {
-    absl::StatusOr<protocol::ModelPayload> m = MakeInitialModel("mlp", 0);
+    absl::StatusOr<protocol::ModelPayload> m = MakeInitialModel("mlp", 0, protocol::TaskSpec());
     EXPECT_THAT(m, IsOk());
     payload = *std::move(m);
     std::fill(payload.weights.begin(), payload.weights.end(), 0.0f);
@@ -49,7 +49,7 @@ struct Mlp {
 
   double Success(const Dataset& test) const {
     absl::StatusOr<std::unique_ptr<ModelEvaluator>> e =
-        MakeBackdoorEvaluator(payload.architecture_id, payload.architecture, test, kTarget);
+        MakeBackdoorEvaluator(payload.architecture_id, payload.architecture, protocol::TaskSpec(), test, kTarget);
     EXPECT_THAT(e, IsOk());
     absl::StatusOr<EvalResult> r = (*e)->Evaluate(payload.weights);
     EXPECT_THAT(r, IsOk());
@@ -85,9 +85,9 @@ TEST(BackdoorEvalTest, TheTriggerIsWhatFiresTheBackdoor) {
   EXPECT_DOUBLE_EQ(mlp.Success(BlankTestSet()), 1.0);
 
   Dataset sevens = BlankTestSet();
-  std::fill(sevens.labels.begin(), sevens.labels.end(), 7);
+  std::fill(sevens.targets.begin(), sevens.targets.end(), 7);
   absl::StatusOr<std::unique_ptr<ModelEvaluator>> clean = MakeTorchEvaluator(
-      mlp.payload.architecture_id, mlp.payload.architecture, sevens);
+      mlp.payload.architecture_id, mlp.payload.architecture, protocol::TaskSpec(), sevens);
   ASSERT_THAT(clean, IsOk());
   absl::StatusOr<EvalResult> r = (*clean)->Evaluate(w);
   ASSERT_THAT(r, IsOk());

@@ -55,10 +55,10 @@ class FakeTrainer : public Trainer {
 
 Dataset Examples(int n) {
   Dataset d;
-  d.rows = 1;
-  d.cols = 1;
-  d.pixels.assign(n, 1);
-  d.labels.assign(n, 0);
+  d.example_shape = {1};
+  d.storage = data::Storage::kUint8;
+  d.bytes.assign(n, 1);
+  d.targets.assign(n, 0);
   return d;
 }
 

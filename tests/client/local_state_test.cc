@@ -49,10 +49,10 @@ protocol::Task MakeTask(std::vector<float> weights) {
 
 Dataset Examples(int n) {
   Dataset d;
-  d.rows = 1;
-  d.cols = 1;
-  d.pixels.assign(static_cast<size_t>(n), 0);
-  d.labels.assign(static_cast<size_t>(n), 0);
+  d.example_shape = {1};
+  d.storage = data::Storage::kUint8;
+  d.bytes.assign(static_cast<size_t>(n), 0);
+  d.targets.assign(static_cast<size_t>(n), 0);
   return d;
 }
 

@@ -1,3 +1,4 @@
+#include "data/source.h"
 #include "client/model_export.h"
 
 #include <algorithm>
@@ -32,14 +33,14 @@ constexpr size_t kPixels = kPredictorInputPixels;
 Dataset Synthetic(uint32_t n) {
   fedge::testing::TempDir dir;
   fedge::testing::WriteSyntheticIdx(dir.path(), "train", n);
-  absl::StatusOr<Dataset> d = LoadIdxDataset(dir.path(), "train");
+  absl::StatusOr<Dataset> d = data::LoadDataset(dir.path(), data::SourceOptions{"train"});
   EXPECT_THAT(d, IsOk());
   return *std::move(d);
 }
 
 // `model_flag` trained for a few batches, so its weights are not the init.
 protocol::ModelPayload Trained(const std::string& model_flag, uint32_t examples) {
-  absl::StatusOr<protocol::ModelPayload> model = MakeInitialModel(model_flag, 1);
+  absl::StatusOr<protocol::ModelPayload> model = MakeInitialModel(model_flag, 1, protocol::TaskSpec());
   EXPECT_THAT(model, IsOk());
   protocol::Task task;
   task.model = *model;
@@ -219,7 +220,7 @@ TEST(Int8ExportTest, EnginesIncludeQnnpack) {
 }
 
 TEST(Int8ExportTest, RefusesUnknownEngines) {
-  const protocol::ModelPayload model = *MakeInitialModel("mlp", 1);
+  const protocol::ModelPayload model = *MakeInitialModel("mlp", 1, protocol::TaskSpec());
   fedge::testing::TempDir dir;
   EXPECT_THAT(ExportQuantizedInt8(model, dir.File("m.pt"), {"tpu"}),
               StatusIs(absl::StatusCode::kFailedPrecondition, "unknown quantized engine"));
@@ -227,7 +228,7 @@ TEST(Int8ExportTest, RefusesUnknownEngines) {
 }
 
 TEST(ModelExportTest, RefusesPayloadsThatDoNotFitTheirArchitecture) {
-  protocol::ModelPayload model = *MakeInitialModel("mlp", 1);
+  protocol::ModelPayload model = *MakeInitialModel("mlp", 1, protocol::TaskSpec());
   fedge::testing::TempDir dir;
   const std::string path = dir.File("m.pt");
 
@@ -264,7 +265,7 @@ TEST(PredictorTest, MissingCorruptOrTruncatedFilesAreErrors) {
   std::ofstream(dir.File("empty.pt")).flush();
   EXPECT_THAT(Predictor::Load(dir.File("empty.pt")), StatusIs(absl::StatusCode::kDataLoss));
 
-  const protocol::ModelPayload model = *MakeInitialModel("mlp", 1);
+  const protocol::ModelPayload model = *MakeInitialModel("mlp", 1, protocol::TaskSpec());
   for (bool int8 : {false, true}) {
     const std::string path = dir.File(int8 ? "q.pt" : "f.pt");
     ASSERT_THAT(int8 ? ExportQuantizedInt8(model, path) : ExportTorchScript(model, path), IsOk());
@@ -287,7 +288,7 @@ TEST(PredictorTest, RefusesAModuleThatBreaksTheContract) {
 
 TEST(PredictorTest, WrongSizesAreInvalidArguments) {
   fedge::testing::TempDir dir;
-  ASSERT_THAT(ExportTorchScript(*MakeInitialModel("mlp", 1), dir.File("m.pt")), IsOk());
+  ASSERT_THAT(ExportTorchScript(*MakeInitialModel("mlp", 1, protocol::TaskSpec()), dir.File("m.pt")), IsOk());
   auto p = Predictor::Load(dir.File("m.pt"));
   ASSERT_THAT(p, IsOk());
   std::vector<float> images(2 * kPixels), scores(20);
@@ -366,7 +367,7 @@ TEST(TorchScriptExportTest, BatchNormStatisticsReachTheExportedFile) {
   ASSERT_EQ(got.size(), want.size());
   for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-4) << "logit " << i;
   protocol::ModelPayload initial_stats = model;
-  absl::StatusOr<protocol::ModelPayload> fresh = MakeInitialModel(path, 0);
+  absl::StatusOr<protocol::ModelPayload> fresh = MakeInitialModel(path, 0, protocol::TaskSpec());
   ASSERT_THAT(fresh, IsOk());
   size_t offset = 0;
   for (const protocol::TensorSpec& t : model.manifest.tensors) {

@@ -8,6 +8,7 @@
 #include "client/architecture.h"
 #include "client/torch_model.h"
 #include "client/trainer.h"
+#include "data/source.h"
 #include "tests/testing/idx_writer.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/temp_dir.h"
@@ -21,7 +22,7 @@ using ::fedge::testing::StatusIs;
 Dataset Synthetic(uint32_t n) {
   fedge::testing::TempDir dir;
   fedge::testing::WriteSyntheticIdx(dir.path(), "train", n);
-  absl::StatusOr<Dataset> d = LoadIdxDataset(dir.path(), "train");
+  absl::StatusOr<Dataset> d = data::LoadDataset(dir.path(), data::SourceOptions{"train"});
   EXPECT_THAT(d, IsOk());
   return *std::move(d);
 }
@@ -44,25 +45,25 @@ double Norm(const std::vector<float>& v) {
 }
 
 TEST(TorchModelTest, BuiltinsHaveThePapersParameterCounts) {
-  absl::StatusOr<protocol::ModelPayload> mlp = MakeInitialModel("mlp", 0);
+  absl::StatusOr<protocol::ModelPayload> mlp = MakeInitialModel("mlp", 0, protocol::TaskSpec());
   ASSERT_THAT(mlp, IsOk());
   EXPECT_EQ(mlp->weights.size(), 199210u);
   EXPECT_EQ(mlp->manifest.tensors.size(), 6u);
   EXPECT_EQ(mlp->manifest.tensors[0].name, "fc1.weight");
-  absl::StatusOr<protocol::ModelPayload> cnn = MakeInitialModel("cnn", 0);
+  absl::StatusOr<protocol::ModelPayload> cnn = MakeInitialModel("cnn", 0, protocol::TaskSpec());
   ASSERT_THAT(cnn, IsOk());
   EXPECT_EQ(cnn->weights.size(), 1663370u);
 }
 
 TEST(TorchModelTest, InitialisationIsSeeded) {
-  auto a = MakeInitialModel("mlp", 5), b = MakeInitialModel("mlp", 5), c = MakeInitialModel("mlp", 6);
+  auto a = MakeInitialModel("mlp", 5, protocol::TaskSpec()), b = MakeInitialModel("mlp", 5, protocol::TaskSpec()), c = MakeInitialModel("mlp", 6, protocol::TaskSpec());
   ASSERT_THAT(a, IsOk());
   EXPECT_EQ(a->weights, b->weights);
   EXPECT_NE(a->weights, c->weights);
 }
 
 TEST(TorchTrainerTest, TrainingLearnsAndReturnsAFiniteDelta) {
-  absl::StatusOr<protocol::ModelPayload> model = MakeInitialModel("mlp", 1);
+  absl::StatusOr<protocol::ModelPayload> model = MakeInitialModel("mlp", 1, protocol::TaskSpec());
   ASSERT_THAT(model, IsOk());
   Dataset data = Synthetic(200);
   auto trainer = MakeTorchTrainer();
@@ -78,7 +79,7 @@ TEST(TorchTrainerTest, TrainingLearnsAndReturnsAFiniteDelta) {
   EXPECT_GT(out.metrics.accuracy, 0.9f);
 
   // The trained weights (global + delta) evaluate well; the initial ones do not.
-  auto eval = MakeTorchEvaluator(model->architecture_id, model->architecture, data);
+  auto eval = MakeTorchEvaluator(model->architecture_id, model->architecture, protocol::TaskSpec(), data);
   ASSERT_THAT(eval, IsOk());
   std::vector<float> trained = model->weights;
   for (size_t i = 0; i < trained.size(); ++i) trained[i] += out.delta[i];
@@ -92,7 +93,7 @@ TEST(TorchTrainerTest, TrainingLearnsAndReturnsAFiniteDelta) {
 }
 
 TEST(TorchTrainerTest, SameSeedSameDelta) {
-  auto model = MakeInitialModel("mlp", 1);
+  auto model = MakeInitialModel("mlp", 1, protocol::TaskSpec());
   ASSERT_THAT(model, IsOk());
   Dataset data = Synthetic(60);
   TrainOutcome a, b;
@@ -102,7 +103,7 @@ TEST(TorchTrainerTest, SameSeedSameDelta) {
 }
 
 TEST(TorchTrainerTest, MaxExamplesCapsTheWork) {
-  auto model = MakeInitialModel("mlp", 1);
+  auto model = MakeInitialModel("mlp", 1, protocol::TaskSpec());
   ASSERT_THAT(model, IsOk());
   protocol::Task task = TaskFor(*model);
   task.config.max_examples = 30;
@@ -112,7 +113,7 @@ TEST(TorchTrainerTest, MaxExamplesCapsTheWork) {
 }
 
 TEST(TorchTrainerTest, StopPredicateCancelsTraining) {
-  auto model = MakeInitialModel("mlp", 1);
+  auto model = MakeInitialModel("mlp", 1, protocol::TaskSpec());
   ASSERT_THAT(model, IsOk());
   int polls = 0;
   TrainOutcome out;
@@ -123,7 +124,7 @@ TEST(TorchTrainerTest, StopPredicateCancelsTraining) {
 }
 
 TEST(TorchTrainerTest, RefusesCorruptOrMismatchedPayloads) {
-  auto model = MakeInitialModel("mlp", 1);
+  auto model = MakeInitialModel("mlp", 1, protocol::TaskSpec());
   ASSERT_THAT(model, IsOk());
   Dataset data = Synthetic(20);
   TrainOutcome out;
@@ -151,7 +152,7 @@ TEST(TorchTrainerTest, RefusesCorruptOrMismatchedPayloads) {
 }
 
 TEST(TorchTrainerTest, CachedArchitectureNeedNotBeResent) {
-  auto model = MakeInitialModel("mlp", 1);
+  auto model = MakeInitialModel("mlp", 1, protocol::TaskSpec());
   ASSERT_THAT(model, IsOk());
   Dataset data = Synthetic(20);
   auto trainer = MakeTorchTrainer();
@@ -167,13 +168,13 @@ TEST(TorchTrainerTest, CachedArchitectureNeedNotBeResent) {
 // returns, no model (parameters, gradients) is left alive, whatever the
 // outcome, while the architecture stays cached.
 TEST(TorchTrainerTest, KeepsNoModelBetweenTasks) {
-  auto model = MakeInitialModel("cnn", 1);
+  auto model = MakeInitialModel("cnn", 1, protocol::TaskSpec());
   ASSERT_THAT(model, IsOk());
   Dataset data = Synthetic(20);
   const int64_t before = TorchModel::LiveCount();
   {
     // The count sees models: an evaluator holds one for its lifetime.
-    auto eval = MakeTorchEvaluator(model->architecture_id, model->architecture, data);
+    auto eval = MakeTorchEvaluator(model->architecture_id, model->architecture, protocol::TaskSpec(), data);
     ASSERT_THAT(eval, IsOk());
     EXPECT_EQ(TorchModel::LiveCount(), before + 1);
   }
@@ -198,7 +199,7 @@ TEST(TorchTrainerTest, KeepsNoModelBetweenTasks) {
 // Nothing of one task carries into the next: the same task twice on one
 // trainer gives the same delta.
 TEST(TorchTrainerTest, RepeatedTaskOnOneTrainerGivesTheSameDelta) {
-  auto model = MakeInitialModel("mlp", 1);
+  auto model = MakeInitialModel("mlp", 1, protocol::TaskSpec());
   ASSERT_THAT(model, IsOk());
   Dataset data = Synthetic(50);
   auto trainer = MakeTorchTrainer();
@@ -217,7 +218,7 @@ std::string TorchScriptPath() {
 
 TEST(TorchScriptTest, TrainsAnExportedModule) {
   ASSERT_FALSE(TorchScriptPath().empty()) << "FEDGE_TEST_TORCHSCRIPT not set";
-  absl::StatusOr<protocol::ModelPayload> model = MakeInitialModel(TorchScriptPath(), 0);
+  absl::StatusOr<protocol::ModelPayload> model = MakeInitialModel(TorchScriptPath(), 0, protocol::TaskSpec());
   ASSERT_THAT(model, IsOk());
   EXPECT_THAT(model->architecture_id, ::testing::StartsWith("torchscript:"));
   EXPECT_EQ(model->manifest.tensors.size(), 6u);  // conv, fc1, fc2 weights and biases
@@ -240,7 +241,7 @@ std::string BatchNormPath() {
 // parameters, as kBuffer (float) and kCounter (num_batches_tracked) tensors.
 TEST(TorchScriptTest, BatchNormBuffersTravelWithTheModel) {
   ASSERT_FALSE(BatchNormPath().empty()) << "FEDGE_TEST_TORCHSCRIPT_BN not set";
-  absl::StatusOr<protocol::ModelPayload> model = MakeInitialModel(BatchNormPath(), 0);
+  absl::StatusOr<protocol::ModelPayload> model = MakeInitialModel(BatchNormPath(), 0, protocol::TaskSpec());
   ASSERT_THAT(model, IsOk());
   std::vector<std::string> buffers, counters;
   size_t params = 0, offset = 0, counter_offset = 0, mean_offset = 0;
@@ -307,9 +308,9 @@ TEST(TorchScriptTest, CorruptArchiveIsRefused) {
   fedge::testing::TempDir dir;
   std::string junk_path = dir.File("junk.pt");
   ASSERT_THAT(WriteFileAtomically(junk_path, "definitely not a zip archive"), IsOk());
-  EXPECT_THAT(MakeInitialModel(junk_path, 0),
+  EXPECT_THAT(MakeInitialModel(junk_path, 0, protocol::TaskSpec()),
               StatusIs(absl::StatusCode::kInvalidArgument, "cannot load TorchScript"));
-  EXPECT_THAT(MakeInitialModel(dir.File("missing.pt"), 0),
+  EXPECT_THAT(MakeInitialModel(dir.File("missing.pt"), 0, protocol::TaskSpec()),
               StatusIs(absl::StatusCode::kInvalidArgument, "neither mlp, cnn"));
 }
 

@@ -107,7 +107,7 @@ TEST(AttackSimulationTest, BackdoorSuccessIsReportedEveryRound) {
     EXPECT_LE(r.backdoor_success, 1.0);
   }
   const std::string csv = ReadFile(dir.File("results.csv")).value_or("");
-  EXPECT_THAT(csv, HasSubstr(",backdoor_success\n"));
+  EXPECT_THAT(csv, HasSubstr(",backdoor_success,"));
   EXPECT_THAT(run.log, HasSubstr("backdoor success "));
   EXPECT_THAT(run.log, HasSubstr("backdoor x5 (50% of examples -> class 0)"));
 }

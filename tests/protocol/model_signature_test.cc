@@ -110,7 +110,7 @@ TEST(ModelSigningMessageTest, IsDomainVersionAndTwoDigests) {
   const ModelPayload m = Model();
   const std::string msg = ModelSigningMessage(0x0102030405060708, m);
   ASSERT_EQ(msg.size(), 14u + 8u + 32u + 32u);
-  EXPECT_EQ(msg.substr(0, 14), "fedge-model-v1");
+  EXPECT_EQ(msg.substr(0, 14), "fedge-model-v2");
   EXPECT_EQ(absl::little_endian::Load64(msg.data() + 14), 0x0102030405060708u);
   const Sha256Digest weights =
       Sha256(absl::string_view(reinterpret_cast<const char*>(m.weights.data()), 24));
@@ -125,6 +125,24 @@ TEST(ModelSigningMessageTest, ManifestEncodingIsUnambiguous) {
   b.manifest.tensors[0].name = "a";
   b.manifest.tensors[1].name = "bc";
   EXPECT_NE(ModelSigningMessage(1, a), ModelSigningMessage(1, b));
+}
+
+// The task travels inside what is signed: a model relabelled as another
+// task (say classes read as real values) does not verify.
+TEST(ModelSigningMessageTest, TheTaskIsSigned) {
+  const ModelPayload m = Model();
+  for (int field = 0; field < 5; ++field) {
+    ModelPayload other = Model();
+    TaskSpec& t = other.task;
+    switch (field) {
+      case 0: t.input_shape = {784}; break;
+      case 1: t.num_classes = 11; break;
+      case 2: t.target = TargetKind::kMultiLabel; break;
+      case 3: t.loss = LossKind::kModule; break;
+      case 4: t.target_shape = {1}; break;
+    }
+    EXPECT_NE(ModelSigningMessage(1, m), ModelSigningMessage(1, other)) << field;
+  }
 }
 
 TEST(ModelSignerTest, SeedMustBe32Bytes) {

@@ -279,7 +279,7 @@ TEST_F(CApiTest, IneligibleMidTrainingUploadsNothingAndLeavesTheRound) {
   task.round = 4;
   task.model_version = 9;
   task.config.batch_size = 8;  // 8 batches: room to stop after the first
-  absl::StatusOr<protocol::ModelPayload> model = client::MakeInitialModel("mlp", 1);
+  absl::StatusOr<protocol::ModelPayload> model = client::MakeInitialModel("mlp", 1, protocol::TaskSpec());
   ASSERT_TRUE(model.ok()) << model.status();
   task.model = *model;
   coordinator.Send(peer, task);
@@ -334,7 +334,7 @@ void AnswerWithModelAndRetry(FakeCoordinator& coordinator, const protocol::Globa
 protocol::GlobalModel MlpModel(uint64_t version, const protocol::ModelSigner* signer) {
   protocol::GlobalModel g;
   g.model_version = version;
-  absl::StatusOr<protocol::ModelPayload> model = client::MakeInitialModel("mlp", version);
+  absl::StatusOr<protocol::ModelPayload> model = client::MakeInitialModel("mlp", version, protocol::TaskSpec());
   EXPECT_TRUE(model.ok()) << model.status();
   g.model = *std::move(model);
   if (signer != nullptr) g.signature = *signer->Sign(version, g.model);

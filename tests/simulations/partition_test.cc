@@ -15,9 +15,9 @@ namespace {
 using ::fedge::testing::IsOk;
 using ::fedge::testing::StatusIs;
 
-std::vector<uint8_t> Labels(size_t n) {
-  std::vector<uint8_t> l(n);
-  for (size_t i = 0; i < n; ++i) l[i] = static_cast<uint8_t>((i * 7) % 10);
+std::vector<int64_t> Labels(size_t n) {
+  std::vector<int64_t> l(n);
+  for (size_t i = 0; i < n; ++i) l[i] = static_cast<int64_t>((i * 7) % 10);
   return l;
 }
 
@@ -33,7 +33,7 @@ void ExpectEveryIndexOnce(const Partition& p, size_t n) {
   EXPECT_TRUE(std::all_of(seen.begin(), seen.end(), [](int s) { return s == 1; }));
 }
 
-std::set<int> ClassesOf(const std::vector<int64_t>& idx, const std::vector<uint8_t>& labels) {
+std::set<int> ClassesOf(const std::vector<int64_t>& idx, const std::vector<int64_t>& labels) {
   std::set<int> c;
   for (int64_t i : idx) c.insert(labels[i]);
   return c;
@@ -142,11 +142,41 @@ TEST(ResultsTest, BestAccuracyAndBackdoorSuccessAreSummarised) {
   EXPECT_EQ(s.best_round, 2);
   EXPECT_DOUBLE_EQ(s.final_backdoor_success, 0.875);
   const std::string csv = ResultsCsv(*rows);
-  EXPECT_THAT(csv, ::testing::HasSubstr(",bytes_down,backdoor_success\n"));
-  EXPECT_THAT(csv, ::testing::HasSubstr(",0.875000\n"));
+  EXPECT_THAT(csv, ::testing::HasSubstr(",bytes_down,backdoor_success,test_mse,test_mae\n"));
+  EXPECT_THAT(csv, ::testing::HasSubstr(",0.875000,nan,nan\n"));
   // Without the attack the column is there, unmeasured.
   rows->back().backdoor_success = NAN;
-  EXPECT_THAT(ResultsCsv(*rows), ::testing::EndsWith(",nan\n"));
+  EXPECT_THAT(ResultsCsv(*rows), ::testing::EndsWith(",nan,nan,nan\n"));
+}
+
+TEST(PartitionGroupsTest, GroupsFollowTheTargetKind) {
+  data::Dataset d;
+  d.example_shape = {1};
+  d.targets = {3, 0, 7, 3};
+  protocol::TaskSpec task;  // classes:10
+  EXPECT_EQ(PartitionGroups(d, task), (std::vector<int64_t>{3, 0, 7, 3}));
+
+  // Real targets: equal-count quantile buckets, equal values together.
+  d.targets.clear();
+  for (int i = 0; i < 100; ++i) d.targets.push_back(static_cast<float>(99 - i) * 0.5f);
+  d.targets[1] = d.targets[0];
+  task.target = protocol::TargetKind::kReal;
+  task.num_classes = 0;
+  task.loss = protocol::LossKind::kMse;
+  std::vector<int64_t> g = PartitionGroups(d, task);
+  EXPECT_EQ(g[99], 0);  // the smallest value
+  EXPECT_EQ(g[2], kQuantileBuckets - 1);
+  EXPECT_EQ(g[0], g[1]);
+  std::vector<int> per_bucket(kQuantileBuckets, 0);
+  for (int64_t b : g) ++per_bucket[b];
+  for (int count : per_bucket) EXPECT_NEAR(count, 100 / kQuantileBuckets, 1);
+
+  // Multi-label: the first positive label, K when none.
+  d.target_shape = {3};
+  d.targets = {0, 1, 1, /**/ 0, 0, 0, /**/ 1, 0, 0};
+  task.target = protocol::TargetKind::kMultiLabel;
+  task.num_classes = 3;
+  EXPECT_EQ(PartitionGroups(d, task), (std::vector<int64_t>{1, 3, 0}));
 }
 
 }  // namespace
