@@ -98,6 +98,12 @@ class AttackingTrainer final : public Trainer {
     return absl::OkStatus();
   }
 
+  // Attackers poison training, not the metrics they report.
+  absl::Status Evaluate(const protocol::Task& task, const Dataset& data,
+                        EvalResult* out) override {
+    return honest_->Evaluate(task, data, out);
+  }
+
   std::vector<std::string> CachedArchitectures() const override {
     return honest_->CachedArchitectures();
   }

@@ -45,6 +45,7 @@ class ClientHost::Impl {
       LogicalClient c;
       c.id = s.client_id;
       c.num_examples = s.num_examples;
+      c.evaluates = static_cast<bool>(s.eval_data);
       c.heartbeat_interval = options_.heartbeat_interval;
       c.backoff = options_.backoff_initial;
       CoordinatorLink::Options link;
@@ -55,7 +56,8 @@ class ClientHost::Impl {
       link.curve = options_.curve;
       c.link = std::make_unique<CoordinatorLink>(&ctx_, std::move(link), c.id);
       clients_.push_back(std::move(c));
-      data.push_back({std::move(s.data), s.num_examples, std::move(s.decorate)});
+      data.push_back({std::move(s.data), s.num_examples, std::move(s.decorate),
+                      std::move(s.eval_data), s.eval_examples});
     }
     if (options_.held_model_version.has_value()) {
       model_gate_.RefuseBelow(*options_.held_model_version);
@@ -97,6 +99,7 @@ class ClientHost::Impl {
   struct LogicalClient {
     uint64_t id = 0;
     uint64_t num_examples = 0;
+    bool evaluates = false;  // holds a held-out split (kCapEvaluate)
     std::unique_ptr<CoordinatorLink> link;
     Phase phase = Phase::kRegistering;
     absl::Duration heartbeat_interval;
@@ -186,6 +189,7 @@ class ClientHost::Impl {
     hello.client_id = c.id;
     hello.num_examples = c.num_examples;
     hello.capabilities = protocol::kCapBuiltinModels | protocol::kCapTorchScript;
+    if (c.evaluates) hello.capabilities |= protocol::kCapEvaluate;
     if (options_.stop_after_tasks > 0) {
       hello.capabilities |= protocol::kCapCheckIn;
       if (std::optional<uint64_t> held = HeldModelVersion()) {
@@ -495,6 +499,12 @@ class ClientHost::Impl {
       u.delta = std::move(r.outcome.delta);
       u.control_delta = std::move(r.outcome.control_delta);
       Send(c, protocol::Encode(u));
+      if (r.evaluation) {
+        ++stats_->evaluations_sent;
+        FEDGE_LOG(kDebug, "client %d: round %d: evaluated model %d on %d held-out examples",
+                  c.id, r.round, r.model_version, u.num_examples);
+        continue;
+      }
       ++stats_->updates_sent;
       FEDGE_LOG(kDebug, "client %d: round %d: sent update (loss %.4f, %.2fs)", c.id, r.round,
                 u.metrics.loss, u.metrics.train_seconds);

@@ -105,6 +105,10 @@ struct LogicalClientSpec {
   // Wraps the shared trainer for this client's tasks (the simulator's
   // attacks, client/attack.h); null: trains with the shared one.
   TrainerDecorator decorate;
+  // Federated evaluation: the client's held-out split, loaded on the first
+  // evaluation task (null: the client announces no evaluation capability).
+  DataSource eval_data;
+  uint64_t eval_examples = 0;
 };
 
 // TrainerFactory (training_worker.h) builds the Trainer. Called once, on the
@@ -124,6 +128,7 @@ struct ClientHostStats {
   uint64_t handshake_failures = 0;
   uint64_t models_received = 0;    // GlobalModels that passed the checks
   uint64_t models_refused = 0;     // GlobalModels refused (bad signature, rollback)
+  uint64_t evaluations_sent = 0;   // federated evaluation results
   // The coordinator's last RetryLater (check-in mode): when to come back.
   std::optional<protocol::RetryLater> retry_later;
 };

@@ -80,6 +80,22 @@ class LocalStateTrainer final : public Trainer {
     return absl::OkStatus();
   }
 
+  // FedBN: the client evaluates with its own normalisation layers, which is
+  // what makes the global model meaningful to it.
+  absl::Status Evaluate(const protocol::Task& task, const Dataset& data,
+                        EvalResult* out) override {
+    const size_t dim = task.model.weights.size();
+    if (!task.config.local_normalization || kept_weights_.size() != dim) {
+      return inner_->Evaluate(task, data, out);
+    }
+    protocol::Task local = task;
+    for (const auto& [b, e] : NormalizationRanges(task.model.manifest)) {
+      std::copy(kept_weights_.begin() + b, kept_weights_.begin() + e,
+                local.model.weights.begin() + b);
+    }
+    return inner_->Evaluate(local, data, out);
+  }
+
   std::vector<std::string> CachedArchitectures() const override {
     return inner_->CachedArchitectures();
   }

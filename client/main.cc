@@ -44,6 +44,10 @@ ABSL_FLAG(std::string, train_data, "",
           "Training data: a directory of IDX files in the MNIST layout, FEATURES,TARGETS (two "
           ".npy or two IDX files, examples along the first dimension) or FILE.csv (numeric, "
           "with a header); empty: --data_dir");
+ABSL_FLAG(std::string, holdout_file, "",
+          "Federated evaluation: one line per client (as --partition_file) of the training-data "
+          "indices each logical client holds out; a client with a line evaluates models on "
+          "them when the coordinator asks (fedge-coordinator --fraction_evaluate)");
 ABSL_FLAG(std::string, label_column, "label",
           "CSV training data: the target column (several: comma-separated)");
 ABSL_FLAG(std::string, partition_file, "",
@@ -310,6 +314,22 @@ absl::Status Run(const Security& security) {
         return sub;
       };
     }
+    if (const std::string holdout = absl::GetFlag(FLAGS_holdout_file); !holdout.empty()) {
+      FEDGE_ASSIGN_OR_RETURN(std::vector<int64_t> held, ReadPartitionLine(holdout, id));
+      spec.eval_examples = held.size();
+      if (!held.empty()) {
+        spec.eval_data = [train, held = std::move(held), holdout,
+                          id]() -> absl::StatusOr<client::Dataset> {
+          FEDGE_ASSIGN_OR_RETURN(const client::Dataset* all, train->Get());
+          absl::StatusOr<client::Dataset> sub = data::Subset(*all, held);
+          if (!sub.ok()) {
+            return absl::InvalidArgumentError(absl::StrCat(holdout, " line ", id + 1, ": ",
+                                                           sub.status().message()));
+          }
+          return sub;
+        };
+      }
+    }
     if (spec.num_examples == 0) {
       FEDGE_LOG(kWarning, "client %d has no examples and will be refused", id);
     }
@@ -362,8 +382,10 @@ absl::Status Run(const Security& security) {
   stop_target.store(nullptr);
   if (absl::IsCancelled(s)) return absl::OkStatus();
   const client::ClientHostStats& st = host.stats();
-  FEDGE_LOG(kInfo, "updates sent %d, tasks %d, reconnects %d, bytes up %d down %d",
-            st.updates_sent, st.tasks_received, st.reconnects, st.bytes_sent, st.bytes_received);
+  FEDGE_LOG(kInfo,
+            "updates sent %d, evaluations %d, tasks %d, reconnects %d, bytes up %d down %d",
+            st.updates_sent, st.evaluations_sent, st.tasks_received, st.reconnects,
+            st.bytes_sent, st.bytes_received);
   return s;
 }
 

@@ -38,6 +38,29 @@ absl::Status CatchTorch(const std::function<absl::Status()>& body, const char* w
   }
 }
 
+// The model's metrics on `examples`, in batches of ~100 (much larger conv
+// batches are ~10x slower in this build).
+absl::StatusOr<MetricSums> EvaluateBatches(TorchModel& model, const Objective& objective,
+                                           const torch::Tensor& examples,
+                                           const torch::Tensor& targets) {
+  MetricSums sums;
+  FEDGE_RETURN_IF_ERROR(CatchTorch([&] {
+    torch::NoGradGuard no_grad;
+    model.SetTraining(false);
+    constexpr int64_t kBatch = 100;
+    const int64_t n = examples.size(0);
+    for (int64_t b = 0; b < n; b += kBatch) {
+      const int64_t e = std::min(n, b + kBatch);
+      torch::Tensor x = examples.slice(0, b, e);
+      torch::Tensor y = targets.slice(0, b, e);
+      FEDGE_ASSIGN_OR_RETURN(torch::Tensor out, objective.Shape(model.Forward(x), e - b));
+      objective.Add(out, y, objective.Loss(model, x, out, y).item<double>(), &sums);
+    }
+    return absl::OkStatus();
+  }, "evaluation"));
+  return sums;
+}
+
 class TorchTrainer final : public Trainer {
  public:
   explicit TorchTrainer(const TorchTrainerOptions& options) {
@@ -52,6 +75,13 @@ class TorchTrainer final : public Trainer {
     // raises its mmap threshold after large frees, so the next task's
     // buffers come from the heap too): hand them back so an idle device
     // does not keep a training-sized heap between rounds.
+    ReleaseFreedMemory();
+    return status;
+  }
+
+  absl::Status Evaluate(const protocol::Task& task, const Dataset& data,
+                        EvalResult* out) override {
+    absl::Status status = EvaluateFreshModel(task, data, out);
     ReleaseFreedMemory();
     return status;
   }
@@ -86,6 +116,30 @@ class TorchTrainer final : public Trainer {
     FEDGE_RETURN_IF_ERROR(protocol::ValidateTaskSpec(task.model.task));
     FEDGE_RETURN_IF_ERROR(data::CheckFitsTask(data, task.model.task, "local data"));
     return CatchTorch([&] { return RunSgd(*model, task, data, should_stop, out); }, "training");
+  }
+
+  absl::Status EvaluateFreshModel(const protocol::Task& task, const Dataset& data,
+                                  EvalResult* out) {
+    FEDGE_ASSIGN_OR_RETURN(std::unique_ptr<TorchModel> model, ModelFor(task.model));
+    if (model->manifest() != task.model.manifest) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "task manifest does not match architecture ", task.model.architecture_id));
+    }
+    FEDGE_RETURN_IF_ERROR(model->SetWeights(task.model.weights));
+    if (data.size() == 0) return absl::FailedPreconditionError("no held-out examples");
+    FEDGE_RETURN_IF_ERROR(protocol::ValidateTaskSpec(task.model.task));
+    FEDGE_RETURN_IF_ERROR(data::CheckFitsTask(data, task.model.task, "held-out data"));
+    const Objective objective(task.model.task);
+    torch::Tensor examples, targets;
+    FEDGE_RETURN_IF_ERROR(CatchTorch([&] {
+      examples = ExamplesTensor(data);
+      targets = TargetsTensor(data, task.model.task);
+      return absl::OkStatus();
+    }, "evaluation"));
+    FEDGE_ASSIGN_OR_RETURN(MetricSums sums,
+                           EvaluateBatches(*model, objective, examples, targets));
+    *out = Summarize(sums, task.model.task);
+    return absl::OkStatus();
   }
 
   // A new model of the payload's architecture, from its bytes or, when the
@@ -220,22 +274,8 @@ class TorchEvaluator final : public ModelEvaluator {
 
   absl::StatusOr<EvalResult> Evaluate(absl::Span<const float> weights) override {
     FEDGE_RETURN_IF_ERROR(model_->SetWeights(weights));
-    MetricSums sums;
-    FEDGE_RETURN_IF_ERROR(CatchTorch([&] {
-      torch::NoGradGuard no_grad;
-      model_->SetTraining(false);
-      // Batches of ~100: much larger conv batches are ~10x slower in this build.
-      constexpr int64_t kBatch = 100;
-      const int64_t n = examples_.size(0);
-      for (int64_t b = 0; b < n; b += kBatch) {
-        const int64_t e = std::min(n, b + kBatch);
-        torch::Tensor x = examples_.slice(0, b, e);
-        torch::Tensor y = targets_.slice(0, b, e);
-        FEDGE_ASSIGN_OR_RETURN(torch::Tensor out, objective_.Shape(model_->Forward(x), e - b));
-        objective_.Add(out, y, objective_.Loss(*model_, x, out, y).item<double>(), &sums);
-      }
-      return absl::OkStatus();
-    }, "evaluation"));
+    FEDGE_ASSIGN_OR_RETURN(MetricSums sums,
+                           EvaluateBatches(*model_, objective_, examples_, targets_));
     return Summarize(sums, objective_.task());
   }
 

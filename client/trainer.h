@@ -26,6 +26,16 @@ struct TrainOutcome {
   std::vector<float> control_delta;
 };
 
+// Server-side (or on-device) evaluation of a set of weights.
+// Metrics as client/objective.h defines them.
+struct EvalResult {
+  double loss = 0;
+  bool has_accuracy = true;  // class, binary, multi-label targets
+  double accuracy = 0;
+  double mse = 0, mae = 0;  // real targets
+  int64_t examples = 0;
+};
+
 // Polled between batches; returning true abandons training with Cancelled.
 using StopPredicate = std::function<bool()>;
 
@@ -43,6 +53,15 @@ class Trainer {
   virtual absl::Status Train(const protocol::Task& task, const Dataset& data,
                              const StopPredicate& should_stop, TrainOutcome* out) = 0;
 
+  // Federated evaluation (task.config.evaluate_only): evaluates task.model on
+  // `data` (the client's held-out split) into `*out`. The same errors as
+  // Train for the model and the data; Unimplemented by default.
+  virtual absl::Status Evaluate(const protocol::Task& task, const Dataset& data,
+                                EvalResult* out) {
+    (void)task, (void)data, (void)out;
+    return absl::UnimplementedError("this trainer does not evaluate");
+  }
+
   // Architecture ids this trainer can build without being sent the bytes.
   virtual std::vector<std::string> CachedArchitectures() const = 0;
 };
@@ -51,16 +70,6 @@ struct TorchTrainerOptions {
   int threads = 1;  // LibTorch intra-op threads; >1 is slower on 2 cores.
 };
 std::unique_ptr<Trainer> MakeTorchTrainer(const TorchTrainerOptions& options = {});
-
-// Server-side (or on-device) evaluation of a set of weights.
-// Metrics as client/objective.h defines them.
-struct EvalResult {
-  double loss = 0;
-  bool has_accuracy = true;  // class, binary, multi-label targets
-  double accuracy = 0;
-  double mse = 0, mae = 0;  // real targets
-  int64_t examples = 0;
-};
 
 class ModelEvaluator {
  public:

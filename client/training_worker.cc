@@ -1,6 +1,7 @@
 #include "client/training_worker.h"
 
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 #include "client/local_state.h"
 
 namespace fedge::client {
@@ -9,7 +10,7 @@ TrainingWorker::TrainingWorker(TrainerFactory factory, std::vector<ClientData> c
                                std::function<void()> notify)
     : factory_(std::move(factory)), notify_(std::move(notify)),
       wanted_round_(std::make_unique<std::atomic<uint64_t>[]>(clients.size())) {
-  for (ClientData& c : clients) slots_.push_back(Slot{std::move(c), std::nullopt, nullptr, nullptr});
+  for (ClientData& c : clients) slots_.push_back(Slot{std::move(c), std::nullopt, std::nullopt, nullptr, nullptr});
 }
 
 TrainingWorker::~TrainingWorker() { Stop(); }
@@ -83,17 +84,8 @@ void TrainingWorker::Loop() {
     r.client = job.client;
     r.round = job.task.round;
     r.model_version = job.task.model_version;
-    Slot& slot = slots_[job.client];
-    r.status = EnsureData(slot);
-    if (r.status.ok()) {
-      std::atomic<uint64_t>& wanted = wanted_round_[job.client];
-      const uint64_t round = job.task.round;
-      Trainer& chosen = slot.trainer != nullptr ? *slot.trainer : *slot.local;
-      r.status = chosen.Train(
-          job.task, *slot.data,
-          [this, &wanted, round] { return stopping_.load() || wanted.load() != round; },
-          &r.outcome);
-    }
+    r.evaluation = job.task.config.evaluate_only;
+    r.status = RunJob(slots_[job.client], job, &r.outcome);
     {
       std::lock_guard<std::mutex> lock(mu_);
       cached_ = trainer_->CachedArchitectures();
@@ -101,6 +93,46 @@ void TrainingWorker::Loop() {
     }
     notify_();
   }
+}
+
+absl::Status TrainingWorker::RunJob(Slot& slot, const Job& job, TrainOutcome* outcome) {
+  Trainer& chosen = slot.trainer != nullptr ? *slot.trainer : *slot.local;
+  if (job.task.config.evaluate_only) {
+    FEDGE_RETURN_IF_ERROR(EnsureEvalData(slot));
+    EvalResult eval;
+    FEDGE_RETURN_IF_ERROR(chosen.Evaluate(job.task, *slot.eval_data, &eval));
+    outcome->delta.clear();
+    outcome->control_delta.clear();
+    outcome->num_examples = static_cast<uint64_t>(eval.examples);
+    outcome->metrics = protocol::LocalMetrics();
+    outcome->metrics.loss = static_cast<float>(eval.loss);
+    outcome->metrics.accuracy = static_cast<float>(eval.accuracy);
+    outcome->metrics.mse = static_cast<float>(eval.mse);
+    outcome->metrics.mae = static_cast<float>(eval.mae);
+    return absl::OkStatus();
+  }
+  FEDGE_RETURN_IF_ERROR(EnsureData(slot));
+  std::atomic<uint64_t>& wanted = wanted_round_[job.client];
+  const uint64_t round = job.task.round;
+  return chosen.Train(
+      job.task, *slot.data,
+      [this, &wanted, round] { return stopping_.load() || wanted.load() != round; }, outcome);
+}
+
+absl::Status TrainingWorker::EnsureEvalData(Slot& slot) {
+  if (slot.eval_data.has_value()) return absl::OkStatus();
+  if (!slot.spec.eval_source) {
+    return absl::FailedPreconditionError("asked to evaluate, but this client has no held-out data");
+  }
+  absl::StatusOr<Dataset> d = slot.spec.eval_source();
+  if (!d.ok()) return d.status();
+  if (static_cast<uint64_t>(d->size()) != slot.spec.eval_examples) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("held-out source gave ", d->size(), " examples, the client announced ",
+                     slot.spec.eval_examples));
+  }
+  slot.eval_data = *std::move(d);
+  return absl::OkStatus();
 }
 
 absl::Status TrainingWorker::EnsureData(Slot& slot) {

@@ -43,7 +43,10 @@ struct TrainingResult {
   size_t client = 0;  // index of the logical client
   uint64_t round = 0;
   uint64_t model_version = 0;
+  bool evaluation = false;  // the task was evaluate_only
   absl::Status status;
+  // A training task's outcome; for an evaluation (task.config.evaluate_only)
+  // only num_examples and metrics, delta empty.
   TrainOutcome outcome;
 };
 
@@ -53,6 +56,9 @@ class TrainingWorker {
     DataSource source;
     uint64_t num_examples = 0;  // what the client announced; the data must agree
     TrainerDecorator decorate;  // null: the client trains with the shared trainer
+    // Federated evaluation: the client's held-out split (null: none).
+    DataSource eval_source;
+    uint64_t eval_examples = 0;
   };
 
   // `notify` runs on the training thread after each result and after a fatal
@@ -87,7 +93,8 @@ class TrainingWorker {
   };
   struct Slot {
     ClientData spec;
-    std::optional<Dataset> data;  // training thread only
+    std::optional<Dataset> data;       // training thread only
+    std::optional<Dataset> eval_data;  // training thread only
     // Training thread only: this client's strategy state (SCAFFOLD's c_i,
     // FedBN's layers; client/local_state.h) around the shared trainer, and
     // spec.decorate's trainer around that (null without a decorator).
@@ -97,6 +104,9 @@ class TrainingWorker {
 
   void Loop();
   absl::Status EnsureData(Slot& slot);
+  absl::Status EnsureEvalData(Slot& slot);
+  // Runs `job` for `slot`: trains, or evaluates when the task says so.
+  absl::Status RunJob(Slot& slot, const Job& job, TrainOutcome* outcome);
 
   TrainerFactory factory_;
   std::function<void()> notify_;

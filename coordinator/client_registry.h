@@ -25,6 +25,8 @@ struct ClientRecord {
   // A check-in device (protocol::kCapCheckIn): one task per connection, told
   // when to come back, sent newer models.
   bool checks_in = false;
+  // Holds a held-out split and evaluates on request (protocol::kCapEvaluate).
+  bool evaluates = false;
   // Its one task is over (update received, round ended or left): it is not
   // selected again on this connection.
   bool check_in_done = false;

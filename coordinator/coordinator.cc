@@ -161,6 +161,7 @@ void Coordinator::Handle(const std::string& peer, protocol::Hello& m, absl::Time
   r.cached_architectures.clear();
   r.cached_architectures.insert(m.cached_architectures.begin(), m.cached_architectures.end());
   r.checks_in = (m.capabilities & protocol::kCapCheckIn) != 0;
+  r.evaluates = (m.capabilities & protocol::kCapEvaluate) != 0;
   r.check_in_done = false;
   r.has_model = m.has_model;
   r.model_version = m.model_version;
@@ -191,6 +192,10 @@ void Coordinator::Handle(const std::string& peer, protocol::Update& m, absl::Tim
     return;
   }
   client->last_seen = now;
+  if (phase_ == Phase::kEvaluating) {
+    HandleEvaluation(peer, *client, m, now);
+    return;
+  }
   if (auto bad = CheckRoundBinding(*client, m.client_id, m.round, m.model_version)) {
     Refuse(peer, bad->first, m.round, bad->second);
     return;
@@ -247,6 +252,9 @@ void Coordinator::Handle(const std::string& peer, protocol::ErrorReply& m, absl:
     if (client->checks_in && pending_.count(peer)) client->check_in_done = true;
     DropFromRound(peer, "left the round");
     MaybeCloseRound(now);
+  } else if (phase_ == Phase::kEvaluating && m.round == round_) {
+    DropFromRound(peer, "could not evaluate");
+    MaybeFinishEvaluation(now);
   }
 }
 
@@ -296,6 +304,7 @@ void Coordinator::OnTick(absl::Time now) {
     DropFromRound(peer, "silent");
   }
   MaybeCloseRound(now);
+  MaybeFinishEvaluation(now);
   MaybeStartRound(now);
 }
 
@@ -303,6 +312,8 @@ absl::Time Coordinator::NextDeadline(absl::Time now) const {
   absl::Time next = now + config_.heartbeat_interval;
   if (phase_ == Phase::kTraining) {
     next = std::min(next, open_round_->deadline());
+  } else if (phase_ == Phase::kEvaluating) {
+    next = std::min(next, evaluation_->deadline());
   }
   return std::max(now, next);
 }

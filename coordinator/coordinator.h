@@ -54,6 +54,7 @@
 #include "coordinator/frame_rate_limiter.h"
 #include "coordinator/retry_advisor.h"
 #include "coordinator/round_report.h"
+#include "coordinator/federated_evaluation.h"
 #include "coordinator/round.h"
 #include "coordinator/secure_round.h"
 #include "coordinator/strategy.h"
@@ -93,6 +94,13 @@ struct CoordinatorConfig {
   // dropouts through their Shamir threshold instead (Create refuses both).
   double over_select = 0;
   absl::Duration round_timeout = absl::Minutes(5);
+  // Federated evaluation (coordinator/federated_evaluation.h): after each
+  // completed round, this share of the clients holding a held-out split
+  // (at least one when any does) evaluate the new model; the round ends
+  // when all reported or after evaluate_timeout. 0: off. Not with `secure`
+  // (each client's metrics would be seen alone).
+  double fraction_evaluate = 0;
+  absl::Duration evaluate_timeout = absl::Minutes(1);
   // Check-in devices told to come back do so at a random point of this
   // window after the time the coordinator names.
   absl::Duration retry_window = absl::Seconds(30);
@@ -156,7 +164,9 @@ class RoundObserver {
 
 class Coordinator {
  public:
-  enum class Phase { kWaitingForClients, kTraining, kFinished };
+  // kEvaluating: the round's model is being evaluated by clients
+  // (fraction_evaluate); the round ends, and the next starts, after it.
+  enum class Phase { kWaitingForClients, kTraining, kEvaluating, kFinished };
 
   // InvalidArgument when the config is inconsistent or the model malformed.
   // `outbox` must outlive the coordinator; `evaluator` and `observer` may be null.
@@ -270,6 +280,20 @@ class Coordinator {
   // SCAFFOLD: folds the completed round's control-variate changes into control_.
   absl::Status UpdateControlVariate();
   void CompleteRound(absl::Time now);
+  // Why the run ends after the round that just completed, if it does.
+  std::optional<std::string> CompletionFinishReason() const;
+  // ---- Federated evaluation (rounds.cc) ----
+  // Asks fraction_evaluate of the evaluating clients to evaluate model_;
+  // false when none can (the round then ends at once).
+  bool StartEvaluation(absl::Time now);
+  void HandleEvaluation(const std::string& peer, ClientRecord& client, protocol::Update& m,
+                        absl::Time now);
+  // Ends the round once every asked client reported or dropped, or at the
+  // evaluation's deadline.
+  void MaybeFinishEvaluation(absl::Time now);
+  // Sends `task` to `peers`: the encoding without the architecture to those
+  // that cached it, the one with it to the others (at most two encodings).
+  void SendTasks(protocol::Task& task, const std::vector<std::string>& peers);
   void FailRound(absl::Time now, const std::string& why);
   // The end of every round, completed or failed: checkpoint, report, then
   // finish (with `finish_reason`) or start the next round, and tell the
@@ -321,6 +345,7 @@ class Coordinator {
   RoundReport report_;              // filled as the round goes
   std::vector<float> mean_delta_;   // reused between rounds
   std::unique_ptr<Round> open_round_;  // its aggregation (round.h)
+  std::unique_ptr<FederatedEvaluation> evaluation_;  // valid in kEvaluating
 
   protocol::Message scratch_;       // decode target reusing the update buffer
 

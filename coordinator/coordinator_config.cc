@@ -13,6 +13,19 @@ absl::Status ValidateCoordinatorConfig(const CoordinatorConfig& c) {
     return absl::InvalidArgumentError(absl::StrCat(
         "quorum ", c.quorum, " exceeds clients_per_round ", c.clients_per_round));
   }
+  if (!(c.fraction_evaluate >= 0 && c.fraction_evaluate <= 1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("fraction_evaluate ", c.fraction_evaluate, " is not in [0, 1]"));
+  }
+  if (c.fraction_evaluate > 0 && c.secure.enabled) {
+    return absl::InvalidArgumentError(
+        "--fraction_evaluate with --secure: each client's evaluation metrics would reach the "
+        "coordinator alone, outside the secure sum; federated evaluation is not offered under "
+        "SecAgg (evaluate server-side with --test_data instead)");
+  }
+  if (c.fraction_evaluate > 0 && c.evaluate_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("evaluate_timeout must be positive");
+  }
   if (!(c.fraction > 0 && c.fraction <= 1)) {
     return absl::InvalidArgumentError(absl::StrCat("fraction ", c.fraction, " is not in (0, 1]"));
   }

@@ -86,6 +86,13 @@ ABSL_FLAG(std::string, test_data, "",
           "Data to evaluate the global model on after each round: a directory with "
           "t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz], FEATURES,TARGETS (two "
           ".npy or two IDX files) or FILE.csv (--label_column); empty disables evaluation");
+ABSL_FLAG(double, fraction_evaluate, 0,
+          "Federated evaluation: after each completed round this share of the clients that hold "
+          "a held-out split (fedge-client --holdout_file) evaluate the new model on it; the "
+          "round's metrics then include fed_loss and fed_accuracy (or fed_mse, fed_mae), "
+          "example-weighted. 0: off. Not with --secure");
+ABSL_FLAG(absl::Duration, evaluate_timeout, absl::Minutes(1),
+          "With --fraction_evaluate: how long a round waits for evaluation results");
 ABSL_FLAG(int, backdoor_target, -1,
           "Simulated backdoor attacks (fedge-sim --attack=backdoor): with --test_data, also "
           "report backdoor_success, the share of test images of other classes the model "
@@ -348,6 +355,8 @@ int Main() {
     limit->burst = std::max(1.0, 2 * flag);
   }
   cfg.round_timeout = absl::GetFlag(FLAGS_round_timeout);
+  cfg.fraction_evaluate = absl::GetFlag(FLAGS_fraction_evaluate);
+  cfg.evaluate_timeout = absl::GetFlag(FLAGS_evaluate_timeout);
   cfg.retry_window = absl::GetFlag(FLAGS_retry_window);
   cfg.heartbeat_interval = absl::GetFlag(FLAGS_heartbeat_interval);
   cfg.training.local_epochs = absl::GetFlag(FLAGS_local_epochs);

@@ -37,9 +37,19 @@ void ReportPrinter::OnRoundEnd(const RoundReport& r) {
   std::string line;
   if (r.completed) {
     line = absl::StrFormat("round %3d/%d  clients %3d  ", r.round, rounds_, r.aggregated);
-    if (r.evaluated) {
+    if (r.evaluated && r.eval.has_accuracy) {
       absl::StrAppendFormat(&line, "test_acc %.4f  test_loss %.4f  ", r.eval.accuracy,
                             r.eval.loss);
+    } else if (r.evaluated) {
+      absl::StrAppendFormat(&line, "test_mse %.4f  test_mae %.4f  ", r.eval.mse, r.eval.mae);
+    }
+    if (r.federated.has_value() && r.federated->clients > 0) {
+      absl::StrAppendFormat(&line, "fed(%d) %s %.4f  fed_loss %.4f  ", r.federated->clients,
+                            r.federated->has_accuracy ? "acc" : "mse",
+                            r.federated->has_accuracy ? r.federated->accuracy : r.federated->mse,
+                            r.federated->loss);
+    }
+    if (r.evaluated) {
       if (r.eval.backdoor_success.has_value()) {
         absl::StrAppendFormat(&line, "backdoor %.4f  ", *r.eval.backdoor_success);
       }

@@ -26,6 +26,19 @@ std::string RoundReportJson(const RoundReport& r) {
       absl::StrAppendFormat(&s, ",\"backdoor_success\":%.6f", *r.eval.backdoor_success);
     }
   }
+  if (r.federated.has_value()) {
+    const FederatedMetrics& f = *r.federated;
+    absl::StrAppendFormat(&s, ",\"fed_asked\":%d,\"fed_clients\":%d,\"fed_examples\":%d", f.asked,
+                          f.clients, f.examples);
+    if (f.clients > 0) {
+      absl::StrAppendFormat(&s, ",\"fed_loss\":%.6f", f.loss);
+      if (f.has_accuracy) {
+        absl::StrAppendFormat(&s, ",\"fed_accuracy\":%.6f", f.accuracy);
+      } else {
+        absl::StrAppendFormat(&s, ",\"fed_mse\":%.6f,\"fed_mae\":%.6f", f.mse, f.mae);
+      }
+    }
+  }
   if (r.buffered_bytes > 0) absl::StrAppendFormat(&s, ",\"buffered_bytes\":%d", r.buffered_bytes);
   if (r.rss_kb >= 0) absl::StrAppendFormat(&s, ",\"rss_kb\":%d", r.rss_kb);
   if (r.open_fds >= 0) absl::StrAppendFormat(&s, ",\"open_fds\":%d", r.open_fds);

@@ -26,6 +26,16 @@ struct EvalMetrics {
   std::optional<double> backdoor_success;
 };
 
+// Federated evaluation of the round's new model (coordinator/federated_evaluation.h):
+// example-weighted means of what the clients reported on their held-out splits.
+struct FederatedMetrics {
+  uint32_t asked = 0;    // clients asked to evaluate
+  uint32_t clients = 0;  // clients that reported
+  int64_t examples = 0;
+  bool has_accuracy = true;
+  double loss = 0, accuracy = 0, mse = 0, mae = 0;
+};
+
 struct RoundReport {
   uint64_t round = 0;
   bool completed = false;
@@ -39,6 +49,8 @@ struct RoundReport {
   double train_loss = 0;  // example-weighted mean of client-reported losses
   bool evaluated = false;
   EvalMetrics eval;
+  // Set when the round ran a federated evaluation (--fraction_evaluate).
+  std::optional<FederatedMetrics> federated;
   double seconds = 0;
   uint64_t bytes_up = 0;
   uint64_t bytes_down = 0;

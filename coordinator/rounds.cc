@@ -12,7 +12,11 @@
 #include "coordinator/coordinator.h"
 #include "coordinator/plain_round.h"
 
+#include <random>
+
 namespace fedge::coordinator {
+
+using protocol::ErrorCode;
 
 // ---- Rounds ------------------------------------------------------------------
 
@@ -59,10 +63,25 @@ void Coordinator::MaybeStartRound(absl::Time now) {
     return;
   }
   task.signature = model_signature_;
-  // Two encodings at most per round: with and without the architecture bytes.
+  SendTasks(task, peers);
+  FEDGE_LOG(kDebug, "round %d started with %d clients", round_, peers.size());
+  const uint64_t started = round_;
+  for (const std::string& peer : SelectablePeers()) {
+    ClientRecord* r = registry_.Find(peer);
+    if (r->checks_in && !pending_.count(peer)) {
+      SendRetryLater(*r, absl::StrCat("not selected for round ", started));
+    }
+  }
+  MaybeCloseRound(now);
+}
+
+void Coordinator::SendTasks(protocol::Task& task, const std::vector<std::string>& peers) {
+  // Two encodings at most: with and without the architecture bytes. The
+  // model is moved into the task and back, not copied.
   std::string architecture = std::move(model_.architecture);
   task.model = std::move(model_);
-  std::shared_ptr<const std::string> without = std::make_shared<const std::string>(protocol::Encode(task));
+  std::shared_ptr<const std::string> without =
+      std::make_shared<const std::string>(protocol::Encode(task));
   std::shared_ptr<const std::string> with;
   for (const std::string& peer : peers) {
     ClientRecord* r = registry_.Find(peer);
@@ -82,15 +101,6 @@ void Coordinator::MaybeStartRound(absl::Time now) {
   }
   model_ = std::move(task.model);
   model_.architecture = std::move(architecture);
-  FEDGE_LOG(kDebug, "round %d started with %d clients", round_, peers.size());
-  const uint64_t started = round_;
-  for (const std::string& peer : SelectablePeers()) {
-    ClientRecord* r = registry_.Find(peer);
-    if (r->checks_in && !pending_.count(peer)) {
-      SendRetryLater(*r, absl::StrCat("not selected for round ", started));
-    }
-  }
-  MaybeCloseRound(now);
 }
 
 absl::StatusOr<std::unique_ptr<Round>> Coordinator::StartRound(
@@ -150,6 +160,10 @@ absl::Status Coordinator::SignModelVersion() {
 }
 
 void Coordinator::DropFromRound(const std::string& peer, const char* why) {
+  if (phase_ == Phase::kEvaluating) {
+    evaluation_->Drop(peer);
+    return;
+  }
   if (phase_ == Phase::kTraining && pending_.erase(peer)) {
     open_round_->Drop(peer);
     ++report_.dropped;
@@ -214,10 +228,87 @@ void Coordinator::CompleteRound(absl::Time now) {
       FEDGE_LOG(kError, "round %d: evaluation failed: %s", round_, eval.status().ToString());
     }
   }
-  EndRound(now, "completed",
-           completed_rounds_ >= config_.rounds
-               ? std::optional<std::string>(absl::StrCat("completed ", completed_rounds_, " rounds"))
-               : std::nullopt);
+  if (config_.fraction_evaluate > 0 && StartEvaluation(now)) return;
+  EndRound(now, "completed", CompletionFinishReason());
+}
+
+std::optional<std::string> Coordinator::CompletionFinishReason() const {
+  if (completed_rounds_ < config_.rounds) return std::nullopt;
+  return absl::StrCat("completed ", completed_rounds_, " rounds");
+}
+
+// ---- Federated evaluation ------------------------------------------------------
+
+bool Coordinator::StartEvaluation(absl::Time now) {
+  std::vector<std::string> peers;
+  for (const std::string& peer : SelectablePeers()) {
+    if (registry_.Find(peer)->evaluates) peers.push_back(peer);
+  }
+  if (peers.empty()) {
+    FEDGE_LOG(kWarning, "round %d: no client can evaluate (none holds a held-out split)", round_);
+    report_.federated = FederatedMetrics();
+    return false;
+  }
+  const size_t count = std::min(
+      peers.size(),
+      std::max<size_t>(1, static_cast<size_t>(std::ceil(config_.fraction_evaluate * peers.size()))));
+  // Its own generator, seeded by the round: the training cohorts are the
+  // same with or without evaluation, and after a restart.
+  std::mt19937_64 rng(config_.seed * 0x9E3779B97F4A7C15ull + round_);
+  std::shuffle(peers.begin(), peers.end(), rng);
+  peers.resize(count);
+  if (absl::Status s = SignModelVersion(); !s.ok()) {
+    FEDGE_LOG(kError, "round %d: cannot sign model version %d for evaluation: %s", round_,
+              model_version_, s.ToString());
+    report_.federated = FederatedMetrics();
+    return false;
+  }
+  protocol::Task task;
+  task.round = round_;
+  task.model_version = model_version_;
+  task.config = config_.training;
+  strategy_->ConfigureTask(&task.config);
+  task.config.evaluate_only = true;
+  task.deadline_ms = static_cast<uint32_t>(absl::ToInt64Milliseconds(config_.evaluate_timeout));
+  task.signature = model_signature_;
+  phase_ = Phase::kEvaluating;
+  evaluation_ = std::make_unique<FederatedEvaluation>(peers, model_.task.HasAccuracy(),
+                                                      now + config_.evaluate_timeout);
+  SendTasks(task, peers);
+  FEDGE_LOG(kDebug, "round %d: %d clients evaluate model %d", round_, peers.size(),
+            model_version_);
+  return true;
+}
+
+void Coordinator::HandleEvaluation(const std::string& peer, ClientRecord& client,
+                                   protocol::Update& m, absl::Time now) {
+  if (auto bad = CheckIdentity(client)) {
+    Refuse(peer, bad->first, m.round, bad->second);
+    return;
+  }
+  if (m.client_id != client.client_id || m.round != round_ || m.model_version != model_version_) {
+    Refuse(peer, m.round != round_ ? ErrorCode::kWrongRound : ErrorCode::kWrongModelVersion,
+           m.round,
+           absl::StrCat("evaluation of round ", round_, "'s model version ", model_version_,
+                        " is open; got client ", m.client_id, ", round ", m.round,
+                        ", model version ", m.model_version));
+    return;
+  }
+  if (std::optional<Refusal> refused = evaluation_->OnResult(peer, m)) {
+    Refuse(peer, refused->code, m.round, refused->why);
+  }
+  MaybeFinishEvaluation(now);
+}
+
+void Coordinator::MaybeFinishEvaluation(absl::Time now) {
+  if (phase_ != Phase::kEvaluating || !evaluation_->Done(now)) return;
+  report_.federated = evaluation_->Result();
+  if (report_.federated->clients < report_.federated->asked) {
+    FEDGE_LOG(kInfo, "round %d: %d of %d clients evaluated", round_, report_.federated->clients,
+              report_.federated->asked);
+  }
+  evaluation_.reset();
+  EndRound(now, "completed", CompletionFinishReason());
 }
 
 absl::Status Coordinator::UpdateControlVariate() {

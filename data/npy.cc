@@ -365,4 +365,24 @@ absl::StatusOr<NpyArray> ReadNpy(const std::string& path) {
   return ParseNpy(*file, path);
 }
 
+std::string FormatNpy(const std::vector<int64_t>& shape, const std::vector<float>& values) {
+  std::string dims;
+  for (int64_t d : shape) absl::StrAppend(&dims, d, ",");
+  std::string header =
+      absl::StrCat("{'descr': '<f4', 'fortran_order': False, 'shape': (", dims, "), }");
+  // numpy pads the header with spaces so the data starts 64-byte aligned.
+  while ((10 + header.size() + 1) % 64 != 0) header += ' ';
+  header += '\n';
+  std::string out("\x93NUMPY\x01\x00", 8);
+  out += static_cast<char>(header.size() & 0xff);
+  out += static_cast<char>(header.size() >> 8);
+  out += header;
+  for (float v : values) {
+    char le[4];
+    absl::little_endian::Store32(le, absl::bit_cast<uint32_t>(v));
+    out.append(le, 4);
+  }
+  return out;
+}
+
 }  // namespace fedge::data

@@ -38,6 +38,10 @@ absl::StatusOr<NpyArray> ParseNpy(std::string_view file, const std::string& what
 // before reading, when it is larger than any file within the limits.
 absl::StatusOr<NpyArray> ReadNpy(const std::string& path);
 
+// A float32 .npy file (version 1.0, C order) of `shape` holding `values`
+// (their count must be the shape's product), as numpy.save writes it.
+std::string FormatNpy(const std::vector<int64_t>& shape, const std::vector<float>& values);
+
 }  // namespace fedge::data
 
 #endif  // FEDGE_DATA_NPY_H_

@@ -69,6 +69,7 @@ void Write(BodyWriter& w, const Task& m) {
   w.Scalar(m.config.proximal_mu);
   w.Scalar(m.config.clip_norm);
   w.Scalar(static_cast<uint8_t>(m.config.local_normalization ? 1 : 0));
+  w.Scalar(static_cast<uint8_t>(m.config.evaluate_only ? 1 : 0));
   w.Scalar(m.deadline_ms);
   Write(w, m.model);
   w.String(m.signature.signature);
@@ -85,6 +86,8 @@ void Write(BodyWriter& w, const Update& m) {
   w.Scalar(m.metrics.loss);
   w.Scalar(m.metrics.accuracy);
   w.Scalar(m.metrics.train_seconds);
+  w.Scalar(m.metrics.mse);
+  w.Scalar(m.metrics.mae);
   w.Vector(m.delta);
   w.Vector(m.control_delta);
 }
@@ -188,6 +191,10 @@ void Read(BodyReader& r, const DecodeLimits& lim, Task& m) {
     throw WireFormatError("Task.config.local_normalization is not 0 or 1");
   }
   m.config.local_normalization = local_normalization == 1;
+  uint8_t evaluate_only = 0;
+  r.Scalar(evaluate_only, "Task.config.evaluate_only");
+  if (evaluate_only > 1) throw WireFormatError("Task.config.evaluate_only is not 0 or 1");
+  m.config.evaluate_only = evaluate_only == 1;
   r.Scalar(m.deadline_ms, "Task.deadline_ms");
   Read(r, lim, m.model);
   r.String(m.signature.signature, kModelSignatureSize, "Task.signature");
@@ -204,6 +211,8 @@ void Read(BodyReader& r, const DecodeLimits& lim, Update& m) {
   r.Scalar(m.metrics.loss, "Update.metrics.loss");
   r.Scalar(m.metrics.accuracy, "Update.metrics.accuracy");
   r.Scalar(m.metrics.train_seconds, "Update.metrics.train_seconds");
+  r.Scalar(m.metrics.mse, "Update.metrics.mse");
+  r.Scalar(m.metrics.mae, "Update.metrics.mae");
   r.Vector(m.delta, lim.max_frame_bytes / sizeof(float), "Update.delta");
   r.Vector(m.control_delta, lim.max_frame_bytes / sizeof(float), "Update.control_delta");
 }

@@ -72,6 +72,9 @@ inline constexpr uint32_t kCapBuiltinModels = 1u << 1;
 // (GlobalModel), and tells it when to come back (RetryLater) when it is not
 // selected, once its update arrived, and when its secure round ended.
 inline constexpr uint32_t kCapCheckIn = 1u << 2;
+// The client holds a held-out split and evaluates models on it when a task
+// says evaluate_only (federated evaluation).
+inline constexpr uint32_t kCapEvaluate = 1u << 3;
 
 struct Hello {
   uint64_t client_id = 0;
@@ -109,6 +112,10 @@ struct TrainingConfig {
   // (TensorSpec::normalization): it trains with its local values, uploads a
   // zero delta for them and never takes the global ones.
   bool local_normalization = false;
+  // Federated evaluation: the client trains nothing; it evaluates the task's
+  // model on its held-out split and answers with an Update whose delta is
+  // empty, num_examples the held-out examples and metrics their means.
+  bool evaluate_only = false;
 };
 
 // Present (enabled) when the round aggregates securely: instead of an Update
@@ -141,8 +148,11 @@ enum class DeltaEncoding : uint8_t { kFloat32 = 1 };
 
 struct LocalMetrics {
   float loss = 0;
-  float accuracy = 0;
+  float accuracy = 0;  // 0 for real-valued targets
   float train_seconds = 0;
+  // Real-valued targets (protocol/task_spec.h); 0 otherwise.
+  float mse = 0;
+  float mae = 0;
 };
 
 struct Update {

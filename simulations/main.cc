@@ -27,6 +27,7 @@
 #include "base/file_util.h"
 #include "base/log.h"
 #include "base/status_macros.h"
+#include "data/npy.h"
 #include "data/source.h"
 #include "data/task_flags.h"
 #include "coordinator/strategy.h"
@@ -65,9 +66,19 @@ ABSL_FLAG(std::string, train_data, "",
           "FEATURES,TARGETS (two .npy or two IDX files, examples along the first dimension) or "
           "FILE.csv (numeric, with a header; targets: --label_column). Empty: --data_dir");
 ABSL_FLAG(std::string, test_data, "",
-          "Data the coordinator evaluates each round's model on (same forms as --train_data). "
-          "Empty: --data_dir's t10k files when --train_data is empty too, else no server-side "
-          "evaluation");
+          "Data the coordinator evaluates each round's model on (same forms as --train_data), "
+          "or 'holdout': the union of the clients' held-out splits (--holdout), written to "
+          "OUT/holdout_x.npy,holdout_y.npy. Empty: --data_dir's t10k files when --train_data is "
+          "empty too, else no server-side evaluation");
+ABSL_FLAG(double, holdout, 0,
+          "Share of each client's examples held out of training for federated evaluation "
+          "(OUT/holdout.txt); in [0, 1)");
+ABSL_FLAG(double, fraction_evaluate, 0,
+          "Federated evaluation: after each round this share of the clients evaluates the new "
+          "model on its held-out split (needs --holdout); metrics fed_loss, fed_accuracy or "
+          "fed_mse. 0: off");
+ABSL_FLAG(absl::Duration, evaluate_timeout, absl::Minutes(1),
+          "With --fraction_evaluate: how long a round waits for evaluation results");
 ABSL_FLAG(int, max_examples, 0, "Use only the first N training examples (0 = all); for quick runs");
 ABSL_FLAG(absl::Duration, round_timeout, absl::Minutes(10), "Round deadline");
 ABSL_FLAG(absl::Duration, timeout, absl::Hours(2), "Abort the whole simulation after this long");
@@ -119,8 +130,8 @@ struct ProcessRole {
 // The simulation's data and task, loaded and checked against each other
 // before any process starts, so bad data is a clear error naming the flag.
 struct SimData {
-  std::string train_source, test_source;  // as passed on ("" test: none)
-  data::Dataset train;                    // targets only (features dropped)
+  std::string train_source, test_source;  // as passed on ("" test: none; "holdout")
+  data::Dataset train;
   protocol::TaskSpec task;
 };
 
@@ -145,7 +156,7 @@ absl::StatusOr<SimData> PrepareData() {
   }
   FEDGE_ASSIGN_OR_RETURN(d.task, data::TaskFromFlags(train->example_shape));
   FEDGE_RETURN_IF_ERROR(data::CheckFitsTask(*train, d.task, "--train_data " + d.train_source));
-  if (!d.test_source.empty()) {
+  if (!d.test_source.empty() && d.test_source != "holdout") {
     absl::StatusOr<data::Dataset> test =
         data::LoadDataset(d.test_source, data::SourceOptionsFromFlags("t10k"));
     if (!test.ok()) {
@@ -154,12 +165,56 @@ absl::StatusOr<SimData> PrepareData() {
     }
     FEDGE_RETURN_IF_ERROR(data::CheckFitsTask(*test, d.task, "--test_data " + d.test_source));
   }
-  train->features = {};
-  train->bytes = {};
   d.train = *std::move(train);
   FEDGE_LOG(kInfo, "task: %s; %d training examples", protocol::DescribeTask(d.task),
             d.train.size());
   return d;
+}
+
+// --holdout: moves each client's held-out share out of `partition` and
+// writes OUT/holdout.txt (empty lines when --holdout is 0); with
+// --test_data=holdout also their union as .npy files the coordinator
+// evaluates on. Returns holdout.txt's path.
+absl::StatusOr<std::string> SplitHoldoutFromFlags(const std::string& out, Partition* partition,
+                                                  SimData* data) {
+  const double holdout = absl::GetFlag(FLAGS_holdout);
+  const double fraction_evaluate = absl::GetFlag(FLAGS_fraction_evaluate);
+  if (!(holdout >= 0 && holdout < 1)) {
+    return absl::InvalidArgumentError(absl::StrCat("--holdout=", holdout, ": want [0, 1)"));
+  }
+  if (!(fraction_evaluate >= 0 && fraction_evaluate <= 1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--fraction_evaluate=", fraction_evaluate, ": want [0, 1]"));
+  }
+  if ((fraction_evaluate > 0 || data->test_source == "holdout") && holdout == 0) {
+    return absl::InvalidArgumentError(
+        "--fraction_evaluate and --test_data=holdout need --holdout > 0 (the share of each "
+        "client's examples kept for evaluation)");
+  }
+  if (fraction_evaluate > 0 && absl::GetFlag(FLAGS_secure) != "none") {
+    return absl::InvalidArgumentError(
+        "--fraction_evaluate with --secure: clients' evaluation metrics would reach the "
+        "coordinator one by one; use server-side --test_data with SecAgg");
+  }
+  const Partition held = SplitHoldout(partition, holdout, absl::GetFlag(FLAGS_seed));
+  const std::string path = absl::StrCat(out, "/holdout.txt");
+  FEDGE_RETURN_IF_ERROR(WriteFileAtomically(path, FormatPartition(held)));
+  if (data->test_source != "holdout") return path;
+  std::vector<int64_t> all;
+  for (const std::vector<int64_t>& c : held) all.insert(all.end(), c.begin(), c.end());
+  FEDGE_ASSIGN_OR_RETURN(data::Dataset u, data::Subset(data->train, all));
+  std::vector<float> x(static_cast<size_t>(u.size() * u.ExampleSize()));
+  for (int64_t i = 0; i < u.size(); ++i) {
+    for (int64_t k = 0; k < u.ExampleSize(); ++k) x[i * u.ExampleSize() + k] = u.Feature(i, k);
+  }
+  std::vector<int64_t> xshape{u.size()}, yshape{u.size()};
+  xshape.insert(xshape.end(), u.example_shape.begin(), u.example_shape.end());
+  yshape.insert(yshape.end(), u.target_shape.begin(), u.target_shape.end());
+  const std::string xp = absl::StrCat(out, "/holdout_x.npy"), yp = absl::StrCat(out, "/holdout_y.npy");
+  FEDGE_RETURN_IF_ERROR(WriteFileAtomically(xp, data::FormatNpy(xshape, x)));
+  FEDGE_RETURN_IF_ERROR(WriteFileAtomically(yp, data::FormatNpy(yshape, u.targets)));
+  data->test_source = xp + "," + yp;
+  return path;
 }
 
 absl::Status Run() {
@@ -180,6 +235,8 @@ absl::Status Run() {
     FEDGE_ASSIGN_OR_RETURN(partition, MakePartition(absl::GetFlag(FLAGS_partition), groups, clients,
                                                     absl::GetFlag(FLAGS_seed)));
   }
+  FEDGE_ASSIGN_OR_RETURN(std::string holdout_path, SplitHoldoutFromFlags(out, &partition, &data));
+  data.train = data::Dataset();  // the client processes load their own
   const std::string partition_path = absl::StrCat(out, "/partition.txt");
   FEDGE_RETURN_IF_ERROR(WriteFileAtomically(partition_path, FormatPartition(partition)));
   FEDGE_ASSIGN_OR_RETURN(std::optional<AttackPlan> attack,
@@ -286,7 +343,10 @@ absl::Status Run() {
                    absl::FormatDuration(absl::GetFlag(FLAGS_heartbeat_interval))),
       "--secure=" + absl::GetFlag(FLAGS_secure),
       absl::StrCat("--secagg_dropout=", absl::GetFlag(FLAGS_secagg_dropout)),
-      absl::StrCat("--secagg_clip=", absl::GetFlag(FLAGS_secagg_clip))};
+      absl::StrCat("--secagg_clip=", absl::GetFlag(FLAGS_secagg_clip)),
+      absl::StrCat("--fraction_evaluate=", absl::GetFlag(FLAGS_fraction_evaluate)),
+      absl::StrCat("--evaluate_timeout=",
+                   absl::FormatDuration(absl::GetFlag(FLAGS_evaluate_timeout)))};
   for (std::string& arg : fedge::coordinator::StrategyFlagArgs()) {
     coordinator_argv.push_back(std::move(arg));
   }
@@ -320,6 +380,7 @@ absl::Status Run() {
                                      "--train_data=" + data.train_source,
                                      data::LabelColumnArg(),
                                      "--partition_file=" + partition_path,
+                                     "--holdout_file=" + holdout_path,
                                      "--client_ids=" + ids, "--give_up_after=60s",
                                      "--seed=" + seed};
     argv.insert(argv.end(), client_security[d].begin(), client_security[d].end());
@@ -386,13 +447,24 @@ absl::Status Run() {
   FEDGE_RETURN_IF_ERROR(WriteFileAtomically(absl::StrCat(out, "/results.csv"), ResultsCsv(rows)));
   Summary sum = Summarize(rows);
   const std::string quality =
-      std::isfinite(sum.final_mse)
+      !std::isfinite(sum.final_loss)
+          ? std::string("  no server-side evaluation (no --test_data)\n")
+      : std::isfinite(sum.final_mse)
           ? absl::StrFormat("  final test MSE %.4f, MAE %.4f (loss %.4f)\n", sum.final_mse,
                             sum.final_mae, sum.final_loss)
           : absl::StrFormat("  final test accuracy %.4f (loss %.4f), best %.4f (round %d)\n",
                             sum.final_accuracy, sum.final_loss, sum.best_accuracy, sum.best_round);
+  std::string fed;
+  if (std::isfinite(sum.final_fed_loss)) {
+    fed = std::isfinite(sum.final_fed_mse)
+              ? absl::StrFormat("  federated evaluation: MSE %.4f (loss %.4f)\n",
+                                sum.final_fed_mse, sum.final_fed_loss)
+              : absl::StrFormat("  federated evaluation: accuracy %.4f (loss %.4f)\n",
+                                sum.final_fed_accuracy, sum.final_fed_loss);
+  }
   std::printf(
       "\nsummary: model %s, %d clients, partition %s, %d/%d rounds completed\n"
+      "%s"
       "%s"
       "  wall time %.1f s including start-up; mean round %.2f s\n"
       "  bytes per round: up %.2f MB, down %.2f MB\n"
@@ -400,7 +472,7 @@ absl::Status Run() {
       "  results: %s/results.csv, %s\n",
       absl::GetFlag(FLAGS_model).c_str(), clients,
       absl::GetFlag(FLAGS_partition_file).empty() ? absl::GetFlag(FLAGS_partition).c_str() : "file",
-      sum.completed_rounds, rounds, quality.c_str(), wall,
+      sum.completed_rounds, rounds, quality.c_str(), fed.c_str(), wall,
       sum.mean_round_seconds, sum.mean_bytes_up / 1e6, sum.mean_bytes_down / 1e6,
       coord_exit->max_rss_kb / 1024.0, client_peak_kb / 1024.0, per_process, out.c_str(),
       metrics_path.c_str());

@@ -1,6 +1,7 @@
 #include "simulations/partition.h"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <numeric>
 #include <random>
@@ -90,6 +91,24 @@ Partition Shards(const std::vector<int64_t>& labels, int clients, int k, std::mt
 }
 
 }  // namespace
+
+Partition SplitHoldout(Partition* train, double fraction, uint64_t seed) {
+  Partition held(train->size());
+  if (fraction <= 0) return held;
+  for (size_t c = 0; c < train->size(); ++c) {
+    std::vector<int64_t>& mine = (*train)[c];
+    if (mine.size() < 2) continue;
+    std::mt19937_64 rng(seed * 0x9E3779B97F4A7C15ull + c + 1);
+    std::shuffle(mine.begin(), mine.end(), rng);
+    size_t k = static_cast<size_t>(std::llround(fraction * static_cast<double>(mine.size())));
+    k = std::clamp<size_t>(k, 1, mine.size() - 1);
+    held[c].assign(mine.end() - static_cast<std::ptrdiff_t>(k), mine.end());
+    mine.resize(mine.size() - k);
+    std::sort(held[c].begin(), held[c].end());
+    std::sort(mine.begin(), mine.end());
+  }
+  return held;
+}
 
 std::vector<int64_t> PartitionGroups(const data::Dataset& targets, const protocol::TaskSpec& task) {
   const int64_t n = targets.size(), per = targets.TargetSize();

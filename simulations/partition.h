@@ -37,6 +37,12 @@ absl::StatusOr<Partition> MakePartition(const std::string& spec,
                                         const std::vector<int64_t>& labels, int clients,
                                         uint64_t seed);
 
+// Moves `fraction` (in [0, 1)) of each client's examples, chosen at random
+// from (seed, client), out of `train` into the returned held-out partition
+// (federated evaluation); a client with 2 or more examples keeps at least one
+// of each. Deterministic.
+Partition SplitHoldout(Partition* train, double fraction, uint64_t seed);
+
 // One line per client of space-separated indices.
 std::string FormatPartition(const Partition& p);
 

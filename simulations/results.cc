@@ -56,6 +56,10 @@ absl::StatusOr<std::vector<RoundRow>> ParseMetrics(const std::string& jsonl) {
     Number(line, "backdoor_success", &r.backdoor_success);
     Number(line, "test_mse", &r.test_mse);
     Number(line, "test_mae", &r.test_mae);
+    Number(line, "fed_clients", &r.fed_clients);
+    Number(line, "fed_loss", &r.fed_loss);
+    Number(line, "fed_accuracy", &r.fed_accuracy);
+    Number(line, "fed_mse", &r.fed_mse);
     rows.push_back(r);
   }
   return rows;
@@ -71,12 +75,15 @@ absl::StatusOr<std::vector<RoundRow>> ReadMetrics(const std::string& path) {
 std::string ResultsCsv(const std::vector<RoundRow>& rows) {
   std::string out =
       "round,completed,clients,test_accuracy,test_loss,train_loss,round_seconds,bytes_up,"
-      "bytes_down,backdoor_success,test_mse,test_mae\n";
+      "bytes_down,backdoor_success,test_mse,test_mae,fed_clients,fed_loss,fed_accuracy,"
+      "fed_mse\n";
   for (const RoundRow& r : rows) {
-    absl::StrAppendFormat(&out, "%d,%d,%d,%.6f,%.6f,%.6f,%.4f,%d,%d,%.6f,%.6f,%.6f\n", r.round,
-                          r.completed ? 1 : 0, r.clients, r.test_accuracy, r.test_loss,
+    absl::StrAppendFormat(&out,
+                          "%d,%d,%d,%.6f,%.6f,%.6f,%.4f,%d,%d,%.6f,%.6f,%.6f,%d,%.6f,%.6f,%.6f\n",
+                          r.round, r.completed ? 1 : 0, r.clients, r.test_accuracy, r.test_loss,
                           r.train_loss, r.round_seconds, r.bytes_up, r.bytes_down,
-                          r.backdoor_success, r.test_mse, r.test_mae);
+                          r.backdoor_success, r.test_mse, r.test_mae, r.fed_clients, r.fed_loss,
+                          r.fed_accuracy, r.fed_mse);
   }
   return out;
 }
@@ -90,6 +97,9 @@ Summary Summarize(const std::vector<RoundRow>& rows) {
     s.final_loss = r.test_loss;
     s.final_mse = r.test_mse;
     s.final_mae = r.test_mae;
+    s.final_fed_loss = r.fed_loss;
+    s.final_fed_accuracy = r.fed_accuracy;
+    s.final_fed_mse = r.fed_mse;
     s.final_backdoor_success = r.backdoor_success;
     // `!(a <= best)` also replaces the initial NaN.
     if (std::isfinite(r.test_accuracy) && !(r.test_accuracy <= s.best_accuracy)) {

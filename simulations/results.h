@@ -22,6 +22,10 @@ struct RoundRow {
   // classes the global model put in the target class.
   double backdoor_success = NAN;
   double test_mse = NAN, test_mae = NAN;  // real-valued targets
+  // Federated evaluation (--fraction_evaluate): clients that reported and
+  // their example-weighted metrics; NaN when not run.
+  int64_t fed_clients = 0;
+  double fed_loss = NAN, fed_accuracy = NAN, fed_mse = NAN;
   double round_seconds = 0;
   int64_t bytes_up = 0;
   int64_t bytes_down = 0;
@@ -33,7 +37,8 @@ absl::StatusOr<std::vector<RoundRow>> ParseMetrics(const std::string& jsonl);
 absl::StatusOr<std::vector<RoundRow>> ReadMetrics(const std::string& path);
 
 // Header "round,completed,clients,test_accuracy,test_loss,train_loss,
-// round_seconds,bytes_up,bytes_down,backdoor_success,test_mse,test_mae" and a row per round
+// round_seconds,bytes_up,bytes_down,backdoor_success,test_mse,test_mae,
+// fed_clients,fed_loss,fed_accuracy,fed_mse" and a row per round
 // (nan where a figure was not measured).
 std::string ResultsCsv(const std::vector<RoundRow>& rows);
 
@@ -42,6 +47,7 @@ struct Summary {
   double final_accuracy = NAN;
   double final_loss = NAN;
   double final_mse = NAN, final_mae = NAN;  // real-valued targets
+  double final_fed_loss = NAN, final_fed_accuracy = NAN, final_fed_mse = NAN;
   double best_accuracy = NAN;  // the highest test accuracy of a completed round
   int best_round = 0;
   double final_backdoor_success = NAN;

@@ -173,5 +173,75 @@ TEST(DataTaskSimulationTest, ModelOutputThatDoesNotFitTheTargetIsAClearError) {
   EXPECT_THAT(run.log, HasSubstr("wants [2,1,8,8]"));
 }
 
+// Federated evaluation: with every client evaluating (--fraction_evaluate=1),
+// the example-weighted means the clients report equal the coordinator's own
+// evaluation of the same model on the union of their held-out splits
+// (--test_data=holdout), round by round.
+TEST(FederatedEvaluationSimulationTest, ClientsMetricsMatchAServerEvaluationOfTheUnionOfTheirSplits) {
+  const std::string dir = TaskDir("digits");
+  ASSERT_FALSE(dir.empty()) << "FEDGE_TEST_SKLEARN not set";
+  testing::TempDir out;
+  SimRun run = RunSim(out.File("sim"),
+                      {"--model=" + dir + "/model.pt", "--train_data=" + Pair(dir, "train"),
+                       "--test_data=holdout", "--holdout=0.2", "--fraction_evaluate=1",
+                       "--task=classes:10", "--rounds=3", "--lr=0.1", "--local_epochs=2"});
+  ASSERT_TRUE(run.ok) << run.log;
+  ASSERT_EQ(run.rows.size(), 3u);
+  double previous_loss = INFINITY;
+  for (const sim::RoundRow& r : run.rows) {
+    EXPECT_EQ(r.fed_clients, 10) << "round " << r.round;
+    EXPECT_NEAR(r.fed_loss, r.test_loss, 1e-5) << "round " << r.round;
+    EXPECT_NEAR(r.fed_accuracy, r.test_accuracy, 1e-5) << "round " << r.round;
+    EXPECT_LT(r.fed_loss, previous_loss);  // the model does learn
+    previous_loss = r.fed_loss;
+  }
+  // 20 % of the 1,347 training examples, each client's share rounded.
+  const std::string metrics = ReadFile(out.File("sim") + "/metrics.jsonl").value_or("");
+  EXPECT_THAT(metrics, HasSubstr("\"fed_examples\":270"));
+  EXPECT_THAT(run.log, HasSubstr("federated evaluation: accuracy"));
+}
+
+// A share of the clients evaluates; with no server data only federated
+// metrics are reported. Regression targets report MSE.
+TEST(FederatedEvaluationSimulationTest, AShareOfTheClientsEvaluatesWithoutServerData) {
+  const std::string dir = TaskDir("diabetes");
+  ASSERT_FALSE(dir.empty()) << "FEDGE_TEST_SKLEARN not set";
+  testing::TempDir out;
+  SimRun run = RunSim(out.File("sim"),
+                      {"--model=" + dir + "/model.pt", "--train_data=" + Pair(dir, "train"),
+                       "--holdout=0.25", "--fraction_evaluate=0.3", "--task=real",
+                       "--rounds=3", "--lr=0.02", "--local_epochs=2"});
+  ASSERT_TRUE(run.ok) << run.log;
+  ASSERT_EQ(run.rows.size(), 3u);
+  for (const sim::RoundRow& r : run.rows) {
+    EXPECT_EQ(r.fed_clients, 3) << "round " << r.round;  // ceil(0.3 x 10)
+    EXPECT_TRUE(std::isnan(r.test_loss));
+    EXPECT_TRUE(std::isnan(r.fed_accuracy));
+    EXPECT_GT(r.fed_mse, 0);
+    EXPECT_TRUE(std::isfinite(r.fed_mse));
+  }
+  EXPECT_THAT(run.log, HasSubstr("no server-side evaluation"));
+  EXPECT_THAT(run.log, HasSubstr("federated evaluation: MSE"));
+}
+
+// Impossible combinations are usage errors naming the flags.
+TEST(FederatedEvaluationSimulationTest, ImpossibleCombinationsAreRefused) {
+  const std::string dir = TaskDir("digits");
+  ASSERT_FALSE(dir.empty()) << "FEDGE_TEST_SKLEARN not set";
+  testing::TempDir out;
+  const std::vector<std::string> base = {"--model=" + dir + "/model.pt",
+                                         "--train_data=" + Pair(dir, "train"), "--rounds=1"};
+  std::vector<std::string> args = base;
+  args.push_back("--fraction_evaluate=0.5");
+  SimRun run = RunSim(out.File("a"), args);
+  EXPECT_FALSE(run.ok);
+  EXPECT_THAT(run.log, HasSubstr("need --holdout > 0"));
+  args = base;
+  args.insert(args.end(), {"--fraction_evaluate=0.5", "--holdout=0.2", "--secure=secagg"});
+  run = RunSim(out.File("b"), args);
+  EXPECT_FALSE(run.ok);
+  EXPECT_THAT(run.log, HasSubstr("--fraction_evaluate with --secure"));
+}
+
 }  // namespace
 }  // namespace fedge

@@ -60,6 +60,40 @@ TEST(CodecTest, TaskRoundTrips) {
   EXPECT_EQ(got.model.weights, t.model.weights);
 }
 
+// The model's task and the federated-evaluation fields travel; a task the
+// spec forbids (a loss that does not fit its target) is refused on decode.
+TEST(CodecTest, TaskSpecAndEvaluationFieldsRoundTrip) {
+  Task t = SampleTask();
+  t.config.evaluate_only = true;
+  t.model.task.input_shape = {30};
+  t.model.task.target = TargetKind::kReal;
+  t.model.task.num_classes = 0;
+  t.model.task.target_shape = {2, 3};
+  t.model.task.loss = LossKind::kL1;
+  absl::StatusOr<Message> m = Decode(Encode(t));
+  ASSERT_THAT(m, IsOk());
+  EXPECT_EQ(std::get<Task>(*m).model.task, t.model.task);
+  EXPECT_TRUE(std::get<Task>(*m).config.evaluate_only);
+
+  t.model.task.loss = LossKind::kCrossEntropy;
+  EXPECT_THAT(Decode(Encode(t)),
+              StatusIs(absl::StatusCode::kInvalidArgument, "does not fit target real:2,3"));
+  t.model.task = TaskSpec();
+  t.model.task.input_shape = {0};
+  EXPECT_THAT(Decode(Encode(t)), StatusIs(absl::StatusCode::kInvalidArgument, "dimension <= 0"));
+
+  Update u;
+  u.round = 3;
+  u.num_examples = 9;
+  u.metrics.mse = 0.25f;
+  u.metrics.mae = 0.5f;
+  m = Decode(Encode(u));
+  ASSERT_THAT(m, IsOk());
+  EXPECT_EQ(std::get<Update>(*m).metrics.mse, 0.25f);
+  EXPECT_EQ(std::get<Update>(*m).metrics.mae, 0.5f);
+  EXPECT_TRUE(std::get<Update>(*m).delta.empty());
+}
+
 TEST(CodecTest, EveryOtherMessageRoundTrips) {
   Hello h{5, 600, kCapTorchScript, "fedge test", {"builtin:mlp", "torchscript:ab"}};
   auto hm = Decode(Encode(h));
