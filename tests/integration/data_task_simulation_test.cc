@@ -122,6 +122,26 @@ TEST(DataTaskSimulationTest, DiabetesRegressionIsWithinTenPercentOfLeastSquares)
   EXPECT_GT(last.test_mae, 0);
 }
 
+// --loss=module: the model's own training_loss (Huber, in sklearn_tasks.py)
+// trains it and is what the loss figures report: below the MSE (Huber is
+// half the squared error for small errors), which the MSE loss would equal.
+TEST(DataTaskSimulationTest, TheModulesOwnTrainingLossTrainsTheModel) {
+  const std::string dir = TaskDir("diabetes");
+  ASSERT_FALSE(dir.empty()) << "FEDGE_TEST_SKLEARN not set";
+  const double least_squares = Baseline(dir);
+  testing::TempDir out;
+  SimRun run = RunSim(out.File("sim"),
+                      {"--model=" + dir + "/model.pt", "--train_data=" + Pair(dir, "train"),
+                       "--test_data=" + Pair(dir, "test"), "--task=real", "--loss=module",
+                       "--rounds=30", "--lr=0.02", "--local_epochs=2"});
+  ASSERT_TRUE(run.ok) << run.log;
+  ASSERT_EQ(run.rows.size(), 30u);
+  EXPECT_THAT(run.log, HasSubstr("target real, loss module"));
+  const sim::RoundRow& last = run.rows.back();
+  EXPECT_LT(last.test_loss, 0.75 * last.test_mse);
+  EXPECT_LE(last.test_mse, 1.10 * least_squares);
+}
+
 // Labels beyond the declared classes: fedge-sim refuses before starting any
 // process, naming the flag, the file and the example.
 TEST(DataTaskSimulationTest, LabelsOutOfRangeAreRefusedBeforeAnyProcessStarts) {
