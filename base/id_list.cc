@@ -1,5 +1,7 @@
 #include "base/id_list.h"
 
+#include <algorithm>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -24,6 +26,20 @@ absl::StatusOr<std::vector<uint64_t>> ParseIdList(absl::string_view spec,
   }
   if (ids.empty()) return absl::InvalidArgumentError(absl::StrCat(flag, " names no client"));
   return ids;
+}
+
+std::string FormatIdList(std::vector<uint64_t> ids) {
+  std::sort(ids.begin(), ids.end());
+  std::string out;
+  for (size_t i = 0; i < ids.size();) {
+    size_t j = i;
+    while (j + 1 < ids.size() && ids[j + 1] == ids[j] + 1) ++j;
+    if (!out.empty()) out += ',';
+    out += std::to_string(ids[i]);
+    if (j > i) out += "-" + std::to_string(ids[j]);
+    i = j + 1;
+  }
+  return out;
 }
 
 }  // namespace fedge

@@ -5,6 +5,7 @@
 // ranges "0-4,7" (inclusive; spaces allowed around items).
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -17,6 +18,9 @@ namespace fedge {
 // and for an empty list.
 absl::StatusOr<std::vector<uint64_t>> ParseIdList(absl::string_view spec,
                                                   absl::string_view flag);
+
+// The reverse, compact: sorted ids {0,1,2,5,7,8} as "0-2,5,7-8".
+std::string FormatIdList(std::vector<uint64_t> ids);
 
 }  // namespace fedge
 

@@ -506,7 +506,8 @@ int main(int argc, char** argv) {
   // --help lists this binary's own flags (those defined in its main.cc).
   absl::FlagsUsageConfig usage;
   usage.contains_help_flags = [](absl::string_view file) {
-    return absl::EndsWith(file, "/main.cc") || absl::EndsWith(file, "/strategy_flags.cc");
+    return absl::EndsWith(file, "/main.cc") || absl::EndsWith(file, "/strategy_flags.cc") ||
+           absl::EndsWith(file, "/task_flags.cc");
   };
   absl::SetFlagsUsageConfig(usage);
   absl::ParseCommandLine(argc, argv);

@@ -25,6 +25,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "base/file_util.h"
+#include "base/id_list.h"
 #include "base/log.h"
 #include "base/status_macros.h"
 #include "data/npy.h"
@@ -56,7 +57,9 @@ ABSL_FLAG(std::string, out, "sim-out", "Directory for metrics.jsonl, results.csv
 ABSL_FLAG(int, clients_per_process, 0,
           "Logical clients hosted by each client process; 0 spreads them over one process "
           "per core");
-ABSL_FLAG(int, clients_per_round, 0, "Cohort size per round; 0 = --fraction of the clients");
+ABSL_FLAG(int, clients_per_round, 0,
+          "Cohort size per round; 0 = --fraction of the clients. A round closes at its deadline "
+          "with at least half its cohort (the quorum), else fails");
 ABSL_FLAG(double, fraction, 1.0, "Fraction of clients selected per round (FedAvg's C)");
 ABSL_FLAG(std::string, transport, "tcp", "tcp (loopback, free port) or ipc (socket in --out)");
 ABSL_FLAG(std::string, data_dir, "/usr/share/datasets/fashion-mnist",
@@ -125,7 +128,36 @@ struct ProcessRole {
   std::string name;
   Subprocess process;
   bool killed_by_design = false;  // --kill_clients
+  std::unique_ptr<StderrTee> tee;  // its stderr, copied to ours
 };
+
+// Waits for the coordinator to exit (nullopt at `deadline`), watching the
+// client processes meanwhile: one that fails when no fault was injected
+// stops the simulation at once (every child killed) with an error naming it
+// and its last error line, instead of a wait for the timeout.
+absl::StatusOr<std::optional<ExitInfo>> Supervise(Subprocess& coordinator,
+                                                  std::vector<ProcessRole>& clients,
+                                                  absl::Time deadline) {
+  while (true) {
+    if (std::optional<ExitInfo> e = coordinator.Wait(absl::Milliseconds(100))) return e;
+    for (ProcessRole& c : clients) {
+      if (c.killed_by_design) continue;
+      std::optional<ExitInfo> e = c.process.Wait(absl::ZeroDuration());
+      if (!e.has_value() || e->ok()) continue;
+      coordinator.Kill(SIGKILL);
+      coordinator.Wait();
+      for (ProcessRole& other : clients) {
+        other.process.Kill(SIGKILL);
+        other.process.Wait();
+      }
+      return absl::AbortedError(absl::StrCat(
+          c.name, " (pid ", c.process.pid(), ") ", e->ToString(),
+          " while the coordinator was running; its last error: ",
+          c.tee ? c.tee->last_error() : std::string("(not captured)")));
+    }
+    if (absl::Now() >= deadline) return std::optional<ExitInfo>();
+  }
+}
 
 // The simulation's data and task, loaded and checked against each other
 // before any process starts, so bad data is a clear error naming the flag.
@@ -217,6 +249,30 @@ absl::StatusOr<std::string> SplitHoldoutFromFlags(const std::string& out, Partit
   return path;
 }
 
+// The cohort size --clients_per_round or --fraction asks for; InvalidArgument
+// naming the flags when it cannot work.
+absl::StatusOr<int> CohortFromFlags(int clients) {
+  const int per_round = absl::GetFlag(FLAGS_clients_per_round);
+  const double fraction = absl::GetFlag(FLAGS_fraction);
+  if (per_round < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("--clients_per_round=", per_round, " < 0"));
+  }
+  if (per_round > 0 && fraction != 1.0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--clients_per_round=", per_round, " and --fraction=", fraction,
+        " both set the cohort size; give one"));
+  }
+  if (per_round > clients) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--clients_per_round=", per_round, " exceeds --clients=", clients));
+  }
+  if (!(fraction > 0 && fraction <= 1)) {
+    return absl::InvalidArgumentError(absl::StrCat("--fraction=", fraction, ": want (0, 1]"));
+  }
+  if (per_round > 0) return per_round;
+  return std::max(1, static_cast<int>(std::ceil(fraction * clients)));
+}
+
 absl::Status Run() {
   const absl::Time start = absl::Now();
   SetLogTag("sim");
@@ -259,14 +315,8 @@ absl::Status Run() {
     int procs = std::max(1u, std::thread::hardware_concurrency());
     per_process = (clients + procs - 1) / procs;
   }
-  // One device (key) per client process, hosting clients [first, last].
-  std::vector<std::vector<uint64_t>> devices;
-  for (int first = 0; first < clients; first += per_process) {
-    devices.emplace_back();
-    for (int id = first; id < std::min(clients, first + per_process); ++id) {
-      devices.back().push_back(static_cast<uint64_t>(id));
-    }
-  }
+  // One device (key) per client process, its clients balanced by examples.
+  const std::vector<std::vector<uint64_t>> devices = BalanceClients(partition, per_process);
   std::vector<std::string> coordinator_security = {"--insecure"};
   std::vector<std::vector<std::string>> client_security(devices.size(), {"--insecure"});
   if (!absl::GetFlag(FLAGS_insecure)) {
@@ -295,9 +345,11 @@ absl::Status Run() {
   if (doomed_clients >= clients) {
     return absl::InvalidArgumentError("--kill_clients would kill every client process");
   }
-  // Rounds start with the clients that survive; the quorum never exceeds them.
+  // Rounds start with the clients that survive; the quorum, half the cohort,
+  // never exceeds them.
   const int min_clients = clients - doomed_clients;
-  const int quorum = std::min(min_clients, std::max(1, clients / 2));
+  FEDGE_ASSIGN_OR_RETURN(const int cohort, CohortFromFlags(clients));
+  const int quorum = std::min(min_clients, std::max(1, (cohort + 1) / 2));
   const int kill_coordinator_at = absl::GetFlag(FLAGS_kill_coordinator_at_round);
   const int kill_after_updates = absl::GetFlag(FLAGS_kill_coordinator_after_updates);
   if (fault_options.kill_phase == "unmasking" && fault_options.kill_fraction > 0 &&
@@ -369,13 +421,21 @@ absl::Status Run() {
             : absl::StrCat("--inject_fault=kill_after_checkpoint:", kill_coordinator_at));
   }
   std::string endpoint;
-  FEDGE_ASSIGN_OR_RETURN(Subprocess coordinator, StartWithReadyFd(first_argv, env, &endpoint));
+  auto coordinator_tee = std::make_unique<StderrTee>();
+  absl::StatusOr<Subprocess> started =
+      StartWithReadyFd(first_argv, env, &endpoint, absl::Seconds(60), coordinator_tee->write_fd());
+  coordinator_tee->CloseWriteEnd();
+  if (!started.ok()) {
+    return absl::Status(started.status().code(),
+                        absl::StrCat(started.status().message(), "; its last error: ",
+                                     coordinator_tee->last_error()));
+  }
+  Subprocess coordinator = *std::move(started);
   FEDGE_LOG(kInfo, "coordinator listening on %s", endpoint);
 
   std::vector<ProcessRole> client_procs;
   for (size_t d = 0; d < devices.size(); ++d) {
-    const uint64_t first = devices[d].front(), last = devices[d].back();
-    std::string ids = first == last ? absl::StrCat(first) : absl::StrCat(first, "-", last);
+    const std::string ids = FormatIdList(devices[d]);
     std::vector<std::string> argv = {bin + "/fedge-client", "--coordinator=" + endpoint,
                                      "--train_data=" + data.train_source,
                                      data::LabelColumnArg(),
@@ -391,8 +451,10 @@ absl::Status Run() {
       argv.push_back("--inject_fault=" + faults[d].inject_fault);
       FEDGE_LOG(kInfo, "clients %s: --inject_fault=%s", ids, faults[d].inject_fault);
     }
-    FEDGE_ASSIGN_OR_RETURN(Subprocess p, Subprocess::Start(argv, env));
-    client_procs.push_back({"clients " + ids, std::move(p), faults[d].killed});
+    auto tee = std::make_unique<StderrTee>();
+    FEDGE_ASSIGN_OR_RETURN(Subprocess p, Subprocess::Start(argv, env, -1, -1, tee->write_fd()));
+    tee->CloseWriteEnd();
+    client_procs.push_back({"clients " + ids, std::move(p), faults[d].killed, std::move(tee)});
   }
   FEDGE_LOG(kInfo, "%d clients in %d processes; %d rounds of %s; %s", clients,
             client_procs.size(), rounds, absl::GetFlag(FLAGS_model),
@@ -401,7 +463,8 @@ absl::Status Run() {
                 : absl::StrCat("CURVE + signed models, keys in ", out, "/keys"));
 
   const absl::Time deadline = start + absl::GetFlag(FLAGS_timeout);
-  std::optional<ExitInfo> coord_exit = coordinator.Wait(deadline - absl::Now());
+  FEDGE_ASSIGN_OR_RETURN(std::optional<ExitInfo> coord_exit,
+                         Supervise(coordinator, client_procs, deadline));
   if (coord_exit && kill_coordinator_at > 0 && coord_exit->signal == SIGKILL) {
     // Same state directory, same endpoint: the clients find it by themselves.
     const absl::Time killed = absl::Now();
@@ -410,19 +473,30 @@ absl::Status Run() {
       if (absl::StartsWith(a, "--listen=")) a = "--listen=" + endpoint;
     }
     std::string again;
-    FEDGE_ASSIGN_OR_RETURN(coordinator, StartWithReadyFd(argv, env, &again));
+    coordinator_tee = std::make_unique<StderrTee>();
+    FEDGE_ASSIGN_OR_RETURN(coordinator, StartWithReadyFd(argv, env, &again, absl::Seconds(60),
+                                                         coordinator_tee->write_fd()));
+    coordinator_tee->CloseWriteEnd();
     FEDGE_LOG(kInfo, "coordinator killed %s; restarted on %s in %.2f s",
               kill_after_updates > 0
                   ? absl::StrCat("in round ", kill_coordinator_at, " after ", kill_after_updates,
                                  " updates")
                   : absl::StrCat("after round ", kill_coordinator_at, "'s checkpoint"),
               again, absl::ToDoubleSeconds(absl::Now() - killed));
-    coord_exit = coordinator.Wait(deadline - absl::Now());
+    FEDGE_ASSIGN_OR_RETURN(coord_exit, Supervise(coordinator, client_procs, deadline));
   }
   if (!coord_exit) {
     coordinator.Kill(SIGKILL);
     for (auto& c : client_procs) c.process.Kill(SIGKILL);
     return absl::DeadlineExceededError("simulation exceeded --timeout");
+  }
+  if (!coord_exit->ok()) {
+    // Its clients would retry until --give_up_after: stop them now.
+    for (auto& c : client_procs) c.process.Kill(SIGKILL);
+    for (auto& c : client_procs) c.process.Wait();
+    return absl::InternalError(absl::StrCat("the coordinator exited (", coord_exit->ToString(),
+                                            ") before the simulation ended; its last error: ",
+                                            coordinator_tee->last_error()));
   }
   long client_peak_kb = 0;
   int client_failures = 0;
@@ -484,9 +558,6 @@ absl::Status Run() {
     }
   }
   std::fflush(stdout);
-  if (!coord_exit->ok()) {
-    return absl::InternalError(absl::StrCat("coordinator failed: ", coord_exit->ToString()));
-  }
   if (client_failures > 0) {
     return absl::InternalError(absl::StrCat(client_failures, " client processes failed"));
   }
@@ -502,9 +573,11 @@ absl::Status Run() {
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Runs a federated simulation with real processes: one fedge-coordinator and client "
-      "processes hosting --clients logical clients over ZeroMQ, on Fashion-MNIST split by "
-      "--partition. Prints a line per round and a summary; writes metrics.jsonl and "
-      "results.csv to --out.\n"
+      "processes hosting --clients logical clients over ZeroMQ, on Fashion-MNIST (the "
+      "default) or any data (--train_data, --task; docs/data.md) split by --partition. Prints "
+      "a line per round and a summary; writes metrics.jsonl and results.csv to --out. Exit "
+      "code 2 for flags that cannot work together, 1 when the run fails (a child process "
+      "that dies stops it at once, naming the child and its last error).\n"
       "Example: fedge-sim --model=cnn --clients=10 --rounds=10 --partition=dirichlet:0.5\n"
       "Attacks: --attackers=0.2 --attack=signflip makes a --seed-chosen fifth of the clients "
       "malicious (listed in --out/attackers.txt); see --attack.");
@@ -518,14 +591,14 @@ int main(int argc, char** argv) {
   absl::FlagsUsageConfig usage;
   usage.contains_help_flags = [](absl::string_view file) {
     return absl::EndsWith(file, "/main.cc") || absl::EndsWith(file, "/strategy_flags.cc") ||
-           absl::EndsWith(file, "/attack_flags.cc");
+           absl::EndsWith(file, "/attack_flags.cc") || absl::EndsWith(file, "/task_flags.cc");
   };
   absl::SetFlagsUsageConfig(usage);
   absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
   absl::Status s = fedge::sim::Run();
   if (!s.ok()) {
     FEDGE_LOG(kError, "%s", s.ToString());
-    return 1;
+    return absl::IsInvalidArgument(s) ? 2 : 1;
   }
   return 0;
 }

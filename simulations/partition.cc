@@ -92,6 +92,29 @@ Partition Shards(const std::vector<int64_t>& labels, int clients, int k, std::mt
 
 }  // namespace
 
+std::vector<std::vector<uint64_t>> BalanceClients(const Partition& partition, int per_process) {
+  const size_t n = partition.size();
+  const size_t cap = static_cast<size_t>(std::max(1, per_process));
+  const size_t processes = (n + cap - 1) / cap;
+  std::vector<size_t> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  // Ties keep id order: the grouping is deterministic.
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return partition[a].size() > partition[b].size(); });
+  std::vector<std::vector<uint64_t>> groups(processes);
+  std::vector<uint64_t> load(processes, 0);
+  for (size_t c : order) {
+    size_t best = processes;
+    for (size_t p = 0; p < processes; ++p) {
+      if (groups[p].size() < cap && (best == processes || load[p] < load[best])) best = p;
+    }
+    groups[best].push_back(c);
+    load[best] += partition[c].size();
+  }
+  for (std::vector<uint64_t>& g : groups) std::sort(g.begin(), g.end());
+  return groups;
+}
+
 Partition SplitHoldout(Partition* train, double fraction, uint64_t seed) {
   Partition held(train->size());
   if (fraction <= 0) return held;

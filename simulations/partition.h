@@ -43,6 +43,14 @@ absl::StatusOr<Partition> MakePartition(const std::string& spec,
 // of each. Deterministic.
 Partition SplitHoldout(Partition* train, double fraction, uint64_t seed);
 
+// Groups clients 0..n-1 (partition[c] their examples) into client processes
+// of at most `per_process` clients so that the processes hold about the same
+// number of examples: largest client first, each to the process holding the
+// fewest examples that has room (LPT). ceil(n / per_process) processes, each
+// list sorted. Before, processes took contiguous id ranges, which on the
+// 10-client Dirichlet partition gave 26,591 against 33,409 examples.
+std::vector<std::vector<uint64_t>> BalanceClients(const Partition& partition, int per_process);
+
 // One line per client of space-separated indices.
 std::string FormatPartition(const Partition& p);
 

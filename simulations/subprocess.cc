@@ -113,13 +113,70 @@ absl::StatusOr<std::string> ReadLineWithTimeout(int fd, absl::Duration timeout) 
   }
 }
 
+StderrTee::StderrTee() {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return;
+  read_fd_ = fds[0];
+  write_fd_ = fds[1];
+  thread_ = std::thread([this] { Loop(); });
+}
+
+StderrTee::~StderrTee() {
+  stop_.store(true);
+  if (thread_.joinable()) thread_.join();
+  CloseWriteEnd();
+  if (read_fd_ >= 0) ::close(read_fd_);
+}
+
+void StderrTee::CloseWriteEnd() {
+  if (write_fd_ >= 0) ::close(write_fd_);
+  write_fd_ = -1;
+}
+
+std::string StderrTee::last_error() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return last_error_.empty() ? last_line_ : last_error_;
+}
+
+void StderrTee::Loop() {
+  std::string pending;
+  char buf[4096];
+  while (!stop_.load()) {
+    // Polled with a timeout so the destructor can stop a thread whose child
+    // (or a grandchild holding the pipe) never closes it.
+    pollfd p{read_fd_, POLLIN, 0};
+    if (::poll(&p, 1, 100) <= 0) continue;
+    const ssize_t n = ::read(read_fd_, buf, sizeof(buf));
+    if (n == 0) break;  // every writer closed it
+    if (n < 0) {
+      if (errno == EINTR || errno == EAGAIN) continue;
+      break;
+    }
+    ssize_t ignored = ::write(STDERR_FILENO, buf, static_cast<size_t>(n));
+    (void)ignored;
+    pending.append(buf, static_cast<size_t>(n));
+    size_t nl;
+    while ((nl = pending.find('\n')) != std::string::npos) {
+      std::string line = pending.substr(0, nl);
+      pending.erase(0, nl + 1);
+      if (line.empty()) continue;
+      // fedge log lines: "HH:MM:SS.mmm L [tag] message".
+      const bool error = line.size() > 14 && (line[13] == 'E' || line[13] == 'F') && line[14] == ' ';
+      std::lock_guard<std::mutex> lock(mu_);
+      if (error) last_error_ = line;
+      last_line_ = line;
+    }
+  }
+}
+
 absl::StatusOr<Subprocess> StartWithReadyFd(std::vector<std::string> argv,
                                             const std::vector<std::string>& env,
-                                            std::string* line, absl::Duration timeout) {
+                                            std::string* line, absl::Duration timeout,
+                                            int stderr_fd) {
   int ready[2];
   if (::pipe2(ready, O_CLOEXEC) != 0) return absl::InternalError("pipe failed");
   argv.push_back(absl::StrCat("--ready_fd=", ready[1]));
-  absl::StatusOr<Subprocess> child = Subprocess::Start(argv, env, ready[1]);
+  absl::StatusOr<Subprocess> child = Subprocess::Start(argv, env, ready[1], -1, stderr_fd);
   ::close(ready[1]);
   if (!child.ok()) {
     ::close(ready[0]);

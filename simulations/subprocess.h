@@ -5,8 +5,12 @@
 
 #include <sys/types.h>
 
+#include <atomic>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -46,16 +50,46 @@ class Subprocess {
   ExitInfo info_;
 };
 
+// Copies a child's standard error to this process's, line by line, as it
+// comes, and remembers its last error line (a fedge log line of level E or
+// F, else the last line), so a supervisor can say why a child exited.
+class StderrTee {
+ public:
+  StderrTee();
+  ~StderrTee();  // stops the copying thread (what is still unread is lost)
+  StderrTee(const StderrTee&) = delete;
+  StderrTee& operator=(const StderrTee&) = delete;
+
+  // The descriptor to give the child as its stderr; -1 when the pipe could
+  // not be made (the child then inherits this process's stderr).
+  int write_fd() const { return write_fd_; }
+  // Call once the child started: the child holds its own copy.
+  void CloseWriteEnd();
+  // Thread-safe; "" when nothing was written.
+  std::string last_error() const;
+
+ private:
+  void Loop();
+  int read_fd_ = -1, write_fd_ = -1;
+  std::atomic<bool> stop_{false};
+  mutable std::mutex mu_;
+  std::string last_error_;  // guarded by mu_
+  std::string last_line_;   // guarded by mu_
+  std::thread thread_;
+};
+
 // Reads one line from `fd` within `timeout`. DeadlineExceeded or Unavailable (EOF).
 absl::StatusOr<std::string> ReadLineWithTimeout(int fd, absl::Duration timeout);
 
 // Starts `argv` plus --ready_fd=N (fedge-coordinator's) and returns it once it
 // wrote a line to that descriptor (its bound endpoint, into `*line`). Internal
 // (the child killed) when no line comes within `timeout`.
+// `stderr_fd` as in Subprocess::Start.
 absl::StatusOr<Subprocess> StartWithReadyFd(std::vector<std::string> argv,
                                             const std::vector<std::string>& env,
                                             std::string* line,
-                                            absl::Duration timeout = absl::Seconds(60));
+                                            absl::Duration timeout = absl::Seconds(60),
+                                            int stderr_fd = -1);
 
 }  // namespace fedge::sim
 

@@ -34,3 +34,18 @@ TEST(IdListTest, BadItemsAreNamed) {
 
 }  // namespace
 }  // namespace fedge
+
+namespace fedge {
+namespace {
+
+TEST(FormatIdListTest, CompactsRunsAndRoundTrips) {
+  EXPECT_EQ(FormatIdList({5, 0, 1, 2, 8, 7}), "0-2,5,7-8");
+  EXPECT_EQ(FormatIdList({3}), "3");
+  EXPECT_EQ(FormatIdList({}), "");
+  absl::StatusOr<std::vector<uint64_t>> back = ParseIdList(FormatIdList({9, 4, 5, 6, 1}), "x");
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(*back, (std::vector<uint64_t>{1, 4, 5, 6, 9}));
+}
+
+}  // namespace
+}  // namespace fedge

@@ -8,6 +8,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/file_util.h"
+#include "absl/strings/str_split.h"
+#include "base/id_list.h"
 #include "simulations/results.h"
 #include "tests/integration/process_test_util.h"
 #include "tests/testing/status_matchers.h"
@@ -70,11 +72,23 @@ TEST(SimulationTest, SameSeedGivesTheSameAccuracy) {
 TEST(SimulationTest, CurveIsTheDefaultWithOneEnrolledKeyPerClientProcess) {
   testing::TempDir dir;
   ExpectTwoGoodRounds(RunSim(dir.path(), {}));
-  // 3 clients, 2 per process: two devices, each enrolled for its own ids.
+  // 3 clients, 2 per process: two devices, each enrolled for its own ids
+  // (grouped by example count, so which two share a process depends on the
+  // partition): 2 ids on one line, 1 on the other, each id once.
   absl::StatusOr<std::string> allow = ReadFile(dir.File("keys/allowlist.txt"));
   ASSERT_THAT(allow, IsOk());
-  EXPECT_THAT(*allow, ::testing::ContainsRegex("[0-9a-f]{64} 0,1\n"));
-  EXPECT_THAT(*allow, ::testing::ContainsRegex("[0-9a-f]{64} 2\n"));
+  EXPECT_THAT(*allow, ::testing::ContainsRegex("[0-9a-f]{64} [0-2],[0-2]\n"));
+  EXPECT_THAT(*allow, ::testing::ContainsRegex("[0-9a-f]{64} [0-2]\n"));
+  std::vector<uint64_t> enrolled;
+  for (absl::string_view line : absl::StrSplit(*allow, '\n', absl::SkipEmpty())) {
+    if (line[0] == '#') continue;
+    absl::StatusOr<std::vector<uint64_t>> ids =
+        ParseIdList(line.substr(line.rfind(' ') + 1), "allowlist");
+    ASSERT_THAT(ids, IsOk()) << line;
+    enrolled.insert(enrolled.end(), ids->begin(), ids->end());
+  }
+  std::sort(enrolled.begin(), enrolled.end());
+  EXPECT_EQ(enrolled, (std::vector<uint64_t>{0, 1, 2}));
   for (const char* secret : {"keys/coordinator.key", "keys/device-0.key", "keys/device-1.key"}) {
     struct stat st;
     ASSERT_EQ(::stat(dir.File(secret).c_str(), &st), 0) << secret;
@@ -96,7 +110,7 @@ TEST(SimulationTest, BadFlagsFailWithAClearError) {
        absl::StrCat("--data_dir=", kData)});
   ASSERT_THAT(p, IsOk());
   sim::ExitInfo e = testing::Finish(*p, absl::Minutes(1));
-  EXPECT_EQ(e.exit_code, 1);
+  EXPECT_EQ(e.exit_code, 2);  // a usage error
 }
 
 }  // namespace

@@ -142,11 +142,43 @@ TEST(ResultsTest, BestAccuracyAndBackdoorSuccessAreSummarised) {
   EXPECT_EQ(s.best_round, 2);
   EXPECT_DOUBLE_EQ(s.final_backdoor_success, 0.875);
   const std::string csv = ResultsCsv(*rows);
-  EXPECT_THAT(csv, ::testing::HasSubstr(",bytes_down,backdoor_success,test_mse,test_mae\n"));
-  EXPECT_THAT(csv, ::testing::HasSubstr(",0.875000,nan,nan\n"));
+  EXPECT_THAT(csv, ::testing::HasSubstr(",bytes_down,backdoor_success,test_mse,test_mae,"
+                                         "fed_clients,fed_loss,fed_accuracy,fed_mse\n"));
+  EXPECT_THAT(csv, ::testing::HasSubstr(",0.875000,nan,nan,0,nan,nan,nan\n"));
   // Without the attack the column is there, unmeasured.
   rows->back().backdoor_success = NAN;
-  EXPECT_THAT(ResultsCsv(*rows), ::testing::EndsWith(",nan,nan,nan\n"));
+  EXPECT_THAT(ResultsCsv(*rows), ::testing::EndsWith(",nan,nan,nan,0,nan,nan,nan\n"));
+}
+
+TEST(BalanceClientsTest, SpreadsExamplesEvenlyWithinTheCap) {
+  // Sizes 9, 1, 1, 1, 8, 2 (ids 0..5), 2 processes of at most 3.
+  Partition p = {std::vector<int64_t>(9), std::vector<int64_t>(1), std::vector<int64_t>(1),
+                 std::vector<int64_t>(1), std::vector<int64_t>(8), std::vector<int64_t>(2)};
+  std::vector<std::vector<uint64_t>> g = BalanceClients(p, 3);
+  ASSERT_EQ(g.size(), 2u);
+  // 9+1+1 and 8+2+1: both 11, every client once.
+  std::vector<uint64_t> all;
+  for (const auto& group : g) {
+    EXPECT_LE(group.size(), 3u);
+    size_t load = 0;
+    for (uint64_t c : group) load += p[c].size();
+    EXPECT_EQ(load, 11u);
+    all.insert(all.end(), group.begin(), group.end());
+  }
+  std::sort(all.begin(), all.end());
+  EXPECT_EQ(all, (std::vector<uint64_t>{0, 1, 2, 3, 4, 5}));
+
+  // A skewed split: contiguous ranges would give 30 against 3.
+  Partition skew = {std::vector<int64_t>(10), std::vector<int64_t>(10), std::vector<int64_t>(10),
+                    std::vector<int64_t>(1), std::vector<int64_t>(1), std::vector<int64_t>(1)};
+  g = BalanceClients(skew, 3);
+  size_t a = 0, b = 0;
+  for (uint64_t c : g[0]) a += skew[c].size();
+  for (uint64_t c : g[1]) b += skew[c].size();
+  EXPECT_EQ(std::max(a, b), 21u);  // the best any split within the cap can do
+  // Equal sizes: dealt round the processes in id order (deterministic).
+  g = BalanceClients(Partition(5, std::vector<int64_t>(4)), 2);
+  EXPECT_EQ(g, (std::vector<std::vector<uint64_t>>{{0, 3}, {1, 4}, {2}}));
 }
 
 TEST(PartitionGroupsTest, GroupsFollowTheTargetKind) {
