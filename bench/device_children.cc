@@ -64,7 +64,7 @@ double MsSince(std::chrono::steady_clock::time_point start) {
 // A data source of `total` examples cycling through an IDX reader's examples,
 // so a large source costs the device nothing itself.
 struct CyclingSource {
-  fedge_idx_reader* reader = nullptr;
+  fedge_reader* reader = nullptr;
   int64_t total = 0;
   int64_t served = 0;
 };
@@ -72,18 +72,18 @@ struct CyclingSource {
 int CyclingReset(void* user) {
   auto* s = static_cast<CyclingSource*>(user);
   s->served = 0;
-  return fedge_idx_reset(s->reader);
+  return fedge_reader_reset(s->reader);
 }
 
-int CyclingNext(void* user, float* images, int32_t* labels, int max, int* n) {
+int CyclingNext(void* user, float* images, float* labels, int max, int* n) {
   auto* s = static_cast<CyclingSource*>(user);
   const int want = static_cast<int>(std::min<int64_t>(max, s->total - s->served));
   *n = 0;
   if (want <= 0) return 0;
-  if (fedge_idx_next_batch(s->reader, images, labels, want, n) != 0) return 1;
+  if (fedge_reader_next_batch(s->reader, images, labels, want, n) != 0) return 1;
   if (*n == 0) {  // wrapped: start over
-    if (fedge_idx_reset(s->reader) != 0) return 1;
-    if (fedge_idx_next_batch(s->reader, images, labels, want, n) != 0) return 1;
+    if (fedge_reader_reset(s->reader) != 0) return 1;
+    if (fedge_reader_next_batch(s->reader, images, labels, want, n) != 0) return 1;
   }
   s->served += *n;
   return 0;
@@ -157,7 +157,14 @@ int DeviceChild(const std::string& endpoint, const std::string& store,
   config.storage_dir = store.c_str();
   config.client_id = 0;
   config.max_examples = examples;
-  config.data = fedge_data_source{&source, CyclingReset, CyclingNext};
+  // The reader's declaration ({1, 28, 28} kept as bytes), our callbacks.
+  if (fedge_reader_source(source.reader, &config.data) != FEDGE_OK) {
+    std::fprintf(stderr, "fedge_reader_source: %s\n", fedge_last_error());
+    return 1;
+  }
+  config.data.user = &source;
+  config.data.reset = CyclingReset;
+  config.data.next_batch = CyclingNext;
   fedge_client* client = nullptr;
   if (fedge_client_create(&config, &client) != FEDGE_OK) {
     std::fprintf(stderr, "fedge_client_create: %s\n", fedge_last_error());
@@ -191,7 +198,7 @@ int DeviceChild(const std::string& endpoint, const std::string& store,
   }
   if (worker.joinable()) worker.join();
   fedge_client_destroy(client);
-  fedge_idx_close(source.reader);
+  fedge_reader_close(source.reader);
   return 0;
 }
 

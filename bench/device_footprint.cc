@@ -110,7 +110,7 @@ absl::Status WriteSmallDataset(const std::string& from, const std::string& to, i
   std::string images = be32(0x803) + be32(n) + be32(rows) + be32(cols) +
                        std::string(all.bytes.begin(), all.bytes.begin() + px);
   std::string labels = be32(0x801) + be32(n);
-  for (uint32_t i = 0; i < n; ++i) labels.push_back(static_cast<char>(all.targets[i]));
+  for (int i = 0; i < n; ++i) labels.push_back(static_cast<char>(all.targets[i]));
   FEDGE_RETURN_IF_ERROR(MakeDirs(to));
   FEDGE_RETURN_IF_ERROR(WriteFileAtomically(to + "/train-images-idx3-ubyte", images));
   return WriteFileAtomically(to + "/train-labels-idx1-ubyte", labels);

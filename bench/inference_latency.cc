@@ -50,8 +50,8 @@ double NowUs() {
 // on `batch` examples each.
 absl::StatusOr<double> MedianPerExampleUs(client::Predictor& p, const std::vector<float>& images,
                                           size_t batch, int calls, int blocks) {
-  std::vector<float> in(images.begin(), images.begin() + batch * client::kPredictorInputPixels);
-  std::vector<float> scores(batch * p.num_classes());
+  std::vector<float> in(images.begin(), images.begin() + batch * p.input_size());
+  std::vector<float> scores(batch * p.output_size());
   std::vector<double> per_example;
   for (int b = 0; b < blocks; ++b) {
     const double start = NowUs();
@@ -88,14 +88,17 @@ absl::Status Latency(const std::string& model_path, const std::string& variant,
                          client::Predictor::Load(exported, options));
   FEDGE_ASSIGN_OR_RETURN(data::IdxArray data, data::ReadIdx(images_path));
   constexpr size_t kBatch = 32;
-  if (!data.is_uint8 || data.dims.empty() || data.dims[0] < static_cast<int64_t>(kBatch)) {
-    return absl::InvalidArgumentError(absl::StrCat(images_path, " has fewer than 32 images"));
+  const size_t in = p->input_size();
+  if (!data.is_uint8 || data.dims.empty() || data.dims[0] < static_cast<int64_t>(kBatch) ||
+      data.bytes.size() < kBatch * in) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(images_path, " has fewer than 32 images of ", in, " pixels"));
   }
-  std::vector<float> images(kBatch * client::kPredictorInputPixels);
+  std::vector<float> images(kBatch * in);
   for (size_t i = 0; i < images.size(); ++i) images[i] = data.bytes[i] / 255.0f;
-  std::vector<float> scores(p->num_classes());
+  std::vector<float> scores(p->output_size());
   for (int i = 0; i < 20; ++i) {
-    FEDGE_RETURN_IF_ERROR(p->Predict(absl::MakeConstSpan(images.data(), 784), 1,
+    FEDGE_RETURN_IF_ERROR(p->Predict(absl::MakeConstSpan(images.data(), in), 1,
                                      absl::MakeSpan(scores)));
   }
   FEDGE_ASSIGN_OR_RETURN(double b1, MedianPerExampleUs(*p, images, 1, 200, 15));

@@ -21,6 +21,7 @@
 #include "base/log.h"
 #include "base/status_macros.h"
 #include "data/source.h"
+#include "data/task_flags.h"
 #include "client/model_export.h"
 #include "client/model_file.h"
 #include "client/trainer.h"
@@ -32,7 +33,8 @@ ABSL_FLAG(std::string, architecture, "",
           "omits the bytes (built-ins never need it)");
 ABSL_FLAG(std::string, model, "",
           "Instead of --model_file: a freshly initialised mlp, cnn or TorchScript file "
-          "(for trying the tool; see --train_epochs)");
+          "(for trying the tool; see --train_epochs), solving the task of --task and "
+          "--input_shape");
 ABSL_FLAG(uint64_t, seed, 0, "Seed of the fresh --model and of --train_epochs shuffling");
 ABSL_FLAG(uint32_t, train_epochs, 0,
           "Train the model centrally for this many epochs on the train split of --data "
@@ -74,7 +76,9 @@ absl::StatusOr<protocol::ModelPayload> LoadModel() {
     return absl::InvalidArgumentError("give exactly one of --model_file and --model (see --help)");
   }
   if (!fresh.empty()) {
-    return MakeInitialModel(fresh, absl::GetFlag(FLAGS_seed), protocol::FashionMnistTask());
+    // The task flags (data/task_flags.h); the default is Fashion-MNIST's.
+    FEDGE_ASSIGN_OR_RETURN(protocol::TaskSpec task, data::TaskFromFlags({}));
+    return MakeInitialModel(fresh, absl::GetFlag(FLAGS_seed), task);
   }
   FEDGE_ASSIGN_OR_RETURN(std::string bytes, ReadFile(file, kMaxModelFileBytes));
   absl::StatusOr<ModelFile> decoded = DecodeModelFile(bytes, kMaxModelFileBytes);
@@ -120,14 +124,14 @@ struct Evaluated {
 absl::StatusOr<Evaluated> Accuracy(Predictor& p, const std::vector<float>& images,
                                    const std::vector<float>& labels) {
   constexpr size_t kBatch = 100;  // larger conv batches are slow in this LibTorch
-  const size_t n = labels.size(), c = p.num_classes();
+  const size_t n = labels.size(), c = p.output_size(), in = p.input_size();
   Evaluated e;
   std::vector<float> scores(kBatch * c);
   size_t correct = 0;
   for (size_t b = 0; b < n; b += kBatch) {
     const size_t m = std::min(kBatch, n - b);
     FEDGE_RETURN_IF_ERROR(p.Predict(
-        absl::MakeConstSpan(images).subspan(b * kPredictorInputPixels, m * kPredictorInputPixels),
+        absl::MakeConstSpan(images).subspan(b * in, m * in),
         m, absl::MakeSpan(scores).subspan(0, m * c)));
     for (size_t i = 0; i < m; ++i) {
       const float* s = scores.data() + i * c;
@@ -148,11 +152,11 @@ absl::StatusOr<std::vector<double>> LatencyUs(const std::vector<Predictor*>& pre
                                               int calls, int blocks) {
   std::vector<std::vector<double>> per_block(predictors.size());
   std::vector<float> scores;
-  auto input = absl::MakeConstSpan(images).subspan(0, batch * kPredictorInputPixels);
   for (int block = -1; block < blocks; ++block) {  // block -1 warms up
     for (size_t k = 0; k < predictors.size(); ++k) {
       Predictor& p = *predictors[k];
-      scores.resize(batch * p.num_classes());
+      auto input = absl::MakeConstSpan(images).subspan(0, batch * p.input_size());
+      scores.resize(batch * p.output_size());
       const absl::Time start = absl::Now();
       for (int i = 0; i < calls; ++i) {
         FEDGE_RETURN_IF_ERROR(p.Predict(input, batch, absl::MakeSpan(scores)));
@@ -191,6 +195,13 @@ absl::Status Evaluate(const std::string& dir, const std::vector<Candidate>& cand
     FEDGE_ASSIGN_OR_RETURN(FileStamp stamp, StatFile(path));
     FEDGE_ASSIGN_OR_RETURN(std::unique_ptr<Predictor> p,
                            Predictor::Load(path, {absl::GetFlag(FLAGS_threads), engine}));
+    // --evaluate is Fashion-MNIST's test split: image classifiers only.
+    if (p->task().input_shape != test.example_shape ||
+        p->task().target != protocol::TargetKind::kClass) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          path, " solves ", protocol::DescribeTask(p->task()), "; --evaluate takes image "
+          "classifiers of input [", protocol::ShapeString(test.example_shape), "]"));
+    }
     FEDGE_ASSIGN_OR_RETURN(Evaluated e, Accuracy(*p, images, test.targets));
     std::printf("%-24s %10lld bytes  %s  test accuracy %.4f on %lld images\n", path.c_str(),
                 static_cast<long long>(stamp.size),
@@ -263,7 +274,9 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(absl::StrCat(
       "Exports a global model for on-device inference as a TorchScript file that plain "
       "LibTorch (torch::jit::load) or PyTorch (torch.jit.load) runs: forward takes "
-      "[N,1,28,28] float32 in [0,1] and returns [N,10] logits. --int8 also writes a variant "
+      "[N, *input_shape] float32 (the built-ins: [N,1,28,28] in [0,1]) and returns what the "
+      "model's task wants (the built-ins: [N,10] logits); the file records the task. "
+      "--int8 also writes a variant "
       "whose Linear layers are dynamically quantised to int8. --evaluate measures both.\n"
       "Examples:\n"
       "  fedge-export --model_file=store/model-20.fms --out=model.pt --int8\n"
@@ -275,7 +288,7 @@ int main(int argc, char** argv) {
   // --help lists this binary's own flags.
   absl::FlagsUsageConfig usage;
   usage.contains_help_flags = [](absl::string_view file) {
-    return absl::EndsWith(file, "/export_main.cc");
+    return absl::EndsWith(file, "/export_main.cc") || absl::EndsWith(file, "/task_flags.cc");
   };
   absl::SetFlagsUsageConfig(usage);
   absl::ParseCommandLine(argc, argv);

@@ -20,6 +20,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/substitute.h"
 #include "base/file_util.h"
 #include "base/status_macros.h"
@@ -301,16 +302,51 @@ absl::StatusOr<ExportedEngine> SelectQuantizedEngine(const std::string& name) {
                                   "' (qnnpack, onednn, fbgemm or x86)"));
 }
 
+std::string EncodeExportInfo(const protocol::TaskSpec& task, const ExportedEngine* engine) {
+  std::string out = absl::StrCat("input_shape=", protocol::ShapeString(task.input_shape),
+                                 "\ntarget=", protocol::TargetName(task),
+                                 "\nloss=", protocol::LossName(task.loss), "\n");
+  if (engine != nullptr) absl::StrAppend(&out, "qengine=", engine->name, "\n");
+  return out;
+}
+
+absl::StatusOr<ExportInfo> ParseExportInfo(absl::string_view record) {
+  ExportInfo info;
+  std::map<std::string, std::string> kv;
+  for (absl::string_view line : absl::StrSplit(record, '\n', absl::SkipEmpty())) {
+    std::pair<std::string, std::string> p = absl::StrSplit(line, absl::MaxSplits('=', 1));
+    kv[p.first] = p.second;
+  }
+  info.engine = kv["qengine"];
+  if (!kv.count("input_shape") && !kv.count("target")) return info;  // an older file
+  // Errors read "extra/fedge_export.txt: --target=...: want ...".
+  const auto named = [](const absl::Status& s) {
+    return absl::InvalidArgumentError(absl::StrCat("extra/", kExportInfoRecord, ": ", s.message()));
+  };
+  protocol::TaskSpec task;
+  absl::StatusOr<std::vector<int64_t>> shape = protocol::ParseShape(kv["input_shape"], "input_shape");
+  if (!shape.ok()) return named(shape.status());
+  task.input_shape = *std::move(shape);
+  if (absl::Status s = protocol::ParseTarget(kv["target"], "target", &task); !s.ok()) return named(s);
+  absl::StatusOr<protocol::LossKind> loss = protocol::ParseLoss(kv["loss"], task.target, "loss");
+  if (!loss.ok()) return named(loss.status());
+  task.loss = *loss;
+  if (absl::Status s = protocol::ValidateTaskSpec(task); !s.ok()) return named(s);
+  info.task = std::move(task);
+  return info;
+}
+
 absl::StatusOr<std::string> TorchScriptBytes(const protocol::ModelPayload& model) {
   FEDGE_ASSIGN_OR_RETURN(Architecture arch, PayloadArchitecture(model));
+  const torch::jit::ExtraFilesMap info = {{kExportInfoRecord, EncodeExportInfo(model.task, nullptr)}};
   std::string bytes;
   FEDGE_RETURN_IF_ERROR(CatchTorch(
       [&]() -> absl::Status {
         if (absl::StartsWith(arch.id, "builtin:")) {
           FEDGE_ASSIGN_OR_RETURN(NamedTensors w, BuiltinWeights(model, arch));
-          bytes = Serialize(BuildBuiltin(arch.bytes, w, std::nullopt), {});
+          bytes = Serialize(BuildBuiltin(arch.bytes, w, std::nullopt), info);
         } else {
-          bytes = Serialize(LoadScripted(model, arch), {});
+          bytes = Serialize(LoadScripted(model, arch), info);
         }
         return absl::OkStatus();
       },
@@ -335,7 +371,7 @@ absl::StatusOr<std::string> QuantizedInt8Bytes(const protocol::ModelPayload& mod
   FEDGE_RETURN_IF_ERROR(CatchTorch(
       [&] {
         bytes = Serialize(BuildBuiltin(arch.bytes, w, engine),
-                          {{kExportInfoRecord, EncodeExportInfo(engine)}});
+                          {{kExportInfoRecord, EncodeExportInfo(model.task, &engine)}});
         return absl::OkStatus();
       },
       absl::StrCat("exporting int8 ", arch.id)));

@@ -6,9 +6,13 @@
 //
 // Exported files are self-contained TorchScript archives: plain LibTorch
 // (`torch::jit::load`) or PyTorch (`torch.jit.load`) loads one and calls
-// `forward` with a [N, 1, 28, 28] float32 tensor scaled to [0, 1]; it returns
-// [N, classes] float32 logits (classes is 10 for the built-ins). No fedge code
-// is needed to run them. Files are written crash-safely (temporary file,
+// `forward` with a [N, *input_shape] float32 tensor (images scaled to [0, 1];
+// the built-ins take [N, 1, 28, 28]); it returns what the model's task
+// (protocol/task_spec.h) wants: [N, K] logits for classes:K and multilabel:K,
+// [N] or [N, 1] logits for binary, [N, *target_shape] for real targets. No
+// fedge code is needed to run them. The task is recorded in the archive
+// (extra/fedge_export.txt: input_shape=, target=, loss= lines) so Predictor
+// knows how to feed the file. Files are written crash-safely (temporary file,
 // fsync, rename, fsync of the directory): a crash leaves the old file or the
 // complete new one.
 //
@@ -27,6 +31,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,11 +39,9 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "protocol/model_payload.h"
+#include "protocol/task_spec.h"
 
 namespace fedge::client {
-
-// Pixels per example a Predictor expects (one 28x28 channel).
-inline constexpr size_t kPredictorInputPixels = 28 * 28;
 
 // Writes `model` (built-in mlp or cnn, or a TorchScript architecture with the
 // weights loaded into it) as a float32 TorchScript file at `path`. Errors:
@@ -79,35 +82,48 @@ struct PredictorOptions {
   // for if supported, else the default order of QuantizeOptions. Also
   // process-wide in LibTorch. Ignored for float32 files.
   std::string quantized_engine;
+  // Load only: the task of a file that does not record one (written by
+  // PyTorch, or by fedge before tasks existed). Unset, such a file is taken
+  // to be an image classifier of 28x28 single-channel images, its class
+  // count read off its output. A file's recorded task wins over this.
+  std::optional<protocol::TaskSpec> task;
 };
 
-// Offline inference with an exported file. Thread-safe: Predict calls are
-// serialised.
+// Offline inference with an exported file or a model payload, for the
+// model's task: inputs are examples of task().input_shape (input_size()
+// float32 values each, row-major); outputs are output_size() floats per
+// example, the model's outputs flattened as the target wants them (K logits
+// for classes:K and multilabel:K, one logit for binary, the target's values
+// for real). Thread-safe: Predict calls are serialised.
 class Predictor {
  public:
   ~Predictor();
   Predictor(const Predictor&) = delete;
   Predictor& operator=(const Predictor&) = delete;
 
-  // Loads `torchscript_path` and checks it with one example of zeros.
+  // Loads `torchscript_path` and checks it with two examples of zeros.
   // Errors: NotFound when the file is missing; DataLoss when it is not a
   // loadable TorchScript archive (truncated, corrupt); InvalidArgument when
-  // it loads but does not map [1, 1, 28, 28] to [1, classes] float logits;
-  // FailedPrecondition for an unsupported quantized engine.
+  // it loads but its outputs do not fit its task's target (or, for a file
+  // without a task, are not [N, classes] float logits), or its recorded task
+  // is malformed; FailedPrecondition for an unsupported quantized engine.
   static absl::StatusOr<std::unique_ptr<Predictor>> Load(const std::string& torchscript_path,
                                                          const PredictorOptions& options = {});
-  // The float32 model of a payload without a file in between, e.g. the
-  // newest model of a ModelStore (client/model_store.h): offline inference
-  // with what the device last accepted. Errors as ExportTorchScript.
+  // The float32 model of a payload, for payload.task, without a file in
+  // between, e.g. the newest model of a ModelStore (client/model_store.h):
+  // offline inference with what the device last accepted. Errors as
+  // ExportTorchScript, and InvalidArgument as Load.
   static absl::StatusOr<std::unique_ptr<Predictor>> FromModel(
       const protocol::ModelPayload& model, const PredictorOptions& options = {});
 
-  // Class scores (logits) for `n` images: `images` holds n x 784 floats in
-  // [0, 1] (row-major 28x28 each), `scores` receives n x num_classes().
-  // InvalidArgument when a span has the wrong size or n is 0.
-  absl::Status Predict(absl::Span<const float> images, size_t n, absl::Span<float> scores);
+  // Outputs for `n` examples: `inputs` holds n x input_size() floats,
+  // `outputs` receives n x output_size(). InvalidArgument when a span has
+  // the wrong size (naming the size wanted) or n is 0.
+  absl::Status Predict(absl::Span<const float> inputs, size_t n, absl::Span<float> outputs);
 
-  size_t num_classes() const;
+  const protocol::TaskSpec& task() const;
+  size_t input_size() const;   // floats per example in
+  size_t output_size() const;  // floats per example out
   // True when the file holds dynamically quantised layers.
   bool quantized() const;
   // The quantized engine in use ("" for float32 files).
@@ -117,12 +133,21 @@ class Predictor {
 
  private:
   explicit Predictor(std::unique_ptr<Impl> impl);
-  // `name` says what `bytes` are in error messages.
+  // `name` says what `bytes` are in error messages; `task` is the model's
+  // (FromModel) or null (Load: the file's record, else options.task).
   static absl::StatusOr<std::unique_ptr<Predictor>> FromBytes(const std::string& bytes,
                                                               const std::string& name,
+                                                              const protocol::TaskSpec* task,
                                                               const PredictorOptions& options);
   std::unique_ptr<Impl> impl_;
 };
+
+// Floats per example a model of `task` outputs, flattened: num_classes for
+// classes and multilabel targets, 1 for binary, the target's values for real.
+inline int64_t OutputSize(const protocol::TaskSpec& task) {
+  return task.target == protocol::TargetKind::kClass ? int64_t{task.num_classes}
+                                                     : task.TargetSize();
+}
 
 }  // namespace fedge::client
 

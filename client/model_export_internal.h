@@ -3,10 +3,12 @@
 
 // Shared by model_export.cc and predictor.cc (no torch here).
 
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "protocol/task_spec.h"
 
 namespace fedge::client {
 
@@ -20,20 +22,22 @@ struct ExportedEngine {
 // unknown or unsupported engine.
 absl::StatusOr<ExportedEngine> SelectQuantizedEngine(const std::string& name);
 
-// An extra file in int8 archives (extra/fedge_export.txt) naming the engine
-// the weights were packed for, readable before the module is loaded (loading
-// re-packs the weights for the current engine).
+// An extra file in every exported archive (extra/fedge_export.txt), one
+// key=value per line: the model's task (input_shape=, target=, loss=, in the
+// flag syntax of protocol/task_spec.h) and, in int8 archives, the engine the
+// weights were packed for (qengine=), readable before the module is loaded
+// (loading re-packs the weights for the current engine). Files written
+// before the task was recorded hold only the qengine line, or no record.
 inline constexpr char kExportInfoRecord[] = "fedge_export.txt";
-inline std::string EncodeExportInfo(const ExportedEngine& engine) {
-  return "qengine=" + engine.name + "\n";
-}
-// The engine named in that record, "" if none.
-inline std::string ParseExportInfoEngine(absl::string_view record) {
-  constexpr absl::string_view kKey = "qengine=";
-  if (record.substr(0, kKey.size()) != kKey) return "";
-  absl::string_view rest = record.substr(kKey.size());
-  return std::string(rest.substr(0, rest.find('\n')));
-}
+
+struct ExportInfo {
+  std::string engine;                     // "" for float32 archives
+  std::optional<protocol::TaskSpec> task;  // nullopt: not recorded
+};
+
+std::string EncodeExportInfo(const protocol::TaskSpec& task, const ExportedEngine* engine);
+// InvalidArgument naming the bad line; unknown keys are ignored (newer files).
+absl::StatusOr<ExportInfo> ParseExportInfo(absl::string_view record);
 
 }  // namespace fedge::client
 

@@ -31,10 +31,11 @@ absl::StatusOr<std::unique_ptr<Trainer>> LoadTorchTrainer(
 class PluginPredictor {
  public:
   virtual ~PluginPredictor() = default;
-  // As Predictor::Predict: n x 784 floats in [0, 1] in, n x num_classes() out.
-  virtual absl::Status Predict(absl::Span<const float> images, size_t n,
-                               absl::Span<float> scores) = 0;
-  virtual size_t num_classes() const = 0;
+  // As Predictor::Predict: n x input_size() floats in, n x output_size() out.
+  virtual absl::Status Predict(absl::Span<const float> inputs, size_t n,
+                               absl::Span<float> outputs) = 0;
+  virtual size_t input_size() const = 0;
+  virtual size_t output_size() const = 0;
 };
 
 // Errors as Predictor::FromModel, or LoadTorchTrainer's when the module is

@@ -9,11 +9,12 @@ namespace {
 class ExportedPredictor final : public fedge::client::PluginPredictor {
  public:
   explicit ExportedPredictor(std::unique_ptr<fedge::client::Predictor> p) : p_(std::move(p)) {}
-  absl::Status Predict(absl::Span<const float> images, size_t n,
-                       absl::Span<float> scores) override {
-    return p_->Predict(images, n, scores);
+  absl::Status Predict(absl::Span<const float> inputs, size_t n,
+                       absl::Span<float> outputs) override {
+    return p_->Predict(inputs, n, outputs);
   }
-  size_t num_classes() const override { return p_->num_classes(); }
+  size_t input_size() const override { return p_->input_size(); }
+  size_t output_size() const override { return p_->output_size(); }
 
  private:
   std::unique_ptr<fedge::client::Predictor> p_;

@@ -1,15 +1,26 @@
 /* A simulated device using the fedge C API.
  *
- *   device_main train ENDPOINT STORE_DIR DATA_DIR [CLIENT_ID [ROUNDS [KEY PUB]]]
+ *   device_main train ENDPOINT STORE_DIR DATA [CLIENT_ID [ROUNDS [KEY PUB]]]
  *     the device main loop: when "charging", take part in federated rounds
  *     (fedge_client_run_once) until ROUNDS (default 1) uploaded, then exit,
- *     coming back when the coordinator advises; data from
- *     DATA_DIR/train-*-idx*-ubyte.gz. With KEY (this device's key file,
- *     fedge-keygen device) and PUB (the coordinator's coordinator.pub):
+ *     coming back when the coordinator advises. With KEY (this device's key
+ *     file, fedge-keygen device) and PUB (the coordinator's coordinator.pub):
  *     CURVE and signed models; without: plain TCP (--insecure coordinator).
- *   device_main predict STORE_DIR DATA_DIR
- *     offline: classify 100 test images with the newest stored model.
+ *   device_main predict STORE_DIR DATA
+ *     offline: run the newest stored model on (up to 1000 of) DATA's
+ *     examples and score its outputs as the model's task says.
+ *
+ * DATA is one of
+ *   idx IMAGES LABELS      IDX files, e.g. Fashion-MNIST's
+ *                          train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz
+ *                          (28x28 images: examples of shape {1, 28, 28})
+ *   csv FILE LABEL_COLUMN  a numeric CSV with a header, e.g. 30 features and
+ *                          a 0/1 "label" column (examples of shape {30})
+ *   npy FEATURES TARGETS   two .npy arrays
+ * The model's task (input shape, target) comes from the coordinator with
+ * the model; the device's data must match it, which the SDK checks.
  */
+#define _POSIX_C_SOURCE 200809L /* nanosleep */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +44,15 @@ static int charging(void* user) {
   return 1;
 }
 
+/* Opens DATA (three arguments, see above). */
+static fedge_status open_data(char** data, fedge_reader** reader) {
+  if (strcmp(data[0], "idx") == 0) return fedge_idx_open(data[1], data[2], reader);
+  if (strcmp(data[0], "csv") == 0) return fedge_csv_open(data[1], data[2], reader);
+  if (strcmp(data[0], "npy") == 0) return fedge_npy_open(data[1], data[2], reader);
+  fprintf(stderr, "unknown data kind '%s': idx, csv or npy\n", data[0]);
+  return FEDGE_ERR_INVALID_ARGUMENT;
+}
+
 /* Waits as the coordinator advised: at least after_ms, then a random part of
  * the window so that a fleet's devices do not all come back at once. A real
  * device would power down meanwhile. */
@@ -45,14 +65,8 @@ static void wait_as_advised(const fedge_run_report* report) {
   nanosleep(&t, NULL);
 }
 
-static int train(const char* endpoint, const char* store, const char* data, uint64_t id,
+static int train(const char* endpoint, const char* store, fedge_reader* reader, uint64_t id,
                  int rounds, const char* key_file, const char* coordinator_pub) {
-  char images[1024], labels[1024];
-  snprintf(images, sizeof images, "%s/train-images-idx3-ubyte.gz", data);
-  snprintf(labels, sizeof labels, "%s/train-labels-idx1-ubyte.gz", data);
-  fedge_idx_reader* reader = NULL;
-  CHECK(fedge_idx_open(images, labels, &reader));
-
   fedge_config config;
   fedge_config_init(&config);
   config.coordinator_endpoint = endpoint;
@@ -63,9 +77,7 @@ static int train(const char* endpoint, const char* store, const char* data, uint
   config.client_id = id;
   config.max_examples = 1000;
   config.max_train_ms = 60000;
-  config.data.user = reader;
-  config.data.reset = fedge_idx_reset;
-  config.data.next_batch = fedge_idx_next_batch;
+  CHECK(fedge_reader_source(reader, &config.data)); /* shape, target size, callbacks */
   config.eligible = charging;
   fedge_client* client = NULL;
   CHECK(fedge_client_create(&config, &client));
@@ -91,60 +103,123 @@ static int train(const char* endpoint, const char* store, const char* data, uint
     wait_as_advised(&report);
   }
   fedge_client_destroy(client);
-  fedge_idx_close(reader);
   return rc;
 }
 
-static int predict(const char* store, const char* data) {
-  char images[1024], labels[1024];
-  snprintf(images, sizeof images, "%s/t10k-images-idx3-ubyte.gz", data);
-  snprintf(labels, sizeof labels, "%s/t10k-labels-idx1-ubyte.gz", data);
-  fedge_idx_reader* reader = NULL;
-  CHECK(fedge_idx_open(images, labels, &reader));
+/* "classes:10", "binary", "multilabel:5" or "real". */
+static void target_name(const fedge_model_info* info, char* out, size_t size) {
+  switch (info->target) {
+    case FEDGE_TARGET_CLASS: snprintf(out, size, "classes:%d", info->num_classes); break;
+    case FEDGE_TARGET_BINARY: snprintf(out, size, "binary"); break;
+    case FEDGE_TARGET_MULTILABEL: snprintf(out, size, "multilabel:%d", info->num_classes); break;
+    default: snprintf(out, size, "real"); break;
+  }
+}
+
+/* Prints how well `out` (n examples' outputs) matches the targets `y`: the
+ * share of labels right for class, binary and multi-label targets, the mean
+ * squared error for real ones. */
+static void score(const fedge_model_info* info, const float* out, const float* y, int n) {
+  const int64_t k = info->output_size;
+  double right = 0, judged = 0, squared = 0;
+  for (int i = 0; i < n; ++i) {
+    const float* o = out + i * k;
+    if (info->target == FEDGE_TARGET_CLASS) {
+      int best = 0;
+      for (int c = 1; c < k; ++c) best = o[c] > o[best] ? c : best;
+      right += best == (int)y[i];
+      judged += 1;
+    } else if (info->target == FEDGE_TARGET_REAL) {
+      for (int c = 0; c < k; ++c) squared += (o[c] - y[i * k + c]) * (o[c] - y[i * k + c]);
+      judged += (double)k;
+    } else { /* binary, multi-label: logit > 0 means 1 */
+      for (int c = 0; c < k; ++c) right += (o[c] > 0) == (y[i * k + c] > 0.5f);
+      judged += (double)k;
+    }
+  }
+  if (info->target == FEDGE_TARGET_REAL) {
+    printf("predict: mse %.4f on %d examples\n", squared / judged, n);
+  } else {
+    printf("predict: accuracy %.4f on %d examples (%.0f of %.0f labels right)\n", right / judged,
+           n, right, judged);
+  }
+}
+
+static int predict(const char* store, fedge_reader* reader) {
   fedge_config config;
   fedge_config_init(&config);
   config.insecure = 1; /* no coordinator needed for inference */
   config.storage_dir = store;
   fedge_client* client = NULL;
   CHECK(fedge_client_create(&config, &client));
-  uint64_t version = 0;
-  int classes = 0;
-  CHECK(fedge_model_info(client, &version, &classes));
-
-  enum { N = 100 };
-  float* x = malloc(sizeof(float) * N * FEDGE_IMAGE_PIXELS);
-  float* scores = malloc(sizeof(float) * N * (size_t)classes);
-  int32_t y[N];
-  int n = 0;
-  if (fedge_idx_next_batch(reader, x, y, N, &n) != 0 || n != N) return 1;
-  CHECK(fedge_model_predict(client, x, n, scores));
-  int correct = 0;
-  for (int i = 0; i < n; ++i) {
-    int best = 0;
-    for (int k = 1; k < classes; ++k) {
-      if (scores[i * classes + k] > scores[i * classes + best]) best = k;
-    }
-    correct += best == y[i];
+  fedge_model_info info;
+  CHECK(fedge_model_get_info(client, &info));
+  fedge_data_source data;
+  CHECK(fedge_reader_source(reader, &data));
+  int same = data.example_rank == info.input_rank && data.target_size == info.target_size;
+  for (int d = 0; same && d < info.input_rank; ++d) same = data.example_shape[d] == info.input_shape[d];
+  char target[32], shape[128] = "";
+  target_name(&info, target, sizeof target);
+  for (int d = 0; d < info.input_rank; ++d) {
+    snprintf(shape + strlen(shape), sizeof shape - strlen(shape), d ? ",%lld" : "%lld",
+             (long long)info.input_shape[d]);
   }
-  printf("predict: model %llu, %d classes, %d/%d correct\n", (unsigned long long)version, classes,
-         correct, n);
+  printf("predict: model %llu, target %s, input [%s], %lld outputs per example\n",
+         (unsigned long long)info.version, target, shape, (long long)info.output_size);
+  if (!same) {
+    fprintf(stderr, "the data's examples or targets are not of the model's task\n");
+    return 1;
+  }
+
+  enum { N = 1000 };
+  float* x = malloc(sizeof(float) * N * (size_t)info.input_size);
+  float* y = malloc(sizeof(float) * N * (size_t)info.target_size);
+  float* out = malloc(sizeof(float) * N * (size_t)info.output_size);
+  int n = 0;
+  if (x == NULL || y == NULL || out == NULL || fedge_reader_next_batch(reader, x, y, N, &n) != 0) {
+    return 1;
+  }
+  CHECK(fedge_model_predict(client, n, x, (size_t)n * info.input_size, out,
+                            (size_t)n * info.output_size));
+  printf("predict: first outputs");
+  for (int i = 0; i < 3 * info.output_size && i < n * info.output_size; ++i) {
+    printf(" %.4g", out[i]);
+  }
+  printf("\n");
+  score(&info, out, y, n);
   free(x);
-  free(scores);
+  free(y);
+  free(out);
   fedge_client_destroy(client);
-  fedge_idx_close(reader);
   return 0;
+}
+
+static int usage(const char* self) {
+  fprintf(stderr,
+          "usage: %s train ENDPOINT STORE DATA [ID [ROUNDS [KEY PUB]]] | predict STORE DATA\n"
+          "  DATA: idx IMAGES LABELS | csv FILE LABEL_COLUMN | npy FEATURES TARGETS\n",
+          self);
+  return 2;
 }
 
 int main(int argc, char** argv) {
   printf("fedge %s (ABI %d)\n", fedge_version(), fedge_abi_version());
-  if (argc >= 5 && argc != 8 && argc <= 9 && strcmp(argv[1], "train") == 0) {
-    return train(argv[2], argv[3], argv[4], argc > 5 ? strtoull(argv[5], NULL, 10) : 0,
-                 argc > 6 ? atoi(argv[6]) : 1, argc > 8 ? argv[7] : NULL,
-                 argc > 8 ? argv[8] : NULL);
+  const int train_mode = argc >= 7 && strcmp(argv[1], "train") == 0;
+  const int predict_mode = argc == 6 && strcmp(argv[1], "predict") == 0;
+  /* train: argv[4..6] is DATA, then up to 4 optional arguments (KEY needs PUB) */
+  if ((!train_mode && !predict_mode) || (train_mode && (argc > 11 || argc == 10))) {
+    return usage(argv[0]);
   }
-  if (argc == 4 && strcmp(argv[1], "predict") == 0) return predict(argv[2], argv[3]);
-  fprintf(stderr,
-          "usage: %s train ENDPOINT STORE DATA [ID [ROUNDS [KEY PUB]]] | predict STORE DATA\n",
-          argv[0]);
-  return 2;
+  fedge_reader* reader = NULL;
+  CHECK(open_data(argv + (train_mode ? 4 : 3), &reader));
+  int rc;
+  if (train_mode) {
+    rc = train(argv[2], argv[3], reader, argc > 7 ? strtoull(argv[7], NULL, 10) : 0,
+               argc > 8 ? atoi(argv[8]) : 1, argc > 10 ? argv[9] : NULL,
+               argc > 10 ? argv[10] : NULL);
+  } else {
+    rc = predict(argv[2], reader);
+  }
+  fedge_reader_close(reader);
+  return rc;
 }

@@ -2,10 +2,12 @@
 // adapts the callbacks, keeps each thread's last error message, and lets no
 // exception out.
 
+#include <algorithm>
 #include <exception>
 #include <memory>
 #include <new>
 #include <string>
+#include <vector>
 
 #include "fedge/client.h"
 #include "fedge/fedge_client.h"
@@ -14,8 +16,8 @@ struct fedge_client {
   std::unique_ptr<fedge::Client> impl;
 };
 
-struct fedge_idx_reader {
-  std::unique_ptr<fedge::IdxReader> impl;
+struct fedge_reader {
+  std::unique_ptr<fedge::Reader> impl;
 };
 
 namespace {
@@ -46,6 +48,59 @@ fedge_status Guard(Fn&& fn) {
 }
 
 std::string Str(const char* s) { return s == nullptr ? std::string() : std::string(s); }
+
+// The C data source as a C++ one. Without next_batch (a device that only
+// predicts) the declaration is ignored; with it the rank is checked here,
+// before example_shape is read, and the rest by Client::Create.
+fedge::Error AdaptDataSource(const fedge_data_source& data, fedge::DataSource* out) {
+  if (data.next_batch == nullptr) return fedge::Error();
+  if (data.example_rank < 1 || data.example_rank > FEDGE_MAX_RANK) {
+    return fedge::Error(FEDGE_ERR_INVALID_ARGUMENT,
+                        "data.example_rank is " + std::to_string(data.example_rank) +
+                            "; want 1 to " + std::to_string(FEDGE_MAX_RANK) +
+                            " (the dimensions of one example, e.g. 1 for 30 features)");
+  }
+  out->example_shape.assign(data.example_shape, data.example_shape + data.example_rank);
+  out->target_size = data.target_size;
+  out->example_dtype = static_cast<fedge_dtype>(data.example_dtype);
+  if (data.reset != nullptr) out->reset = [data] { return data.reset(data.user); };
+  out->next_batch = [data](float* examples, float* targets, int max, int* n) {
+    return data.next_batch(data.user, examples, targets, max, n);
+  };
+  return fedge::Error();
+}
+
+// "a, b" -> {"a", "b"}.
+std::vector<std::string> SplitColumns(const char* columns) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (const char* p = columns;; ++p) {
+    if (*p == ',' || *p == '\0') {
+      const size_t b = cur.find_first_not_of(' '), e = cur.find_last_not_of(' ');
+      if (b != std::string::npos) out.push_back(cur.substr(b, e - b + 1));
+      cur.clear();
+      if (*p == '\0') break;
+    } else {
+      cur += *p;
+    }
+  }
+  return out;
+}
+
+// Opens a reader with `open` (a fedge::Reader factory), as the C function `fn`.
+template <typename Open>
+fedge_status OpenReader(const char* fn, fedge_reader** out, bool args_ok, Open&& open) {
+  if (out != nullptr) *out = nullptr;
+  if (!args_ok || out == nullptr) {
+    return Fail(FEDGE_ERR_INVALID_ARGUMENT, std::string(fn) + ": null argument");
+  }
+  return Guard([&]() -> fedge::Error {
+    std::unique_ptr<fedge::Reader> r;
+    fedge::Error e = open(&r);
+    if (e.ok()) *out = new fedge_reader{std::move(r)};
+    return e;
+  });
+}
 
 }  // namespace
 
@@ -87,6 +142,16 @@ fedge_status fedge_client_create(const fedge_config* config, fedge_client** out)
   if (config == nullptr || out == nullptr) {
     return Fail(FEDGE_ERR_INVALID_ARGUMENT, "fedge_client_create: config and out must be non-null");
   }
+  // Only abi_version, the first field, is read from a config of another ABI.
+  if (config->abi_version == 2) {
+    return Fail(FEDGE_ERR_INVALID_ARGUMENT,
+                "fedge_client_create: config built for fedge ABI 2; this library is ABI " +
+                    std::to_string(FEDGE_ABI_VERSION) +
+                    ": since ABI 3 fedge_data_source declares example_rank/example_shape/"
+                    "target_size/example_dtype and next_batch gives float targets, and "
+                    "fedge_model_predict takes buffer lengths (fedge_model_get_info gives the "
+                    "sizes); rebuild against the new fedge/fedge_client.h");
+  }
   if (config->abi_version != FEDGE_ABI_VERSION) {
     return Fail(FEDGE_ERR_INVALID_ARGUMENT,
                 "fedge_client_create: config not initialised with fedge_config_init, or built "
@@ -105,13 +170,7 @@ fedge_status fedge_client_create(const fedge_config* config, fedge_client** out)
     c.max_train_ms = config->max_train_ms;
     c.max_examples = config->max_examples;
     c.plugin_dir = Str(config->plugin_dir);
-    const fedge_data_source data = config->data;
-    if (data.reset != nullptr) c.reset_data = [data] { return data.reset(data.user); };
-    if (data.next_batch != nullptr) {
-      c.next_batch = [data](float* images, int32_t* labels, int max, int* n) {
-        return data.next_batch(data.user, images, labels, max, n);
-      };
-    }
+    if (fedge::Error e = AdaptDataSource(config->data, &c.data); !e.ok()) return e;
     if (config->eligible != nullptr) {
       c.eligible = [f = config->eligible, u = config->eligible_user] { return f(u) != 0; };
     }
@@ -137,14 +196,15 @@ fedge_status fedge_client_cancel(fedge_client* client) {
   });
 }
 
-fedge_status fedge_model_predict(fedge_client* client, const float* images, int n, float* scores) {
-  if (client == nullptr) return Fail(FEDGE_ERR_INVALID_ARGUMENT, "fedge_model_predict: null client");
-  return Guard([&] { return client->impl->Predict(images, n, scores); });
+fedge_status fedge_model_get_info(fedge_client* client, fedge_model_info* out) {
+  if (client == nullptr) return Fail(FEDGE_ERR_INVALID_ARGUMENT, "fedge_model_get_info: null client");
+  return Guard([&] { return client->impl->GetModelInfo(out); });
 }
 
-fedge_status fedge_model_info(fedge_client* client, uint64_t* version, int* num_classes) {
-  if (client == nullptr) return Fail(FEDGE_ERR_INVALID_ARGUMENT, "fedge_model_info: null client");
-  return Guard([&] { return client->impl->ModelInfo(version, num_classes); });
+fedge_status fedge_model_predict(fedge_client* client, int n, const float* inputs,
+                                 size_t inputs_len, float* outputs, size_t outputs_len) {
+  if (client == nullptr) return Fail(FEDGE_ERR_INVALID_ARGUMENT, "fedge_model_predict: null client");
+  return Guard([&] { return client->impl->Predict(n, inputs, inputs_len, outputs, outputs_len); });
 }
 
 void fedge_client_destroy(fedge_client* client) {
@@ -154,41 +214,67 @@ void fedge_client_destroy(fedge_client* client) {
   }
 }
 
-fedge_status fedge_idx_open(const char* images_path, const char* labels_path,
-                            fedge_idx_reader** out) {
-  if (out != nullptr) *out = nullptr;
-  if (images_path == nullptr || labels_path == nullptr || out == nullptr) {
-    return Fail(FEDGE_ERR_INVALID_ARGUMENT, "fedge_idx_open: null argument");
-  }
-  return Guard([&]() -> fedge::Error {
-    std::unique_ptr<fedge::IdxReader> r;
-    fedge::Error e = fedge::IdxReader::Open(images_path, labels_path, &r);
-    if (e.ok()) *out = new fedge_idx_reader{std::move(r)};
-    return e;
-  });
+fedge_status fedge_idx_open(const char* features_path, const char* targets_path,
+                            fedge_reader** out) {
+  return OpenReader("fedge_idx_open", out, features_path != nullptr && targets_path != nullptr,
+                    [&](std::unique_ptr<fedge::Reader>* r) {
+                      return fedge::Reader::OpenIdx(features_path, targets_path, r);
+                    });
 }
 
-int64_t fedge_idx_size(const fedge_idx_reader* reader) {
+fedge_status fedge_npy_open(const char* features_path, const char* targets_path,
+                            fedge_reader** out) {
+  return OpenReader("fedge_npy_open", out, features_path != nullptr && targets_path != nullptr,
+                    [&](std::unique_ptr<fedge::Reader>* r) {
+                      return fedge::Reader::OpenNpy(features_path, targets_path, r);
+                    });
+}
+
+fedge_status fedge_csv_open(const char* path, const char* target_columns, fedge_reader** out) {
+  return OpenReader("fedge_csv_open", out, path != nullptr && target_columns != nullptr,
+                    [&](std::unique_ptr<fedge::Reader>* r) {
+                      return fedge::Reader::OpenCsv(path, SplitColumns(target_columns), r);
+                    });
+}
+
+fedge_status fedge_reader_source(fedge_reader* reader, fedge_data_source* out) {
+  if (reader == nullptr || out == nullptr) {
+    return Fail(FEDGE_ERR_INVALID_ARGUMENT, "fedge_reader_source: null argument");
+  }
+  fedge_data_source s{};
+  s.user = reader;
+  s.reset = fedge_reader_reset;
+  s.next_batch = fedge_reader_next_batch;
+  const std::vector<int64_t>& shape = reader->impl->example_shape();
+  s.example_rank = static_cast<int32_t>(shape.size());  // 1..FEDGE_MAX_RANK (Reader checks)
+  std::copy(shape.begin(), shape.end(), s.example_shape);
+  s.target_size = reader->impl->target_size();
+  s.example_dtype = reader->impl->example_dtype();
+  *out = s;
+  return FEDGE_OK;
+}
+
+int64_t fedge_reader_size(const fedge_reader* reader) {
   return reader == nullptr ? -1 : reader->impl->size();
 }
 
-int fedge_idx_reset(void* reader) {
+int fedge_reader_reset(void* reader) {
   if (reader == nullptr) return -1;
-  static_cast<fedge_idx_reader*>(reader)->impl->Reset();
+  static_cast<fedge_reader*>(reader)->impl->Reset();
   return 0;
 }
 
-int fedge_idx_next_batch(void* reader, float* images, int32_t* labels, int max, int* n) {
-  if (reader == nullptr || images == nullptr || labels == nullptr || n == nullptr || max < 0) {
+int fedge_reader_next_batch(void* reader, float* examples, float* targets, int max, int* n) {
+  if (reader == nullptr || examples == nullptr || targets == nullptr || n == nullptr || max < 0) {
     return -1;
   }
   try {
-    return static_cast<fedge_idx_reader*>(reader)->impl->Next(images, labels, max, n);
+    return static_cast<fedge_reader*>(reader)->impl->Next(examples, targets, max, n);
   } catch (...) {
     return -1;
   }
 }
 
-void fedge_idx_close(fedge_idx_reader* reader) { delete reader; }
+void fedge_reader_close(fedge_reader* reader) { delete reader; }
 
 }  // extern "C"

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -22,8 +23,9 @@
 #include "base/file_system.h"
 #include "base/log.h"
 #include "client/client_host.h"
-#include "data/source.h"
 #include "client/model_store.h"
+#include "client/model_export.h"
+#include "client/sdk/device_data.h"
 #include "client/sdk/status_map.h"
 #include "client/signature_model_verifier.h"
 #include "client/torch_plugin.h"
@@ -34,6 +36,12 @@ namespace fedge {
 namespace {
 
 using client::Dataset;
+
+// fedge_target mirrors protocol::TargetKind.
+static_assert(FEDGE_TARGET_CLASS == int(protocol::TargetKind::kClass) &&
+              FEDGE_TARGET_BINARY == int(protocol::TargetKind::kBinary) &&
+              FEDGE_TARGET_MULTILABEL == int(protocol::TargetKind::kMultiLabel) &&
+              FEDGE_TARGET_REAL == int(protocol::TargetKind::kReal));
 
 // This library's directory: the installed torch plugin is in <it>/fedge.
 std::string LibraryDir() {
@@ -80,61 +88,6 @@ absl::StatusOr<Security> LoadSecurity(const ClientConfig& config) {
   return sec;
 }
 
-// One pass over the device's data through its callbacks, up to max_examples,
-// handing each checked batch to `sink` (DataLoss on a bad batch). Returns the
-// number of examples.
-using BatchSink = std::function<void(const float* images, const int32_t* labels, int n)>;
-absl::StatusOr<int64_t> ReadAll(const ClientConfig& config, const BatchSink& sink) {
-  constexpr int kChunk = 256;
-  if (config.reset_data && config.reset_data() != 0) {
-    return absl::DataLossError("the data source's reset callback failed");
-  }
-  std::vector<float> images(size_t{kChunk} * FEDGE_IMAGE_PIXELS);
-  std::vector<int32_t> labels(kChunk);
-  const int64_t cap = config.max_examples > 0 ? config.max_examples : INT64_MAX;
-  int64_t count = 0;
-  while (count < cap) {
-    const int max = static_cast<int>(std::min<int64_t>(kChunk, cap - count));
-    int n = 0;
-    if (config.next_batch(images.data(), labels.data(), max, &n) != 0) {
-      return absl::DataLossError(absl::StrCat("the data callback failed after ", count,
-                                              " examples"));
-    }
-    if (n == 0) break;
-    if (n < 0 || n > max) {
-      return absl::DataLossError(absl::StrCat("the data callback returned n=", n, " (max ", max,
-                                              ")"));
-    }
-    for (int i = 0; i < n; ++i) {
-      if (labels[i] < 0 || labels[i] > 255) {
-        return absl::DataLossError(absl::StrCat("label ", labels[i], " of example ", count + i,
-                                                " is not in [0, 255]"));
-      }
-    }
-    if (sink) sink(images.data(), labels.data(), n);
-    count += n;
-  }
-  if (count == 0) return absl::DataLossError("the data source gave no examples");
-  return count;
-}
-
-// The device's data as a Dataset (8-bit pixels, as in IDX files).
-absl::StatusOr<Dataset> Materialize(const ClientConfig& config) {
-  Dataset d;
-  d.example_shape = {1, FEDGE_IMAGE_ROWS, FEDGE_IMAGE_COLS};
-  d.storage = data::Storage::kUint8;
-  absl::StatusOr<int64_t> n =
-      ReadAll(config, [&d](const float* images, const int32_t* labels, int k) {
-        for (int i = 0; i < k; ++i) d.targets.push_back(static_cast<float>(labels[i]));
-        for (size_t i = 0; i < size_t(k) * FEDGE_IMAGE_PIXELS; ++i) {
-          const float v = std::clamp(images[i], 0.0f, 1.0f);
-          d.bytes.push_back(static_cast<uint8_t>(v * 255.0f + 0.5f));
-        }
-      });
-  if (!n.ok()) return n.status();
-  return d;
-}
-
 // What happened to the task of one RunOnce. Written on the training thread,
 // read after ClientHost::Run has joined it.
 struct TaskRecord {
@@ -144,6 +97,7 @@ struct TaskRecord {
   uint64_t round = 0;
   uint64_t model_version = 0;
   absl::Status status;
+  absl::Status data_status;  // loading the device's data for the task failed
 };
 
 using TrainerLoader = std::function<absl::StatusOr<std::shared_ptr<client::Trainer>>()>;
@@ -154,10 +108,12 @@ using TrainerLoader = std::function<absl::StatusOr<std::shared_ptr<client::Train
 class DeviceTrainer final : public client::Trainer {
  public:
   // `inner` may be null (not loaded yet): `load` gives it.
+  // `source` (the device's declaration) must outlive this.
   DeviceTrainer(std::shared_ptr<client::Trainer> inner, TrainerLoader load,
-                std::function<bool()> eligible, absl::Duration max_train, TaskRecord* record)
+                std::function<bool()> eligible, absl::Duration max_train,
+                const DataSource* source, TaskRecord* record)
       : inner_(std::move(inner)), load_(std::move(load)), eligible_(std::move(eligible)),
-        max_train_(max_train), record_(record) {}
+        max_train_(max_train), source_(source), record_(record) {}
 
   absl::Status Train(const protocol::Task& task, const Dataset& data,
                      const client::StopPredicate& should_stop,
@@ -170,6 +126,11 @@ class DeviceTrainer final : public client::Trainer {
       r.ineligible = true;
       r.status = absl::FailedPreconditionError("device not eligible: not training");
       return r.status;
+    }
+    // Before LibTorch is loaded: a device whose data cannot train this
+    // model does not pay for it.
+    if (absl::Status s = sdk::CheckDeviceDataFitsTask(data, *source_, task.model.task); !s.ok()) {
+      return r.status = s;
     }
     if (inner_ == nullptr) {
       absl::StatusOr<std::shared_ptr<client::Trainer>> loaded = load_();
@@ -204,6 +165,7 @@ class DeviceTrainer final : public client::Trainer {
   TrainerLoader load_;
   std::function<bool()> eligible_;
   absl::Duration max_train_;
+  const DataSource* source_;
   TaskRecord* record_;
 };
 
@@ -244,31 +206,61 @@ class Client::Impl {
     }
   }
 
-  Error Predict(const float* images, int n, float* scores) {
-    if (images == nullptr || scores == nullptr || n <= 0) {
-      return Error(FEDGE_ERR_INVALID_ARGUMENT, "images and scores must be non-null and n > 0");
+  Error Predict(int n, const float* inputs, size_t inputs_len, float* outputs,
+                size_t outputs_len) {
+    if (inputs == nullptr || outputs == nullptr || n <= 0) {
+      return Error(FEDGE_ERR_INVALID_ARGUMENT, "inputs and outputs must be non-null and n > 0");
     }
     std::lock_guard<std::mutex> lock(predict_mu_);
     if (Error e = EnsurePredictor(); !e.ok()) return e;
-    const size_t k = predictor_->num_classes();
-    return sdk::ToError(predictor_->Predict(
-        absl::MakeConstSpan(images, size_t(n) * FEDGE_IMAGE_PIXELS), size_t(n),
-        absl::MakeSpan(scores, size_t(n) * k)));
+    const size_t in = size_t(n) * predictor_->input_size();
+    const size_t out = size_t(n) * predictor_->output_size();
+    if (inputs_len < in) {
+      return Error(FEDGE_ERR_INVALID_ARGUMENT,
+                   absl::StrCat("inputs holds ", inputs_len, " floats; ", n, " examples of model ",
+                                predictor_version_, "'s input [",
+                                protocol::ShapeString(predictor_task_.input_shape), "] need ", in,
+                                " (", predictor_->input_size(), " each)"));
+    }
+    if (outputs_len < out) {
+      return Error(FEDGE_ERR_INVALID_ARGUMENT,
+                   absl::StrCat("outputs has room for ", outputs_len, " floats; ", n,
+                                " examples of model ", predictor_version_, " (target ",
+                                protocol::TargetName(predictor_task_), ") need ", out, " (",
+                                predictor_->output_size(), " each)"));
+    }
+    return sdk::ToError(predictor_->Predict(absl::MakeConstSpan(inputs, in), size_t(n),
+                                            absl::MakeSpan(outputs, out)));
   }
 
-  Error ModelInfo(uint64_t* version, int* num_classes) {
-    std::lock_guard<std::mutex> lock(predict_mu_);
-    if (Error e = EnsurePredictor(); !e.ok()) return e;
-    if (version != nullptr) *version = predictor_version_;
-    if (num_classes != nullptr) *num_classes = static_cast<int>(predictor_->num_classes());
+  // From the store: no LibTorch needed.
+  Error GetModelInfo(fedge_model_info* out) {
+    if (out == nullptr) return Error(FEDGE_ERR_INVALID_ARGUMENT, "out is null");
+    absl::StatusOr<std::shared_ptr<const client::StoredModel>> m = store_->Current();
+    if (!m.ok()) {
+      return Error(FEDGE_ERR_NO_MODEL,
+                   absl::StrCat("no verified model in ", store_->dir(), " yet"));
+    }
+    const protocol::TaskSpec& task = (*m)->payload.task;
+    fedge_model_info info{};
+    info.version = (*m)->version;
+    info.input_rank = static_cast<int32_t>(task.input_shape.size());
+    std::copy_n(task.input_shape.begin(), std::min<size_t>(task.input_shape.size(), FEDGE_MAX_RANK),
+                info.input_shape);
+    info.input_size = task.InputSize();
+    info.output_size = client::OutputSize(task);
+    info.target = static_cast<int32_t>(task.target);
+    info.num_classes = static_cast<int32_t>(task.num_classes);
+    info.target_size = static_cast<int32_t>(task.TargetSize());
+    *out = info;
     return Error();
   }
 
  private:
   Error RunOnceImpl(int64_t timeout_ms, fedge_run_report* rep) {
     if (timeout_ms <= 0) return Error(FEDGE_ERR_INVALID_ARGUMENT, "timeout_ms must be > 0");
-    if (!config_.next_batch) {
-      return Error(FEDGE_ERR_INVALID_ARGUMENT, "no data source (next_batch) configured");
+    if (!config_.data.next_batch) {
+      return Error(FEDGE_ERR_INVALID_ARGUMENT, "no data source (data.next_batch) configured");
     }
     if (running_.exchange(true)) {
       return Error(FEDGE_ERR_FAILED_PRECONDITION, "run_once is already running on this client");
@@ -278,7 +270,7 @@ class Client::Impl {
       return Error(FEDGE_ERR_NOT_ELIGIBLE, "device not eligible: not connecting");
     }
     // Counted now (the Hello announces it), loaded only if a task comes.
-    absl::StatusOr<int64_t> examples = ReadAll(config_, nullptr);
+    absl::StatusOr<int64_t> examples = sdk::ReadAll(config_.data, config_.max_examples, nullptr);
     if (!examples.ok()) return sdk::ToError(examples.status());
     rep->examples = *examples;
 
@@ -297,8 +289,14 @@ class Client::Impl {
     client::LogicalClientSpec spec;
     spec.client_id = config_.client_id;
     spec.num_examples = static_cast<uint64_t>(*examples);
-    spec.data = [this]() { return Materialize(config_); };
     TaskRecord record;
+    spec.data = [this, &record, expected = *examples]() -> absl::StatusOr<Dataset> {
+      const std::optional<protocol::TaskSpec> task = TaskHint();
+      absl::StatusOr<Dataset> d = sdk::LoadDeviceData(config_.data, config_.max_examples,
+                                                      expected, task ? &*task : nullptr);
+      if (!d.ok()) record.data_status = d.status();
+      return d;
+    };
     auto factory = [this, &record]() -> absl::StatusOr<std::unique_ptr<client::Trainer>> {
       std::shared_ptr<client::Trainer> loaded;
       {
@@ -307,7 +305,7 @@ class Client::Impl {
       }
       return std::make_unique<DeviceTrainer>(
           std::move(loaded), [this] { return SharedTrainer(); }, config_.eligible,
-          absl::Milliseconds(config_.max_train_ms), &record);
+          absl::Milliseconds(config_.max_train_ms), &config_.data, &record);
     };
     std::vector<client::LogicalClientSpec> specs;
     specs.push_back(std::move(spec));
@@ -365,6 +363,7 @@ class Client::Impl {
                    "a model from the coordinator was refused: its signature did not verify "
                    "or it was a rollback");
     }
+    if (!record.data_status.ok()) return sdk::ToError(record.data_status);
     if (record.received && !record.status.ok()) return sdk::ToError(record.status);
     if (st.retry_later.has_value()) {
       return Error(FEDGE_ERR_RETRY_LATER,
@@ -381,6 +380,10 @@ class Client::Impl {
   // model's when its id matches (an id names its bytes).
   void StoreModel(uint64_t version, const protocol::ModelPayload& model,
                   const protocol::ModelSignature& signature) {
+    {
+      std::lock_guard<std::mutex> lock(hint_mu_);
+      task_hint_ = model.task;
+    }
     absl::Status stored;
     absl::StatusOr<std::shared_ptr<const client::StoredModel>> current = store_->Current();
     if (model.architecture.empty() && current.ok() &&
@@ -425,7 +428,18 @@ class Client::Impl {
     if (!p.ok()) return sdk::ToError(p.status());
     predictor_ = *std::move(p);
     predictor_version_ = (*m)->version;
+    predictor_task_ = (*m)->payload.task;
     return Error();
+  }
+
+  // The task of the newest model received, which the task being trained
+  // has (a coordinator's models all share its task; the host stores a
+  // task's model before it hands the task to the training thread): the
+  // layout the loaded targets get. Checked against the task itself before
+  // training.
+  std::optional<protocol::TaskSpec> TaskHint() {
+    std::lock_guard<std::mutex> lock(hint_mu_);
+    return task_hint_;
   }
 
   // Constant after construction.
@@ -443,9 +457,13 @@ class Client::Impl {
   std::mutex trainer_mu_;
   std::shared_ptr<client::Trainer> trainer_;
 
-  std::mutex predict_mu_;
+  std::mutex predict_mu_;  // guards the predictor_* members
   std::unique_ptr<client::PluginPredictor> predictor_;
   uint64_t predictor_version_ = 0;
+  protocol::TaskSpec predictor_task_;
+
+  std::mutex hint_mu_;
+  std::optional<protocol::TaskSpec> task_hint_;  // GUARDED_BY(hint_mu_)
 };
 
 Error Client::Create(ClientConfig config, std::unique_ptr<Client>* out) {
@@ -455,6 +473,9 @@ Error Client::Create(ClientConfig config, std::unique_ptr<Client>* out) {
   }
   if (config.threads < 0 || config.max_train_ms < 0 || config.max_examples < 0) {
     return Error(FEDGE_ERR_INVALID_ARGUMENT, "threads, max_train_ms, max_examples must be >= 0");
+  }
+  if (config.data.next_batch) {
+    if (absl::Status s = sdk::ValidateDeclaration(config.data); !s.ok()) return sdk::ToError(s);
   }
   absl::StatusOr<Security> security = LoadSecurity(config);
   if (!security.ok()) return sdk::ToError(security.status());
@@ -477,57 +498,10 @@ Error Client::RunOnce(int64_t timeout_ms, fedge_run_report* report) {
   return impl_->RunOnce(timeout_ms, report);
 }
 void Client::Cancel() { impl_->Cancel(); }
-Error Client::Predict(const float* images, int n, float* scores) {
-  return impl_->Predict(images, n, scores);
-}
-Error Client::ModelInfo(uint64_t* version, int* num_classes) {
-  return impl_->ModelInfo(version, num_classes);
-}
-
-// ---- IdxReader ---------------------------------------------------------------
-
-struct IdxReader::Data {
-  Dataset d;
-};
-
-Error IdxReader::Open(const std::string& images_path, const std::string& labels_path,
-                      std::unique_ptr<IdxReader>* out) {
-  if (out == nullptr) return Error(FEDGE_ERR_INVALID_ARGUMENT, "out is null");
-  if (images_path.find(',') != std::string::npos || labels_path.find(',') != std::string::npos) {
-    return Error(FEDGE_ERR_INVALID_ARGUMENT, "IDX paths may not contain ','");
-  }
-  absl::StatusOr<Dataset> loaded =
-      data::LoadDataset(absl::StrCat(images_path, ",", labels_path), data::SourceOptions{});
-  if (!loaded.ok()) {
-    return absl::IsInvalidArgument(loaded.status())
-               ? Error(FEDGE_ERR_DATA, std::string(loaded.status().message()))
-               : sdk::ToError(loaded.status());
-  }
-  const std::vector<int64_t> want = {1, FEDGE_IMAGE_ROWS, FEDGE_IMAGE_COLS};
-  if (loaded->example_shape != want || loaded->storage != data::Storage::kUint8 ||
-      loaded->TargetSize() != 1) {
-    return Error(FEDGE_ERR_DATA, absl::StrCat(images_path, ": examples are [",
-                                              protocol::ShapeString(loaded->example_shape),
-                                              "], want 28x28 uint8 images with one label each"));
-  }
-  auto data = std::make_unique<Data>();
-  data->d = *std::move(loaded);
-  out->reset(new IdxReader(std::move(data)));
-  return Error();
-}
-
-IdxReader::IdxReader(std::unique_ptr<Data> data) : data_(std::move(data)) {}
-IdxReader::~IdxReader() = default;
-int64_t IdxReader::size() const { return data_->d.size(); }
-
-int IdxReader::Next(float* images, int32_t* labels, int max, int* n) {
-  const int64_t take = std::max<int64_t>(0, std::min<int64_t>(max, size() - next_));
-  const uint8_t* px = data_->d.bytes.data() + next_ * FEDGE_IMAGE_PIXELS;
-  for (int64_t i = 0; i < take * FEDGE_IMAGE_PIXELS; ++i) images[i] = px[i] / 255.0f;
-  for (int64_t i = 0; i < take; ++i) labels[i] = static_cast<int32_t>(data_->d.targets[next_ + i]);
-  next_ += take;
-  *n = static_cast<int>(take);
-  return 0;
+Error Client::GetModelInfo(fedge_model_info* out) { return impl_->GetModelInfo(out); }
+Error Client::Predict(int n, const float* inputs, size_t inputs_len, float* outputs,
+                      size_t outputs_len) {
+  return impl_->Predict(n, inputs, inputs_len, outputs, outputs_len);
 }
 
 }  // namespace fedge

@@ -28,7 +28,7 @@ using ::fedge::testing::IsOk;
 using ::fedge::testing::StatusIs;
 using ::testing::HasSubstr;
 
-constexpr size_t kPixels = kPredictorInputPixels;
+constexpr size_t kPixels = 28 * 28;  // the built-ins' input (the Fashion-MNIST task)
 
 Dataset Synthetic(uint32_t n) {
   fedge::testing::TempDir dir;
@@ -89,7 +89,7 @@ std::vector<float> InProcessLogits(const protocol::ModelPayload& model,
 
 std::vector<float> PredictAll(Predictor& p, const std::vector<float>& images) {
   const size_t n = images.size() / kPixels;
-  std::vector<float> scores(n * p.num_classes());
+  std::vector<float> scores(n * p.output_size());
   EXPECT_THAT(p.Predict(images, n, absl::MakeSpan(scores)), IsOk());
   return scores;
 }
@@ -119,7 +119,8 @@ TEST_P(BuiltinExportTest, FloatFileReproducesTheInProcessLogits) {
   absl::StatusOr<std::unique_ptr<Predictor>> p = Predictor::Load(path);
   ASSERT_THAT(p, IsOk());
   EXPECT_FALSE((*p)->quantized());
-  EXPECT_EQ((*p)->num_classes(), 10u);
+  EXPECT_EQ((*p)->output_size(), 10u);
+  EXPECT_EQ((*p)->input_size(), kPixels);
 
   const std::vector<float> images = Images(37, 7);
   const std::vector<float> want = InProcessLogits(model, images);
@@ -283,7 +284,7 @@ TEST(PredictorTest, RefusesAModuleThatBreaksTheContract) {
   fedge::testing::TempDir dir;
   identity.save(dir.File("identity.pt"));
   EXPECT_THAT(Predictor::Load(dir.File("identity.pt")),
-              StatusIs(absl::StatusCode::kInvalidArgument, "not [1, classes] float logits"));
+              StatusIs(absl::StatusCode::kInvalidArgument, "[1, classes] logits"));
 }
 
 TEST(PredictorTest, WrongSizesAreInvalidArguments) {
@@ -294,10 +295,62 @@ TEST(PredictorTest, WrongSizesAreInvalidArguments) {
   std::vector<float> images(2 * kPixels), scores(20);
   EXPECT_THAT((*p)->Predict(images, 2, absl::MakeSpan(scores)), IsOk());
   EXPECT_THAT((*p)->Predict(images, 3, absl::MakeSpan(scores)),
-              StatusIs(absl::StatusCode::kInvalidArgument, "pixels"));
+              StatusIs(absl::StatusCode::kInvalidArgument, "needs 2352 input floats"));
   EXPECT_THAT((*p)->Predict(images, 2, absl::MakeSpan(scores).subspan(1)),
-              StatusIs(absl::StatusCode::kInvalidArgument, "scores"));
+              StatusIs(absl::StatusCode::kInvalidArgument, "needs 20 output floats"));
   EXPECT_THAT((*p)->Predict({}, 0, {}), StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+// A model of a non-image task (30 features, binary; a TorchScript module
+// built here): the predictor feeds [N, 30] and returns one logit per example,
+// from the payload and from the exported file, which records the task.
+TEST(PredictorTest, TakesTheInputShapeAndOutputSizeFromTheTask) {
+  fedge::testing::TempDir dir;
+  torch::jit::Module linear("__torch__.Linear30");
+  linear.register_parameter("weight", torch::randn({1, 30}), false);
+  linear.register_parameter("bias", torch::zeros({1}), false);
+  linear.define(
+      "def forward(self, x: Tensor) -> Tensor:\n"
+      "    return torch.linear(x, self.weight, self.bias)\n");
+  linear.save(dir.File("linear30.pt"));
+  protocol::TaskSpec task;
+  ASSERT_THAT(protocol::ParseTarget("binary", "task", &task), IsOk());
+  task.input_shape = {30};
+  absl::StatusOr<protocol::ModelPayload> model = MakeInitialModel(dir.File("linear30.pt"), 1, task);
+  ASSERT_THAT(model, IsOk());
+  auto from_model = Predictor::FromModel(*model);
+  ASSERT_THAT(from_model, IsOk());
+  EXPECT_EQ((*from_model)->input_size(), 30u);
+  EXPECT_EQ((*from_model)->output_size(), 1u);
+  ASSERT_THAT(ExportTorchScript(*model, dir.File("exported.pt")), IsOk());
+  auto loaded = Predictor::Load(dir.File("exported.pt"));
+  ASSERT_THAT(loaded, IsOk());
+  EXPECT_EQ((*loaded)->task(), task);
+
+  std::vector<float> x(3 * 30);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = 0.01f * static_cast<float>(i % 37);
+  std::vector<float> a(3), b(3);
+  ASSERT_THAT((*from_model)->Predict(x, 3, absl::MakeSpan(a)), IsOk());
+  ASSERT_THAT((*loaded)->Predict(x, 3, absl::MakeSpan(b)), IsOk());
+  auto in_process = TorchModel::Create(Architecture{model->architecture_id, model->architecture});
+  ASSERT_THAT(in_process, IsOk());
+  ASSERT_THAT((*in_process)->SetWeights(model->weights), IsOk());
+  torch::NoGradGuard no_grad;
+  torch::Tensor want = (*in_process)->Forward(torch::from_blob(x.data(), {3, 30})).reshape({3});
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_NEAR(a[i], want[i].item<float>(), 1e-5);
+    EXPECT_NEAR(b[i], want[i].item<float>(), 1e-5);
+  }
+  EXPECT_THAT((*loaded)->Predict(x, 3, absl::MakeSpan(a).subspan(1)),
+              StatusIs(absl::StatusCode::kInvalidArgument, "needs 3 output floats"));
+  EXPECT_THAT((*loaded)->Predict(absl::MakeConstSpan(x).subspan(1), 3, absl::MakeSpan(a)),
+              StatusIs(absl::StatusCode::kInvalidArgument, "examples of [30] needs 90 input"));
+
+  // The same module read as the Fashion-MNIST task does not take its inputs.
+  protocol::ModelPayload as_images = *model;
+  as_images.task = protocol::FashionMnistTask();
+  EXPECT_THAT(Predictor::FromModel(as_images),
+              StatusIs(absl::StatusCode::kInvalidArgument, "does not take inputs [N,1,28,28]"));
 }
 
 // fedge-export on a model-store file, as a deployment pipeline would run it.

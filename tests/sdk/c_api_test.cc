@@ -1,9 +1,10 @@
 // The device SDK's C API (fedge/fedge_client.h) against an in-process fake
-// coordinator (a ROUTER socket driven by the test), so each protocol step is
+// coordinator (tests/sdk/fake_coordinator.h), so each protocol step is
 // deterministic: errors as codes and messages, null handles, cancel, time
 // out, and eligibility failing mid-training (nothing uploaded, the
 // coordinator told the client left the round, the task's model stored and
-// usable offline).
+// usable offline). Data sources of other shapes and tasks, and bad data:
+// c_api_data_test.cc.
 
 #include <atomic>
 #include <cstring>
@@ -14,7 +15,6 @@
 #include <vector>
 
 #include <gtest/gtest.h>
-#include <zmq.hpp>
 
 #include "absl/strings/match.h"
 #include "absl/time/clock.h"
@@ -22,78 +22,26 @@
 #include "fedge/fedge_client.h"
 #include "protocol/codec.h"
 #include "protocol/model_signature.h"
-#include "protocol/wire.h"
 #include "secure/key_files.h"
 #include "secure/random.h"
+#include "tests/sdk/fake_coordinator.h"
 #include "tests/testing/temp_dir.h"
 
 namespace fedge {
 namespace {
 
-class FakeCoordinator {
- public:
-  // With `curve_secret`, a CURVE server with that key (any client key is
-  // accepted: no ZAP handler).
-  explicit FakeCoordinator(const secure::SecretBytes* curve_secret = nullptr)
-      : router_(ctx_, zmq::socket_type::router) {
-    router_.set(zmq::sockopt::linger, 0);
-    if (curve_secret != nullptr) {
-      router_.set(zmq::sockopt::curve_server, true);
-      router_.set(zmq::sockopt::curve_secretkey,
-                  zmq::const_buffer(curve_secret->data(), curve_secret->size()));
-    }
-    endpoint_ = *protocol::Bind(router_, "tcp://127.0.0.1:*");
-  }
-  const std::string& endpoint() const { return endpoint_; }
+// The Fashion-MNIST task's examples: 28x28 single-channel images.
+constexpr int kPixels = 28 * 28;
 
-  // The next message from any client, or nullopt after `timeout`.
-  std::optional<protocol::Message> Next(absl::Duration timeout, std::string* peer = nullptr) {
-    const absl::Time deadline = absl::Now() + timeout;
-    while (absl::Now() < deadline) {
-      zmq::pollitem_t item{router_.handle(), 0, ZMQ_POLLIN, 0};
-      if (!protocol::Poll(&item, 1, deadline - absl::Now()).ok()) return std::nullopt;
-      auto routed = protocol::ReceiveRouted(router_);
-      if (!routed.ok() || !routed->has_value()) continue;
-      auto msg = protocol::Decode(protocol::View((*routed)->frame), protocol::DecodeLimits());
-      if (!msg.ok()) continue;
-      if (peer != nullptr) *peer = (*routed)->peer;
-      return *std::move(msg);
-    }
-    return std::nullopt;
-  }
-
-  // Waits for a message of kind T, skipping others (heartbeats).
-  template <typename T>
-  std::optional<T> NextOf(absl::Duration timeout, std::string* peer = nullptr) {
-    const absl::Time deadline = absl::Now() + timeout;
-    while (auto m = Next(deadline - absl::Now(), peer)) {
-      if (auto* t = std::get_if<T>(&*m)) return *t;
-      if (std::holds_alternative<protocol::Update>(*m)) ++updates;
-    }
-    return std::nullopt;
-  }
-
-  void Send(const std::string& peer, const protocol::Message& m) {
-    ASSERT_TRUE(protocol::SendRouted(router_, peer, protocol::ToMessage(protocol::Encode(m))).ok());
-  }
-
-  int updates = 0;
-
- private:
-  zmq::context_t ctx_;
-  zmq::socket_t router_;
-  std::string endpoint_;
-};
-
-// 64 random examples.
+// 64 random images with class labels, declared {1, 28, 28}, kept as bytes.
 struct Data {
   int next = 0;
-  static int Next(void* user, float* images, int32_t* labels, int max, int* n) {
+  static int Next(void* user, float* images, float* labels, int max, int* n) {
     auto* d = static_cast<Data*>(user);
     std::mt19937 rng(d->next);
     const int take = std::min(max, 64 - d->next);
-    for (int i = 0; i < take * FEDGE_IMAGE_PIXELS; ++i) images[i] = (rng() % 256) / 255.0f;
-    for (int i = 0; i < take; ++i) labels[i] = static_cast<int32_t>(rng() % 10);
+    for (int i = 0; i < take * kPixels; ++i) images[i] = (rng() % 256) / 255.0f;
+    for (int i = 0; i < take; ++i) labels[i] = static_cast<float>(rng() % 10);
     d->next += take;
     *n = take;
     return 0;
@@ -102,28 +50,6 @@ struct Data {
     static_cast<Data*>(user)->next = 0;
     return 0;
   }
-};
-
-// fedge_client_run_once on its own thread, as a device main loop would run
-// it while the test plays the coordinator. fedge_last_error is per thread,
-// so the error is captured there.
-class BackgroundRun {
- public:
-  BackgroundRun(fedge_client* client, int64_t timeout_ms)
-      : thread_([this, client, timeout_ms] {
-          status = fedge_client_run_once(client, timeout_ms, &report);
-          error = fedge_last_error();
-        }) {}
-  ~BackgroundRun() { Join(); }
-  void Join() {
-    if (thread_.joinable()) thread_.join();
-  }
-  fedge_status status = FEDGE_OK;
-  fedge_run_report report{};
-  std::string error;
-
- private:
-  std::thread thread_;  // last: starts once the results above exist
 };
 
 class CApiTest : public ::testing::Test {
@@ -140,6 +66,12 @@ class CApiTest : public ::testing::Test {
     c.data.user = &data_;
     c.data.reset = Data::Reset;
     c.data.next_batch = Data::Next;
+    c.data.example_rank = 3;
+    c.data.example_shape[0] = 1;
+    c.data.example_shape[1] = 28;
+    c.data.example_shape[2] = 28;
+    c.data.target_size = 1;
+    c.data.example_dtype = FEDGE_DTYPE_U8;
     return c;
   }
   fedge_client* Create(const fedge_config& c) {
@@ -163,20 +95,26 @@ TEST_F(CApiTest, NullHandlesAndArgumentsAreErrorsWithMessages) {
   EXPECT_EQ(fedge_client_run_once(nullptr, 100, nullptr), FEDGE_ERR_INVALID_ARGUMENT);
   EXPECT_TRUE(absl::StrContains(fedge_last_error(), "null client")) << fedge_last_error();
   EXPECT_EQ(fedge_client_cancel(nullptr), FEDGE_ERR_INVALID_ARGUMENT);
-  float x[FEDGE_IMAGE_PIXELS] = {}, s[10];
-  EXPECT_EQ(fedge_model_predict(nullptr, x, 1, s), FEDGE_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(fedge_model_info(nullptr, nullptr, nullptr), FEDGE_ERR_INVALID_ARGUMENT);
+  float x[kPixels] = {}, s[10];
+  EXPECT_EQ(fedge_model_predict(nullptr, 1, x, kPixels, s, 10), FEDGE_ERR_INVALID_ARGUMENT);
+  fedge_model_info info;
+  EXPECT_EQ(fedge_model_get_info(nullptr, &info), FEDGE_ERR_INVALID_ARGUMENT);
   fedge_client_destroy(nullptr);
   fedge_client* c = reinterpret_cast<fedge_client*>(1);
   EXPECT_EQ(fedge_client_create(nullptr, &c), FEDGE_ERR_INVALID_ARGUMENT);
   EXPECT_EQ(c, nullptr);
   EXPECT_EQ(fedge_idx_open(nullptr, "x", nullptr), FEDGE_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(fedge_idx_next_batch(nullptr, x, nullptr, 1, nullptr), -1);
+  EXPECT_EQ(fedge_csv_open("x.csv", nullptr, nullptr), FEDGE_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(fedge_reader_source(nullptr, nullptr), FEDGE_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(fedge_reader_next_batch(nullptr, x, nullptr, 1, nullptr), -1);
+  EXPECT_EQ(fedge_reader_size(nullptr), -1);
+  fedge_reader_close(nullptr);
 
   fedge_client* client = Create(Config("tcp://127.0.0.1:1"));
   ASSERT_NE(client, nullptr);
-  EXPECT_EQ(fedge_model_predict(client, nullptr, 1, s), FEDGE_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(fedge_model_predict(client, x, 0, s), FEDGE_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(fedge_model_predict(client, 1, nullptr, 0, s, 10), FEDGE_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(fedge_model_predict(client, 0, x, kPixels, s, 10), FEDGE_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(fedge_model_get_info(client, nullptr), FEDGE_ERR_INVALID_ARGUMENT);
   EXPECT_EQ(fedge_client_run_once(client, 0, nullptr), FEDGE_ERR_INVALID_ARGUMENT);
   fedge_client_destroy(client);
 }
@@ -208,10 +146,10 @@ TEST_F(CApiTest, ConfigErrors) {
 
 TEST_F(CApiTest, NoModelBeforeTheFirstTaskAndBadData) {
   fedge_config c = Config("tcp://127.0.0.1:1");
-  c.data.next_batch = [](void*, float*, int32_t*, int, int*) { return 7; };
+  c.data.next_batch = [](void*, float*, float*, int, int*) { return 7; };
   fedge_client* client = Create(c);
-  float x[FEDGE_IMAGE_PIXELS] = {}, s[10];
-  EXPECT_EQ(fedge_model_predict(client, x, 1, s), FEDGE_ERR_NO_MODEL);
+  float x[kPixels] = {}, s[10];
+  EXPECT_EQ(fedge_model_predict(client, 1, x, kPixels, s, 10), FEDGE_ERR_NO_MODEL);
   EXPECT_TRUE(absl::StrContains(fedge_last_error(), store_)) << fedge_last_error();
   EXPECT_EQ(fedge_client_run_once(client, 1000, nullptr), FEDGE_ERR_DATA);
   EXPECT_TRUE(absl::StrContains(fedge_last_error(), "data callback failed"));
@@ -300,16 +238,26 @@ TEST_F(CApiTest, IneligibleMidTrainingUploadsNothingAndLeavesTheRound) {
   EXPECT_EQ(run.report.round, 4u);
   EXPECT_EQ(run.report.stored_model_version, 9u);  // the task's model was stored
 
-  // Offline inference with the stored model (the fake coordinator is idle).
-  uint64_t version = 0;
-  int classes = 0;
-  ASSERT_EQ(fedge_model_info(client, &version, &classes), FEDGE_OK) << fedge_last_error();
-  EXPECT_EQ(version, 9u);
-  ASSERT_EQ(classes, 10);
-  std::vector<float> x(2 * FEDGE_IMAGE_PIXELS, 0.5f), scores(2 * 10, -1e9f);
-  ASSERT_EQ(fedge_model_predict(client, x.data(), 2, scores.data()), FEDGE_OK)
+  // Offline inference with the stored model (the fake coordinator is idle):
+  // the Fashion-MNIST task's images in, 10 class logits out.
+  fedge_model_info info;
+  ASSERT_EQ(fedge_model_get_info(client, &info), FEDGE_OK) << fedge_last_error();
+  EXPECT_EQ(info.version, 9u);
+  ASSERT_EQ(info.input_rank, 3);
+  EXPECT_EQ(info.input_shape[0], 1);
+  EXPECT_EQ(info.input_shape[1], 28);
+  EXPECT_EQ(info.input_shape[2], 28);
+  EXPECT_EQ(info.input_size, kPixels);
+  EXPECT_EQ(info.target, FEDGE_TARGET_CLASS);
+  EXPECT_EQ(info.num_classes, 10);
+  EXPECT_EQ(info.target_size, 1);
+  ASSERT_EQ(info.output_size, 10);
+  std::vector<float> x(2 * kPixels, 0.5f), scores(2 * 10, -1e9f);
+  ASSERT_EQ(fedge_model_predict(client, 2, x.data(), x.size(), scores.data(), scores.size()),
+            FEDGE_OK)
       << fedge_last_error();
   EXPECT_NE(scores[0], -1e9f);
+  EXPECT_NE(scores[19], -1e9f);
   fedge_client_destroy(client);
 }
 
@@ -356,9 +304,9 @@ TEST_F(CApiTest, NotSelectedDeviceStoresTheNewestModelAndReportsWhenToComeBack) 
   EXPECT_EQ(run.report.retry_after_ms, 2500);
   EXPECT_EQ(run.report.retry_window_ms, 10000);
   EXPECT_EQ(run.report.stored_model_version, 6u);
-  uint64_t version = 0;
-  ASSERT_EQ(fedge_model_info(client, &version, nullptr), FEDGE_OK) << fedge_last_error();
-  EXPECT_EQ(version, 6u);
+  fedge_model_info info;
+  ASSERT_EQ(fedge_model_get_info(client, &info), FEDGE_OK) << fedge_last_error();
+  EXPECT_EQ(info.version, 6u);
 
   // The next check-in says which model the device holds.
   BackgroundRun again(client, 60000);
@@ -417,8 +365,8 @@ TEST_F(CApiTest, SecondConcurrentRunOnceIsRefused) {
   EXPECT_EQ(fedge_client_run_once(client, 60000, nullptr), FEDGE_ERR_FAILED_PRECONDITION);
   EXPECT_TRUE(absl::StrContains(fedge_last_error(), "already running")) << fedge_last_error();
   // Inference does not wait for the running check-in.
-  float x[FEDGE_IMAGE_PIXELS] = {}, s[10];
-  EXPECT_EQ(fedge_model_predict(client, x, 1, s), FEDGE_ERR_NO_MODEL);
+  float x[kPixels] = {}, s[10];
+  EXPECT_EQ(fedge_model_predict(client, 1, x, kPixels, s, 10), FEDGE_ERR_NO_MODEL);
   EXPECT_EQ(fedge_client_cancel(client), FEDGE_OK);
   run.Join();
   EXPECT_EQ(run.status, FEDGE_ERR_CANCELLED);
@@ -483,8 +431,8 @@ TEST_F(CApiCurveTest, UnsignedModelIsNotStoredWhenACoordinatorKeyIsPinned) {
   EXPECT_EQ(run.status, FEDGE_ERR_UNAUTHENTICATED) << run.error;
   EXPECT_EQ(run.report.retry_after_ms, 2500);
   EXPECT_EQ(run.report.stored_model_version, 0u);
-  uint64_t version = 0;
-  EXPECT_EQ(fedge_model_info(client, &version, nullptr), FEDGE_ERR_NO_MODEL);
+  fedge_model_info info;
+  EXPECT_EQ(fedge_model_get_info(client, &info), FEDGE_ERR_NO_MODEL);
   fedge_client_destroy(client);
 }
 

@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "fedge/fedge_client.h"
 
@@ -31,9 +32,18 @@ class FEDGE_API Error {
   std::string message_;
 };
 
-// As fedge_data_source: fill up to `max` examples, set *n (0 = end), return
-// 0 or nonzero on failure.
-using NextBatchFn = std::function<int(float* images, int32_t* labels, int max, int* n)>;
+// As fedge_data_source's next_batch: fill up to `max` examples and their
+// targets, set *n (0 = end), return 0 or nonzero on failure.
+using NextBatchFn = std::function<int(float* examples, float* targets, int max, int* n)>;
+
+// As fedge_data_source: the declaration and the callbacks.
+struct DataSource {
+  std::vector<int64_t> example_shape;  // one example, e.g. {30} or {1, 28, 28}
+  int target_size = 1;                 // floats per example's target
+  fedge_dtype example_dtype = FEDGE_DTYPE_F32;
+  std::function<int()> reset;          // optional
+  NextBatchFn next_batch;              // required for RunOnce
+};
 
 struct ClientConfig {
   std::string coordinator_endpoint;
@@ -45,15 +55,15 @@ struct ClientConfig {
   int threads = 1;
   int64_t max_train_ms = 0;
   int64_t max_examples = 0;
-  std::function<int()> reset_data;  // optional
-  NextBatchFn next_batch;           // required for RunOnce
+  DataSource data;                  // unused by a device that only predicts
   std::function<bool()> eligible;   // optional; null = always eligible
   std::string plugin_dir;           // optional
 };
 
 class FEDGE_API Client {
  public:
-  // Reads the keys and opens the model store; no network.
+  // Checks the config and the data source's declaration (when next_batch is
+  // set), reads the keys and opens the model store; no network.
   static Error Create(ClientConfig config, std::unique_ptr<Client>* out);
   ~Client();
   Client(const Client&) = delete;
@@ -61,9 +71,10 @@ class FEDGE_API Client {
 
   Error RunOnce(int64_t timeout_ms, fedge_run_report* report = nullptr);
   void Cancel();
-  // `scores` receives n * num_classes floats.
-  Error Predict(const float* images, int n, float* scores);
-  Error ModelInfo(uint64_t* version, int* num_classes);
+  // As fedge_model_get_info and fedge_model_predict.
+  Error GetModelInfo(fedge_model_info* out);
+  Error Predict(int n, const float* inputs, size_t inputs_len, float* outputs,
+                size_t outputs_len);
 
   class Impl;
 
@@ -72,21 +83,38 @@ class FEDGE_API Client {
   std::unique_ptr<Impl> impl_;
 };
 
-// IDX image/label files as a data source (28x28 images).
-class FEDGE_API IdxReader {
+// Data files read into memory, as a data source (fedge_idx_open,
+// fedge_npy_open, fedge_csv_open).
+class FEDGE_API Reader {
  public:
-  static Error Open(const std::string& images_path, const std::string& labels_path,
-                    std::unique_ptr<IdxReader>* out);
-  ~IdxReader();
-  int64_t size() const;
+  static Error OpenIdx(const std::string& features_path, const std::string& targets_path,
+                       std::unique_ptr<Reader>* out);
+  static Error OpenNpy(const std::string& features_path, const std::string& targets_path,
+                       std::unique_ptr<Reader>* out);
+  // `target_columns`: the CSV's target column names, e.g. {"label"}.
+  static Error OpenCsv(const std::string& path, const std::vector<std::string>& target_columns,
+                       std::unique_ptr<Reader>* out);
+  ~Reader();
+  Reader(const Reader&) = delete;
+  Reader& operator=(const Reader&) = delete;
+
+  int64_t size() const;  // examples
+  const std::vector<int64_t>& example_shape() const;
+  int target_size() const;
+  fedge_dtype example_dtype() const;  // FEDGE_DTYPE_U8 for 8-bit files
   void Reset() { next_ = 0; }
   // As NextBatchFn; always returns 0.
-  int Next(float* images, int32_t* labels, int max, int* n);
+  int Next(float* examples, float* targets, int max, int* n);
+  // A DataSource reading this reader, which must outlive it.
+  DataSource Source();
 
   struct Data;
 
  private:
-  explicit IdxReader(std::unique_ptr<Data> data);
+  explicit Reader(std::unique_ptr<Data> data);
+  // Checks `data` can be served (`what` names the file in errors).
+  static Error Adopt(std::unique_ptr<Data> data, const std::string& what,
+                     std::unique_ptr<Reader>* out);
   std::unique_ptr<Data> data_;
   int64_t next_ = 0;
 };

@@ -12,9 +12,15 @@
  *    on error, fedge_last_error() gives a message for the calling thread
  *    (like errno: valid until this thread's next fedge_* call). No exception
  *    ever crosses this API; a NULL handle or argument is FEDGE_ERR_INVALID_ARGUMENT.
- *  - Images are 28x28 single-channel floats in [0, 1], row-major,
- *    FEDGE_IMAGE_PIXELS per example (they are stored with 8-bit precision, as
- *    in IDX files). Labels are class indices in [0, 255].
+ *  - Data of any shape: the data source declares one example's shape
+ *    (e.g. {30} features, or {1, 28, 28} for a 28x28 image) and how many
+ *    floats make one example's target; examples and targets are float32,
+ *    row-major. What the target means (class index, 0/1 label, K labels,
+ *    real values) and what the model outputs are the model's task, which
+ *    comes with every model the coordinator signs: the device does not
+ *    declare it, the SDK checks the device's data against it before
+ *    training (FEDGE_ERR_DATA naming the example otherwise), and
+ *    fedge_model_get_info() reports it.
  *  - Handles: a fedge_client may be used from several threads: run_once calls
  *    are serialised (a concurrent second call fails with
  *    FEDGE_ERR_FAILED_PRECONDITION), fedge_model_predict may run while
@@ -39,11 +45,31 @@ extern "C" {
 #define FEDGE_API
 #endif
 
-/* Bumped on any incompatible change of this header. */
-#define FEDGE_ABI_VERSION 2
-#define FEDGE_IMAGE_ROWS 28
-#define FEDGE_IMAGE_COLS 28
-#define FEDGE_IMAGE_PIXELS (FEDGE_IMAGE_ROWS * FEDGE_IMAGE_COLS)
+/* Bumped on any incompatible change of this header. ABI 3 (from 2): the
+ * data source declares its example shape, dtype and target size and gives
+ * float targets; fedge_model_predict takes examples of the model's input
+ * shape and returns outputs of any size (fedge_model_get_info says which). */
+#define FEDGE_ABI_VERSION 3
+/* Most dimensions of one example (and of a model's input). */
+#define FEDGE_MAX_RANK 8
+
+/* How the SDK keeps a data source's examples while it trains on them. The
+ * callback always delivers floats. */
+typedef enum fedge_dtype {
+  FEDGE_DTYPE_F32 = 0, /* as given (the default) */
+  /* Values in [0, 1] kept with 8-bit precision (round(v * 255)), 4x less
+   * memory: for images, as IDX files hold them. A value outside [0, 1] is
+   * FEDGE_ERR_DATA. */
+  FEDGE_DTYPE_U8 = 1
+} fedge_dtype;
+
+/* What a model's target is (its task, chosen by the coordinator). */
+typedef enum fedge_target {
+  FEDGE_TARGET_CLASS = 0,      /* a class index in [0, num_classes); outputs: num_classes logits */
+  FEDGE_TARGET_BINARY = 1,     /* 0 or 1; output: one logit (> 0 means 1) */
+  FEDGE_TARGET_MULTILABEL = 2, /* num_classes values of 0 or 1; outputs: num_classes logits */
+  FEDGE_TARGET_REAL = 3        /* real values; outputs: the predicted values */
+} fedge_target;
 
 typedef enum fedge_status {
   FEDGE_OK = 0,
@@ -57,7 +83,8 @@ typedef enum fedge_status {
   FEDGE_ERR_PERMISSION_DENIED = 8,  /* this device's key is not enrolled */
   FEDGE_ERR_UNAUTHENTICATED = 9,    /* a model signature did not verify */
   FEDGE_ERR_NO_MODEL = 10,          /* no verified model stored yet */
-  FEDGE_ERR_DATA = 11,              /* the data callback failed or gave bad data */
+  FEDGE_ERR_DATA = 11,              /* bad data: a callback failed, a value, or data
+                                       that does not fit the model's task */
   FEDGE_ERR_INTERNAL = 12,
   /* The coordinator has no task for this device now (not selected, or a
    * round is running without it): come back as the report's retry_after_ms
@@ -65,18 +92,36 @@ typedef enum fedge_status {
   FEDGE_ERR_RETRY_LATER = 13
 } fedge_status;
 
-/* The data the device trains on; it stays the device's. next_batch fills up
- * to `max` examples (images: max * FEDGE_IMAGE_PIXELS floats, labels: max)
- * and sets *n (0 = no more data); returns 0, or nonzero to fail with
- * FEDGE_ERR_DATA. reset (optional) rewinds to the first example; it is called
- * before each pass. run_once makes one pass on its calling thread to count
- * the examples (nothing is kept) and, only when a task arrives, one pass on
- * fedge's training thread to load them; the data is freed before run_once
- * returns. Never called concurrently. */
+/* The data the device trains on; it stays the device's.
+ *
+ * Declared: one example's shape (example_rank dimensions, each > 0, in
+ * example_shape; its product is the floats per example), target_size (floats
+ * per example's target: 1 for a class index, a 0/1 label or a real scalar;
+ * K for K labels or a real vector of K values, flattened row-major for a
+ * real target of higher rank) and example_dtype. fedge_client_create checks
+ * these; when a task arrives they must equal the model's task (input shape,
+ * target size), else run_once fails with FEDGE_ERR_DATA naming both.
+ *
+ * next_batch fills up to `max` examples (max * floats-per-example floats in
+ * `examples`, max * target_size in `targets`; class indices as exact floats,
+ * e.g. 3.0f) and sets *n (0 = no more data); returns 0, or nonzero to fail
+ * with FEDGE_ERR_DATA. reset (optional) rewinds to the first example; it is
+ * called before each pass. run_once makes one pass on its calling thread to
+ * count the examples and check their values (nothing is kept; a NaN or
+ * infinite value is FEDGE_ERR_DATA) and, only when a task arrives, one pass
+ * on fedge's training thread to load them, checked against the task (class
+ * indices in range, binary labels 0 or 1) before training starts; the data
+ * is freed before run_once returns. Never called concurrently.
+ *
+ * fedge_reader_source() fills all of this for the readers below. */
 typedef struct fedge_data_source {
   void* user;
   int (*reset)(void* user);
-  int (*next_batch)(void* user, float* images, int32_t* labels, int max, int* n);
+  int (*next_batch)(void* user, float* examples, float* targets, int max, int* n);
+  int32_t example_rank;
+  int64_t example_shape[FEDGE_MAX_RANK];
+  int32_t target_size;
+  int32_t example_dtype; /* fedge_dtype */
 } fedge_data_source;
 
 typedef struct fedge_config {
@@ -94,7 +139,8 @@ typedef struct fedge_config {
   int threads;                      /* training/inference threads (default 1) */
   int64_t max_train_ms;             /* per task wall time; 0 = unlimited */
   int64_t max_examples;             /* examples read from `data`; 0 = all */
-  fedge_data_source data;           /* required for run_once */
+  fedge_data_source data;           /* required for run_once; unused (all zero) for
+                                       a device that only predicts */
   /* Optional: nonzero when the device may train now (charging, idle,
    * unmetered...). Checked before connecting, before training and between
    * batches (on the training thread; keep it cheap). When it fails, training
@@ -123,8 +169,20 @@ typedef struct fedge_run_report {
   int64_t retry_window_ms;
 } fedge_run_report;
 
+/* The newest stored model, as fedge_model_get_info reports it. */
+typedef struct fedge_model_info {
+  uint64_t version;
+  int32_t input_rank;                    /* one example's shape ... */
+  int64_t input_shape[FEDGE_MAX_RANK];   /* ... as a data source declares it */
+  int64_t input_size;                    /* floats per example in: product of input_shape */
+  int64_t output_size;                   /* floats per example fedge_model_predict writes */
+  int32_t target;                        /* fedge_target */
+  int32_t num_classes;                   /* CLASS and MULTILABEL; 0 otherwise */
+  int32_t target_size;                   /* a data source's target_size for this model */
+} fedge_model_info;
+
 typedef struct fedge_client fedge_client;
-typedef struct fedge_idx_reader fedge_idx_reader;
+typedef struct fedge_reader fedge_reader;
 
 FEDGE_API const char* fedge_version(void);   /* "0.1.0" */
 FEDGE_API int fedge_abi_version(void);       /* FEDGE_ABI_VERSION of the library */
@@ -135,8 +193,11 @@ FEDGE_API const char* fedge_last_error(void);
 /* Zeroes `config`, sets abi_version and defaults (threads = 1). */
 FEDGE_API void fedge_config_init(fedge_config* config);
 
-/* Validates the config, reads the keys and opens the model store (no network).
- * Strings are copied. */
+/* Validates the config (and, when data.next_batch is set, the data source's
+ * declaration), reads the keys and opens the model store (no network).
+ * Strings are copied. A config not made by this header's fedge_config_init
+ * (abi_version other than FEDGE_ABI_VERSION, e.g. a program built against
+ * the ABI 2 header) is FEDGE_ERR_INVALID_ARGUMENT saying what changed. */
 FEDGE_API fedge_status fedge_client_create(const fedge_config* config, fedge_client** out);
 
 /* One check-in: connects, registers and waits up to timeout_ms (> 0) for one
@@ -157,26 +218,54 @@ FEDGE_API fedge_status fedge_client_run_once(fedge_client* client, int64_t timeo
  * Thread-safe. */
 FEDGE_API fedge_status fedge_client_cancel(fedge_client* client);
 
-/* Class scores (logits) of the newest verified stored model for n images:
- * scores receives n * num_classes floats. Works offline.
+/* The newest verified stored model: its version and task (what to feed
+ * fedge_model_predict and what it returns). Works offline and does not load
+ * LibTorch. FEDGE_ERR_NO_MODEL before any model was stored. */
+FEDGE_API fedge_status fedge_model_get_info(fedge_client* client, fedge_model_info* out);
+
+/* Runs the newest verified stored model on n examples, offline. `inputs`
+ * holds inputs_len floats, of which the first n * input_size are read (n
+ * examples of the model's input shape, row-major); `outputs` has room for
+ * outputs_len floats, of which the first n * output_size are written (per
+ * example: num_classes logits for CLASS and MULTILABEL, one logit for
+ * BINARY, the predicted values for REAL), sizes as fedge_model_get_info
+ * reports them. A buffer too small is FEDGE_ERR_INVALID_ARGUMENT saying how
+ * many floats are needed, so a model of another task arriving between the
+ * two calls is never read or written past the buffers.
  * FEDGE_ERR_NO_MODEL before any model was stored. */
-FEDGE_API fedge_status fedge_model_predict(fedge_client* client, const float* images, int n,
-                                           float* scores);
-/* The stored model's version and class count. FEDGE_ERR_NO_MODEL if none. */
-FEDGE_API fedge_status fedge_model_info(fedge_client* client, uint64_t* version,
-                                        int* num_classes);
+FEDGE_API fedge_status fedge_model_predict(fedge_client* client, int n, const float* inputs,
+                                           size_t inputs_len, float* outputs,
+                                           size_t outputs_len);
 
 FEDGE_API void fedge_client_destroy(fedge_client* client); /* NULL is a no-op */
 
-/* IDX files (e.g. MNIST train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz])
- * as a data source: set data.user = reader, data.reset = fedge_idx_reset,
- * data.next_batch = fedge_idx_next_batch. */
-FEDGE_API fedge_status fedge_idx_open(const char* images_path, const char* labels_path,
-                                      fedge_idx_reader** out);
-FEDGE_API int64_t fedge_idx_size(const fedge_idx_reader* reader);
-FEDGE_API int fedge_idx_reset(void* reader);
-FEDGE_API int fedge_idx_next_batch(void* reader, float* images, int32_t* labels, int max, int* n);
-FEDGE_API void fedge_idx_close(fedge_idx_reader* reader);
+/* Data files as a data source, read into memory when opened (a device
+ * with little memory writes its own callbacks instead). The data/ formats of
+ * fedge's tools (docs/data.md); errors name the file (FEDGE_ERR_NOT_FOUND,
+ * FEDGE_ERR_DATA for a malformed file).
+ *  - IDX files of any dimensionality, e.g. train-images-idx3-ubyte[.gz] and
+ *    train-labels-idx1-ubyte[.gz]: 3-d uint8 images become examples of
+ *    shape {1, rows, cols} kept as FEDGE_DTYPE_U8.
+ *  - Two .npy arrays (features, targets); the first dimension counts
+ *    examples. uint8 features are kept as FEDGE_DTYPE_U8 (scaled by 1/255).
+ *  - A numeric CSV file with a header line: `target_columns` names the
+ *    target column(s), comma-separated (e.g. "label"); every other column
+ *    is a feature, so examples have shape {columns - targets}. */
+FEDGE_API fedge_status fedge_idx_open(const char* features_path, const char* targets_path,
+                                      fedge_reader** out);
+FEDGE_API fedge_status fedge_npy_open(const char* features_path, const char* targets_path,
+                                      fedge_reader** out);
+FEDGE_API fedge_status fedge_csv_open(const char* path, const char* target_columns,
+                                      fedge_reader** out);
+/* Fills `out` (shape, target size, dtype, callbacks with user = reader) to
+ * read `reader`, which must outlive the clients using it. */
+FEDGE_API fedge_status fedge_reader_source(fedge_reader* reader, fedge_data_source* out);
+FEDGE_API int64_t fedge_reader_size(const fedge_reader* reader);  /* examples; -1 if NULL */
+/* The callbacks fedge_reader_source sets; `reader` is a fedge_reader*. */
+FEDGE_API int fedge_reader_reset(void* reader);
+FEDGE_API int fedge_reader_next_batch(void* reader, float* examples, float* targets, int max,
+                                      int* n);
+FEDGE_API void fedge_reader_close(fedge_reader* reader);  /* NULL is a no-op */
 
 #ifdef __cplusplus
 }  /* extern "C" */
