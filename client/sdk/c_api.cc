@@ -60,6 +60,13 @@ fedge::Error AdaptDataSource(const fedge_data_source& data, fedge::DataSource* o
                             "; want 1 to " + std::to_string(FEDGE_MAX_RANK) +
                             " (the dimensions of one example, e.g. 1 for 30 features)");
   }
+  // Checked before the conversion: an int that names no fedge_dtype must
+  // not become one (UBSan rightly calls loading such an enum undefined).
+  if (data.example_dtype != FEDGE_DTYPE_F32 && data.example_dtype != FEDGE_DTYPE_U8) {
+    return fedge::Error(FEDGE_ERR_INVALID_ARGUMENT,
+                        "data.example_dtype is " + std::to_string(data.example_dtype) +
+                            "; want FEDGE_DTYPE_F32 (0) or FEDGE_DTYPE_U8 (1)");
+  }
   out->example_shape.assign(data.example_shape, data.example_shape + data.example_rank);
   out->target_size = data.target_size;
   out->example_dtype = static_cast<fedge_dtype>(data.example_dtype);
