@@ -365,6 +365,9 @@ absl::Status Run(const Security& security) {
   opts.model_verifier = security.verifier;
   client::TorchTrainerOptions topts;
   topts.threads = absl::GetFlag(FLAGS_threads);
+  // A process hosting several logical clients (simulations) keeps the model
+  // between their tasks; a single device keeps nothing.
+  topts.keep_models = ids.size() > 1;
   FEDGE_ASSIGN_OR_RETURN(client::FaultPlan faults,
                          client::ParseFaultPlan(absl::GetFlag(FLAGS_inject_fault)));
   if (!faults.empty()) {

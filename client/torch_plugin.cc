@@ -54,10 +54,10 @@ absl::StatusOr<Fn> Symbol(const std::vector<std::string>& first_dirs, const char
 
 absl::StatusOr<std::unique_ptr<Trainer>> LoadTorchTrainer(
     const TorchTrainerOptions& options, const std::vector<std::string>& first_dirs) {
-  using Factory = Trainer* (*)(int threads);
+  using Factory = Trainer* (*)(int threads, int keep_models);
   absl::StatusOr<Factory> factory = Symbol<Factory>(first_dirs, kTrainerSymbol);
   if (!factory.ok()) return factory.status();
-  Trainer* trainer = (*factory)(options.threads);
+  Trainer* trainer = (*factory)(options.threads, options.keep_models ? 1 : 0);
   if (trainer == nullptr) return absl::InternalError("the torch plugin failed to build a trainer");
   return std::unique_ptr<Trainer>(trainer);
 }

@@ -23,10 +23,11 @@ class ExportedPredictor final : public fedge::client::PluginPredictor {
 }  // namespace
 
 extern "C" __attribute__((visibility("default"))) fedge::client::Trainer*
-fedge_torch_plugin_make_trainer(int threads) {
+fedge_torch_plugin_make_trainer(int threads, int keep_models) {
   try {
     fedge::client::TorchTrainerOptions options;
     options.threads = threads;
+    options.keep_models = keep_models != 0;
     return fedge::client::MakeTorchTrainer(options).release();
   } catch (...) {
     return nullptr;  // nothing crosses the module boundary as an exception

@@ -8,6 +8,7 @@
 
 #include <torch/torch.h>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "aggregation/kernels.h"
@@ -63,7 +64,7 @@ absl::StatusOr<MetricSums> EvaluateBatches(TorchModel& model, const Objective& o
 
 class TorchTrainer final : public Trainer {
  public:
-  explicit TorchTrainer(const TorchTrainerOptions& options) {
+  explicit TorchTrainer(const TorchTrainerOptions& options) : keep_models_(options.keep_models) {
     torch::set_num_threads(std::max(1, options.threads));
   }
 
@@ -75,14 +76,14 @@ class TorchTrainer final : public Trainer {
     // raises its mmap threshold after large frees, so the next task's
     // buffers come from the heap too): hand them back so an idle device
     // does not keep a training-sized heap between rounds.
-    ReleaseFreedMemory();
+    if (!keep_models_) ReleaseFreedMemory();
     return status;
   }
 
   absl::Status Evaluate(const protocol::Task& task, const Dataset& data,
                         EvalResult* out) override {
     absl::Status status = EvaluateFreshModel(task, data, out);
-    ReleaseFreedMemory();
+    if (!keep_models_) ReleaseFreedMemory();
     return status;
   }
 
@@ -98,6 +99,8 @@ class TorchTrainer final : public Trainer {
   absl::Status TrainFreshModel(const protocol::Task& task, const Dataset& data,
                                const StopPredicate& should_stop, TrainOutcome* out) {
     FEDGE_ASSIGN_OR_RETURN(std::unique_ptr<TorchModel> model, ModelFor(task.model));
+    auto give_back =
+        absl::MakeCleanup([&] { Return(task.model.architecture_id, std::move(model)); });
     if (model->manifest() != task.model.manifest) {
       return absl::InvalidArgumentError(absl::StrCat(
           "task manifest does not match architecture ", task.model.architecture_id));
@@ -121,6 +124,8 @@ class TorchTrainer final : public Trainer {
   absl::Status EvaluateFreshModel(const protocol::Task& task, const Dataset& data,
                                   EvalResult* out) {
     FEDGE_ASSIGN_OR_RETURN(std::unique_ptr<TorchModel> model, ModelFor(task.model));
+    auto give_back =
+        absl::MakeCleanup([&] { Return(task.model.architecture_id, std::move(model)); });
     if (model->manifest() != task.model.manifest) {
       return absl::InvalidArgumentError(absl::StrCat(
           "task manifest does not match architecture ", task.model.architecture_id));
@@ -142,10 +147,17 @@ class TorchTrainer final : public Trainer {
     return absl::OkStatus();
   }
 
-  // A new model of the payload's architecture, from its bytes or, when the
-  // task omits them, from the bytes an earlier task sent (what
-  // CachedArchitectures announces, so the coordinator may omit them).
+  // A model of the payload's architecture: with keep_models the one kept
+  // from an earlier task (its weights are about to be overwritten), else a
+  // new one from the payload's bytes or, when the task omits them, from the
+  // bytes an earlier task sent (what CachedArchitectures announces, so the
+  // coordinator may omit them). Give it back with Return().
   absl::StatusOr<std::unique_ptr<TorchModel>> ModelFor(const protocol::ModelPayload& payload) {
+    if (auto kept = kept_.find(payload.architecture_id); kept != kept_.end()) {
+      std::unique_ptr<TorchModel> model = std::move(kept->second);
+      kept_.erase(kept);
+      return model;
+    }
     auto it = architectures_.find(payload.architecture_id);
     if (!payload.architecture.empty()) {
       FEDGE_ASSIGN_OR_RETURN(
@@ -260,8 +272,17 @@ class TorchTrainer final : public Trainer {
     return absl::OkStatus();
   }
 
+  // Done with `model` (of `id`): kept for the next task with keep_models,
+  // else destroyed now.
+  void Return(const std::string& id, std::unique_ptr<TorchModel> model) {
+    if (keep_models_ && model != nullptr) kept_[id] = std::move(model);
+  }
+
+  const bool keep_models_;
   // Architecture id -> bytes, as first received. No tensors.
   std::map<std::string, std::string> architectures_;
+  // keep_models only: architecture id -> the model of the last task.
+  std::map<std::string, std::unique_ptr<TorchModel>> kept_;
 };
 
 class TorchEvaluator final : public ModelEvaluator {

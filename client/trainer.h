@@ -68,6 +68,12 @@ class Trainer {
 
 struct TorchTrainerOptions {
   int threads = 1;  // LibTorch intra-op threads; >1 is slower on 2 cores.
+  // Keep one model per architecture between tasks (weights are overwritten
+  // by each task's) and skip returning freed memory to the kernel: for a
+  // process hosting many logical clients (simulations), which would
+  // otherwise rebuild the model, and for TorchScript reparse its archive,
+  // for every task. A device keeps nothing between tasks (false).
+  bool keep_models = false;
 };
 std::unique_ptr<Trainer> MakeTorchTrainer(const TorchTrainerOptions& options = {});
 

@@ -196,6 +196,40 @@ TEST(TorchTrainerTest, KeepsNoModelBetweenTasks) {
   EXPECT_EQ(TorchModel::LiveCount(), before);
 }
 
+// keep_models (a process hosting many clients): one model per architecture
+// stays between tasks, and still nothing of one task carries into the next:
+// the deltas equal a fresh trainer's, across tasks of other weights, a
+// cancelled task, a FedProx task and an evaluation.
+TEST(TorchTrainerTest, KeptModelsGiveTheSameDeltasAsFreshOnes) {
+  auto model = MakeInitialModel("mlp", 1, protocol::TaskSpec());
+  ASSERT_THAT(model, IsOk());
+  Dataset data = Synthetic(50);
+  TorchTrainerOptions keep;
+  keep.keep_models = true;
+  auto kept = MakeTorchTrainer(keep);
+  auto fresh = MakeTorchTrainer();
+  const int64_t before = TorchModel::LiveCount();
+  TrainOutcome a, b;
+  protocol::Task first = TaskFor(*model);
+  ASSERT_THAT(kept->Train(first, data, nullptr, &a), IsOk());
+  EXPECT_EQ(TorchModel::LiveCount(), before + 1);  // the kept one
+  EXPECT_THAT(kept->Train(first, data, [] { return true; }, &a),
+              StatusIs(absl::StatusCode::kCancelled));
+  EvalResult eval;
+  ASSERT_THAT(kept->Evaluate(first, data, &eval), IsOk());
+  protocol::Task second = TaskFor(*model);
+  for (float& w : second.model.weights) w *= 0.5f;
+  second.config.proximal_mu = 0.1f;
+  second.model.architecture.clear();  // cached
+  ASSERT_THAT(kept->Train(second, data, nullptr, &a), IsOk());
+  ASSERT_THAT(fresh->Train(TaskFor(*model), data, nullptr, &b), IsOk());
+  second.model.architecture = model->architecture;
+  ASSERT_THAT(fresh->Train(second, data, nullptr, &b), IsOk());
+  EXPECT_EQ(a.delta, b.delta);
+  EXPECT_EQ(a.metrics.loss, b.metrics.loss);
+  EXPECT_EQ(TorchModel::LiveCount(), before + 1);
+}
+
 // Nothing of one task carries into the next: the same task twice on one
 // trainer gives the same delta.
 TEST(TorchTrainerTest, RepeatedTaskOnOneTrainerGivesTheSameDelta) {
