@@ -29,6 +29,7 @@
 #include "coordinator/checkpoint.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/coordinator_server.h"
+#include "coordinator/evaluation_flags.h"
 #include "coordinator/fault_injection.h"
 #include "coordinator/round_outputs.h"
 #include "coordinator/strategy_flags.h"
@@ -86,13 +87,6 @@ ABSL_FLAG(std::string, test_data, "",
           "Data to evaluate the global model on after each round: a directory with "
           "t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz], FEATURES,TARGETS (two "
           ".npy or two IDX files) or FILE.csv (--label_column); empty disables evaluation");
-ABSL_FLAG(double, fraction_evaluate, 0,
-          "Federated evaluation: after each completed round this share of the clients that hold "
-          "a held-out split (fedge-client --holdout_file) evaluate the new model on it; the "
-          "round's metrics then include fed_loss and fed_accuracy (or fed_mse, fed_mae), "
-          "example-weighted. 0: off. Not with --secure");
-ABSL_FLAG(absl::Duration, evaluate_timeout, absl::Minutes(1),
-          "With --fraction_evaluate: how long a round waits for evaluation results");
 ABSL_FLAG(int, backdoor_target, -1,
           "Simulated backdoor attacks (fedge-sim --attack=backdoor): with --test_data, also "
           "report backdoor_success, the share of test images of other classes the model "
@@ -355,8 +349,9 @@ int Main() {
     limit->burst = std::max(1.0, 2 * flag);
   }
   cfg.round_timeout = absl::GetFlag(FLAGS_round_timeout);
-  cfg.fraction_evaluate = absl::GetFlag(FLAGS_fraction_evaluate);
-  cfg.evaluate_timeout = absl::GetFlag(FLAGS_evaluate_timeout);
+  const coordinator::EvaluationFlags evaluation = coordinator::EvaluationFlagsFromFlags();
+  cfg.fraction_evaluate = evaluation.fraction;
+  cfg.evaluate_timeout = evaluation.timeout;
   cfg.retry_window = absl::GetFlag(FLAGS_retry_window);
   cfg.heartbeat_interval = absl::GetFlag(FLAGS_heartbeat_interval);
   cfg.training.local_epochs = absl::GetFlag(FLAGS_local_epochs);
@@ -507,7 +502,7 @@ int main(int argc, char** argv) {
   absl::FlagsUsageConfig usage;
   usage.contains_help_flags = [](absl::string_view file) {
     return absl::EndsWith(file, "/main.cc") || absl::EndsWith(file, "/strategy_flags.cc") ||
-           absl::EndsWith(file, "/task_flags.cc");
+           absl::EndsWith(file, "/task_flags.cc") || absl::EndsWith(file, "/evaluation_flags.cc");
   };
   absl::SetFlagsUsageConfig(usage);
   absl::ParseCommandLine(argc, argv);

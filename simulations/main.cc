@@ -31,6 +31,7 @@
 #include "data/npy.h"
 #include "data/source.h"
 #include "data/task_flags.h"
+#include "coordinator/evaluation_flags.h"
 #include "coordinator/strategy.h"
 #include "coordinator/strategy_flags.h"
 #include "simulations/attack_flags.h"
@@ -39,6 +40,7 @@
 #include "simulations/results.h"
 #include "simulations/sim_keys.h"
 #include "simulations/subprocess.h"
+#include "simulations/supervisor.h"
 
 ABSL_FLAG(std::string, model, "mlp", "mlp, cnn, or the path of a TorchScript file");
 ABSL_FLAG(int, clients, 10, "Number of simulated clients");
@@ -76,12 +78,6 @@ ABSL_FLAG(std::string, test_data, "",
 ABSL_FLAG(double, holdout, 0,
           "Share of each client's examples held out of training for federated evaluation "
           "(OUT/holdout.txt); in [0, 1)");
-ABSL_FLAG(double, fraction_evaluate, 0,
-          "Federated evaluation: after each round this share of the clients evaluates the new "
-          "model on its held-out split (needs --holdout); metrics fed_loss, fed_accuracy or "
-          "fed_mse. 0: off");
-ABSL_FLAG(absl::Duration, evaluate_timeout, absl::Minutes(1),
-          "With --fraction_evaluate: how long a round waits for evaluation results");
 ABSL_FLAG(int, max_examples, 0, "Use only the first N training examples (0 = all); for quick runs");
 ABSL_FLAG(absl::Duration, round_timeout, absl::Minutes(10), "Round deadline");
 ABSL_FLAG(absl::Duration, timeout, absl::Hours(2), "Abort the whole simulation after this long");
@@ -123,41 +119,6 @@ ABSL_FLAG(absl::Duration, heartbeat_interval, absl::Seconds(1),
 
 namespace fedge::sim {
 namespace {
-
-struct ProcessRole {
-  std::string name;
-  Subprocess process;
-  bool killed_by_design = false;  // --kill_clients
-  std::unique_ptr<StderrTee> tee;  // its stderr, copied to ours
-};
-
-// Waits for the coordinator to exit (nullopt at `deadline`), watching the
-// client processes meanwhile: one that fails when no fault was injected
-// stops the simulation at once (every child killed) with an error naming it
-// and its last error line, instead of a wait for the timeout.
-absl::StatusOr<std::optional<ExitInfo>> Supervise(Subprocess& coordinator,
-                                                  std::vector<ProcessRole>& clients,
-                                                  absl::Time deadline) {
-  while (true) {
-    if (std::optional<ExitInfo> e = coordinator.Wait(absl::Milliseconds(100))) return e;
-    for (ProcessRole& c : clients) {
-      if (c.killed_by_design) continue;
-      std::optional<ExitInfo> e = c.process.Wait(absl::ZeroDuration());
-      if (!e.has_value() || e->ok()) continue;
-      coordinator.Kill(SIGKILL);
-      coordinator.Wait();
-      for (ProcessRole& other : clients) {
-        other.process.Kill(SIGKILL);
-        other.process.Wait();
-      }
-      return absl::AbortedError(absl::StrCat(
-          c.name, " (pid ", c.process.pid(), ") ", e->ToString(),
-          " while the coordinator was running; its last error: ",
-          c.tee ? c.tee->last_error() : std::string("(not captured)")));
-    }
-    if (absl::Now() >= deadline) return std::optional<ExitInfo>();
-  }
-}
 
 // The simulation's data and task, loaded and checked against each other
 // before any process starts, so bad data is a clear error naming the flag.
@@ -210,7 +171,7 @@ absl::StatusOr<SimData> PrepareData() {
 absl::StatusOr<std::string> SplitHoldoutFromFlags(const std::string& out, Partition* partition,
                                                   SimData* data) {
   const double holdout = absl::GetFlag(FLAGS_holdout);
-  const double fraction_evaluate = absl::GetFlag(FLAGS_fraction_evaluate);
+  const double fraction_evaluate = fedge::coordinator::EvaluationFlagsFromFlags().fraction;
   if (!(holdout >= 0 && holdout < 1)) {
     return absl::InvalidArgumentError(absl::StrCat("--holdout=", holdout, ": want [0, 1)"));
   }
@@ -395,10 +356,10 @@ absl::Status Run() {
                    absl::FormatDuration(absl::GetFlag(FLAGS_heartbeat_interval))),
       "--secure=" + absl::GetFlag(FLAGS_secure),
       absl::StrCat("--secagg_dropout=", absl::GetFlag(FLAGS_secagg_dropout)),
-      absl::StrCat("--secagg_clip=", absl::GetFlag(FLAGS_secagg_clip)),
-      absl::StrCat("--fraction_evaluate=", absl::GetFlag(FLAGS_fraction_evaluate)),
-      absl::StrCat("--evaluate_timeout=",
-                   absl::FormatDuration(absl::GetFlag(FLAGS_evaluate_timeout)))};
+      absl::StrCat("--secagg_clip=", absl::GetFlag(FLAGS_secagg_clip))};
+  for (std::string& arg : fedge::coordinator::EvaluationFlagArgs()) {
+    coordinator_argv.push_back(std::move(arg));
+  }
   for (std::string& arg : fedge::coordinator::StrategyFlagArgs()) {
     coordinator_argv.push_back(std::move(arg));
   }
@@ -591,7 +552,8 @@ int main(int argc, char** argv) {
   absl::FlagsUsageConfig usage;
   usage.contains_help_flags = [](absl::string_view file) {
     return absl::EndsWith(file, "/main.cc") || absl::EndsWith(file, "/strategy_flags.cc") ||
-           absl::EndsWith(file, "/attack_flags.cc") || absl::EndsWith(file, "/task_flags.cc");
+           absl::EndsWith(file, "/attack_flags.cc") || absl::EndsWith(file, "/task_flags.cc") ||
+           absl::EndsWith(file, "/evaluation_flags.cc");
   };
   absl::SetFlagsUsageConfig(usage);
   absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
