@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <random>
+#include <set>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -11,8 +13,6 @@
 #include "base/log.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/plain_round.h"
-
-#include <random>
 
 namespace fedge::coordinator {
 
@@ -240,9 +240,14 @@ std::optional<std::string> Coordinator::CompletionFinishReason() const {
 // ---- Federated evaluation ------------------------------------------------------
 
 bool Coordinator::StartEvaluation(absl::Time now) {
+  // Cohort members whose update did not arrive (over-selection's stragglers,
+  // likely still training) are not asked: a client works on one task at a
+  // time and would ignore an evaluation of the round it is training for.
+  const std::set<std::string> cohort(cohort_.begin(), cohort_.end());
   std::vector<std::string> peers;
   for (const std::string& peer : SelectablePeers()) {
-    if (registry_.Find(peer)->evaluates) peers.push_back(peer);
+    const bool straggler = cohort.count(peer) > 0 && reported_.count(peer) == 0;
+    if (registry_.Find(peer)->evaluates && !straggler) peers.push_back(peer);
   }
   if (peers.empty()) {
     FEDGE_LOG(kWarning, "round %d: no client can evaluate (none holds a held-out split)", round_);
