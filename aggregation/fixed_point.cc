@@ -31,6 +31,28 @@ int64_t WordBound(const FixedPointConfig& c) {
   return static_cast<int64_t>(std::min(b, kInt31Max));
 }
 
+// out[i] = round(clip(values[i]) * factor), clamped to WordBound, two's
+// complement mod 2^32; counts the clipped values.
+absl::Status EncodeScaled(const char* what, absl::Span<const float> values, double factor,
+                          const FixedPointConfig& config, absl::Span<uint32_t> out,
+                          size_t* clipped) {
+  const double clip = config.clip;
+  const int64_t bound = WordBound(config);
+  for (size_t i = 0; i < values.size(); ++i) {
+    const double x = values[i];
+    if (!std::isfinite(x)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("fixed point: ", what, "[", i, "] is not finite"));
+    }
+    *clipped += (x > clip || x < -clip) ? 1 : 0;
+    const double c = std::min(clip, std::max(-clip, x));
+    int64_t q = static_cast<int64_t>(std::llround(c * factor));
+    q = std::min(bound, std::max(-bound, q));
+    out[i] = static_cast<uint32_t>(q);  // two's complement mod 2^32
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<FixedPointConfig> MakeFixedPointConfig(uint32_t num_clients, float clip,
@@ -65,22 +87,13 @@ absl::Status EncodeFixedPoint(absl::Span<const float> delta, uint64_t weight,
   if (weight == 0) return absl::InvalidArgumentError("fixed point: weight 0");
   const double w = static_cast<double>(std::min(weight, config.max_weight)) /
                    static_cast<double>(config.max_weight);
-  const double clip = config.clip;
   const double ws = w * config.scale;
-  const int64_t bound = WordBound(config);
   size_t n_clipped = 0;
-  for (size_t i = 0; i < delta.size(); ++i) {
-    const double x = delta[i];
-    if (!std::isfinite(x)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("fixed point: delta[", i, "] is not finite"));
-    }
-    n_clipped += (x > clip || x < -clip) ? 1 : 0;
-    const double c = std::min(clip, std::max(-clip, x));
-    int64_t q = static_cast<int64_t>(std::llround(c * ws));
-    q = std::min(bound, std::max(-bound, q));
-    out[i] = static_cast<uint32_t>(q);  // two's complement mod 2^32
+  if (absl::Status s = EncodeScaled("delta", delta, ws, config, out.first(delta.size()), &n_clipped);
+      !s.ok()) {
+    return s;
   }
+  const int64_t bound = WordBound(config);
   out[delta.size()] = static_cast<uint32_t>(std::min(bound, static_cast<int64_t>(std::llround(ws))));
   if (clipped != nullptr) *clipped = n_clipped;
   return absl::OkStatus();
@@ -107,6 +120,38 @@ absl::StatusOr<double> DecodeFixedPointMean(absl::Span<const uint32_t> sum,
     mean_delta[i] = static_cast<float>(static_cast<int32_t>(sum[i]) * inv);
   }
   return static_cast<double>(weight_word) / config.scale;
+}
+
+absl::Status EncodeFixedPointValues(absl::Span<const float> values,
+                                    const FixedPointConfig& config, absl::Span<uint32_t> out,
+                                    size_t* clipped) {
+  if (absl::Status s = CheckConfig(config); !s.ok()) return s;
+  if (out.size() != values.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("fixed point: output has ", out.size(),
+                                                   " words for ", values.size(), " values"));
+  }
+  size_t n_clipped = 0;
+  if (absl::Status s = EncodeScaled("values", values, config.scale, config, out, &n_clipped); !s.ok()) {
+    return s;
+  }
+  if (clipped != nullptr) *clipped += n_clipped;
+  return absl::OkStatus();
+}
+
+absl::Status DecodeFixedPointValuesMean(absl::Span<const uint32_t> sum,
+                                        const FixedPointConfig& config, size_t count,
+                                        absl::Span<float> mean) {
+  if (absl::Status s = CheckConfig(config); !s.ok()) return s;
+  if (sum.size() != mean.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("fixed point: sum has ", sum.size(),
+                                                   " words for ", mean.size(), " values"));
+  }
+  if (count == 0) return absl::FailedPreconditionError("fixed point: mean over 0 clients");
+  const double inv = 1.0 / (static_cast<double>(count) * config.scale);
+  for (size_t i = 0; i < mean.size(); ++i) {
+    mean[i] = static_cast<float>(static_cast<int32_t>(sum[i]) * inv);
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace fedge::aggregation

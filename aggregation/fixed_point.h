@@ -53,6 +53,24 @@ absl::StatusOr<double> DecodeFixedPointMean(absl::Span<const uint32_t> sum,
                                             const FixedPointConfig& config,
                                             absl::Span<float> mean_delta);
 
+// An unweighted section (SCAFFOLD's control-variate change, which the server
+// averages over clients, not examples): out[i] = round(clip(values[i]) *
+// scale), the same per-word bound as above, so a SecAgg input may be
+// [EncodeFixedPoint words | EncodeFixedPointValues words] and still never
+// wrap. out.size() == values.size(). *clipped (may be null) is increased by
+// the clipped values. InvalidArgument on size mismatch, non-finite values or
+// an invalid config.
+absl::Status EncodeFixedPointValues(absl::Span<const float> values,
+                                    const FixedPointConfig& config, absl::Span<uint32_t> out,
+                                    size_t* clipped);
+
+// The mean over `count` clients of summed EncodeFixedPointValues sections.
+// FailedPrecondition when count is 0; InvalidArgument on size mismatch or an
+// invalid config.
+absl::Status DecodeFixedPointValuesMean(absl::Span<const uint32_t> sum,
+                                        const FixedPointConfig& config, size_t count,
+                                        absl::Span<float> mean);
+
 }  // namespace fedge::aggregation
 
 #endif  // FEDGE_AGGREGATION_FIXED_POINT_H_

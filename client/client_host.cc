@@ -478,7 +478,8 @@ class ClientHost::Impl {
       }
       if (c.secure != nullptr) {
         absl::StatusOr<std::optional<std::string>> masked =
-            c.secure->SetUpdate(r.outcome.delta, r.outcome.num_examples);
+            c.secure->SetUpdate(r.outcome.delta, r.outcome.num_examples,
+                                r.outcome.control_delta);
         if (!masked.ok()) {
           LeaveRound(c, r.round, masked.status());
           c.secure.reset();

@@ -193,8 +193,10 @@ absl::Status Evaluate(const std::string& dir, const std::vector<Candidate>& cand
   std::vector<Evaluated> results;
   for (const auto& [path, engine] : candidates) {
     FEDGE_ASSIGN_OR_RETURN(FileStamp stamp, StatFile(path));
-    FEDGE_ASSIGN_OR_RETURN(std::unique_ptr<Predictor> p,
-                           Predictor::Load(path, {absl::GetFlag(FLAGS_threads), engine}));
+    PredictorOptions options;
+    options.threads = absl::GetFlag(FLAGS_threads);
+    options.quantized_engine = engine;
+    FEDGE_ASSIGN_OR_RETURN(std::unique_ptr<Predictor> p, Predictor::Load(path, options));
     // --evaluate is Fashion-MNIST's test split: image classifiers only.
     if (p->task().input_shape != test.example_shape ||
         p->task().target != protocol::TargetKind::kClass) {

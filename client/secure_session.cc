@@ -21,16 +21,23 @@ absl::StatusOr<std::unique_ptr<SecureSession>> SecureSession::Start(
     return absl::InvalidArgumentError(absl::StrCat(
         "round ", task.round, ": client ", client_id, " is not in the secure cohort"));
   }
-  if (task.secure.config.input_length != task.model.weights.size() + 1) {
+  // [weighted delta | weight], then SCAFFOLD's control-variate change.
+  const size_t model_size = task.model.weights.size();
+  const bool control = !task.control.empty();
+  const size_t want = model_size + 1 + (control ? model_size : 0);
+  if (task.secure.config.input_length != want) {
     return absl::InvalidArgumentError(absl::StrCat(
         "round ", task.round, ": SecAgg input length ", task.secure.config.input_length,
-        " does not fit a model of ", task.model.weights.size(), " weights"));
+        " does not fit a model of ", model_size, " weights",
+        control ? " with a control variate" : "", " (want ", want, ")"));
   }
   auto s = std::unique_ptr<SecureSession>(new SecureSession());
   s->round_ = task.round;
   s->model_version_ = task.model_version;
   s->client_id_ = client_id;
   s->task_ = task.secure;
+  s->model_size_ = model_size;
+  s->control_ = control;
   const uint32_t index = static_cast<uint32_t>(it - cohort.begin()) + 1;
   FEDGE_ASSIGN_OR_RETURN(s->client_,
                          secure::SecAggClient::Create(task.secure.config, index, random));
@@ -64,11 +71,22 @@ absl::StatusOr<std::optional<std::string>> SecureSession::OnMessage(
   return Wrap(std::move(reply));
 }
 
-absl::StatusOr<std::optional<std::string>> SecureSession::SetUpdate(absl::Span<const float> delta,
-                                                                    uint64_t num_examples) {
-  std::vector<uint32_t> encoded(delta.size() + 1);
+absl::StatusOr<std::optional<std::string>> SecureSession::SetUpdate(
+    absl::Span<const float> delta, uint64_t num_examples, absl::Span<const float> control_delta) {
+  if (delta.size() != model_size_ || control_delta.size() != (control_ ? model_size_ : 0)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "round ", round_, ": update of ", delta.size(), " floats and a ", control_delta.size(),
+        "-value control change; the round wants ", model_size_, " and ",
+        control_ ? model_size_ : 0));
+  }
+  std::vector<uint32_t> encoded(task_.config.input_length);
+  absl::Span<uint32_t> words = absl::MakeSpan(encoded);
   absl::Status s = aggregation::EncodeFixedPoint(delta, num_examples, task_.encoding,
-                                                 absl::MakeSpan(encoded), &clipped_);
+                                                 words.first(model_size_ + 1), &clipped_);
+  if (s.ok() && control_) {
+    s = aggregation::EncodeFixedPointValues(control_delta, task_.encoding,
+                                            words.subspan(model_size_ + 1), &clipped_);
+  }
   if (!s.ok()) {
     return absl::Status(s.code(), absl::StrCat("round ", round_, ": cannot encode the update: ",
                                                s.message()));

@@ -38,10 +38,14 @@ class SecureSession {
   // session (e.g. the server asked for both shares of one client).
   absl::StatusOr<std::optional<std::string>> OnMessage(const protocol::SecAggToClient& m);
 
-  // The trained delta and the number of examples it was trained on; the
-  // MaskedInput frame once the server's MaskedInputRequest is there too.
-  absl::StatusOr<std::optional<std::string>> SetUpdate(absl::Span<const float> delta,
-                                                       uint64_t num_examples);
+  // The trained delta, the number of examples it was trained on and, in a
+  // SCAFFOLD round (the task carries a control variate), the client's
+  // control-variate change (empty otherwise); the MaskedInput frame once the
+  // server's MaskedInputRequest is there too. InvalidArgument on sizes that
+  // do not fit the round.
+  absl::StatusOr<std::optional<std::string>> SetUpdate(
+      absl::Span<const float> delta, uint64_t num_examples,
+      absl::Span<const float> control_delta = {});
 
   bool finished() const;
   size_t clipped_coordinates() const { return clipped_; }
@@ -57,6 +61,8 @@ class SecureSession {
   protocol::SecureAggregationTask task_;
   std::unique_ptr<secure::SecAggClient> client_;
   size_t clipped_ = 0;
+  size_t model_size_ = 0;
+  bool control_ = false;  // SCAFFOLD: inputs carry the control-variate change
 };
 
 }  // namespace fedge::client

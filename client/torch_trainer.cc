@@ -229,8 +229,9 @@ class TorchTrainer final : public Trainer {
         torch::Tensor x = examples.index_select(0, idx);
         torch::Tensor y = targets.index_select(0, idx);
         sgd.zero_grad();
-        FEDGE_ASSIGN_OR_RETURN(torch::Tensor out, objective.Shape(model.Forward(x), end - begin));
-        torch::Tensor loss = objective.Loss(model, x, out, y);
+        FEDGE_ASSIGN_OR_RETURN(torch::Tensor output,
+                               objective.Shape(model.Forward(x), end - begin));
+        torch::Tensor loss = objective.Loss(model, x, output, y);
         if (loss.numel() != 1) {
           return absl::InvalidArgumentError(absl::StrCat(
               "the model's training_loss returned ", c10::str(loss.sizes()), ", not a scalar"));
@@ -250,7 +251,7 @@ class TorchTrainer final : public Trainer {
         }
         sgd.step();
         // Only the last epoch's figures describe the model being uploaded.
-        if (epoch + 1 == cfg.local_epochs) objective.Add(out, y, loss.item<double>(), &sums);
+        if (epoch + 1 == cfg.local_epochs) objective.Add(output, y, loss.item<double>(), &sums);
         seen += end - begin;
       }
     }

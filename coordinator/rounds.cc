@@ -119,7 +119,7 @@ absl::StatusOr<std::unique_ptr<Round>> Coordinator::StartRound(
     }
     absl::StatusOr<std::unique_ptr<SecureRound>> secure =
         SecureRound::Start(config_.secure, round_, std::move(members), model_.weights.size(),
-                           rng_(), now, round_deadline_);
+                           strategy_->uses_control_variates(), rng_(), now, round_deadline_);
     if (!secure.ok()) return secure.status();
     return std::unique_ptr<Round>(*std::move(secure));
   }

@@ -17,7 +17,8 @@ using secure::SecAggServer;
 
 absl::StatusOr<std::unique_ptr<SecureRound>> SecureRound::Start(
     const SecureAggregationSettings& settings, uint64_t round, std::vector<Member> members,
-    size_t model_size, uint64_t graph_seed, absl::Time now, absl::Time training_deadline) {
+    size_t model_size, bool control_variates, uint64_t graph_seed, absl::Time now,
+    absl::Time training_deadline) {
   if (members.size() < 2) {
     return absl::InvalidArgumentError(absl::StrCat(
         "round ", round, ": secure aggregation needs a cohort of at least 2, got ",
@@ -34,10 +35,13 @@ absl::StatusOr<std::unique_ptr<SecureRound>> SecureRound::Start(
   FEDGE_RETURN_IF_ERROR(secure::SecureRandom::Default().Fill(absl::MakeSpan(session_id)));
 
   auto r = std::unique_ptr<SecureRound>(new SecureRound(settings, round));
+  r->model_size_ = model_size;
+  r->control_variates_ = control_variates;
   const uint32_t n = static_cast<uint32_t>(members.size());
+  const size_t input_length = model_size + 1 + (control_variates ? model_size : 0);
   FEDGE_ASSIGN_OR_RETURN(
       r->task_.config,
-      secure::MakeSecAggConfig(settings.variant, n, static_cast<uint32_t>(model_size + 1),
+      secure::MakeSecAggConfig(settings.variant, n, static_cast<uint32_t>(input_length),
                                settings.expected_dropout, session_id, graph_seed));
   FEDGE_ASSIGN_OR_RETURN(r->task_.encoding,
                          aggregation::MakeFixedPointConfig(n, settings.clip, max_weight));
@@ -155,18 +159,43 @@ absl::StatusOr<std::vector<std::string>> SecureRound::Finish(absl::Span<float> d
   if (outcome() != Outcome::kCompleted) {
     return absl::FailedPreconditionError("secure aggregation has not completed");
   }
-  FEDGE_ASSIGN_OR_RETURN(double weight, aggregation::DecodeFixedPointMean(
-                                            server_->sum(), task_.encoding, delta));
+  if (delta.size() != model_size_) {
+    return absl::InvalidArgumentError(absl::StrCat("round ", round_, ": Finish into ",
+                                                   delta.size(), " floats, the model has ",
+                                                   model_size_));
+  }
+  absl::Span<const uint32_t> sum = server_->sum();
+  FEDGE_ASSIGN_OR_RETURN(double weight,
+                         aggregation::DecodeFixedPointMean(sum.first(model_size_ + 1),
+                                                           task_.encoding, delta));
   if (!aggregation::AllFinite(delta.data(), delta.size())) {
     return absl::InternalError("the securely aggregated mean is not finite");
   }
   std::vector<std::string> survivors;
   for (uint32_t index : server_->survivors()) survivors.push_back(peer_of_[index]);
+  if (control_variates_) {
+    // SCAFFOLD averages the control-variate changes over the clients that
+    // contributed (every survivor counts once).
+    mean_control_.assign(model_size_, 0.0f);
+    FEDGE_RETURN_IF_ERROR(aggregation::DecodeFixedPointValuesMean(
+        sum.subspan(model_size_ + 1), task_.encoding, survivors.size(),
+        absl::MakeSpan(mean_control_)));
+  }
   report->aggregated = static_cast<uint32_t>(survivors.size());
   report->total_weight = weight * static_cast<double>(task_.encoding.max_weight);
   // Under secure aggregation no client's metrics reach the coordinator.
   report->train_loss = std::nan("");
   return survivors;
+}
+
+absl::Status SecureRound::ControlDelta(absl::Span<float> mean) const {
+  if (!control_variates_) return Round::ControlDelta(mean);
+  if (mean_control_.size() != model_size_ || mean.size() != model_size_) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("round ", round_, ": no control-variate mean (Finish has not run)"));
+  }
+  std::copy(mean_control_.begin(), mean_control_.end(), mean.begin());
+  return absl::OkStatus();
 }
 
 }  // namespace fedge::coordinator

@@ -52,11 +52,16 @@ class SecureRound final : public Round {
   };
 
   // Members get SecAgg indices 1..n in ascending client id. `model_size` is
-  // the number of floats in the model. InvalidArgument on a bad setting or a
-  // cohort too small for secure aggregation.
+  // the number of floats in the model. With `control_variates` (SCAFFOLD)
+  // each input also carries the client's control-variate change, unweighted
+  // (aggregation/fixed_point.h): [weighted delta | weight | control change],
+  // so the coordinator learns only the cohort's sum of those too.
+  // InvalidArgument on a bad setting or a cohort too small for secure
+  // aggregation.
   static absl::StatusOr<std::unique_ptr<SecureRound>> Start(
       const SecureAggregationSettings& settings, uint64_t round, std::vector<Member> members,
-      size_t model_size, uint64_t graph_seed, absl::Time now, absl::Time training_deadline);
+      size_t model_size, bool control_variates, uint64_t graph_seed, absl::Time now,
+      absl::Time training_deadline);
 
   // Every member's Task carries the SecAgg configuration and cohort
   // (identical for all, so encoded once).
@@ -87,6 +92,8 @@ class SecureRound final : public Round {
   // (capped per client at the largest announced count); no client's metrics.
   absl::StatusOr<std::vector<std::string>> Finish(absl::Span<float> delta,
                                                   RoundReport* report) override;
+  // SCAFFOLD rounds, after Finish: the survivors' mean control-variate change.
+  absl::Status ControlDelta(absl::Span<float> mean) const override;
   // Masked inputs accepted so far (test-only fault points count them).
   size_t inputs_accepted() const override { return masked_inputs_; }
 
@@ -103,6 +110,9 @@ class SecureRound final : public Round {
   absl::Time training_deadline_;
   absl::Time phase_deadline_;
   size_t masked_inputs_ = 0;
+  size_t model_size_ = 0;
+  bool control_variates_ = false;
+  std::vector<float> mean_control_;  // set by Finish in SCAFFOLD rounds
 };
 
 }  // namespace fedge::coordinator

@@ -142,12 +142,6 @@ absl::StatusOr<std::unique_ptr<Strategy>> MakeStrategy(const StrategyOptions& op
 
 absl::Status CheckStrategyFits(const Strategy& strategy, const StrategyOptions& options,
                                bool secure, size_t cohort, size_t dim) {
-  if (secure && strategy.uses_control_variates()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--strategy=", strategy.name(),
-        " sends each client's control-variate change, which secure aggregation (--secure) does "
-        "not aggregate yet; run it without --secure or use a mean-based strategy"));
-  }
   if (!strategy.buffers_updates()) return absl::OkStatus();
   if (secure) {
     return absl::InvalidArgumentError(absl::StrCat(

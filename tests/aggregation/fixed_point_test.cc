@@ -158,5 +158,50 @@ TEST(FixedPointTest, ErrorsSayWhatIsWrong) {
               StatusIs(StatusCode::kInvalidArgument));
 }
 
+// SCAFFOLD's control-variate changes ride in the same SecAgg input,
+// unweighted: the decoded mean is the plain mean over clients, within the
+// rounding bound, and clipped values count.
+TEST(FixedPointTest, UnweightedSectionRoundTripsToThePlainMean) {
+  const uint32_t n = 40;
+  auto c = MakeFixedPointConfig(n, 1.0f, 600);
+  ASSERT_THAT(c, IsOk());
+  std::mt19937 gen(5);
+  std::uniform_real_distribution<float> value(-1.0f, 1.0f);
+  const size_t d = 500;
+  std::vector<std::vector<uint32_t>> encoded;
+  std::vector<double> want(d, 0);
+  for (uint32_t k = 0; k < n; ++k) {
+    std::vector<float> values(d);
+    for (float& x : values) x = value(gen);
+    std::vector<uint32_t> out(d);
+    size_t clipped = 0;
+    ASSERT_THAT(EncodeFixedPointValues(values, *c, absl::MakeSpan(out), &clipped), IsOk());
+    EXPECT_EQ(clipped, 0u);
+    encoded.push_back(out);
+    for (size_t i = 0; i < d; ++i) want[i] += values[i] / n;
+  }
+  std::vector<float> mean(d);
+  ASSERT_THAT(DecodeFixedPointValuesMean(Sum(encoded), *c, n, absl::MakeSpan(mean)), IsOk());
+  for (size_t i = 0; i < d; ++i) {
+    EXPECT_NEAR(mean[i], want[i], 0.5 / c->scale + 1e-7) << i;
+  }
+
+  // Out of range: clipped to +-clip, counted on top of what was counted.
+  std::vector<uint32_t> out(2);
+  size_t clipped = 3;
+  ASSERT_THAT(EncodeFixedPointValues({2.5f, -7.0f}, *c, absl::MakeSpan(out), &clipped), IsOk());
+  EXPECT_EQ(clipped, 5u);
+  ASSERT_THAT(DecodeFixedPointValuesMean(out, *c, 1, absl::MakeSpan(mean).first(2)), IsOk());
+  EXPECT_NEAR(mean[0], 1.0, 1e-8);
+  EXPECT_NEAR(mean[1], -1.0, 1e-8);
+
+  EXPECT_THAT(EncodeFixedPointValues({1.0f, NAN}, *c, absl::MakeSpan(out), nullptr),
+              StatusIs(StatusCode::kInvalidArgument, "values[1]"));
+  EXPECT_THAT(EncodeFixedPointValues({1.0f}, *c, absl::MakeSpan(out), nullptr),
+              StatusIs(StatusCode::kInvalidArgument, "1 values"));
+  EXPECT_THAT(DecodeFixedPointValuesMean(out, *c, 0, absl::MakeSpan(mean).first(2)),
+              StatusIs(StatusCode::kFailedPrecondition, "0 clients"));
+}
+
 }  // namespace
 }  // namespace fedge::aggregation

@@ -30,6 +30,7 @@ struct Peer {
   uint64_t id = 0;
   uint64_t examples = 0;
   std::vector<float> delta;
+  std::vector<float> control_delta;  // SCAFFOLD rounds: c_i+ - c_i
   std::unique_ptr<client::SecureSession> session;
   size_t consumed = 0;  // messages from the outbox already handled
   bool trains = true;   // false: never sends its masked input (drops after ShareKeys)
@@ -41,7 +42,8 @@ class SecureRoundTest : public ::testing::Test {
  protected:
   void Start(secure::SecAggVariant variant, double dropout) {
     CoordinatorConfig cfg;
-    cfg.rounds = 1;
+    cfg.rounds = rounds_;
+    cfg.strategy.name = strategy_;
     cfg.min_clients = static_cast<uint32_t>(peers_.size());
     cfg.quorum = 1;
     cfg.round_timeout = absl::Seconds(60);
@@ -77,6 +79,8 @@ class SecureRoundTest : public ::testing::Test {
       for (size_t j = 0; j < kModelSize; ++j) {
         p.delta.push_back(0.01f * static_cast<float>((i + 1) * (j % 3 == 0 ? -1 : 1)) +
                           0.001f * static_cast<float>(j));
+        p.control_delta.push_back(0.05f * static_cast<float>(i + 1) -
+                                  0.02f * static_cast<float>(j));
       }
       peers_.push_back(std::move(p));
     }
@@ -109,7 +113,9 @@ class SecureRoundTest : public ::testing::Test {
     if (!p.responds) return;
     Deliver(p, first);
     if (p.trains) {
-      auto masked = p.session->SetUpdate(p.delta, p.examples);
+      auto masked = p.session->SetUpdate(
+          p.delta, p.examples,
+          task.control.empty() ? std::vector<float>() : p.control_delta);
       ASSERT_THAT(masked, IsOk());
       if (masked->has_value()) Deliver(p, **masked);
     }
@@ -150,6 +156,17 @@ class SecureRoundTest : public ::testing::Test {
     }
   }
 
+  // The tasks `p` was sent, in order.
+  std::vector<protocol::Task> TasksOf(const Peer& p) {
+    std::vector<protocol::Task> tasks;
+    for (const protocol::Message& m : outbox_.sent[p.name]) {
+      if (auto* t = std::get_if<protocol::Task>(&m)) tasks.push_back(*t);
+    }
+    return tasks;
+  }
+
+  uint64_t rounds_ = 1;
+  std::string strategy_ = "fedavg";
   absl::Time now_ = absl::FromUnixSeconds(5000);
   RecordingOutbox outbox_;
   Reports reports_;
@@ -197,6 +214,40 @@ TEST_F(SecureRoundTest, ClientThatNeverTrainsIsUnmaskedAfterTheDeadline) {
   EXPECT_TRUE(r.completed) << r.failure;
   EXPECT_EQ(r.aggregated, 4u);
   ExpectWeightsNear(ExpectedWeights({&peers_[0], &peers_[1], &peers_[3], &peers_[4]}));
+}
+
+// SCAFFOLD under SecAgg: each masked input also carries the client's
+// control-variate change, so the server's c moves by |S|/N times the
+// survivors' mean change (Karimireddy et al. 2020, Algorithm 1) without any
+// single change reaching the coordinator. Peer 2 never trains: S is 4 of 5.
+TEST_F(SecureRoundTest, ScaffoldControlVariatesAreAggregatedSecurely) {
+  AddPeers(5);
+  peers_[2].trains = false;
+  rounds_ = 2;
+  strategy_ = "scaffold";
+  Start(secure::SecAggVariant::kFull, 0.4);
+  Pump();
+  EXPECT_TRUE(reports_.reports.empty());
+  Tick(absl::Seconds(61));  // the training deadline: peer 2 is a dropout
+  ASSERT_GE(reports_.reports.size(), 1u);
+  EXPECT_TRUE(reports_.reports[0].completed) << reports_.reports[0].failure;
+  EXPECT_EQ(reports_.reports[0].aggregated, 4u);
+  std::vector<const Peer*> survivors = {&peers_[0], &peers_[1], &peers_[3], &peers_[4]};
+  std::vector<protocol::Task> tasks = TasksOf(peers_[0]);
+  ASSERT_EQ(tasks.size(), 2u);
+  EXPECT_EQ(tasks[0].control, std::vector<float>(kModelSize, 0.0f));
+  ASSERT_EQ(tasks[1].control.size(), kModelSize);
+  for (size_t j = 0; j < kModelSize; ++j) {
+    double mean = 0;
+    for (const Peer* p : survivors) mean += p->control_delta[j] / 4.0;
+    // Fixed point costs at most 0.5 / scale per client (scale ~ 2^31 / 5).
+    EXPECT_NEAR(tasks[1].control[j], 4.0 / 5.0 * mean, 1e-6) << "coordinate " << j;
+  }
+  // The model moved by the survivors' weighted mean delta, as in FedAvg.
+  std::vector<float> want = ExpectedWeights(survivors);
+  for (size_t j = 0; j < kModelSize; ++j) {
+    EXPECT_NEAR(tasks[1].model.weights[j], want[j], 1e-6) << "weight " << j;
+  }
 }
 
 TEST_F(SecureRoundTest, TooManyDropoutsFailTheRoundAndKeepTheModel) {

@@ -1,6 +1,7 @@
 // Strategies and model state end to end: fedge-sim with real coordinator and
 // client processes over real ZeroMQ on the Debian Fashion-MNIST files.
 
+#include <cmath>
 #include <cstdlib>
 
 #include <gmock/gmock.h>
@@ -74,6 +75,27 @@ TEST(StrategySimulationTest, ServerOptimisersAndRobustRulesLearn) {
     EXPECT_GT(rows.back().test_accuracy, 0.45) << absl::StrJoin(flags, " ");
     EXPECT_LT(rows.back().test_loss, rows.front().test_loss) << absl::StrJoin(flags, " ");
   }
+}
+
+// SCAFFOLD under SecAgg: the control-variate changes are summed inside the
+// masked inputs, so the run equals the plain one up to fixed-point rounding
+// (~1e-9 per coordinate) and the arrival order of the plain fold.
+TEST(StrategySimulationTest, ScaffoldWithSecureAggregationMatchesThePlainRun) {
+  testing::TempDir plain_dir;
+  testing::TempDir secure_dir;
+  const std::vector<sim::RoundRow> plain =
+      RunSim(plain_dir.path(), {"--model=mlp", "--strategy=scaffold"});
+  const std::vector<sim::RoundRow> secure =
+      RunSim(secure_dir.path(), {"--model=mlp", "--strategy=scaffold", "--secure=secagg"});
+  ASSERT_EQ(plain.size(), 3u);
+  ASSERT_EQ(secure.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    ASSERT_TRUE(plain[i].completed && secure[i].completed) << "round " << i + 1;
+    EXPECT_NEAR(secure[i].test_loss, plain[i].test_loss, 1e-3) << "round " << i + 1;
+    EXPECT_NEAR(secure[i].test_accuracy, plain[i].test_accuracy, 2e-3) << "round " << i + 1;
+    EXPECT_TRUE(std::isnan(secure[i].train_loss));  // no client's metrics under SecAgg
+  }
+  EXPECT_GT(secure.back().test_accuracy, 0.45);
 }
 
 // Impossible pairings fail before any process starts, naming the flags.

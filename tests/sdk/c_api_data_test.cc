@@ -239,7 +239,9 @@ TEST_F(CApiDataTest, ExamplesOfAnotherShapeThanTheTaskAreRefusedBeforeTraining) 
   EXPECT_EQ(run->report.trained, 0);
   EXPECT_EQ(run->report.uploaded, 0);
   // Refused before LibTorch was loaded for it.
-  if (!plugin_before) EXPECT_FALSE(TorchPluginLoaded());
+  if (!plugin_before) {
+    EXPECT_FALSE(TorchPluginLoaded());
+  }
   fedge_client_destroy(client);
 }
 
