@@ -148,11 +148,20 @@ class Outbox {
                             std::shared_ptr<const std::string> frame) = 0;
 };
 
-// Optional server-side evaluation of the global model.
+// Optional server-side evaluation of the global model: an effect, like
+// Outbox. When a round completes the coordinator calls Start and goes on
+// serving (heartbeats, registrations, late messages) without starting the
+// next round; whoever runs the evaluation hands the result back through
+// Coordinator::OnServerEvaluation. A cnn evaluated on 10,000 test images
+// takes seconds; done on the event loop it kept heartbeats unanswered past
+// the clients' coordinator timeout under load (coordinator/
+// background_evaluator.h runs it on a thread).
 class Evaluator {
  public:
   virtual ~Evaluator() = default;
-  virtual absl::StatusOr<EvalMetrics> Evaluate(absl::Span<const float> weights) = 0;
+  // `weights`: the global model after `round`. Must not call back into the
+  // coordinator.
+  virtual void Start(uint64_t round, std::shared_ptr<const std::vector<float>> weights) = 0;
 };
 
 // Receives a report after each round (completed or failed).
@@ -164,9 +173,10 @@ class RoundObserver {
 
 class Coordinator {
  public:
-  // kEvaluating: the round's model is being evaluated by clients
-  // (fraction_evaluate); the round ends, and the next starts, after it.
-  enum class Phase { kWaitingForClients, kTraining, kEvaluating, kFinished };
+  // kServerEvaluating: the round completed and its model is being evaluated
+  // by the Evaluator; kEvaluating: then by clients (fraction_evaluate). The
+  // round ends, and the next starts, after both.
+  enum class Phase { kWaitingForClients, kTraining, kServerEvaluating, kEvaluating, kFinished };
 
   // InvalidArgument when the config is inconsistent or the model malformed.
   // `outbox` must outlive the coordinator; `evaluator` and `observer` may be null.
@@ -194,6 +204,11 @@ class Coordinator {
 
   // Advances timers: liveness, round deadlines, starting rounds.
   void OnTick(absl::Time now);
+
+  // The Evaluator's result for `round` (its metrics, or why it failed: the
+  // round still completes, without them). Ignored unless the coordinator is
+  // waiting for exactly that round's evaluation.
+  void OnServerEvaluation(uint64_t round, absl::StatusOr<EvalMetrics> result, absl::Time now);
 
   // When OnTick next needs to run (a deadline), at most one heartbeat away.
   absl::Time NextDeadline(absl::Time now) const;
@@ -280,6 +295,8 @@ class Coordinator {
   // SCAFFOLD: folds the completed round's control-variate changes into control_.
   absl::Status UpdateControlVariate();
   void CompleteRound(absl::Time now);
+  // After the server's evaluation (if any): the clients' evaluation or the end.
+  void AfterServerEvaluation(absl::Time now);
   // Why the run ends after the round that just completed, if it does.
   std::optional<std::string> CompletionFinishReason() const;
   // ---- Federated evaluation (rounds.cc) ----

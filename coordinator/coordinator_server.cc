@@ -122,21 +122,36 @@ void CoordinatorServer::DrainHandshakeEvents() {
   }
 }
 
-absl::Status CoordinatorServer::Serve(Coordinator* coordinator) {
+absl::Status CoordinatorServer::Serve(Coordinator* coordinator,
+                                      BackgroundEvaluator* evaluations) {
   coordinator->OnTick(clock_->Now());
   while (!coordinator->done() && !stop_.load()) {
     const absl::Time now = clock_->Now();
-    zmq::pollitem_t items[2] = {{router_.handle(), 0, ZMQ_POLLIN, 0}, {nullptr, 0, 0, 0}};
+    zmq::pollitem_t items[3] = {{router_.handle(), 0, ZMQ_POLLIN, 0}};
     size_t count = 1;
-    if (monitor_.has_value()) items[count++] = {monitor_->events().handle(), 0, ZMQ_POLLIN, 0};
+    int monitor_item = -1;
+    int evaluation_item = -1;
+    if (monitor_.has_value()) {
+      monitor_item = static_cast<int>(count);
+      items[count++] = {monitor_->events().handle(), 0, ZMQ_POLLIN, 0};
+    }
+    if (evaluations != nullptr) {
+      evaluation_item = static_cast<int>(count);
+      items[count++] = {nullptr, evaluations->wake_fd(), ZMQ_POLLIN, 0};
+    }
     // Wake at least every 100 ms so Stop() is noticed promptly.
     absl::Duration wait =
         std::min(coordinator->NextDeadline(now) - now, absl::Milliseconds(100));
     FEDGE_ASSIGN_OR_RETURN(int ready, protocol::Poll(items, count, wait));
-    if (count > 1 && (items[1].revents & ZMQ_POLLIN)) DrainHandshakeEvents();
-    // Frames first, then timers: after a long step (evaluating the model) the
-    // heartbeats that queued meanwhile must count before liveness is judged.
-    // Bounded so timers still run under a flood.
+    if (monitor_item >= 0 && (items[monitor_item].revents & ZMQ_POLLIN)) DrainHandshakeEvents();
+    if (evaluation_item >= 0 && (items[evaluation_item].revents & ZMQ_POLLIN)) {
+      if (std::optional<BackgroundEvaluator::Result> r = evaluations->TakeResult()) {
+        coordinator->OnServerEvaluation(r->round, std::move(r->metrics), clock_->Now());
+      }
+    }
+    // Frames first, then timers: after a long step the heartbeats that
+    // queued meanwhile must count before liveness is judged. Bounded so
+    // timers still run under a flood.
     for (int i = 0; ready > 0 && i < 1024 && !coordinator->done(); ++i) {
       FEDGE_ASSIGN_OR_RETURN(std::optional<protocol::RoutedFrame> in,
                              protocol::ReceiveRouted(router_));

@@ -22,6 +22,7 @@
 
 #include "absl/status/statusor.h"
 #include "base/clock.h"
+#include "coordinator/background_evaluator.h"
 #include "coordinator/coordinator.h"
 #include "protocol/handshake_monitor.h"
 #include "protocol/wire.h"
@@ -66,8 +67,10 @@ class CoordinatorServer {
   const std::string& endpoint() const { return endpoint_; }
 
   // Serves until the coordinator is done or Stop() is called. `coordinator`
-  // must have been created with outbox() as its Outbox.
-  absl::Status Serve(Coordinator* coordinator);
+  // must have been created with outbox() as its Outbox and, when
+  // `evaluations` is given, with it as its Evaluator: its results are polled
+  // next to the socket and handed to the coordinator.
+  absl::Status Serve(Coordinator* coordinator, BackgroundEvaluator* evaluations = nullptr);
   void Stop() { stop_.store(true); }
 
   // Testing only (fedge-coordinator --inject_fault): called on the serving

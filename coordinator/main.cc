@@ -126,37 +126,29 @@ ABSL_FLAG(absl::Duration, secagg_phase_timeout, absl::Seconds(30),
 namespace fedge {
 namespace {
 
-// Clean test accuracy, and with `backdoor` (--backdoor_target) the backdoor
-// attack's success rate too.
-class TorchEvaluatorAdapter final : public coordinator::Evaluator {
- public:
-  TorchEvaluatorAdapter(std::unique_ptr<client::ModelEvaluator> e,
-                        std::unique_ptr<client::ModelEvaluator> backdoor)
-      : e_(std::move(e)), backdoor_(std::move(backdoor)) {}
-  absl::StatusOr<coordinator::EvalMetrics> Evaluate(absl::Span<const float> w) override {
-    absl::StatusOr<client::EvalResult> r = e_->Evaluate(w);
-    if (!r.ok()) return r.status();
-    coordinator::EvalMetrics m;
-    m.loss = r->loss;
-    m.has_accuracy = r->has_accuracy;
-    m.accuracy = r->accuracy;
-    if (!r->has_accuracy) {
-      m.mse = r->mse;
-      m.mae = r->mae;
-    }
-    m.examples = r->examples;
-    if (backdoor_ != nullptr) {
-      absl::StatusOr<client::EvalResult> b = backdoor_->Evaluate(w);
-      if (!b.ok()) return b.status();
-      m.backdoor_success = b->accuracy;
-    }
-    return m;
+// Clean test metrics, and with `backdoor` (--backdoor_target) the backdoor
+// attack's success rate too. Runs on the BackgroundEvaluator's thread.
+absl::StatusOr<coordinator::EvalMetrics> EvaluateModel(client::ModelEvaluator& e,
+                                                       client::ModelEvaluator* backdoor,
+                                                       absl::Span<const float> w) {
+  absl::StatusOr<client::EvalResult> r = e.Evaluate(w);
+  if (!r.ok()) return r.status();
+  coordinator::EvalMetrics m;
+  m.loss = r->loss;
+  m.has_accuracy = r->has_accuracy;
+  m.accuracy = r->accuracy;
+  if (!r->has_accuracy) {
+    m.mse = r->mse;
+    m.mae = r->mae;
   }
-
- private:
-  std::unique_ptr<client::ModelEvaluator> e_;
-  std::unique_ptr<client::ModelEvaluator> backdoor_;
-};
+  m.examples = r->examples;
+  if (backdoor != nullptr) {
+    absl::StatusOr<client::EvalResult> b = backdoor->Evaluate(w);
+    if (!b.ok()) return b.status();
+    m.backdoor_success = b->accuracy;
+  }
+  return m;
+}
 
 // --test_data, loaded; nullopt when empty.
 absl::StatusOr<std::optional<data::Dataset>> LoadTestData() {
@@ -169,9 +161,9 @@ absl::StatusOr<std::optional<data::Dataset>> LoadTestData() {
 
 // The server-side evaluation of each round's model on `test`, with the
 // backdoor's success when --backdoor_target is set.
-absl::StatusOr<std::unique_ptr<coordinator::Evaluator>> MakeEvaluator(
+absl::StatusOr<std::unique_ptr<coordinator::BackgroundEvaluator>> MakeEvaluator(
     const protocol::ModelPayload& model, data::Dataset test) {
-  std::unique_ptr<client::ModelEvaluator> backdoor;
+  std::shared_ptr<client::ModelEvaluator> backdoor;
   if (const int target = absl::GetFlag(FLAGS_backdoor_target); target != -1) {
     if (target < 0 || target > 9) {
       return absl::InvalidArgumentError(
@@ -182,11 +174,11 @@ absl::StatusOr<std::unique_ptr<coordinator::Evaluator>> MakeEvaluator(
                                                          model.task, test,
                                                          static_cast<uint8_t>(target)));
   }
-  FEDGE_ASSIGN_OR_RETURN(std::unique_ptr<client::ModelEvaluator> e,
+  FEDGE_ASSIGN_OR_RETURN(std::shared_ptr<client::ModelEvaluator> e,
                          client::MakeTorchEvaluator(model.architecture_id, model.architecture,
                                                     model.task, std::move(test)));
-  return std::unique_ptr<coordinator::Evaluator>(
-      new TorchEvaluatorAdapter(std::move(e), std::move(backdoor)));
+  return coordinator::BackgroundEvaluator::Create(
+      [e, backdoor](absl::Span<const float> w) { return EvaluateModel(*e, backdoor.get(), w); });
 }
 
 // The transport security and model signing the flags ask for.
@@ -323,9 +315,9 @@ int Main() {
     return 2;
   }
   FEDGE_LOG(kInfo, "task: %s", protocol::DescribeTask(model->task));
-  std::unique_ptr<coordinator::Evaluator> evaluator;
+  std::unique_ptr<coordinator::BackgroundEvaluator> evaluator;
   if (test->has_value()) {
-    absl::StatusOr<std::unique_ptr<coordinator::Evaluator>> e =
+    absl::StatusOr<std::unique_ptr<coordinator::BackgroundEvaluator>> e =
         MakeEvaluator(*model, *std::move(*test));
     if (!e.ok()) {
       FEDGE_LOG(kError, "--test_data: %s", e.status().ToString());
@@ -451,7 +443,7 @@ int Main() {
     });
   }
   stop_target.store(server->get());
-  absl::Status s = (*server)->Serve(coord->get());
+  absl::Status s = (*server)->Serve(coord->get(), evaluator.get());
   if ((*server)->secure()) {
     const coordinator::ServerSecurityStats sec = (*server)->security_stats();
     const coordinator::CoordinatorStats& cst = (*coord)->stats();

@@ -220,14 +220,31 @@ void Coordinator::CompleteRound(absl::Time now) {
   report_.seconds = absl::ToDoubleSeconds(now - round_start_);
   retry_advisor_.OnRoundCompleted(now - round_start_);
   if (evaluator_ != nullptr) {
-    absl::StatusOr<EvalMetrics> eval = evaluator_->Evaluate(model_.weights);
-    if (eval.ok()) {
-      report_.evaluated = true;
-      report_.eval = *eval;
-    } else {
-      FEDGE_LOG(kError, "round %d: evaluation failed: %s", round_, eval.status().ToString());
-    }
+    phase_ = Phase::kServerEvaluating;
+    evaluator_->Start(round_, std::make_shared<const std::vector<float>>(model_.weights));
+    return;
   }
+  AfterServerEvaluation(now);
+}
+
+void Coordinator::OnServerEvaluation(uint64_t round, absl::StatusOr<EvalMetrics> result,
+                                     absl::Time now) {
+  now_ = now;
+  if (phase_ != Phase::kServerEvaluating || round != round_) {
+    FEDGE_LOG(kWarning, "ignoring an evaluation of round %d (round %d, %s)", round, round_,
+              phase_ == Phase::kServerEvaluating ? "evaluating" : "not evaluating");
+    return;
+  }
+  if (result.ok()) {
+    report_.evaluated = true;
+    report_.eval = *result;
+  } else {
+    FEDGE_LOG(kError, "round %d: evaluation failed: %s", round_, result.status().ToString());
+  }
+  AfterServerEvaluation(now);
+}
+
+void Coordinator::AfterServerEvaluation(absl::Time now) {
   if (config_.fraction_evaluate > 0 && StartEvaluation(now)) return;
   EndRound(now, "completed", CompletionFinishReason());
 }

@@ -29,9 +29,9 @@ protocol::ModelPayload TinyModel() {
 
 class CoordinatorTest : public ::testing::Test {
  protected:
-  void Start(CoordinatorConfig cfg) {
+  void Start(CoordinatorConfig cfg, Evaluator* evaluator = nullptr) {
     cfg.training.batch_size = 8;
-    auto c = Coordinator::Create(cfg, TinyModel(), &outbox_, nullptr, &reports_, now_);
+    auto c = Coordinator::Create(cfg, TinyModel(), &outbox_, evaluator, &reports_, now_);
     ASSERT_THAT(c, IsOk());
     coord_ = *std::move(c);
   }
@@ -114,6 +114,69 @@ TEST_F(CoordinatorTest, FedAvgOfUpdatesIsApplied) {
   EXPECT_EQ(tasks[1].round, 2u);
   EXPECT_EQ(tasks[1].model_version, 1u);
   EXPECT_TRUE(tasks[1].model.architecture.empty());
+}
+
+// Records what the coordinator asks to evaluate; the test delivers results.
+class RecordingEvaluator final : public Evaluator {
+ public:
+  void Start(uint64_t round, std::shared_ptr<const std::vector<float>> weights) override {
+    started.emplace_back(round, *weights);
+  }
+  std::vector<std::pair<uint64_t, std::vector<float>>> started;
+};
+
+// The server-side evaluation runs while the coordinator keeps serving: a
+// heartbeat is answered meanwhile, the next round waits for the result, and
+// the round's report carries it.
+TEST_F(CoordinatorTest, ServerEvaluationDoesNotBlockServingAndGatesTheNextRound) {
+  RecordingEvaluator evaluator;
+  Start(Config(1), &evaluator);
+  Hello("a", 1);
+  Send("a", UpdateFor(1, {1, 0, 0, 0}));
+  ASSERT_EQ(coord_->completed_rounds(), 1u);
+  EXPECT_EQ(coord_->phase(), Coordinator::Phase::kServerEvaluating);
+  ASSERT_EQ(evaluator.started.size(), 1u);
+  EXPECT_EQ(evaluator.started[0].first, 1u);
+  EXPECT_EQ(evaluator.started[0].second, (std::vector<float>{2, 1, 1, 1}));  // the new model
+  EXPECT_TRUE(reports_.reports.empty());
+  EXPECT_EQ(outbox_.To<protocol::Task>("a").size(), 1u);  // round 2 not started
+
+  protocol::Heartbeat ping;
+  ping.client_id = 1;
+  ping.round = 1;
+  Send("a", ping);
+  EXPECT_EQ(outbox_.To<protocol::Heartbeat>("a").size(), 1u);
+  now_ += absl::Seconds(10);  // longer than the clients' liveness window
+  Send("a", ping);
+  coord_->OnTick(now_);
+  EXPECT_EQ(outbox_.To<protocol::Heartbeat>("a").size(), 2u);
+  EXPECT_EQ(coord_->registered_clients(), 1u);
+
+  EvalMetrics m;
+  m.loss = 0.5;
+  m.has_accuracy = true;
+  m.accuracy = 0.75;
+  m.examples = 10;
+  coord_->OnServerEvaluation(7, m, now_);  // not the round being evaluated
+  EXPECT_TRUE(reports_.reports.empty());
+  coord_->OnServerEvaluation(1, m, now_);
+  ASSERT_EQ(reports_.reports.size(), 1u);
+  EXPECT_TRUE(reports_.reports[0].completed);
+  EXPECT_TRUE(reports_.reports[0].evaluated);
+  EXPECT_EQ(reports_.reports[0].eval.accuracy, 0.75);
+  EXPECT_EQ(coord_->phase(), Coordinator::Phase::kTraining);
+  ASSERT_EQ(outbox_.To<protocol::Task>("a").size(), 2u);
+
+  // A failed evaluation: the round still completes, without metrics.
+  Send("a", UpdateFor(1, {1, 0, 0, 0}));
+  ASSERT_EQ(evaluator.started.size(), 2u);
+  coord_->OnServerEvaluation(2, absl::InternalError("out of memory"), now_);
+  ASSERT_EQ(reports_.reports.size(), 2u);
+  EXPECT_TRUE(reports_.reports[1].completed);
+  EXPECT_FALSE(reports_.reports[1].evaluated);
+  EXPECT_TRUE(coord_->done());
+  coord_->OnServerEvaluation(2, m, now_);  // too late: ignored
+  EXPECT_EQ(reports_.reports.size(), 2u);
 }
 
 TEST_F(CoordinatorTest, FinishesAfterTheConfiguredRoundsAndShutsClientsDown) {
