@@ -13,6 +13,7 @@ PACKAGES=(
   clang libclang-rt-14-dev  # the fuzz and sanitizer stages of scripts/test.sh
   dataset-fashion-mnist
   python3-numpy python3-sklearn  # the sklearn tasks of examples/ and tests
+  openmpi-bin libopenmpi-dev  # fedge-sim --launcher=mpi (multi-host)
 )
 
 missing=()

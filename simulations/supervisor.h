@@ -31,6 +31,24 @@ absl::StatusOr<std::optional<ExitInfo>> Supervise(Subprocess& coordinator,
                                                   std::vector<ProcessRole>& clients,
                                                   absl::Time deadline);
 
+// How the client processes ended.
+struct ClientTally {
+  long peak_rss_kb = 0;
+  int failures = 0;  // exits not injected
+  int kills = 0;     // --kill_clients, as injected
+};
+
+// After the coordinator ended: waits up to 30 s for each client process
+// (then kills it, with a warning) and counts how they ended.
+ClientTally WaitForClients(std::vector<ProcessRole>& clients);
+
+// A rank without the coordinator (--launcher=mpi): waits until every client
+// process exited. One that fails when no fault was injected ends the wait at
+// once (the others killed) with Aborted naming it and its last error;
+// DeadlineExceeded at `deadline`.
+absl::StatusOr<ClientTally> SuperviseClients(std::vector<ProcessRole>& clients,
+                                             absl::Time deadline);
+
 }  // namespace fedge::sim
 
 #endif  // FEDGE_SIMULATIONS_SUPERVISOR_H_

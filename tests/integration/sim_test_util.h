@@ -3,10 +3,13 @@
 
 // Running fedge-sim from a test and reading what it wrote.
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstdio>
+#include <fstream>
 #include <regex>
 #include <string>
 #include <vector>
@@ -14,7 +17,9 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 #include "base/file_util.h"
 #include "tests/integration/process_test_util.h"
 
@@ -64,6 +69,44 @@ inline std::vector<int64_t> Field(const std::string& jsonl, const std::string& k
     if (std::regex_search(s, sm, re)) values.push_back(std::stoll(sm[1]));
   }
   return values;
+}
+
+// The pid of a child of `parent` whose command name is `name`; -1 if none.
+inline pid_t ChildNamed(pid_t parent, const std::string& name) {
+  DIR* proc = ::opendir("/proc");
+  if (proc == nullptr) return -1;
+  pid_t found = -1;
+  while (dirent* e = ::readdir(proc)) {
+    pid_t pid;
+    if (!absl::SimpleAtoi(e->d_name, &pid)) continue;
+    std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
+    std::string line;
+    std::getline(stat, line);
+    // "pid (comm) state ppid ..."
+    const size_t open = line.find('('), close = line.rfind(')');
+    if (open == std::string::npos || close == std::string::npos) continue;
+    const std::string comm = line.substr(open + 1, close - open - 1);
+    int ppid = 0;
+    char state;
+    if (std::sscanf(line.c_str() + close + 1, " %c %d", &state, &ppid) != 2) continue;
+    if (ppid == parent && comm == name) {
+      found = pid;
+      break;
+    }
+  }
+  ::closedir(proc);
+  return found;
+}
+
+// Waits (polling, bounded) until the first round's metrics line is written:
+// every child is then up and working.
+inline bool FirstRoundDone(const std::string& out, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    if (ReadFile(out + "/metrics.jsonl").value_or("").find('\n') != std::string::npos) return true;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  return false;
 }
 
 }  // namespace fedge::testing

@@ -3,7 +3,6 @@
 // when a child process dies without an injected fault (real processes,
 // real signals).
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
@@ -27,6 +26,8 @@ namespace fedge {
 namespace {
 
 using ::fedge::testing::IsOk;
+using ::fedge::testing::ChildNamed;
+using ::fedge::testing::FirstRoundDone;
 using ::testing::HasSubstr;
 
 struct SimRun {
@@ -46,44 +47,6 @@ SimRun Start(const std::string& out, const std::vector<std::string>& extra) {
   ::close(fd);
   EXPECT_THAT(p, IsOk());
   return SimRun{*std::move(p), log};
-}
-
-// The pid of a child of `parent` whose command name is `name`; -1 if none.
-pid_t ChildNamed(pid_t parent, const std::string& name) {
-  DIR* proc = ::opendir("/proc");
-  if (proc == nullptr) return -1;
-  pid_t found = -1;
-  while (dirent* e = ::readdir(proc)) {
-    pid_t pid;
-    if (!absl::SimpleAtoi(e->d_name, &pid)) continue;
-    std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
-    std::string line;
-    std::getline(stat, line);
-    // "pid (comm) state ppid ..."
-    const size_t open = line.find('('), close = line.rfind(')');
-    if (open == std::string::npos || close == std::string::npos) continue;
-    const std::string comm = line.substr(open + 1, close - open - 1);
-    int ppid = 0;
-    char state;
-    if (std::sscanf(line.c_str() + close + 1, " %c %d", &state, &ppid) != 2) continue;
-    if (ppid == parent && comm == name) {
-      found = pid;
-      break;
-    }
-  }
-  ::closedir(proc);
-  return found;
-}
-
-// Waits (polling, bounded) until the first round's metrics line is written:
-// every child is then up and working.
-bool FirstRoundDone(const std::string& out, absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (absl::Now() < deadline) {
-    if (ReadFile(out + "/metrics.jsonl").value_or("").find('\n') != std::string::npos) return true;
-    absl::SleepFor(absl::Milliseconds(50));
-  }
-  return false;
 }
 
 TEST(SupervisionTest, AClientProcessKilledWithoutAnInjectedFaultStopsTheRunAtOnce) {

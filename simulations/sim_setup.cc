@@ -1,0 +1,324 @@
+#include "simulations/sim_setup.h"
+
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <numeric>
+#include <thread>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "base/file_util.h"
+#include "base/id_list.h"
+#include "base/log.h"
+#include "base/status_macros.h"
+#include "coordinator/evaluation_flags.h"
+#include "coordinator/strategy.h"
+#include "coordinator/strategy_flags.h"
+#include "data/npy.h"
+#include "data/source.h"
+#include "data/task_flags.h"
+#include "simulations/attack_flags.h"
+#include "simulations/results.h"
+#include "simulations/sim_flags.h"
+
+namespace fedge::sim {
+namespace {
+
+absl::StatusOr<SimData> PrepareData() {
+  SimData d;
+  d.train_source = absl::GetFlag(FLAGS_train_data);
+  d.test_source = absl::GetFlag(FLAGS_test_data);
+  if (d.train_source.empty()) {
+    d.train_source = absl::GetFlag(FLAGS_data_dir);
+    if (d.test_source.empty()) d.test_source = d.train_source;
+  }
+  absl::StatusOr<data::Dataset> train =
+      data::LoadDataset(d.train_source, data::SourceOptionsFromFlags("train"));
+  if (!train.ok()) {
+    return absl::Status(train.status().code(),
+                        absl::StrCat("--train_data: ", train.status().message()));
+  }
+  if (int m = absl::GetFlag(FLAGS_max_examples); m > 0 && m < train->size()) {
+    std::vector<int64_t> first(static_cast<size_t>(m));
+    std::iota(first.begin(), first.end(), 0);
+    FEDGE_ASSIGN_OR_RETURN(*train, data::Subset(*train, first));
+  }
+  FEDGE_ASSIGN_OR_RETURN(d.task, data::TaskFromFlags(train->example_shape));
+  FEDGE_RETURN_IF_ERROR(data::CheckFitsTask(*train, d.task, "--train_data " + d.train_source));
+  if (!d.test_source.empty() && d.test_source != "holdout") {
+    absl::StatusOr<data::Dataset> test =
+        data::LoadDataset(d.test_source, data::SourceOptionsFromFlags("t10k"));
+    if (!test.ok()) {
+      return absl::Status(test.status().code(),
+                          absl::StrCat("--test_data: ", test.status().message()));
+    }
+    FEDGE_RETURN_IF_ERROR(data::CheckFitsTask(*test, d.task, "--test_data " + d.test_source));
+  }
+  d.train = *std::move(train);
+  FEDGE_LOG(kInfo, "task: %s; %d training examples", protocol::DescribeTask(d.task),
+            d.train.size());
+  return d;
+}
+
+// --holdout: moves each client's held-out share out of `partition` and
+// writes OUT/holdout.txt (empty lines when --holdout is 0); with
+// --test_data=holdout also their union as .npy files the coordinator
+// evaluates on. Returns holdout.txt's path.
+absl::StatusOr<std::string> SplitHoldoutFromFlags(const std::string& out, Partition* partition,
+                                                  SimData* data) {
+  const double holdout = absl::GetFlag(FLAGS_holdout);
+  const double fraction_evaluate = fedge::coordinator::EvaluationFlagsFromFlags().fraction;
+  if (!(holdout >= 0 && holdout < 1)) {
+    return absl::InvalidArgumentError(absl::StrCat("--holdout=", holdout, ": want [0, 1)"));
+  }
+  if (!(fraction_evaluate >= 0 && fraction_evaluate <= 1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--fraction_evaluate=", fraction_evaluate, ": want [0, 1]"));
+  }
+  if ((fraction_evaluate > 0 || data->test_source == "holdout") && holdout == 0) {
+    return absl::InvalidArgumentError(
+        "--fraction_evaluate and --test_data=holdout need --holdout > 0 (the share of each "
+        "client's examples kept for evaluation)");
+  }
+  if (fraction_evaluate > 0 && absl::GetFlag(FLAGS_secure) != "none") {
+    return absl::InvalidArgumentError(
+        "--fraction_evaluate with --secure: clients' evaluation metrics would reach the "
+        "coordinator one by one; use server-side --test_data with SecAgg");
+  }
+  const Partition held = SplitHoldout(partition, holdout, absl::GetFlag(FLAGS_seed));
+  const std::string path = absl::StrCat(out, "/holdout.txt");
+  FEDGE_RETURN_IF_ERROR(WriteFileAtomically(path, FormatPartition(held)));
+  if (data->test_source != "holdout") return path;
+  std::vector<int64_t> all;
+  for (const std::vector<int64_t>& c : held) all.insert(all.end(), c.begin(), c.end());
+  FEDGE_ASSIGN_OR_RETURN(data::Dataset u, data::Subset(data->train, all));
+  std::vector<float> x(static_cast<size_t>(u.size() * u.ExampleSize()));
+  for (int64_t i = 0; i < u.size(); ++i) {
+    for (int64_t k = 0; k < u.ExampleSize(); ++k) x[i * u.ExampleSize() + k] = u.Feature(i, k);
+  }
+  std::vector<int64_t> xshape{u.size()}, yshape{u.size()};
+  xshape.insert(xshape.end(), u.example_shape.begin(), u.example_shape.end());
+  yshape.insert(yshape.end(), u.target_shape.begin(), u.target_shape.end());
+  const std::string xp = absl::StrCat(out, "/holdout_x.npy"), yp = absl::StrCat(out, "/holdout_y.npy");
+  FEDGE_RETURN_IF_ERROR(WriteFileAtomically(xp, data::FormatNpy(xshape, x)));
+  FEDGE_RETURN_IF_ERROR(WriteFileAtomically(yp, data::FormatNpy(yshape, u.targets)));
+  data->test_source = xp + "," + yp;
+  return path;
+}
+
+// The cohort size --clients_per_round or --fraction asks for; InvalidArgument
+// naming the flags when it cannot work.
+absl::StatusOr<int> CohortFromFlags(int clients) {
+  const int per_round = absl::GetFlag(FLAGS_clients_per_round);
+  const double fraction = absl::GetFlag(FLAGS_fraction);
+  if (per_round < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("--clients_per_round=", per_round, " < 0"));
+  }
+  if (per_round > 0 && fraction != 1.0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--clients_per_round=", per_round, " and --fraction=", fraction,
+        " both set the cohort size; give one"));
+  }
+  if (per_round > clients) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--clients_per_round=", per_round, " exceeds --clients=", clients));
+  }
+  if (!(fraction > 0 && fraction <= 1)) {
+    return absl::InvalidArgumentError(absl::StrCat("--fraction=", fraction, ": want (0, 1]"));
+  }
+  if (per_round > 0) return per_round;
+  return std::max(1, static_cast<int>(std::ceil(fraction * clients)));
+}
+
+}  // namespace
+
+absl::StatusOr<SimSetup> Prepare() {
+  SimSetup s;
+  s.clients = absl::GetFlag(FLAGS_clients);
+  s.rounds = absl::GetFlag(FLAGS_rounds);
+  const int clients = s.clients;
+  if (clients < 1 || s.rounds < 1) {
+    return absl::InvalidArgumentError("--clients and --rounds must be >= 1");
+  }
+  s.out = absl::GetFlag(FLAGS_out);
+  const std::string& out = s.out;
+  FEDGE_RETURN_IF_ERROR(MakeDirs(out));
+  FEDGE_ASSIGN_OR_RETURN(s.data, PrepareData());
+  const std::vector<int64_t> groups = PartitionGroups(s.data.train, s.data.task);
+  Partition partition;
+  if (std::string pf = absl::GetFlag(FLAGS_partition_file); !pf.empty()) {
+    FEDGE_ASSIGN_OR_RETURN(std::string text, ReadFile(pf));
+    FEDGE_ASSIGN_OR_RETURN(partition, ParsePartition(text, clients, s.data.train.size()));
+  } else {
+    FEDGE_ASSIGN_OR_RETURN(partition, MakePartition(absl::GetFlag(FLAGS_partition), groups, clients,
+                                                    absl::GetFlag(FLAGS_seed)));
+  }
+  FEDGE_ASSIGN_OR_RETURN(s.holdout_path, SplitHoldoutFromFlags(out, &partition, &s.data));
+  s.data.train = data::Dataset();  // the client processes load their own
+  s.partition_path = absl::StrCat(out, "/partition.txt");
+  FEDGE_RETURN_IF_ERROR(WriteFileAtomically(s.partition_path, FormatPartition(partition)));
+  FEDGE_ASSIGN_OR_RETURN(s.attack, AttackPlanFromFlags(clients, absl::GetFlag(FLAGS_seed)));
+  // Always written, so a rerun into the same --out never shows stale attackers.
+  FEDGE_RETURN_IF_ERROR(WriteFileAtomically(absl::StrCat(out, "/attackers.txt"),
+                                            s.attack ? AttackersFile(*s.attack) : ""));
+  s.metrics_path = absl::StrCat(out, "/metrics.jsonl");
+  ::unlink(s.metrics_path.c_str());
+
+  s.per_process = absl::GetFlag(FLAGS_clients_per_process);
+  if (s.per_process <= 0) {
+    int procs = std::max(1u, std::thread::hardware_concurrency());
+    s.per_process = (clients + procs - 1) / procs;
+  }
+  // One device (key) per client process, its clients balanced by examples.
+  s.devices = BalanceClients(partition, s.per_process);
+
+  ClientFaultOptions fault_options;
+  fault_options.kill_fraction = absl::GetFlag(FLAGS_kill_clients);
+  fault_options.kill_phase = absl::GetFlag(FLAGS_kill_phase);
+  fault_options.kill_round = static_cast<uint64_t>(std::max(1, absl::GetFlag(FLAGS_kill_round)));
+  fault_options.straggler_fraction = absl::GetFlag(FLAGS_stragglers);
+  fault_options.straggler_delay = absl::GetFlag(FLAGS_straggler_delay);
+  fault_options.seed = absl::GetFlag(FLAGS_seed);
+  FEDGE_ASSIGN_OR_RETURN(s.faults, PlanClientFaults(s.devices.size(), fault_options));
+  int doomed_clients = 0;
+  for (size_t d = 0; d < s.devices.size(); ++d) {
+    if (s.faults[d].killed) doomed_clients += static_cast<int>(s.devices[d].size());
+  }
+  if (doomed_clients >= clients) {
+    return absl::InvalidArgumentError("--kill_clients would kill every client process");
+  }
+  // Rounds start with the clients that survive; the quorum, half the cohort,
+  // never exceeds them.
+  s.min_clients = clients - doomed_clients;
+  FEDGE_ASSIGN_OR_RETURN(const int cohort, CohortFromFlags(clients));
+  s.quorum = std::min(s.min_clients, std::max(1, (cohort + 1) / 2));
+  if (fault_options.kill_phase == "unmasking" && fault_options.kill_fraction > 0 &&
+      absl::GetFlag(FLAGS_secure) == "none") {
+    return absl::InvalidArgumentError("--kill_phase=unmasking needs --secure");
+  }
+  if (absl::GetFlag(FLAGS_kill_coordinator_after_updates) > 0 &&
+      absl::GetFlag(FLAGS_kill_coordinator_at_round) <= 0) {
+    return absl::InvalidArgumentError(
+        "--kill_coordinator_after_updates needs --kill_coordinator_at_round");
+  }
+  // The coordinator checks the strategy again with the model's size (memory
+  // bound); these checks need no model and fail before any process starts.
+  const coordinator::StrategyOptions options = coordinator::StrategyOptionsFromFlags();
+  FEDGE_ASSIGN_OR_RETURN(std::unique_ptr<coordinator::Strategy> strategy,
+                         coordinator::MakeStrategy(options));
+  FEDGE_RETURN_IF_ERROR(coordinator::CheckStrategyFits(
+      *strategy, options, absl::GetFlag(FLAGS_secure) != "none", /*cohort=*/0, /*dim=*/0));
+  return s;
+}
+
+std::vector<std::string> ChildEnv() { return {"OMP_NUM_THREADS=1", "OMP_WAIT_POLICY=PASSIVE"}; }
+
+std::vector<std::string> CoordinatorArgs(const SimSetup& s, const std::string& listen) {
+  std::vector<std::string> argv = {
+      "--listen=" + listen,
+      "--model=" + absl::GetFlag(FLAGS_model), absl::StrCat("--rounds=", s.rounds),
+      absl::StrCat("--min_clients=", s.min_clients), absl::StrCat("--quorum=", s.quorum),
+      absl::StrCat("--over_select=", absl::GetFlag(FLAGS_over_select)),
+      absl::StrCat("--clients_per_round=", absl::GetFlag(FLAGS_clients_per_round)),
+      absl::StrCat("--fraction=", absl::GetFlag(FLAGS_fraction)),
+      absl::StrCat("--local_epochs=", absl::GetFlag(FLAGS_local_epochs)),
+      absl::StrCat("--batch_size=", absl::GetFlag(FLAGS_batch_size)),
+      absl::StrCat("--lr=", absl::GetFlag(FLAGS_lr)),
+      absl::StrCat("--seed=", absl::GetFlag(FLAGS_seed)),
+      "--test_data=" + s.data.test_source, "--metrics_out=" + s.metrics_path,
+      data::LabelColumnArg(),
+      absl::StrCat("--round_timeout=",
+                   absl::FormatDuration(absl::GetFlag(FLAGS_round_timeout))),
+      absl::StrCat("--heartbeat_interval=",
+                   absl::FormatDuration(absl::GetFlag(FLAGS_heartbeat_interval))),
+      "--secure=" + absl::GetFlag(FLAGS_secure),
+      absl::StrCat("--secagg_dropout=", absl::GetFlag(FLAGS_secagg_dropout)),
+      absl::StrCat("--secagg_clip=", absl::GetFlag(FLAGS_secagg_clip))};
+  for (std::string& arg : coordinator::EvaluationFlagArgs()) argv.push_back(std::move(arg));
+  for (std::string& arg : coordinator::StrategyFlagArgs()) argv.push_back(std::move(arg));
+  for (std::string& arg : data::TaskFlagArgs(s.data.task)) argv.push_back(std::move(arg));
+  if (s.attack && s.attack->options.kind == client::AttackKind::kBackdoor) {
+    argv.push_back(absl::StrCat("--backdoor_target=", s.attack->options.backdoor_target));
+  }
+  return argv;
+}
+
+std::vector<std::string> ClientArgs(const SimSetup& s, size_t d, const std::string& endpoint,
+                                    const std::string& partition_path,
+                                    const std::string& holdout_path) {
+  std::vector<std::string> argv = {"--coordinator=" + endpoint,
+                                   "--train_data=" + s.data.train_source,
+                                   data::LabelColumnArg(),
+                                   "--partition_file=" + partition_path,
+                                   "--holdout_file=" + holdout_path,
+                                   "--client_ids=" + FormatIdList(s.devices[d]),
+                                   "--give_up_after=60s",
+                                   absl::StrCat("--seed=", absl::GetFlag(FLAGS_seed))};
+  if (s.attack) {
+    for (std::string& a : AttackClientArgs(*s.attack, s.devices[d])) argv.push_back(std::move(a));
+  }
+  if (!s.faults[d].inject_fault.empty()) {
+    argv.push_back("--inject_fault=" + s.faults[d].inject_fault);
+  }
+  return argv;
+}
+
+absl::Status Report(const SimSetup& s, const ExitInfo& coordinator, const ClientTally& clients,
+                    absl::Time start) {
+  const double wall = absl::ToDoubleSeconds(absl::Now() - start);
+  FEDGE_ASSIGN_OR_RETURN(std::vector<RoundRow> rows, ReadMetrics(s.metrics_path));
+  FEDGE_RETURN_IF_ERROR(WriteFileAtomically(absl::StrCat(s.out, "/results.csv"), ResultsCsv(rows)));
+  Summary sum = Summarize(rows);
+  const std::string quality =
+      !std::isfinite(sum.final_loss)
+          ? std::string("  no server-side evaluation (no --test_data)\n")
+      : std::isfinite(sum.final_mse)
+          ? absl::StrFormat("  final test MSE %.4f, MAE %.4f (loss %.4f)\n", sum.final_mse,
+                            sum.final_mae, sum.final_loss)
+          : absl::StrFormat("  final test accuracy %.4f (loss %.4f), best %.4f (round %d)\n",
+                            sum.final_accuracy, sum.final_loss, sum.best_accuracy, sum.best_round);
+  std::string fed;
+  if (std::isfinite(sum.final_fed_loss)) {
+    fed = std::isfinite(sum.final_fed_mse)
+              ? absl::StrFormat("  federated evaluation: MSE %.4f (loss %.4f)\n",
+                                sum.final_fed_mse, sum.final_fed_loss)
+              : absl::StrFormat("  federated evaluation: accuracy %.4f (loss %.4f)\n",
+                                sum.final_fed_accuracy, sum.final_fed_loss);
+  }
+  std::printf(
+      "\nsummary: model %s, %d clients, partition %s, %d/%d rounds completed\n"
+      "%s"
+      "%s"
+      "  wall time %.1f s including start-up; mean round %.2f s\n"
+      "  bytes per round: up %.2f MB, down %.2f MB\n"
+      "  peak RSS: coordinator %.0f MB, largest client process %.0f MB (%d clients each)\n"
+      "  results: %s/results.csv, %s\n",
+      absl::GetFlag(FLAGS_model).c_str(), s.clients,
+      absl::GetFlag(FLAGS_partition_file).empty() ? absl::GetFlag(FLAGS_partition).c_str() : "file",
+      sum.completed_rounds, s.rounds, quality.c_str(), fed.c_str(), wall,
+      sum.mean_round_seconds, sum.mean_bytes_up / 1e6, sum.mean_bytes_down / 1e6,
+      coordinator.max_rss_kb / 1024.0, clients.peak_rss_kb / 1024.0, s.per_process,
+      s.out.c_str(), s.metrics_path.c_str());
+  if (clients.kills > 0) {
+    std::printf("  client processes killed as injected: %d\n", clients.kills);
+  }
+  if (s.attack) {
+    std::printf("  %s\n", AttackSummary(*s.attack, s.clients).c_str());
+    if (s.attack->options.kind == client::AttackKind::kBackdoor) {
+      std::printf("  backdoor success %.4f (final round)\n", sum.final_backdoor_success);
+    }
+  }
+  std::fflush(stdout);
+  if (clients.failures > 0) {
+    return absl::InternalError(absl::StrCat(clients.failures, " client processes failed"));
+  }
+  if (sum.completed_rounds != s.rounds) {
+    return absl::InternalError(absl::StrCat("only ", sum.completed_rounds, " rounds completed"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace fedge::sim
