@@ -57,7 +57,7 @@ class ClientHost::Impl {
       c.link = std::make_unique<CoordinatorLink>(&ctx_, std::move(link), c.id);
       clients_.push_back(std::move(c));
       data.push_back({std::move(s.data), s.num_examples, std::move(s.decorate),
-                      std::move(s.eval_data), s.eval_examples});
+                      std::move(s.eval_data), s.eval_examples, s.local_state});
     }
     if (options_.held_model_version.has_value()) {
       model_gate_.RefuseBelow(*options_.held_model_version);
@@ -111,6 +111,9 @@ class ClientHost::Impl {
     // The current round's secure aggregation, when the task asked for it.
     // Outlives training: unmasking happens after the update is sent.
     std::unique_ptr<SecureSession> secure;
+    // The round of the last update sent on this connection, to recognise the
+    // coordinator's refusal of it.
+    std::optional<uint64_t> update_round;
   };
 
   absl::Status Serve() {
@@ -179,6 +182,7 @@ class ClientHost::Impl {
     FEDGE_RETURN_IF_ERROR(c.link->Open());
     c.phase = c.phase == Phase::kDone ? Phase::kDone : Phase::kRegistering;
     c.secure.reset();
+    c.update_round.reset();
     worker_->Abandon(Index(c));
     SendHello(c);
     return absl::OkStatus();
@@ -387,6 +391,10 @@ class ClientHost::Impl {
     ++stats_->errors_received;
     FEDGE_LOG(kWarning, "client %d: coordinator refused a message (%s, round %d): %s", c.id,
               protocol::ErrorCodeName(m.code), m.round, m.message);
+    if (c.update_round.has_value() && m.round == *c.update_round) {
+      ++stats_->updates_refused;
+      c.update_round.reset();
+    }
     if (m.code == protocol::ErrorCode::kNotEnrolled) {
       io_fatal_ = absl::PermissionDeniedError(absl::StrCat(
           "client ", c.id, ": the coordinator refused it: ", m.message,
@@ -487,6 +495,7 @@ class ClientHost::Impl {
         }
         if (masked->has_value()) Send(c, **masked);
         ++stats_->updates_sent;
+        c.update_round = r.round;
         FEDGE_LOG(kDebug, "client %d: round %d: update masked (%d coordinates clipped)", c.id,
                   r.round, c.secure->clipped_coordinates());
         continue;
@@ -507,6 +516,7 @@ class ClientHost::Impl {
         continue;
       }
       ++stats_->updates_sent;
+      c.update_round = r.round;
       FEDGE_LOG(kDebug, "client %d: round %d: sent update (loss %.4f, %.2fs)", c.id, r.round,
                 u.metrics.loss, u.metrics.train_seconds);
     }

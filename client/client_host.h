@@ -109,6 +109,10 @@ struct LogicalClientSpec {
   // evaluation task (null: the client announces no evaluation capability).
   DataSource eval_data;
   uint64_t eval_examples = 0;
+  // The client's strategy state (SCAFFOLD's c_i, FedBN's layers), owned by
+  // the caller, who may read it once Run returned (the device SDK saves it);
+  // null: kept in memory for the life of the host.
+  LocalState* local_state = nullptr;
 };
 
 // TrainerFactory (training_worker.h) builds the Trainer. Called once, on the
@@ -129,6 +133,13 @@ struct ClientHostStats {
   uint64_t models_received = 0;    // GlobalModels that passed the checks
   uint64_t models_refused = 0;     // GlobalModels refused (bad signature, rollback)
   uint64_t evaluations_sent = 0;   // federated evaluation results
+  // Updates the coordinator refused: an ErrorReply naming the round of an
+  // update this host had sent on that connection (WRONG_ROUND, NOT_REGISTERED,
+  // a bad length...). The coordinator refuses an update as it receives it,
+  // before anything slow; an update it accepts gets no answer of its own
+  // (a check-in device then gets a RetryLater, possibly after the round's
+  // aggregation and evaluation).
+  uint64_t updates_refused = 0;
   // The coordinator's last RetryLater (check-in mode): when to come back.
   std::optional<protocol::RetryLater> retry_later;
 };

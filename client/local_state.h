@@ -14,14 +14,22 @@
 // manifest's normalisation tensors keep this client's own values: they are
 // trained from them, never taken from the global model, and uploaded as a
 // zero delta.
-// On a failed or cancelled task nothing is kept. In memory only: a
-// simulation's logical clients live as long as their process. Not
-// thread-safe (the training thread owns it).
+// On a failed or cancelled task nothing is kept. The state (LocalState,
+// client/local_state_store.h) belongs to one model (its ModelFingerprint):
+// a task of another model starts afresh, logging that it dropped the old
+// state.
+//
+// Where the state lives: a simulation's logical clients keep it in memory
+// for the life of their process (MakeLocalStateTrainer(inner)); the device
+// SDK passes its own LocalState, loaded from and saved to the device's store
+// (client/sdk/client.cc). Not thread-safe (the training thread owns it, and
+// the state while it trains).
 
 #include <cstdint>
 #include <memory>
 #include <vector>
 
+#include "client/local_state_store.h"
 #include "client/trainer.h"
 
 namespace fedge::client {
@@ -30,8 +38,19 @@ namespace fedge::client {
 // n capped at max_examples when set.
 uint64_t LocalSteps(const protocol::TrainingConfig& config, uint64_t examples);
 
-// `inner` must outlive the result.
+// Keeps the state in the trainer, in memory. `inner` must outlive the result.
 std::unique_ptr<Trainer> MakeLocalStateTrainer(Trainer* inner);
+// Keeps the state in `*state`, which starts the first task (e.g. as loaded
+// from a store) and holds the state after each successful task (to be saved
+// by the caller). `inner` and `state` must outlive the result; the caller
+// touches `*state` only while no Train or Evaluate call runs.
+std::unique_ptr<Trainer> MakeLocalStateTrainer(Trainer* inner, LocalState* state);
+
+// FedBN on a device's own model: when `state` says local_normalization and
+// belongs to `model` (same fingerprint and length), writes the state's
+// normalisation values over the model's normalisation tensors and returns
+// true; otherwise leaves `model` alone and returns false.
+bool OverlayLocalNormalization(const LocalState& state, protocol::ModelPayload* model);
 
 }  // namespace fedge::client
 

@@ -9,6 +9,7 @@
 #include <openssl/evp.h>
 
 #include "absl/strings/str_cat.h"
+#include "base/little_endian.h"
 #include "protocol/codec.h"
 #include "protocol/envelope.h"
 #include "protocol/messages.h"
@@ -24,16 +25,6 @@ constexpr size_t kSignatureLengthOffset = 28;
 constexpr size_t kDigestOffset = 32;
 constexpr size_t kDigestSize = 32;
 static_assert(kDigestOffset + kDigestSize == kModelFileHeaderSize);
-
-void PutLe(uint64_t v, size_t bytes, char* out) {
-  for (size_t i = 0; i < bytes; ++i) out[i] = static_cast<char>((v >> (8 * i)) & 0xff);
-}
-
-uint64_t GetLe(const char* in, size_t bytes) {
-  uint64_t v = 0;
-  for (size_t i = 0; i < bytes; ++i) v |= uint64_t{static_cast<unsigned char>(in[i])} << (8 * i);
-  return v;
-}
 
 // SHA-256 of header bytes [0, 32) followed by everything after the header,
 // without copying the (model-sized) rest.

@@ -68,7 +68,7 @@ void TrainingWorker::Loop() {
   }
   trainer_ = *std::move(trainer);
   for (Slot& slot : slots_) {
-    slot.local = MakeLocalStateTrainer(trainer_.get());
+    slot.local = MakeLocalStateTrainer(trainer_.get(), slot.spec.local_state);
     if (slot.spec.decorate) slot.trainer = slot.spec.decorate(slot.local.get());
   }
   while (true) {

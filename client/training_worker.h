@@ -25,6 +25,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "data/dataset.h"
+#include "client/local_state_store.h"
 #include "client/trainer.h"
 #include "protocol/messages.h"
 
@@ -59,6 +60,10 @@ class TrainingWorker {
     // Federated evaluation: the client's held-out split (null: none).
     DataSource eval_source;
     uint64_t eval_examples = 0;
+    // The client's strategy state (client/local_state.h), owned by the
+    // caller, read and written on the training thread while the worker runs;
+    // null: the worker keeps it in memory for its own life.
+    LocalState* local_state = nullptr;
   };
 
   // `notify` runs on the training thread after each result and after a fatal

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "base/little_endian.h"
 #include "base/log.h"
 #include "base/sha256.h"
 #include "base/status_macros.h"
@@ -17,16 +18,6 @@ constexpr size_t kClientIdOffset = 12;
 constexpr size_t kVersionOffset = 20;
 constexpr size_t kDigestOffset = 28;
 constexpr char kTempSuffix[] = ".tmp";
-
-void PutLe(uint64_t v, size_t bytes, char* out) {
-  for (size_t i = 0; i < bytes; ++i) out[i] = static_cast<char>((v >> (8 * i)) & 0xff);
-}
-
-uint64_t GetLe(const char* in, size_t bytes) {
-  uint64_t v = 0;
-  for (size_t i = 0; i < bytes; ++i) v |= uint64_t{static_cast<uint8_t>(in[i])} << (8 * i);
-  return v;
-}
 
 absl::Status Annotate(const absl::Status& s, absl::string_view where) {
   return absl::Status(s.code(), absl::StrCat(where, ": ", s.message()));

@@ -1,7 +1,8 @@
 // fedge::Client (fedge/client.h): one device's federated client over
 // ClientHost, with data from the device's callbacks, an eligibility gate, and
-// the model store for offline inference. LibTorch comes from the torch plugin
-// (client/torch_plugin.h), so this library does not link it.
+// the model store for offline inference, and the device's strategy state
+// across check-ins (client/sdk/device_state.h). LibTorch comes from the torch
+// plugin (client/torch_plugin.h), so this library does not link it.
 
 #include "fedge/client.h"
 
@@ -26,6 +27,7 @@
 #include "client/model_store.h"
 #include "client/model_export.h"
 #include "client/sdk/device_data.h"
+#include "client/sdk/device_state.h"
 #include "client/sdk/status_map.h"
 #include "client/signature_model_verifier.h"
 #include "client/torch_plugin.h"
@@ -177,7 +179,8 @@ class Client::Impl {
        std::shared_ptr<const client::ModelVerifier> store_verifier,
        std::unique_ptr<client::ModelStore> store)
       : config_(std::move(config)), security_(std::move(security)),
-        store_verifier_(std::move(store_verifier)), store_(std::move(store)) {
+        store_verifier_(std::move(store_verifier)), store_(std::move(store)),
+        state_(store_->dir(), config_.client_id, PosixFileSystem::Default()) {
     if (!config_.plugin_dir.empty()) plugin_dirs_.push_back(config_.plugin_dir);
     const std::string lib = LibraryDir();
     plugin_dirs_.push_back(lib + "/fedge");
@@ -289,6 +292,9 @@ class Client::Impl {
     client::LogicalClientSpec spec;
     spec.client_id = config_.client_id;
     spec.num_examples = static_cast<uint64_t>(*examples);
+    // Trained from the kept state; kept only if the update is not refused.
+    client::LocalState local_state = state_.Current();
+    spec.local_state = &local_state;
     TaskRecord record;
     spec.data = [this, &record, expected = *examples]() -> absl::StatusOr<Dataset> {
       const std::optional<protocol::TaskSpec> task = TaskHint();
@@ -338,6 +344,7 @@ class Client::Impl {
     watchdog.join();
 
     const client::ClientHostStats& st = host.stats();
+    state_.Finish(local_state, record.trained && st.updates_sent > 0 && st.updates_refused == 0);
     rep->task_received = record.received;
     rep->trained = record.trained;
     rep->uploaded = st.updates_sent > 0;
@@ -422,12 +429,19 @@ class Client::Impl {
       return Error(FEDGE_ERR_NO_MODEL,
                    absl::StrCat("no verified model in ", store_->dir(), " yet"));
     }
-    if (predictor_ != nullptr && predictor_version_ == (*m)->version) return Error();
-    absl::StatusOr<std::unique_ptr<client::PluginPredictor>> p =
-        client::LoadTorchPredictor((*m)->payload, std::max(1, config_.threads), plugin_dirs_);
+    if (predictor_ != nullptr && predictor_version_ == (*m)->version &&
+        predictor_state_ == state_.generation()) {
+      return Error();
+    }
+    // FedBN: the device's own normalisation layers, not the global ones.
+    uint64_t generation = 0;
+    const std::optional<protocol::ModelPayload> own = state_.OwnModel((*m)->payload, &generation);
+    absl::StatusOr<std::unique_ptr<client::PluginPredictor>> p = client::LoadTorchPredictor(
+        own ? *own : (*m)->payload, std::max(1, config_.threads), plugin_dirs_);
     if (!p.ok()) return sdk::ToError(p.status());
     predictor_ = *std::move(p);
     predictor_version_ = (*m)->version;
+    predictor_state_ = generation;
     predictor_task_ = (*m)->payload.task;
     return Error();
   }
@@ -449,6 +463,8 @@ class Client::Impl {
   const std::unique_ptr<client::ModelStore> store_;
   std::vector<std::string> plugin_dirs_;
 
+  sdk::DeviceState state_;  // thread-safe
+
   std::atomic<bool> running_{false};
   std::mutex mu_;  // guards host_, cancel_pending_ (and the watchdog's wait)
   client::ClientHost* host_ = nullptr;
@@ -460,6 +476,7 @@ class Client::Impl {
   std::mutex predict_mu_;  // guards the predictor_* members
   std::unique_ptr<client::PluginPredictor> predictor_;
   uint64_t predictor_version_ = 0;
+  uint64_t predictor_state_ = 0;  // state_.generation() it was loaded with
   protocol::TaskSpec predictor_task_;
 
   std::mutex hint_mu_;

@@ -111,6 +111,24 @@ TEST_F(CheckInHostTest, AfterItsUpdateTheHostWaitsForRetryLater) {
   ASSERT_TRUE(host_->stats().retry_later.has_value());
   EXPECT_EQ(host_->stats().retry_later->after_ms, 7000u);
   EXPECT_EQ(host_->stats().updates_sent, 1u);
+  EXPECT_EQ(host_->stats().updates_refused, 0u);
+}
+
+// Only an error naming the round of the update sent counts as its refusal.
+TEST_F(CheckInHostTest, AnErrorNamingTheUpdatesRoundCountsAsItsRefusal) {
+  StartCheckIn(std::nullopt);
+  const std::string peer = Register();
+  coordinator_.Send(peer, Signed(3, 1));
+  EXPECT_EQ(Expect<protocol::Update>().round, 3u);
+  coordinator_.Send(peer, protocol::ErrorReply{protocol::ErrorCode::kWrongRound, 2, "old"});
+  coordinator_.Send(peer, protocol::ErrorReply{protocol::ErrorCode::kWrongRound, 3, "closed"});
+  coordinator_.Send(peer, protocol::RetryLater{0, 1000, "round 4 in progress"});
+  Expect<protocol::Leave>();
+  JoinHost();
+  EXPECT_THAT(run_status_, IsOk());
+  EXPECT_EQ(host_->stats().updates_sent, 1u);
+  EXPECT_EQ(host_->stats().updates_refused, 1u);
+  EXPECT_EQ(host_->stats().errors_received, 2u);
 }
 
 TEST_F(CheckInHostTest, WithoutRetryLaterTheRunEndsAHeartbeatAfterTheTask) {

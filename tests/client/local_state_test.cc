@@ -1,5 +1,6 @@
 // The per-client state of SCAFFOLD and FedBN, against the papers' update
-// rules written out here, with a fake inner trainer.
+// rules written out here, with a fake inner trainer; the state kept by the
+// caller (the device SDK's) and the FedBN overlay of a device's model.
 
 #include "client/local_state.h"
 
@@ -131,6 +132,103 @@ TEST(LocalStateTest, FedBnKeepsNormalisationLayersLocal) {
   inner.fail = absl::OkStatus();
   ASSERT_THAT(trainer->Train(second, Examples(20), nullptr, &out), IsOk());
   EXPECT_THAT(inner.seen.back().model.weights, ::testing::ElementsAre(4, 5, 6, 12, 16));
+}
+
+// The caller's state starts the task and holds the state after it: a trainer
+// built over a copy of the state after round 1 continues exactly as the one
+// that trained round 1.
+TEST(LocalStateTest, CallersStateStartsTheTaskAndHoldsTheResult) {
+  FakeInner inner;
+  inner.delta = {0.3f, -0.6f, 0.9f, 0.25f, 0.5f};
+  protocol::Task task = MakeTask({1, 1, 1, 1, 0});
+  task.control = {0.1f, -0.2f, 0.3f, 0.05f, 9.0f};
+  task.config.local_normalization = true;
+  LocalState kept;
+  auto first = MakeLocalStateTrainer(&inner, &kept);
+  TrainOutcome out1;
+  ASSERT_THAT(first->Train(task, Examples(20), nullptr, &out1), IsOk());
+  EXPECT_EQ(kept.model, ModelFingerprint(task.model));
+  EXPECT_EQ(kept.num_weights, 5u);
+  EXPECT_EQ(kept.control, out1.control_delta);  // c_i = 0 + the change
+  EXPECT_TRUE(kept.local_normalization);
+  EXPECT_THAT(kept.normalization, ::testing::ElementsAre(1.25f, 0.5f));
+
+  LocalState copy = kept;
+  auto second = MakeLocalStateTrainer(&inner, &copy);
+  TrainOutcome a, b;
+  ASSERT_THAT(first->Train(task, Examples(20), nullptr, &a), IsOk());
+  const protocol::Task seen_a = inner.seen.back();
+  ASSERT_THAT(second->Train(task, Examples(20), nullptr, &b), IsOk());
+  EXPECT_EQ(inner.seen.back().control, seen_a.control);
+  EXPECT_EQ(inner.seen.back().model.weights, seen_a.model.weights);
+  EXPECT_EQ(a.control_delta, b.control_delta);
+  EXPECT_EQ(a.delta, b.delta);
+  EXPECT_TRUE(kept == copy);
+}
+
+TEST(LocalStateTest, FailedTaskLeavesTheCallersStateUntouched) {
+  FakeInner inner;
+  inner.fail = absl::CancelledError("stopped");
+  protocol::Task task = MakeTask({1, 1, 1, 1, 0});
+  task.control = {0.1f, -0.2f, 0.3f, 0.05f, 0.0f};
+  LocalState kept;
+  auto trainer = MakeLocalStateTrainer(&inner, &kept);
+  TrainOutcome out;
+  EXPECT_FALSE(trainer->Train(task, Examples(20), nullptr, &out).ok());
+  EXPECT_TRUE(kept.empty());
+  EXPECT_TRUE(kept == LocalState());
+}
+
+// State of another model layout is never applied: the task starts from
+// c_i = 0 and the global normalisation values, and replaces the state.
+TEST(LocalStateTest, StateOfAnotherModelIsDroppedNotApplied) {
+  FakeInner inner;
+  inner.delta = {0, 0, 0, 0, 0};
+  protocol::Task task = MakeTask({1, 1, 1, 7, 8});
+  task.control = {0.1f, -0.2f, 0.3f, 0.05f, 0.0f};
+  task.config.local_normalization = true;
+  protocol::Task other = task;
+  other.model.manifest.tensors[0].name = "v";  // same length, another layout
+  LocalState kept;
+  kept.model = ModelFingerprint(other.model);
+  kept.num_weights = 5;
+  kept.control = {5, 5, 5, 5, 0};
+  kept.local_normalization = true;
+  kept.normalization = {-1, -1};
+  auto trainer = MakeLocalStateTrainer(&inner, &kept);
+  TrainOutcome out;
+  ASSERT_THAT(trainer->Train(task, Examples(20), nullptr, &out), IsOk());
+  EXPECT_THAT(inner.seen.back().control, ::testing::ElementsAre(0.1f, -0.2f, 0.3f, 0.05f, 0.0f));
+  EXPECT_THAT(inner.seen.back().model.weights, ::testing::ElementsAre(1, 1, 1, 7, 8));
+  EXPECT_EQ(kept.model, ModelFingerprint(task.model));
+  EXPECT_EQ(kept.control, out.control_delta);
+  EXPECT_THAT(kept.normalization, ::testing::ElementsAre(7, 8));
+}
+
+TEST(LocalStateTest, OverlayWritesTheDevicesOwnNormalisationOntoItsModelOnly) {
+  FakeInner inner;
+  inner.delta = {0, 0, 0, 0.5f, -0.5f};
+  protocol::Task task = MakeTask({1, 2, 3, 10, 20});
+  task.config.local_normalization = true;
+  LocalState kept;
+  auto trainer = MakeLocalStateTrainer(&inner, &kept);
+  TrainOutcome out;
+  ASSERT_THAT(trainer->Train(task, Examples(20), nullptr, &out), IsOk());
+
+  protocol::ModelPayload newer = MakeTask({4, 5, 6, 70, 80}).model;
+  ASSERT_TRUE(OverlayLocalNormalization(kept, &newer));
+  EXPECT_THAT(newer.weights, ::testing::ElementsAre(4, 5, 6, 10.5f, 19.5f));
+  protocol::ModelPayload other = MakeTask({4, 5, 6, 70, 80}).model;
+  other.architecture_id = "builtin:other";
+  EXPECT_FALSE(OverlayLocalNormalization(kept, &other));
+  EXPECT_THAT(other.weights, ::testing::ElementsAre(4, 5, 6, 70, 80));
+
+  // A later task without FedBN: the device's model is the global one again.
+  task.config.local_normalization = false;
+  ASSERT_THAT(trainer->Train(task, Examples(20), nullptr, &out), IsOk());
+  EXPECT_FALSE(kept.local_normalization);
+  protocol::ModelPayload plain = MakeTask({4, 5, 6, 70, 80}).model;
+  EXPECT_FALSE(OverlayLocalNormalization(kept, &plain));
 }
 
 }  // namespace

@@ -5,7 +5,9 @@
  * register, and if a task comes while the device is eligible, train on the
  * device's data and upload the update; the task's model, once its signature
  * verifies, is stored crash-safely in `storage_dir`. fedge_model_predict()
- * runs the newest stored model and needs no network.
+ * runs the newest stored model and needs no network. Strategies that keep
+ * per-device state (SCAFFOLD's control variate, FedBN's own normalisation
+ * layers) keep it in `storage_dir` too, across check-ins and restarts.
  *
  * Conventions
  *  - Every function returning fedge_status returns FEDGE_OK or an error code;
@@ -134,7 +136,9 @@ typedef struct fedge_config {
   const char* key_file;
   const char* coordinator_pub;
   int insecure;
-  const char* storage_dir;          /* the model store; created if missing */
+  /* The model store, created if missing; also holds local-state.fls, the
+   * device's strategy state (README "Device SDK"). One client id per directory. */
+  const char* storage_dir;
   uint64_t client_id;
   int threads;                      /* training/inference threads (default 1) */
   int64_t max_train_ms;             /* per task wall time; 0 = unlimited */
@@ -208,6 +212,9 @@ FEDGE_API fedge_status fedge_client_create(const fedge_config* config, fedge_cli
  * FEDGE_ERR_CANCELLED; FEDGE_ERR_UNAVAILABLE when the coordinator ended the
  * federation. Every model received (a task's, or the newest one the
  * coordinator sends a device holding an older one) is verified and stored.
+ * The device's strategy state (SCAFFOLD's c_i, FedBN's layers) trains the
+ * task and, once the update was sent and not refused, is saved crash-safely
+ * before returning; otherwise it stays as it was.
  * `report` may be NULL. Tells the coordinator it leaves and disconnects
  * before returning. */
 FEDGE_API fedge_status fedge_client_run_once(fedge_client* client, int64_t timeout_ms,
@@ -231,7 +238,9 @@ FEDGE_API fedge_status fedge_model_get_info(fedge_client* client, fedge_model_in
  * BINARY, the predicted values for REAL), sizes as fedge_model_get_info
  * reports them. A buffer too small is FEDGE_ERR_INVALID_ARGUMENT saying how
  * many floats are needed, so a model of another task arriving between the
- * two calls is never read or written past the buffers.
+ * two calls is never read or written past the buffers. Under FedBN (the
+ * device's last task kept normalisation layers local) the device's own
+ * normalisation values replace the stored model's.
  * FEDGE_ERR_NO_MODEL before any model was stored. */
 FEDGE_API fedge_status fedge_model_predict(fedge_client* client, int n, const float* inputs,
                                            size_t inputs_len, float* outputs,
