@@ -12,10 +12,11 @@
 // concurrently.
 
 #include <cstdint>
-#include <mutex>
 #include <optional>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "base/file_system.h"
 #include "client/local_state_store.h"
 #include "protocol/model_payload.h"
@@ -66,11 +67,10 @@ class DeviceState {
   // prediction never waits for an fsync.
   client::LocalStateStore store_;
 
-  mutable std::mutex mu_;
-  // Written under mu_, by Finish only, which also reads it unlocked.
-  client::LocalState kept_;
-  uint64_t generation_ = 0;  // GUARDED_BY(mu_)
-  bool unsaved_ = false;     // Finish only: kept_ is newer than the file
+  mutable absl::Mutex mu_;
+  client::LocalState kept_ ABSL_GUARDED_BY(mu_);
+  uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
+  bool unsaved_ = false;  // Finish only: kept_ is newer than the file
 };
 
 }  // namespace fedge::sdk
