@@ -42,4 +42,14 @@ std::string FormatIdList(std::vector<uint64_t> ids) {
   return out;
 }
 
+std::string ShortIdList(std::vector<uint64_t> ids) {
+  const size_t count = ids.size();
+  std::string full = FormatIdList(std::move(ids));
+  constexpr size_t kKeep = 32;
+  if (full.size() <= kKeep) return full;
+  const size_t cut = full.rfind(',', kKeep);
+  return absl::StrCat(full.substr(0, cut == std::string::npos ? kKeep : cut), ",... (", count,
+                      " ids)");
+}
+
 }  // namespace fedge

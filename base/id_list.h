@@ -22,6 +22,10 @@ absl::StatusOr<std::vector<uint64_t>> ParseIdList(absl::string_view spec,
 // The reverse, compact: sorted ids {0,1,2,5,7,8} as "0-2,5,7-8".
 std::string FormatIdList(std::vector<uint64_t> ids);
 
+// FormatIdList for people: cut after about 32 characters, with the count
+// ("0,2,4,6,8,10,12,14,16,18,20,... (1000 ids)"), for log tags and names.
+std::string ShortIdList(std::vector<uint64_t> ids);
+
 }  // namespace fedge
 
 #endif  // FEDGE_BASE_ID_LIST_H_

@@ -1,5 +1,9 @@
 #include "base/process_stats.h"
 
+#include <sys/resource.h>
+
+#include <algorithm>
+
 #include <dirent.h>
 
 #include <cstdio>
@@ -46,6 +50,18 @@ ProcessStats ReadProcessStats() {
   s.rss_kb = ReadRssKb();
   s.open_fds = CountOpenFds();
   return s;
+}
+
+uint64_t RaiseOpenFileLimit(uint64_t wanted) {
+  rlimit r{};
+  if (::getrlimit(RLIMIT_NOFILE, &r) != 0) return 0;
+  if (r.rlim_cur == RLIM_INFINITY || r.rlim_cur >= wanted) return r.rlim_cur;
+  const rlim_t target = r.rlim_max == RLIM_INFINITY ? wanted : std::min<rlim_t>(wanted, r.rlim_max);
+  if (target > r.rlim_cur) {
+    r.rlim_cur = target;
+    if (::setrlimit(RLIMIT_NOFILE, &r) != 0) return 0;
+  }
+  return r.rlim_cur;
 }
 
 }  // namespace fedge

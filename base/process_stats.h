@@ -18,6 +18,12 @@ struct ProcessStats {
 // counted.
 ProcessStats ReadProcessStats();
 
+// Raises this process's soft limit on open descriptors to `wanted` (at most
+// the hard limit). Returns the soft limit now in force. A process hosting
+// thousands of connections (the coordinator, a client process with many
+// logical clients) needs more than the usual default of 1,024.
+uint64_t RaiseOpenFileLimit(uint64_t wanted);
+
 }  // namespace fedge
 
 #endif  // FEDGE_BASE_PROCESS_STATS_H_

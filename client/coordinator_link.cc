@@ -8,7 +8,14 @@ namespace fedge::client {
 
 absl::Status CoordinatorLink::Open() {
   Close(absl::ZeroDuration());
-  socket_ = zmq::socket_t(*ctx_, zmq::socket_type::dealer);
+  try {
+    socket_ = zmq::socket_t(*ctx_, zmq::socket_type::dealer);
+  } catch (const zmq::error_t& e) {
+    // EMFILE: the context's socket limit or the process's descriptors (a
+    // closed socket is reaped asynchronously). An error, not an abort.
+    return absl::ResourceExhaustedError(
+        absl::StrCat("client ", client_id_, ": cannot open a socket: ", e.what()));
+  }
   protocol::SocketConfig cfg;
   cfg.max_frame_bytes = options_.max_frame_bytes;
   cfg.reconnect_interval = options_.reconnect_interval;

@@ -274,7 +274,7 @@ absl::Status Run(const Security& security) {
   });
   FEDGE_ASSIGN_OR_RETURN(std::vector<uint64_t> ids, ParseIdList(absl::GetFlag(FLAGS_client_ids), "--client_ids"));
   SetLogTag(ids.size() == 1 ? absl::StrCat("client ", ids[0])
-                            : absl::StrCat("clients ", absl::GetFlag(FLAGS_client_ids)));
+                            : absl::StrCat("clients ", ShortIdList(ids)));
   FEDGE_ASSIGN_OR_RETURN(AttackSetup attack, AttackFromFlags(ids));
   const std::string source = absl::GetFlag(FLAGS_train_data).empty()
                                  ? absl::GetFlag(FLAGS_data_dir)

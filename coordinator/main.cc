@@ -22,6 +22,7 @@
 #include "base/file_system.h"
 #include "base/status_macros.h"
 #include "base/log.h"
+#include "base/process_stats.h"
 #include "base/signals.h"
 #include "data/source.h"
 #include "data/task_flags.h"
@@ -498,5 +499,7 @@ int main(int argc, char** argv) {
   };
   absl::SetFlagsUsageConfig(usage);
   absl::ParseCommandLine(argc, argv);
+  // One descriptor per connected client and then some: as many as allowed.
+  fedge::RaiseOpenFileLimit(1u << 20);
   return fedge::Main();
 }

@@ -84,7 +84,7 @@ absl::Status RunLocal() {
 
   std::vector<ProcessRole> client_procs;
   for (size_t d = 0; d < s.devices.size(); ++d) {
-    const std::string ids = FormatIdList(s.devices[d]);
+    const std::string ids = ShortIdList(s.devices[d]);
     std::vector<std::string> argv = {bin + "/fedge-client"};
     for (std::string& a : ClientArgs(s, d, endpoint, s.partition_path, s.holdout_path)) {
       argv.push_back(std::move(a));

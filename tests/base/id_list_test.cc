@@ -48,4 +48,11 @@ TEST(FormatIdListTest, CompactsRunsAndRoundTrips) {
 }
 
 }  // namespace
+TEST(ShortIdListTest, CutsLongListsAndSaysHowMany) {
+  EXPECT_EQ(ShortIdList({0, 1, 2, 9}), "0-2,9");
+  std::vector<uint64_t> even;
+  for (uint64_t i = 0; i < 1000; i += 2) even.push_back(i);
+  EXPECT_EQ(ShortIdList(even), "0,2,4,6,8,10,12,14,16,18,20,22,... (500 ids)");
+}
+
 }  // namespace fedge
