@@ -47,7 +47,9 @@ class ClientHost::Impl {
     // stopped a process near 340 clients ("Too many open files"). Each
     // socket also holds a descriptor (its mailbox), and each connection one,
     // so the process's descriptor limit is raised too.
-    const size_t sockets = std::min<size_t>(4 * specs.size() + 16, 65535);
+    // Never below libzmq's default: Wake() opens a short-lived socket per
+    // finished task, and closed sockets are reaped asynchronously.
+    const size_t sockets = std::clamp<size_t>(4 * specs.size() + 16, 1023, 65535);
     zmq_ctx_set(ctx_.handle(), ZMQ_MAX_SOCKETS, static_cast<int>(sockets));
     const uint64_t fds = RaiseOpenFileLimit(2 * sockets + 64);
     if (fds < 2 * sockets + 64) {

@@ -91,7 +91,9 @@ absl::Status RunLocal() {
     }
     argv.insert(argv.end(), client_security[d].begin(), client_security[d].end());
     if (!s.faults[d].inject_fault.empty()) {
-      FEDGE_LOG(kInfo, "clients %s: --inject_fault=%s", ids, s.faults[d].inject_fault);
+      // The whole list: tests read which clients were faulted from this line.
+      FEDGE_LOG(kInfo, "clients %s: --inject_fault=%s", FormatIdList(s.devices[d]),
+                s.faults[d].inject_fault);
     }
     auto tee = std::make_unique<StderrTee>();
     FEDGE_ASSIGN_OR_RETURN(Subprocess p, Subprocess::Start(argv, env, -1, -1, tee->write_fd()));
