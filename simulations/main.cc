@@ -70,16 +70,9 @@ absl::Status RunLocal() {
             : absl::StrCat("--inject_fault=kill_after_checkpoint:", kill_coordinator_at));
   }
   std::string endpoint;
-  auto coordinator_tee = std::make_unique<StderrTee>();
-  absl::StatusOr<Subprocess> started =
-      StartWithReadyFd(first_argv, env, &endpoint, absl::Seconds(60), coordinator_tee->write_fd());
-  coordinator_tee->CloseWriteEnd();
-  if (!started.ok()) {
-    return absl::Status(started.status().code(),
-                        absl::StrCat(started.status().message(), "; its last error: ",
-                                     coordinator_tee->last_error()));
-  }
-  Subprocess coordinator = *std::move(started);
+  std::unique_ptr<StderrTee> coordinator_tee;
+  FEDGE_ASSIGN_OR_RETURN(Subprocess coordinator,
+                         StartCoordinator(first_argv, &endpoint, &coordinator_tee));
   FEDGE_LOG(kInfo, "coordinator listening on %s", endpoint);
 
   std::vector<ProcessRole> client_procs;
@@ -117,10 +110,7 @@ absl::Status RunLocal() {
       if (absl::StartsWith(a, "--listen=")) a = "--listen=" + endpoint;
     }
     std::string again;
-    coordinator_tee = std::make_unique<StderrTee>();
-    FEDGE_ASSIGN_OR_RETURN(coordinator, StartWithReadyFd(argv, env, &again, absl::Seconds(60),
-                                                         coordinator_tee->write_fd()));
-    coordinator_tee->CloseWriteEnd();
+    FEDGE_ASSIGN_OR_RETURN(coordinator, StartCoordinator(argv, &again, &coordinator_tee));
     FEDGE_LOG(kInfo, "coordinator killed %s; restarted on %s in %.2f s",
               kill_after_updates > 0
                   ? absl::StrCat("in round ", kill_coordinator_at, " after ", kill_after_updates,

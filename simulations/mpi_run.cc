@@ -129,16 +129,8 @@ absl::Status Coordinate(Cluster& cluster, absl::Time start) {
   for (std::string& a : CoordinatorArgs(s, listen)) argv.push_back(std::move(a));
   argv.insert(argv.end(), security.begin(), security.end());
   std::string bound;
-  auto tee = std::make_unique<StderrTee>();
-  absl::StatusOr<Subprocess> started =
-      StartWithReadyFd(argv, ChildEnv(), &bound, absl::Seconds(60), tee->write_fd());
-  tee->CloseWriteEnd();
-  if (!started.ok()) {
-    return absl::Status(started.status().code(),
-                        absl::StrCat(started.status().message(), "; its last error: ",
-                                     tee->last_error()));
-  }
-  Subprocess coordinator = *std::move(started);
+  std::unique_ptr<StderrTee> tee;
+  FEDGE_ASSIGN_OR_RETURN(Subprocess coordinator, StartCoordinator(argv, &bound, &tee));
   const std::string host =
       absl::GetFlag(FLAGS_advertise_host).empty() ? cluster.host() : absl::GetFlag(FLAGS_advertise_host);
   FEDGE_ASSIGN_OR_RETURN(const std::string endpoint, Advertised(bound, host));

@@ -214,6 +214,21 @@ absl::StatusOr<SimSetup> Prepare() {
   return s;
 }
 
+absl::StatusOr<Subprocess> StartCoordinator(const std::vector<std::string>& argv,
+                                            std::string* endpoint,
+                                            std::unique_ptr<StderrTee>* tee) {
+  *tee = std::make_unique<StderrTee>();
+  absl::StatusOr<Subprocess> started =
+      StartWithReadyFd(argv, ChildEnv(), endpoint, absl::Seconds(60), (*tee)->write_fd());
+  (*tee)->CloseWriteEnd();
+  if (!started.ok()) {
+    return absl::Status(started.status().code(),
+                        absl::StrCat(started.status().message(), "; its last error: ",
+                                     (*tee)->last_error()));
+  }
+  return started;
+}
+
 std::vector<std::string> ChildEnv() { return {"OMP_NUM_THREADS=1", "OMP_WAIT_POLICY=PASSIVE"}; }
 
 std::vector<std::string> CoordinatorArgs(const SimSetup& s, const std::string& listen) {

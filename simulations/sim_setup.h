@@ -6,6 +6,7 @@
 // --launcher=mpi (mpi_run.h). Reads fedge-sim's flags.
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -66,6 +67,13 @@ std::vector<std::string> ClientArgs(const SimSetup& s, size_t d, const std::stri
 // when a client process failed or not every round completed.
 absl::Status Report(const SimSetup& s, const ExitInfo& coordinator, const ClientTally& clients,
                     absl::Time start);
+
+// fedge-coordinator (`argv`, ChildEnv()) started with its stderr copied to
+// ours through a fresh `*tee`; `*endpoint` gets the endpoint it bound. A
+// start failure carries the child's last error line.
+absl::StatusOr<Subprocess> StartCoordinator(const std::vector<std::string>& argv,
+                                            std::string* endpoint,
+                                            std::unique_ptr<StderrTee>* tee);
 
 // The environment every child gets: one intra-op thread per process (more
 // fight over 2 cores).
