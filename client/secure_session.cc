@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "aggregation/fixed_point.h"
 #include "base/status_macros.h"
+#include "client/device_privacy.h"
 #include "client/fault_injection.h"
 #include "protocol/codec.h"
 
@@ -36,6 +37,14 @@ absl::StatusOr<std::unique_ptr<SecureSession>> SecureSession::Start(
   s->model_version_ = task.model_version;
   s->client_id_ = client_id;
   s->task_ = task.secure;
+  s->privacy_ = task.config.privacy;
+  if (s->privacy_.mode == protocol::PrivacyMode::kDistributed) {
+    if (control) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "round ", task.round, ": distributed DP with control variates is not supported"));
+    }
+    s->noise_bits_ = privacy::RandomBits::Crypto();
+  }
   s->model_size_ = model_size;
   s->control_ = control;
   const uint32_t index = static_cast<uint32_t>(it - cohort.begin()) + 1;
@@ -81,8 +90,18 @@ absl::StatusOr<std::optional<std::string>> SecureSession::SetUpdate(
   }
   std::vector<uint32_t> encoded(task_.config.input_length);
   absl::Span<uint32_t> words = absl::MakeSpan(encoded);
-  absl::Status s = aggregation::EncodeFixedPoint(delta, num_examples, task_.encoding,
-                                                 words.first(model_size_ + 1), &clipped_);
+  absl::Status s;
+  if (privacy_.mode == protocol::PrivacyMode::kDistributed) {
+    // Unweighted, weight word 0: a count of examples would add to what one
+    // client can change in the sum.
+    s = aggregation::EncodeFixedPointValues(delta, task_.encoding, words.first(model_size_),
+                                            &clipped_);
+    words[model_size_] = 0;
+    if (s.ok()) AddDistributedNoise(privacy_.noise_stddev, words.first(model_size_), *noise_bits_);
+  } else {
+    s = aggregation::EncodeFixedPoint(delta, num_examples, task_.encoding,
+                                      words.first(model_size_ + 1), &clipped_);
+  }
   if (s.ok() && control_) {
     s = aggregation::EncodeFixedPointValues(control_delta, task_.encoding,
                                             words.subspan(model_size_ + 1), &clipped_);

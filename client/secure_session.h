@@ -15,6 +15,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "privacy/noise.h"
 #include "protocol/messages.h"
 #include "secure/random.h"
 #include "secure/secagg.h"
@@ -38,6 +39,9 @@ class SecureSession {
   // session (e.g. the server asked for both shares of one client).
   absl::StatusOr<std::optional<std::string>> OnMessage(const protocol::SecAggToClient& m);
 
+  // Under distributed DP (the task's privacy mode) the delta, already
+  // clipped by the training runtime, is encoded unweighted with a zero weight
+  // word, and every word gets the task's share of discrete Gaussian noise.
   // The trained delta, the number of examples it was trained on and, in a
   // SCAFFOLD round (the task carries a control variate), the client's
   // control-variate change (empty otherwise); the MaskedInput frame once the
@@ -59,6 +63,8 @@ class SecureSession {
   uint64_t model_version_ = 0;
   uint64_t client_id_ = 0;
   protocol::SecureAggregationTask task_;
+  protocol::PrivacyConfig privacy_;  // distributed DP: the noise share to add
+  std::unique_ptr<privacy::RandomBits> noise_bits_;  // distributed DP only
   std::unique_ptr<secure::SecAggClient> client_;
   size_t clipped_ = 0;
   size_t model_size_ = 0;

@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "data/dataset.h"
+#include "client/device_privacy.h"
 #include "protocol/messages.h"
 
 namespace fedge::client {
@@ -24,6 +25,9 @@ struct TrainOutcome {
   // SCAFFOLD: the change of this client's control variate (client/local_state.h);
   // empty for other strategies.
   std::vector<float> control_delta;
+  // What differential privacy did to `delta` on the device (the runtime
+  // fills it in after training; client/device_privacy.h).
+  DevicePrivacy privacy;
 };
 
 // Server-side (or on-device) evaluation of a set of weights.

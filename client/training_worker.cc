@@ -114,9 +114,18 @@ absl::Status TrainingWorker::RunJob(Slot& slot, const Job& job, TrainOutcome* ou
   FEDGE_RETURN_IF_ERROR(EnsureData(slot));
   std::atomic<uint64_t>& wanted = wanted_round_[job.client];
   const uint64_t round = job.task.round;
-  return chosen.Train(
+  FEDGE_RETURN_IF_ERROR(chosen.Train(
       job.task, *slot.data,
-      [this, &wanted, round] { return stopping_.load() || wanted.load() != round; }, outcome);
+      [this, &wanted, round] { return stopping_.load() || wanted.load() != round; }, outcome));
+  // After training and any simulated attack: DP bounds what leaves the
+  // device, whatever produced it.
+  if (job.task.config.privacy.mode != protocol::PrivacyMode::kOff) {
+    if (noise_bits_ == nullptr) noise_bits_ = privacy::RandomBits::Crypto();
+    FEDGE_RETURN_IF_ERROR(ApplyDevicePrivacy(job.task.config.privacy,
+                                             absl::MakeSpan(outcome->delta), &outcome->metrics,
+                                             *noise_bits_, &outcome->privacy));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status TrainingWorker::EnsureEvalData(Slot& slot) {

@@ -118,6 +118,8 @@ class TrainingWorker {
   std::vector<Slot> slots_;
   std::unique_ptr<std::atomic<uint64_t>[]> wanted_round_;
   std::unique_ptr<Trainer> trainer_;  // training thread only
+  // Training thread only: DP noise (client/device_privacy.h), made on first use.
+  std::unique_ptr<privacy::RandomBits> noise_bits_;
   std::atomic<bool> stopping_{false};
   std::thread thread_;
 

@@ -31,6 +31,8 @@ static_assert(kDigestOffset + kDigestSize == kCheckpointHeaderSize);
 // Limits on the small fields; anything larger is corruption.
 constexpr uint32_t kMaxOptimizerStateBytes = 1u << 30;
 constexpr uint32_t kMaxRngStateBytes = 64 * 1024;
+// The accountant: a few hundred orders of two doubles, the clip, counters.
+constexpr uint32_t kMaxPrivacyStateBytes = 64 * 1024;
 constexpr uint32_t kMaxMetricsLineBytes = 1u << 20;
 constexpr uint32_t kMaxClients = 1u << 24;
 
@@ -137,7 +139,7 @@ absl::StatusOr<std::string> EncodeCheckpoint(const Checkpoint& c) {
   const CoordinatorSnapshot& s = c.coordinator;
   if (s.optimizer.state.size() > kMaxOptimizerStateBytes ||
       s.control_variate.size() * 4 > kMaxOptimizerStateBytes ||
-      s.cohort_rng.size() > kMaxRngStateBytes ||
+      s.cohort_rng.size() > kMaxRngStateBytes || s.privacy_state.size() > kMaxPrivacyStateBytes ||
       c.round_metrics_line.size() > kMaxMetricsLineBytes || s.clients.size() > kMaxClients) {
     return absl::InvalidArgumentError(absl::StrCat(
         "checkpoint of round ", s.round, ": a field is over its limit (optimiser state ",
@@ -161,6 +163,7 @@ absl::StatusOr<std::string> EncodeCheckpoint(const Checkpoint& c) {
   PutBytes(s.optimizer.state, &body);
   PutBytes(FloatBytes(s.control_variate), &body);
   PutBytes(s.cohort_rng, &body);
+  PutBytes(s.privacy_state, &body);
   PutBytes(c.round_metrics_line, &body);
   PutLe(s.clients.size(), 4, &body);
   for (const KnownClient& k : s.clients) {
@@ -241,6 +244,7 @@ absl::StatusOr<Checkpoint> DecodeCheckpoint(absl::string_view bytes, size_t max_
     std::memcpy(&s.control_variate[i], &bits, 4);
   }
   FEDGE_RETURN_IF_ERROR(r.Bytes(kMaxRngStateBytes, "cohort generator", &s.cohort_rng));
+  FEDGE_RETURN_IF_ERROR(r.Bytes(kMaxPrivacyStateBytes, "privacy state", &s.privacy_state));
   FEDGE_RETURN_IF_ERROR(r.Bytes(kMaxMetricsLineBytes, "metrics line", &c.round_metrics_line));
   uint64_t clients = 0;
   FEDGE_RETURN_IF_ERROR(r.Int(4, "client count", &clients));

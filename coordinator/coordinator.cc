@@ -37,18 +37,28 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(
       aggregation::MakeServerOptimizer((*strategy)->optimizer(), initial_model.weights.size(),
                                        protocol::ParameterRanges(initial_model.manifest));
   if (!optimizer.ok()) return optimizer.status();
-  return std::unique_ptr<Coordinator>(new Coordinator(std::move(config), std::move(initial_model),
-                                                      outbox, evaluator, observer,
-                                                      *std::move(strategy), *std::move(optimizer)));
+  if (absl::Status p = ValidatePrivacyOptions(config.privacy, config.secure.enabled,
+                                              (*strategy)->buffers_updates(),
+                                              (*strategy)->uses_control_variates());
+      !p.ok()) {
+    return p;
+  }
+  absl::StatusOr<std::unique_ptr<DpMechanism>> dp = DpMechanism::Create(config.privacy);
+  if (!dp.ok()) return dp.status();
+  return std::unique_ptr<Coordinator>(new Coordinator(
+      std::move(config), std::move(initial_model), outbox, evaluator, observer,
+      *std::move(strategy), *std::move(optimizer), *std::move(dp)));
 }
 
 Coordinator::Coordinator(CoordinatorConfig config, protocol::ModelPayload model, Outbox* outbox,
                          Evaluator* evaluator, RoundObserver* observer,
                          std::unique_ptr<Strategy> strategy,
-                         std::unique_ptr<aggregation::ServerOptimizer> optimizer)
+                         std::unique_ptr<aggregation::ServerOptimizer> optimizer,
+                         std::unique_ptr<DpMechanism> dp)
     : config_(std::move(config)), model_(std::move(model)), outbox_(outbox),
       evaluator_(evaluator), observer_(observer), strategy_(std::move(strategy)),
       aggregator_(strategy_->MakeAggregator()), optimizer_(std::move(optimizer)),
+      dp_(std::move(dp)),
       control_(strategy_->uses_control_variates() ? model_.weights.size() : 0, 0.0f),
       control_aggregator_(strategy_->uses_control_variates() ? aggregation::MakeFedAvgAggregator()
                                                              : nullptr),

@@ -51,6 +51,7 @@
 #include "aggregation/aggregator.h"
 #include "coordinator/client_registry.h"
 #include "coordinator/coordinator_snapshot.h"
+#include "coordinator/dp_mechanism.h"
 #include "coordinator/frame_rate_limiter.h"
 #include "coordinator/retry_advisor.h"
 #include "coordinator/round_report.h"
@@ -110,6 +111,8 @@ struct CoordinatorConfig {
   // The federated strategy (coordinator/strategy.h): aggregation rule, server
   // optimiser and their hyper-parameters.
   StrategyOptions strategy;
+  // Differential privacy (coordinator/dp_mechanism.h); off by default.
+  PrivacyOptions privacy;
   protocol::TrainingConfig training;
   // When enabled, rounds aggregate with SecAgg/SecAgg+: the coordinator only
   // ever sees the sum of the survivors' updates.
@@ -231,11 +234,15 @@ class Coordinator {
   // down, so a restarted coordinator picks them up again.
   bool halted() const { return halted_; }
   const std::string& finish_reason() const { return finish_reason_; }
+  // Finished because one more round would exceed --dp_target_epsilon: a
+  // normal end, with fewer rounds than configured.
+  bool privacy_budget_spent() const { return privacy_budget_spent_; }
 
  private:
   Coordinator(CoordinatorConfig config, protocol::ModelPayload model, Outbox* outbox,
               Evaluator* evaluator, RoundObserver* observer, std::unique_ptr<Strategy> strategy,
-              std::unique_ptr<aggregation::ServerOptimizer> optimizer);
+              std::unique_ptr<aggregation::ServerOptimizer> optimizer,
+              std::unique_ptr<DpMechanism> dp);
 
   void Handle(const std::string& peer, protocol::Hello& m, absl::Time now);
   void Handle(const std::string& peer, protocol::Update& m, absl::Time now);
@@ -332,6 +339,8 @@ class Coordinator {
   const std::unique_ptr<Strategy> strategy_;
   std::unique_ptr<aggregation::Aggregator> aggregator_;  // the strategy's rule
   std::unique_ptr<aggregation::ServerOptimizer> optimizer_;
+  // Differential privacy; null when off.
+  const std::unique_ptr<DpMechanism> dp_;
   // SCAFFOLD only (else empty/null): the server control variate c, one value
   // per weight, and the mean of the clients' changes to theirs.
   std::vector<float> control_;
@@ -350,6 +359,7 @@ class Coordinator {
   uint32_t consecutive_failures_ = 0;
   uint64_t model_version_ = 0;
   bool halted_ = false;
+  bool privacy_budget_spent_ = false;
   FrameRateLimiter client_rate_limiter_;        // one bucket per registered peer
   FrameRateLimiter unregistered_rate_limiter_;  // one bucket for all others
 

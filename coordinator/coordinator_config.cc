@@ -47,6 +47,11 @@ absl::Status ValidateCoordinatorConfig(const CoordinatorConfig& c) {
         "over_select applies to plain FedAvg; a secure round already tolerates dropouts "
         "through its threshold (secure.expected_dropout)");
   }
+  if (c.privacy.mode != protocol::PrivacyMode::kOff && c.over_select > 0) {
+    return absl::InvalidArgumentError(
+        "--over_select cannot run with --dp: DP cohorts are Poisson-sampled, as the accountant "
+        "assumes, and keeping the first arrivals would change who is in the sum");
+  }
   for (const FrameRateLimit* l : {&c.client_frame_limit, &c.unregistered_frame_limit}) {
     if (!(l->frames_per_second >= 0) || (l->frames_per_second > 0 && !(l->burst >= 1))) {
       return absl::InvalidArgumentError(absl::StrCat(

@@ -23,6 +23,7 @@ CoordinatorSnapshot Coordinator::Snapshot() const {
   std::ostringstream rng;
   rng << rng_;
   s.cohort_rng = rng.str();
+  if (dp_ != nullptr) s.privacy_state = dp_->SaveState();
   for (const std::string& peer : registry_.PeersByClientId()) {
     const ClientRecord* r = registry_.Find(peer);
     if (r != nullptr) s.clients.push_back({r->client_id, r->num_examples});
@@ -93,6 +94,20 @@ absl::Status Coordinator::Restore(CoordinatorSnapshot snapshot) {
   }
   if (!aggregation::AllFinite(snapshot.control_variate.data(), snapshot.control_variate.size())) {
     return absl::InvalidArgumentError("the checkpoint's control variate has NaN or infinite values");
+  }
+  // Before anything is restored: the budget already spent must carry over,
+  // and a run without DP must not continue one that had it (or the reverse).
+  if (snapshot.privacy_state.empty() != (dp_ == nullptr)) {
+    return absl::InvalidArgumentError(
+        dp_ == nullptr ? "the checkpoint was written by a run with --dp; resume it with the same "
+                         "--dp flags so its privacy budget carries over"
+                       : "the checkpoint was written by a run without --dp: its rounds spent an "
+                         "unaccounted privacy budget, so DP cannot be started from it");
+  }
+  if (dp_ != nullptr) {
+    if (absl::Status s = dp_->RestoreState(snapshot.privacy_state); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("checkpoint: ", s.message()));
+    }
   }
   if (absl::Status s = optimizer_->RestoreState(snapshot.optimizer.state); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("checkpoint: ", s.message()));

@@ -51,6 +51,10 @@ struct CoordinatorSnapshot {
   // The cohort-selection generator (std::mt19937_64 in its textual form), so
   // a resumed run selects the cohorts an uninterrupted one would have.
   std::string cohort_rng;
+  // Differential privacy (coordinator/dp_mechanism.h): the accountant's
+  // composed RDP curve and the adaptive clip, so a resumed run reports and
+  // enforces the budget already spent. Empty with DP off.
+  std::string privacy_state;
   // Registered when the snapshot was taken, by client id.
   std::vector<KnownClient> clients;
 };

@@ -33,6 +33,7 @@
 #include "coordinator/evaluation_flags.h"
 #include "coordinator/fault_injection.h"
 #include "coordinator/round_outputs.h"
+#include "coordinator/privacy_flags.h"
 #include "coordinator/strategy_flags.h"
 #include "protocol/model_signature.h"
 #include "secure/allow_list.h"
@@ -352,6 +353,12 @@ int Main() {
   cfg.training.learning_rate = static_cast<float>(absl::GetFlag(FLAGS_lr));
   cfg.training.max_examples = absl::GetFlag(FLAGS_max_examples);
   cfg.strategy = fedge::coordinator::StrategyOptionsFromFlags();
+  absl::StatusOr<coordinator::PrivacyOptions> privacy = coordinator::PrivacyOptionsFromFlags();
+  if (!privacy.ok()) {
+    std::fprintf(stderr, "fedge-coordinator: %s\n", std::string(privacy.status().message()).c_str());
+    return 2;
+  }
+  cfg.privacy = *privacy;
   cfg.seed = absl::GetFlag(FLAGS_seed);
   cfg.limits.max_frame_bytes = size_t{absl::GetFlag(FLAGS_max_frame_mb)} << 20;
   if (const std::string secure = absl::GetFlag(FLAGS_secure); secure != "none") {
@@ -475,7 +482,7 @@ int Main() {
     FEDGE_LOG(kError, "%s", s.ToString());
     return 1;
   }
-  return (*coord)->completed_rounds() >= cfg.rounds ? 0 : 1;
+  return (*coord)->completed_rounds() >= cfg.rounds || (*coord)->privacy_budget_spent() ? 0 : 1;
 }
 
 }  // namespace
@@ -495,7 +502,8 @@ int main(int argc, char** argv) {
   absl::FlagsUsageConfig usage;
   usage.contains_help_flags = [](absl::string_view file) {
     return absl::EndsWith(file, "/main.cc") || absl::EndsWith(file, "/strategy_flags.cc") ||
-           absl::EndsWith(file, "/task_flags.cc") || absl::EndsWith(file, "/evaluation_flags.cc");
+           absl::EndsWith(file, "/task_flags.cc") || absl::EndsWith(file, "/evaluation_flags.cc") ||
+           absl::EndsWith(file, "/privacy_flags.cc");
   };
   absl::SetFlagsUsageConfig(usage);
   absl::ParseCommandLine(argc, argv);

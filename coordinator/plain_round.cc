@@ -44,7 +44,18 @@ std::optional<Refusal> PlainRound::OnUpdate(const std::string&, protocol::Update
     aggregation::ClipNorm(absl::MakeSpan(m.delta), settings_.parameter_ranges,
                           settings_.clip_norm);
   }
-  absl::Status s = aggregator_->Add(m.delta, static_cast<double>(m.num_examples));
+  if (settings_.dp != nullptr) {
+    if (!aggregation::AllFinite(m.delta.data(), m.delta.size())) {
+      return Refusal{ErrorCode::kNonFinite,
+                     absl::StrCat("round ", settings_.round, ": update from client ", m.client_id,
+                                  " contains NaN or infinite values"),
+                     /*drop=*/true};
+    }
+    settings_.dp->ClipUpdate(absl::MakeSpan(m.delta));
+  }
+  // Under DP each client counts once: its weight is not bounded otherwise.
+  const double weight = settings_.dp != nullptr ? 1.0 : static_cast<double>(m.num_examples);
+  absl::Status s = aggregator_->Add(m.delta, weight);
   if (!s.ok()) {
     // A client that sends garbage is not waited for.
     return Refusal{ErrorCode::kNonFinite,
@@ -57,7 +68,8 @@ std::optional<Refusal> PlainRound::OnUpdate(const std::string&, protocol::Update
     control_->Add(m.control_delta, 1.0).IgnoreError();
   }
   if (std::isfinite(m.metrics.loss)) {
-    train_loss_sum_ += static_cast<double>(m.metrics.loss) * static_cast<double>(m.num_examples);
+    train_loss_sum_ += static_cast<double>(m.metrics.loss) * weight;
+    train_loss_weight_ += weight;
   }
   return std::nullopt;
 }
@@ -88,7 +100,9 @@ absl::StatusOr<std::vector<std::string>> PlainRound::Finish(absl::Span<float> de
                                                             RoundReport* report) {
   report->aggregated = static_cast<uint32_t>(aggregator_->count());
   report->total_weight = aggregator_->total_weight();
-  report->train_loss = report->total_weight > 0 ? train_loss_sum_ / report->total_weight : 0;
+  // NaN when no update carried a loss (local DP devices send none).
+  report->train_loss =
+      train_loss_weight_ > 0 ? train_loss_sum_ / train_loss_weight_ : std::nan("");
   absl::Status s = aggregator_->Finish(delta);
   report->buffered_bytes = aggregator_->buffered_bytes();
   if (!s.ok()) return s;

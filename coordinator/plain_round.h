@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "aggregation/aggregator.h"
+#include "coordinator/dp_mechanism.h"
 #include "coordinator/round.h"
 
 namespace fedge::coordinator {
@@ -29,6 +30,10 @@ class PlainRound final : public Round {
     // Norm bounding over these parameter ranges (0 = off).
     double clip_norm = 0;
     std::vector<std::pair<uint64_t, uint64_t>> parameter_ranges;
+    // Central or local differential privacy (not owned; null: off): every
+    // update is clipped by it over all its coordinates and counts once,
+    // whatever its example count.
+    DpMechanism* dp = nullptr;
   };
 
   // `aggregator` (the strategy's rule, reused across rounds for its storage)
@@ -56,7 +61,8 @@ class PlainRound final : public Round {
   const Settings settings_;
   aggregation::Aggregator* const aggregator_;
   aggregation::Aggregator* const control_;
-  double train_loss_sum_ = 0;  // example-weighted, from client metrics
+  double train_loss_sum_ = 0;     // example-weighted, from client metrics
+  double train_loss_weight_ = 0;  // the weight of the updates that carried a loss
   Outcome outcome_ = Outcome::kRunning;
   std::string failure_;
 };

@@ -54,6 +54,9 @@ void ReportPrinter::OnRoundEnd(const RoundReport& r) {
         absl::StrAppendFormat(&line, "backdoor %.4f  ", *r.eval.backdoor_success);
       }
     }
+    if (r.privacy.has_value()) {
+      absl::StrAppendFormat(&line, "eps %.3f  clip %.3g  ", r.privacy->epsilon, r.privacy->clip);
+    }
     absl::StrAppendFormat(&line, "%6.2fs  up %.2f MB  down %.2f MB", r.seconds,
                           r.bytes_up / 1e6, r.bytes_down / 1e6);
   } else {

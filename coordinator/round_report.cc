@@ -39,6 +39,16 @@ std::string RoundReportJson(const RoundReport& r) {
       }
     }
   }
+  if (r.privacy.has_value()) {
+    const PrivacyFigures& p = *r.privacy;
+    absl::StrAppendFormat(&s, ",\"epsilon\":%.6f,\"delta\":%g", p.epsilon, p.delta);
+    if (std::isfinite(p.epsilon_coordinator)) {
+      absl::StrAppendFormat(&s, ",\"epsilon_coordinator\":%.6f", p.epsilon_coordinator);
+    }
+    absl::StrAppendFormat(&s, ",\"dp_clip\":%.6g,\"dp_noise_stddev\":%.6g,\"dp_q\":%.6g,"
+                          "\"dp_clipped\":%d",
+                          p.clip, p.noise_stddev, p.sampling_rate, p.clipped);
+  }
   if (r.buffered_bytes > 0) absl::StrAppendFormat(&s, ",\"buffered_bytes\":%d", r.buffered_bytes);
   if (r.rss_kb >= 0) absl::StrAppendFormat(&s, ",\"rss_kb\":%d", r.rss_kb);
   if (r.open_fds >= 0) absl::StrAppendFormat(&s, ",\"open_fds\":%d", r.open_fds);

@@ -36,6 +36,20 @@ struct FederatedMetrics {
   double loss = 0, accuracy = 0, mse = 0, mae = 0;
 };
 
+// Differential privacy's figures after a round (coordinator/dp_mechanism.h).
+struct PrivacyFigures {
+  double epsilon = 0;  // spent so far, for readers of the released models
+  // Local and distributed DP: spent against the coordinator, which knows the
+  // cohorts (no amplification by sampling). Infinite under central DP, where
+  // the coordinator sees every update.
+  double epsilon_coordinator = 0;
+  double delta = 0;
+  double clip = 0;            // the L2 clip the round used
+  double noise_stddev = 0;    // of the noise on the sum, in update units (a lower bound for distributed)
+  double sampling_rate = 0;   // q
+  uint32_t clipped = 0;       // central and local: updates the coordinator clipped
+};
+
 struct RoundReport {
   uint64_t round = 0;
   bool completed = false;
@@ -57,6 +71,8 @@ struct RoundReport {
   // Bytes the strategy's aggregation rule held for this round's updates (0
   // for streaming rules such as FedAvg; robust rules buffer the cohort).
   uint64_t buffered_bytes = 0;
+  // Set when the run has --dp.
+  std::optional<PrivacyFigures> privacy;
   // The coordinator process when the round ended (base/process_stats.h), for
   // soak runs; -1 when not measured (the Coordinator core leaves them so,
   // fedge-coordinator fills them in before writing the metrics line).

@@ -25,8 +25,16 @@ void Coordinator::MaybeStartRound(absl::Time now) {
   std::vector<std::string> peers = SelectablePeers();
   if (peers.size() < config_.min_clients) return;
   const size_t target = RoundTarget(peers.size());
-  const size_t cohort = CohortSize(target, peers.size());
-  if (peers.size() > cohort) {
+  size_t cohort = CohortSize(target, peers.size());
+  if (dp_ != nullptr) {
+    peers = dp_->SampleCohort(peers, target, rng_);
+    cohort = peers.size();
+    if (std::optional<std::string> spent = dp_->BudgetExhausted(); spent.has_value()) {
+      privacy_budget_spent_ = true;
+      Finish(*spent);
+      return;
+    }
+  } else if (peers.size() > cohort) {
     std::shuffle(peers.begin(), peers.end(), rng_);
     peers.resize(cohort);
   }
@@ -54,6 +62,7 @@ void Coordinator::MaybeStartRound(absl::Time now) {
   task.model_version = model_version_;
   task.config = config_.training;
   strategy_->ConfigureTask(&task.config);
+  if (dp_ != nullptr) dp_->ConfigureTask(&task.config);
   task.control = control_;  // empty unless SCAFFOLD
   task.config.seed = config_.seed * 1000003u + round_;
   task.deadline_ms = static_cast<uint32_t>(absl::ToInt64Milliseconds(config_.round_timeout));
@@ -119,7 +128,11 @@ absl::StatusOr<std::unique_ptr<Round>> Coordinator::StartRound(
     }
     absl::StatusOr<std::unique_ptr<SecureRound>> secure =
         SecureRound::Start(config_.secure, round_, std::move(members), model_.weights.size(),
-                           strategy_->uses_control_variates(), rng_(), now, round_deadline_);
+                           strategy_->uses_control_variates(), rng_(), now, round_deadline_,
+                           dp_ != nullptr && dp_->mode() == protocol::PrivacyMode::kDistributed
+                               ? std::optional<SecureRound::DistributedDp>(
+                                     {dp_->clip(), dp_->options().noise_multiplier})
+                               : std::nullopt);
     if (!secure.ok()) return secure.status();
     return std::unique_ptr<Round>(*std::move(secure));
   }
@@ -131,6 +144,7 @@ absl::StatusOr<std::unique_ptr<Round>> Coordinator::StartRound(
   s.model_size = model_.weights.size();
   s.clip_norm = strategy_->clip_norm();
   s.parameter_ranges = parameter_ranges_;
+  s.dp = dp_.get();
   return std::unique_ptr<Round>(
       new PlainRound(std::move(s), aggregator_.get(), control_aggregator_.get()));
 }
@@ -205,6 +219,11 @@ void Coordinator::CompleteRound(absl::Time now) {
     return;
   }
   if (!control_.empty()) s = UpdateControlVariate();
+  if (s.ok() && dp_ != nullptr) {
+    PrivacyFigures figures;
+    s = dp_->FinishRound(absl::MakeSpan(mean_delta_), report_.aggregated, &figures);
+    report_.privacy = figures;
+  }
   if (s.ok()) s = optimizer_->Step(mean_delta_, absl::MakeSpan(model_.weights));
   if (!s.ok()) {
     FailRound(now, std::string(s.message()));
@@ -357,6 +376,14 @@ void Coordinator::FailRound(absl::Time now, const std::string& why) {
   report_.seconds = absl::ToDoubleSeconds(now - round_start_);
   report_.dropped += static_cast<uint32_t>(pending_.size());
   pending_.clear();
+  if (dp_ != nullptr && !report_.privacy.has_value()) {
+    // What was sampled may show in a failure: the round is charged anyway.
+    PrivacyFigures figures;
+    if (absl::Status s = dp_->ChargeFailedRound(&figures); !s.ok()) {
+      FEDGE_LOG(kError, "round %d: privacy accountant: %s", round_, s.ToString());
+    }
+    report_.privacy = figures;
+  }
   EndRound(now, "failed",
            consecutive_failures_ >= config_.max_failed_rounds
                ? std::optional<std::string>(

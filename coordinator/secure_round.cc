@@ -8,6 +8,7 @@
 #include "aggregation/kernels.h"
 #include "base/log.h"
 #include "base/status_macros.h"
+#include "privacy/distributed_dp.h"
 #include "protocol/codec.h"
 #include "secure/random.h"
 
@@ -18,7 +19,10 @@ using secure::SecAggServer;
 absl::StatusOr<std::unique_ptr<SecureRound>> SecureRound::Start(
     const SecureAggregationSettings& settings, uint64_t round, std::vector<Member> members,
     size_t model_size, bool control_variates, uint64_t graph_seed, absl::Time now,
-    absl::Time training_deadline) {
+    absl::Time training_deadline, std::optional<DistributedDp> dp) {
+  if (dp.has_value() && control_variates) {
+    return absl::InvalidArgumentError("distributed DP cannot carry control variates");
+  }
   if (members.size() < 2) {
     return absl::InvalidArgumentError(absl::StrCat(
         "round ", round, ": secure aggregation needs a cohort of at least 2, got ",
@@ -43,8 +47,25 @@ absl::StatusOr<std::unique_ptr<SecureRound>> SecureRound::Start(
       r->task_.config,
       secure::MakeSecAggConfig(settings.variant, n, static_cast<uint32_t>(input_length),
                                settings.expected_dropout, session_id, graph_seed));
-  FEDGE_ASSIGN_OR_RETURN(r->task_.encoding,
-                         aggregation::MakeFixedPointConfig(n, settings.clip, max_weight));
+  if (dp.has_value()) {
+    FEDGE_ASSIGN_OR_RETURN(privacy::DistributedGaussianPlan plan,
+                           privacy::PlanDistributedGaussian(n, r->task_.config.threshold,
+                                                            model_size, dp->clip,
+                                                            dp->noise_multiplier));
+    r->task_.encoding = plan.encoding;
+    r->privacy_.mode = protocol::PrivacyMode::kDistributed;
+    r->privacy_.clip = static_cast<float>(dp->clip);
+    r->privacy_.noise_stddev = plan.client_sigma;
+    FEDGE_LOG(kInfo,
+              "round %d: distributed DP: each client adds discrete Gaussian noise of %.4g words "
+              "(scale %.4g, sensitivity %.4g words); the sum carries >= %.4g words with %d "
+              "survivors",
+              round, plan.client_sigma, plan.encoding.scale, plan.sensitivity,
+              plan.min_total_sigma, r->task_.config.threshold);
+  } else {
+    FEDGE_ASSIGN_OR_RETURN(r->task_.encoding,
+                           aggregation::MakeFixedPointConfig(n, settings.clip, max_weight));
+  }
   r->task_.enabled = true;
   FEDGE_ASSIGN_OR_RETURN(r->server_, SecAggServer::Create(r->task_.config));
   r->peer_of_.resize(n + 1);
@@ -165,14 +186,23 @@ absl::StatusOr<std::vector<std::string>> SecureRound::Finish(absl::Span<float> d
                                                    model_size_));
   }
   absl::Span<const uint32_t> sum = server_->sum();
-  FEDGE_ASSIGN_OR_RETURN(double weight,
-                         aggregation::DecodeFixedPointMean(sum.first(model_size_ + 1),
-                                                           task_.encoding, delta));
+  std::vector<std::string> survivors;
+  for (uint32_t index : server_->survivors()) survivors.push_back(peer_of_[index]);
+  double weight = 0;
+  if (privacy_.mode == protocol::PrivacyMode::kDistributed) {
+    // Unweighted: the weight word is 0 (a count of examples would add to the
+    // sensitivity); every survivor counts once.
+    FEDGE_RETURN_IF_ERROR(aggregation::DecodeFixedPointValuesMean(
+        sum.first(model_size_), task_.encoding, survivors.size(), delta));
+    weight = static_cast<double>(survivors.size());
+  } else {
+    FEDGE_ASSIGN_OR_RETURN(weight, aggregation::DecodeFixedPointMean(sum.first(model_size_ + 1),
+                                                                     task_.encoding, delta));
+    weight *= static_cast<double>(task_.encoding.max_weight);
+  }
   if (!aggregation::AllFinite(delta.data(), delta.size())) {
     return absl::InternalError("the securely aggregated mean is not finite");
   }
-  std::vector<std::string> survivors;
-  for (uint32_t index : server_->survivors()) survivors.push_back(peer_of_[index]);
   if (control_variates_) {
     // SCAFFOLD averages the control-variate changes over the clients that
     // contributed (every survivor counts once).
@@ -182,7 +212,7 @@ absl::StatusOr<std::vector<std::string>> SecureRound::Finish(absl::Span<float> d
         absl::MakeSpan(mean_control_)));
   }
   report->aggregated = static_cast<uint32_t>(survivors.size());
-  report->total_weight = weight * static_cast<double>(task_.encoding.max_weight);
+  report->total_weight = weight;
   // Under secure aggregation no client's metrics reach the coordinator.
   report->train_loss = std::nan("");
   return survivors;

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -58,14 +59,27 @@ class SecureRound final : public Round {
   // so the coordinator learns only the cohort's sum of those too.
   // InvalidArgument on a bad setting or a cohort too small for secure
   // aggregation.
+  //
+  // With `dp` (distributed differential privacy, privacy/distributed_dp.h)
+  // inputs are [clipped delta | 0], unweighted, each word carrying the
+  // client's share of discrete Gaussian noise calibrated to the Shamir
+  // threshold; Finish yields the survivors' mean. Not with control variates.
+  struct DistributedDp {
+    double clip = 0;              // L2 bound on a client's delta
+    double noise_multiplier = 0;  // z: the sum's noise is at least z * clip
+  };
   static absl::StatusOr<std::unique_ptr<SecureRound>> Start(
       const SecureAggregationSettings& settings, uint64_t round, std::vector<Member> members,
       size_t model_size, bool control_variates, uint64_t graph_seed, absl::Time now,
-      absl::Time training_deadline);
+      absl::Time training_deadline, std::optional<DistributedDp> dp = std::nullopt);
 
   // Every member's Task carries the SecAgg configuration and cohort
-  // (identical for all, so encoded once).
-  void PrepareTask(protocol::Task* task) const override { task->secure = task_; }
+  // (identical for all, so encoded once), and with distributed DP the
+  // clip and the noise share each device adds.
+  void PrepareTask(protocol::Task* task) const override {
+    task->secure = task_;
+    if (privacy_.mode == protocol::PrivacyMode::kDistributed) task->config.privacy = privacy_;
+  }
 
   // Always refused: a plain update would reveal the client's delta.
   std::optional<Refusal> OnUpdate(const std::string& peer, protocol::Update& update) override;
@@ -112,6 +126,7 @@ class SecureRound final : public Round {
   size_t masked_inputs_ = 0;
   size_t model_size_ = 0;
   bool control_variates_ = false;
+  protocol::PrivacyConfig privacy_;  // distributed DP: what devices add
   std::vector<float> mean_control_;  // set by Finish in SCAFFOLD rounds
 };
 

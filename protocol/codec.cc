@@ -70,6 +70,9 @@ void Write(BodyWriter& w, const Task& m) {
   w.Scalar(m.config.clip_norm);
   w.Scalar(static_cast<uint8_t>(m.config.local_normalization ? 1 : 0));
   w.Scalar(static_cast<uint8_t>(m.config.evaluate_only ? 1 : 0));
+  w.Scalar(static_cast<uint8_t>(m.config.privacy.mode));
+  w.Scalar(m.config.privacy.clip);
+  w.Scalar(m.config.privacy.noise_stddev);
   w.Scalar(m.deadline_ms);
   Write(w, m.model);
   w.String(m.signature.signature);
@@ -175,6 +178,27 @@ void Read(BodyReader& r, const DecodeLimits& lim, ModelPayload& m) {
   r.Scalar(m.task.loss, "ModelPayload.task.loss");
 }
 
+// Range checks here, so a device never acts on a privacy setting it cannot
+// honour: an unknown mode, or a clip or noise that is negative or not finite.
+void ReadPrivacy(BodyReader& r, PrivacyConfig& p) {
+  uint8_t mode = 0;
+  r.Scalar(mode, "Task.config.privacy.mode");
+  if (mode > static_cast<uint8_t>(PrivacyMode::kLocal)) {
+    throw WireFormatError("Task.config.privacy.mode is not 0-3");
+  }
+  p.mode = static_cast<PrivacyMode>(mode);
+  r.Scalar(p.clip, "Task.config.privacy.clip");
+  r.Scalar(p.noise_stddev, "Task.config.privacy.noise_stddev");
+  if (!std::isfinite(p.clip) || p.clip < 0 || !std::isfinite(p.noise_stddev) ||
+      p.noise_stddev < 0) {
+    throw WireFormatError("Task.config.privacy: clip or noise_stddev negative or not finite");
+  }
+  const bool on_device = p.mode == PrivacyMode::kLocal || p.mode == PrivacyMode::kDistributed;
+  if (on_device && !(p.clip > 0)) {
+    throw WireFormatError("Task.config.privacy: local or distributed mode without a clip");
+  }
+}
+
 void Read(BodyReader& r, const DecodeLimits& lim, Task& m) {
   r.Scalar(m.round, "Task.round");
   r.Scalar(m.model_version, "Task.model_version");
@@ -195,6 +219,7 @@ void Read(BodyReader& r, const DecodeLimits& lim, Task& m) {
   r.Scalar(evaluate_only, "Task.config.evaluate_only");
   if (evaluate_only > 1) throw WireFormatError("Task.config.evaluate_only is not 0 or 1");
   m.config.evaluate_only = evaluate_only == 1;
+  ReadPrivacy(r, m.config.privacy);
   r.Scalar(m.deadline_ms, "Task.deadline_ms");
   Read(r, lim, m.model);
   r.String(m.signature.signature, kModelSignatureSize, "Task.signature");

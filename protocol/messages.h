@@ -96,6 +96,33 @@ struct Welcome {
   uint64_t model_version = 0;
 };
 
+// Differential privacy (privacy/, docs/privacy.md): what a device does to its
+// update before it leaves. kOff and kCentral: nothing (under central DP the
+// coordinator clips each update and noises the sum). kLocal: clip the whole
+// delta (every coordinate, buffers too) to L2 norm `clip`, then add Gaussian
+// noise of standard deviation `noise_stddev` to every coordinate. kDistributed
+// (secure aggregation only): clip likewise, then add discrete Gaussian noise
+// of standard deviation `noise_stddev` fixed-point units to every word of the
+// secure-aggregation input, so only the survivors' sum carries the full noise.
+enum class PrivacyMode : uint8_t { kOff = 0, kCentral = 1, kDistributed = 2, kLocal = 3 };
+
+// "off", "central", "distributed", "local".
+inline const char* PrivacyModeName(PrivacyMode mode) {
+  switch (mode) {
+    case PrivacyMode::kOff: return "off";
+    case PrivacyMode::kCentral: return "central";
+    case PrivacyMode::kDistributed: return "distributed";
+    case PrivacyMode::kLocal: return "local";
+  }
+  return "?";
+}
+
+struct PrivacyConfig {
+  PrivacyMode mode = PrivacyMode::kOff;
+  float clip = 0;           // kLocal, kDistributed: L2 bound on the whole delta (> 0)
+  double noise_stddev = 0;  // kLocal: per coordinate; kDistributed: per word, in units
+};
+
 struct TrainingConfig {
   uint32_t local_epochs = 1;
   uint32_t batch_size = 32;
@@ -116,6 +143,7 @@ struct TrainingConfig {
   // model on its held-out split and answers with an Update whose delta is
   // empty, num_examples the held-out examples and metrics their means.
   bool evaluate_only = false;
+  PrivacyConfig privacy;
 };
 
 // Present (enabled) when the round aggregates securely: instead of an Update

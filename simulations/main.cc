@@ -160,7 +160,8 @@ int main(int argc, char** argv) {
   usage.contains_help_flags = [](absl::string_view file) {
     return absl::EndsWith(file, "/sim_flags.cc") || absl::EndsWith(file, "/strategy_flags.cc") ||
            absl::EndsWith(file, "/attack_flags.cc") || absl::EndsWith(file, "/task_flags.cc") ||
-           absl::EndsWith(file, "/evaluation_flags.cc");
+           absl::EndsWith(file, "/evaluation_flags.cc") ||
+           absl::EndsWith(file, "/privacy_flags.cc");
   };
   absl::SetFlagsUsageConfig(usage);
   absl::ParseCommandLine(static_cast<int>(args.size()), args.data());

@@ -60,6 +60,8 @@ absl::StatusOr<std::vector<RoundRow>> ParseMetrics(const std::string& jsonl) {
     Number(line, "fed_loss", &r.fed_loss);
     Number(line, "fed_accuracy", &r.fed_accuracy);
     Number(line, "fed_mse", &r.fed_mse);
+    Number(line, "epsilon", &r.epsilon);
+    Number(line, "epsilon_coordinator", &r.epsilon_coordinator);
     rows.push_back(r);
   }
   return rows;
@@ -76,14 +78,14 @@ std::string ResultsCsv(const std::vector<RoundRow>& rows) {
   std::string out =
       "round,completed,clients,test_accuracy,test_loss,train_loss,round_seconds,bytes_up,"
       "bytes_down,backdoor_success,test_mse,test_mae,fed_clients,fed_loss,fed_accuracy,"
-      "fed_mse\n";
+      "fed_mse,epsilon,epsilon_coordinator\n";
   for (const RoundRow& r : rows) {
     absl::StrAppendFormat(&out,
-                          "%d,%d,%d,%.6f,%.6f,%.6f,%.4f,%d,%d,%.6f,%.6f,%.6f,%d,%.6f,%.6f,%.6f\n",
+                          "%d,%d,%d,%.6f,%.6f,%.6f,%.4f,%d,%d,%.6f,%.6f,%.6f,%d,%.6f,%.6f,%.6f,%.6f,%.6f\n",
                           r.round, r.completed ? 1 : 0, r.clients, r.test_accuracy, r.test_loss,
                           r.train_loss, r.round_seconds, r.bytes_up, r.bytes_down,
                           r.backdoor_success, r.test_mse, r.test_mae, r.fed_clients, r.fed_loss,
-                          r.fed_accuracy, r.fed_mse);
+                          r.fed_accuracy, r.fed_mse, r.epsilon, r.epsilon_coordinator);
   }
   return out;
 }
@@ -91,6 +93,8 @@ std::string ResultsCsv(const std::vector<RoundRow>& rows) {
 Summary Summarize(const std::vector<RoundRow>& rows) {
   Summary s;
   for (const RoundRow& r : rows) {
+    s.final_epsilon = r.epsilon;  // failed rounds are charged too
+    s.final_epsilon_coordinator = r.epsilon_coordinator;
     if (!r.completed) continue;
     ++s.completed_rounds;
     s.final_accuracy = r.test_accuracy;

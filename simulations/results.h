@@ -26,6 +26,9 @@ struct RoundRow {
   // their example-weighted metrics; NaN when not run.
   int64_t fed_clients = 0;
   double fed_loss = NAN, fed_accuracy = NAN, fed_mse = NAN;
+  // --dp: epsilon spent after the round (for readers of the models) and
+  // against the coordinator (local, distributed DP); NaN without DP.
+  double epsilon = NAN, epsilon_coordinator = NAN;
   double round_seconds = 0;
   int64_t bytes_up = 0;
   int64_t bytes_down = 0;
@@ -51,6 +54,7 @@ struct Summary {
   double best_accuracy = NAN;  // the highest test accuracy of a completed round
   int best_round = 0;
   double final_backdoor_success = NAN;
+  double final_epsilon = NAN, final_epsilon_coordinator = NAN;  // of the last round, run or failed
   double mean_round_seconds = 0;
   double mean_bytes_up = 0;
   double mean_bytes_down = 0;

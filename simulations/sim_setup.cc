@@ -16,6 +16,7 @@
 #include "base/status_macros.h"
 #include "coordinator/evaluation_flags.h"
 #include "coordinator/strategy.h"
+#include "coordinator/privacy_flags.h"
 #include "coordinator/strategy_flags.h"
 #include "data/npy.h"
 #include "data/source.h"
@@ -211,6 +212,15 @@ absl::StatusOr<SimSetup> Prepare() {
                          coordinator::MakeStrategy(options));
   FEDGE_RETURN_IF_ERROR(coordinator::CheckStrategyFits(
       *strategy, options, absl::GetFlag(FLAGS_secure) != "none", /*cohort=*/0, /*dim=*/0));
+  FEDGE_ASSIGN_OR_RETURN(const coordinator::PrivacyOptions privacy,
+                         coordinator::PrivacyOptionsFromFlags());
+  FEDGE_RETURN_IF_ERROR(coordinator::ValidatePrivacyOptions(
+      privacy, absl::GetFlag(FLAGS_secure) != "none", strategy->buffers_updates(),
+      strategy->uses_control_variates()));
+  if (privacy.mode != protocol::PrivacyMode::kOff && absl::GetFlag(FLAGS_over_select) > 0) {
+    return absl::InvalidArgumentError("--over_select cannot run with --dp (cohorts are "
+                                      "Poisson-sampled)");
+  }
   return s;
 }
 
@@ -254,6 +264,7 @@ std::vector<std::string> CoordinatorArgs(const SimSetup& s, const std::string& l
       absl::StrCat("--secagg_clip=", absl::GetFlag(FLAGS_secagg_clip))};
   for (std::string& arg : coordinator::EvaluationFlagArgs()) argv.push_back(std::move(arg));
   for (std::string& arg : coordinator::StrategyFlagArgs()) argv.push_back(std::move(arg));
+  for (std::string& arg : coordinator::PrivacyFlagArgs()) argv.push_back(std::move(arg));
   for (std::string& arg : data::TaskFlagArgs(s.data.task)) argv.push_back(std::move(arg));
   if (s.attack && s.attack->options.kind == client::AttackKind::kBackdoor) {
     argv.push_back(absl::StrCat("--backdoor_target=", s.attack->options.backdoor_target));
@@ -326,11 +337,27 @@ absl::Status Report(const SimSetup& s, const ExitInfo& coordinator, const Client
       std::printf("  backdoor success %.4f (final round)\n", sum.final_backdoor_success);
     }
   }
+  const double target_epsilon = absl::GetFlag(FLAGS_dp_target_epsilon);
+  const bool budget_stop = std::isfinite(sum.final_epsilon) && target_epsilon > 0 &&
+                           sum.completed_rounds < s.rounds && coordinator.exit_code == 0;
+  if (std::isfinite(sum.final_epsilon)) {
+    std::printf("  privacy (--dp=%s): epsilon %.4f at delta %g for readers of the models",
+                absl::GetFlag(FLAGS_dp).c_str(), sum.final_epsilon, absl::GetFlag(FLAGS_dp_delta));
+    if (std::isfinite(sum.final_epsilon_coordinator)) {
+      std::printf("; %.4f against the coordinator (it knows the cohorts)",
+                  sum.final_epsilon_coordinator);
+    }
+    std::printf("\n");
+    if (budget_stop) {
+      std::printf("  stopped after %d of %d rounds: one more would exceed --dp_target_epsilon=%g\n",
+                  sum.completed_rounds, s.rounds, target_epsilon);
+    }
+  }
   std::fflush(stdout);
   if (clients.failures > 0) {
     return absl::InternalError(absl::StrCat(clients.failures, " client processes failed"));
   }
-  if (sum.completed_rounds != s.rounds) {
+  if (sum.completed_rounds != s.rounds && !budget_stop) {
     return absl::InternalError(absl::StrCat("only ", sum.completed_rounds, " rounds completed"));
   }
   return absl::OkStatus();

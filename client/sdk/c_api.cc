@@ -159,6 +159,14 @@ fedge_status fedge_client_create(const fedge_config* config, fedge_client** out)
                     "fedge_model_predict takes buffer lengths (fedge_model_get_info gives the "
                     "sizes); rebuild against the new fedge/fedge_client.h");
   }
+  if (config->abi_version == 3) {
+    return Fail(FEDGE_ERR_INVALID_ARGUMENT,
+                "fedge_client_create: config built for fedge ABI 3; this library is ABI " +
+                    std::to_string(FEDGE_ABI_VERSION) +
+                    ": since ABI 4 fedge_run_report ends with dp_mode, dp_clip and "
+                    "dp_noise_stddev (what differential privacy the task asked of the device); "
+                    "rebuild against the new fedge/fedge_client.h");
+  }
   if (config->abi_version != FEDGE_ABI_VERSION) {
     return Fail(FEDGE_ERR_INVALID_ARGUMENT,
                 "fedge_client_create: config not initialised with fedge_config_init, or built "

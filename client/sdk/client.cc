@@ -90,6 +90,12 @@ absl::StatusOr<Security> LoadSecurity(const ClientConfig& config) {
   return sec;
 }
 
+static_assert(FEDGE_DP_OFF == static_cast<int>(protocol::PrivacyMode::kOff) &&
+                  FEDGE_DP_CENTRAL == static_cast<int>(protocol::PrivacyMode::kCentral) &&
+                  FEDGE_DP_DISTRIBUTED == static_cast<int>(protocol::PrivacyMode::kDistributed) &&
+                  FEDGE_DP_LOCAL == static_cast<int>(protocol::PrivacyMode::kLocal),
+              "fedge_run_report.dp_mode mirrors protocol::PrivacyMode");
+
 // What happened to the task of one RunOnce. Written on the training thread,
 // read after ClientHost::Run has joined it.
 struct TaskRecord {
@@ -98,6 +104,7 @@ struct TaskRecord {
   bool ineligible = false;
   uint64_t round = 0;
   uint64_t model_version = 0;
+  protocol::PrivacyConfig privacy;  // what the task asked of the device
   absl::Status status;
   absl::Status data_status;  // loading the device's data for the task failed
 };
@@ -124,6 +131,7 @@ class DeviceTrainer final : public client::Trainer {
     r.received = true;
     r.round = task.round;
     r.model_version = task.model_version;
+    r.privacy = task.config.privacy;
     if (eligible_ && !eligible_()) {
       r.ineligible = true;
       r.status = absl::FailedPreconditionError("device not eligible: not training");
@@ -350,6 +358,9 @@ class Client::Impl {
     rep->uploaded = st.updates_sent > 0;
     rep->round = record.round;
     rep->task_model_version = record.model_version;
+    rep->dp_mode = static_cast<int>(record.privacy.mode);
+    rep->dp_clip = record.privacy.clip;
+    rep->dp_noise_stddev = record.privacy.noise_stddev;
     if (st.retry_later.has_value()) {
       rep->retry_after_ms = st.retry_later->after_ms;
       rep->retry_window_ms = st.retry_later->window_ms;

@@ -39,6 +39,7 @@ Checkpoint MakeCheckpoint(uint64_t round) {
   s.model.architecture = "mlp";
   for (int i = 0; i < 6; ++i) s.model.weights.push_back(static_cast<float>(round) + 0.5f * i);
   s.cohort_rng = "12345 678";
+  s.privacy_state = std::string("dp\0state", 8);
   s.control_variate = {0.25f, -1.5f, static_cast<float>(round)};
   s.clients = {{3, 100}, {7, 250}};
   c.metrics_lines_before = round - 1;
@@ -59,6 +60,7 @@ void ExpectSame(const Checkpoint& a, const Checkpoint& b) {
   EXPECT_EQ(a.coordinator.optimizer.state, b.coordinator.optimizer.state);
   EXPECT_EQ(a.coordinator.control_variate, b.coordinator.control_variate);
   EXPECT_EQ(a.coordinator.cohort_rng, b.coordinator.cohort_rng);
+  EXPECT_EQ(a.coordinator.privacy_state, b.coordinator.privacy_state);
   EXPECT_EQ(a.coordinator.clients, b.coordinator.clients);
   EXPECT_EQ(a.metrics_lines_before, b.metrics_lines_before);
   EXPECT_EQ(a.round_metrics_line, b.round_metrics_line);

@@ -175,6 +175,18 @@ class CApiDataTest : public ::testing::Test {
   std::optional<protocol::ErrorReply> left_;  // RunTask's device left the round
 };
 
+TEST_F(CApiDataTest, Abi3ConfigIsRefusedSayingWhatChanged) {
+  FnData data = Tabular();
+  fedge_config c = Config("tcp://127.0.0.1:1", &data, {30});
+  c.abi_version = 3;
+  fedge_client* client = nullptr;
+  EXPECT_EQ(fedge_client_create(&c, &client), FEDGE_ERR_INVALID_ARGUMENT);
+  const std::string error = fedge_last_error();
+  EXPECT_THAT(error, HasSubstr("config built for fedge ABI 3; this library is ABI 4"));
+  EXPECT_THAT(error, HasSubstr("dp_mode, dp_clip and dp_noise_stddev"));
+  EXPECT_EQ(client, nullptr);
+}
+
 TEST_F(CApiDataTest, Abi2ConfigIsRefusedSayingWhatChanged) {
   FnData data = Tabular();
   fedge_config c = Config("tcp://127.0.0.1:1", &data, {30});
@@ -182,7 +194,7 @@ TEST_F(CApiDataTest, Abi2ConfigIsRefusedSayingWhatChanged) {
   fedge_client* client = nullptr;
   EXPECT_EQ(fedge_client_create(&c, &client), FEDGE_ERR_INVALID_ARGUMENT);
   const std::string error = fedge_last_error();
-  EXPECT_THAT(error, HasSubstr("config built for fedge ABI 2; this library is ABI 3"));
+  EXPECT_THAT(error, HasSubstr("config built for fedge ABI 2; this library is ABI 4"));
   EXPECT_THAT(error, HasSubstr("example_rank/example_shape/target_size"));
   EXPECT_THAT(error, HasSubstr("float targets"));
   EXPECT_THAT(error, HasSubstr("rebuild"));

@@ -50,8 +50,10 @@ extern "C" {
 /* Bumped on any incompatible change of this header. ABI 3 (from 2): the
  * data source declares its example shape, dtype and target size and gives
  * float targets; fedge_model_predict takes examples of the model's input
- * shape and returns outputs of any size (fedge_model_get_info says which). */
-#define FEDGE_ABI_VERSION 3
+ * shape and returns outputs of any size (fedge_model_get_info says which).
+ * ABI 4 (from 3): fedge_run_report says what differential privacy the task
+ * asked of the device (dp_mode, dp_clip, dp_noise_stddev). */
+#define FEDGE_ABI_VERSION 4
 /* Most dimensions of one example (and of a model's input). */
 #define FEDGE_MAX_RANK 8
 
@@ -171,7 +173,23 @@ typedef struct fedge_run_report {
    * retry_window_ms. -1 when it gave no advice (then poll as you see fit). */
   int64_t retry_after_ms;
   int64_t retry_window_ms;
+  /* Differential privacy the task asked of this device (docs/privacy.md), so
+   * firmware can log what left it: FEDGE_DP_OFF; FEDGE_DP_CENTRAL (nothing
+   * done on the device: the coordinator clips and adds the noise);
+   * FEDGE_DP_DISTRIBUTED or FEDGE_DP_LOCAL: the update was clipped to L2
+   * norm dp_clip before it left, and noise of standard deviation
+   * dp_noise_stddev added to each value (LOCAL) or to each fixed-point word
+   * of its secure-aggregation input (DISTRIBUTED). 0 when no task arrived. */
+  int dp_mode;
+  double dp_clip;
+  double dp_noise_stddev;
 } fedge_run_report;
+
+/* fedge_run_report.dp_mode. */
+#define FEDGE_DP_OFF 0
+#define FEDGE_DP_CENTRAL 1
+#define FEDGE_DP_DISTRIBUTED 2
+#define FEDGE_DP_LOCAL 3
 
 /* The newest stored model, as fedge_model_get_info reports it. */
 typedef struct fedge_model_info {
