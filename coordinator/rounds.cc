@@ -50,7 +50,10 @@ void Coordinator::MaybeStartRound(absl::Time now) {
   for (const std::string& peer : peers) pending_.insert(peer);
   cohort_ = peers;
   open_round_.reset();
-  absl::StatusOr<std::unique_ptr<Round>> open = StartRound(peers, std::min(target, cohort), now);
+  // Under DP every sampled client is waited for: closing at the first
+  // `target` arrivals would let speed decide who is in the sum.
+  const size_t close_at = dp_ != nullptr ? cohort : std::min(target, cohort);
+  absl::StatusOr<std::unique_ptr<Round>> open = StartRound(peers, close_at, now);
   if (!open.ok()) {
     FailRound(now, std::string(open.status().message()));
     return;

@@ -374,6 +374,51 @@ TEST_F(CoordinatorTest, ClientLeavingTheRoundIsNotWaitedFor) {
   EXPECT_TRUE(ErrorsTo("b").empty());  // errors are never answered with errors
 }
 
+// Under DP the cohort is Poisson-sampled, so it may exceed clients_per_round;
+// every sampled client is waited for (closing at the first arrivals would let
+// speed choose who is in the sum), each counts once whatever its example
+// count, and the sum is divided by the expected cohort, not the count.
+TEST_F(CoordinatorTest, DpRoundWaitsForEverySampledClientAndCountsEachOnce) {
+  std::vector<std::string> cohort;
+  for (uint64_t seed = 0; seed < 100; ++seed) {
+    CoordinatorConfig cfg = Config(20);
+    cfg.rounds = 1;
+    cfg.quorum = 1;
+    cfg.clients_per_round = 10;  // q = 10 / 20
+    cfg.seed = seed;
+    cfg.privacy.mode = protocol::PrivacyMode::kCentral;
+    cfg.privacy.noise_multiplier = 1e-9;
+    cfg.privacy.clip = 100;
+    outbox_ = RecordingOutbox();
+    Start(cfg);
+    for (uint64_t id = 0; id < 20; ++id) Hello("p" + std::to_string(id), id, 10 + id);
+    cohort.clear();
+    for (uint64_t id = 0; id < 20; ++id) {
+      if (!outbox_.To<protocol::Task>("p" + std::to_string(id)).empty()) {
+        cohort.push_back("p" + std::to_string(id));
+      }
+    }
+    if (cohort.size() > 10) break;  // a seed whose sample exceeds the target
+  }
+  ASSERT_GT(cohort.size(), 10u);
+  const protocol::Task task = outbox_.To<protocol::Task>(cohort[0])[0];
+  EXPECT_EQ(task.config.privacy.mode, protocol::PrivacyMode::kCentral);
+  for (size_t i = 0; i + 1 < cohort.size(); ++i) {
+    const uint64_t id = std::stoull(cohort[i].substr(1));
+    Send(cohort[i], UpdateFor(id, {1, 0, 0, 0}, 10 + id));
+    EXPECT_EQ(coord_->completed_rounds(), 0u) << "closed after " << i + 1 << " of " << cohort.size();
+  }
+  const uint64_t last = std::stoull(cohort.back().substr(1));
+  Send(cohort.back(), UpdateFor(last, {1, 0, 0, 0}, 10 + last));
+  ASSERT_EQ(coord_->completed_rounds(), 1u);
+  ASSERT_EQ(reports_.reports.back().aggregated, cohort.size());
+  // Each update counts once; the sum is over the expected cohort of 10.
+  EXPECT_NEAR(coord_->weights()[0], 1.0 + static_cast<double>(cohort.size()) / 10.0, 1e-5);
+  EXPECT_NEAR(coord_->weights()[1], 1.0, 1e-5);
+  ASSERT_TRUE(reports_.reports.back().privacy.has_value());
+  EXPECT_DOUBLE_EQ(reports_.reports.back().privacy->sampling_rate, 0.5);
+}
+
 TEST(CoordinatorCreateTest, RejectsInconsistentConfig) {
   RecordingOutbox outbox;
   CoordinatorConfig cfg;
