@@ -127,7 +127,7 @@ absl::StatusOr<std::unique_ptr<DpMechanism>> DpMechanism::Create(const PrivacyOp
 }
 
 std::vector<std::string> DpMechanism::SampleCohort(const std::vector<std::string>& selectable,
-                                                   size_t target, std::mt19937_64& rng) {
+                                                   size_t target) {
   q_ = selectable.empty()
            ? 1.0
            : std::min(1.0, static_cast<double>(target) / static_cast<double>(selectable.size()));
@@ -135,9 +135,8 @@ std::vector<std::string> DpMechanism::SampleCohort(const std::vector<std::string
   below_clip_ = 0;
   clipped_ = 0;
   std::vector<std::string> cohort;
-  std::uniform_real_distribution<double> coin(0.0, 1.0);
   for (const std::string& peer : selectable) {
-    if (coin(rng) < q_) cohort.push_back(peer);
+    if (bits_->Uniform01() < q_) cohort.push_back(peer);
   }
   return cohort;
 }

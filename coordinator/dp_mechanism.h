@@ -82,9 +82,12 @@ class DpMechanism {
   double clip() const { return adaptive_ ? adaptive_->clip() : options_.clip; }
 
   // Poisson sampling: each of `selectable` independently with probability
-  // q = min(1, target / selectable.size()). Remembers q for the round.
+  // q = min(1, target / selectable.size()). Remembers q for the round. The
+  // coins come from the noise's source (the CSPRNG unless noise_seed is
+  // set): amplification by sampling needs the sample hidden from whoever
+  // the guarantee is against, and --seed is not a secret.
   std::vector<std::string> SampleCohort(const std::vector<std::string>& selectable,
-                                        size_t target, std::mt19937_64& rng);
+                                        size_t target);
 
   // The budget check before a round at the remembered q: the reason to stop
   // when composing one more round would exceed target_epsilon, else nullopt.

@@ -27,7 +27,7 @@ void Coordinator::MaybeStartRound(absl::Time now) {
   const size_t target = RoundTarget(peers.size());
   size_t cohort = CohortSize(target, peers.size());
   if (dp_ != nullptr) {
-    peers = dp_->SampleCohort(peers, target, rng_);
+    peers = dp_->SampleCohort(peers, target);
     cohort = peers.size();
     if (std::optional<std::string> spent = dp_->BudgetExhausted(); spent.has_value()) {
       privacy_budget_spent_ = true;

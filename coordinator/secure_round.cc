@@ -48,10 +48,19 @@ absl::StatusOr<std::unique_ptr<SecureRound>> SecureRound::Start(
       secure::MakeSecAggConfig(settings.variant, n, static_cast<uint32_t>(input_length),
                                settings.expected_dropout, session_id, graph_seed));
   if (dp.has_value()) {
-    FEDGE_ASSIGN_OR_RETURN(privacy::DistributedGaussianPlan plan,
-                           privacy::PlanDistributedGaussian(n, r->task_.config.threshold,
-                                                            model_size, dp->clip,
-                                                            dp->noise_multiplier));
+    // The noise must be all there with the fewest survivors the round may
+    // complete with: the expected dropout's share of the cohort (and never
+    // fewer than the Shamir threshold, below which nothing unmasks anyway).
+    // SecAgg+'s threshold is per neighbourhood, so the coordinator enforces
+    // this minimum itself before unmasking (secure aggregation here assumes
+    // a semi-honest coordinator).
+    r->min_survivors_ = std::max<size_t>(
+        r->task_.config.threshold,
+        static_cast<size_t>(std::ceil((1.0 - settings.expected_dropout) * n - 1e-9)));
+    FEDGE_ASSIGN_OR_RETURN(
+        privacy::DistributedGaussianPlan plan,
+        privacy::PlanDistributedGaussian(n, static_cast<uint32_t>(r->min_survivors_), model_size,
+                                         dp->clip, dp->noise_multiplier));
     r->task_.encoding = plan.encoding;
     r->privacy_.mode = protocol::PrivacyMode::kDistributed;
     r->privacy_.clip = static_cast<float>(dp->clip);
@@ -61,7 +70,7 @@ absl::StatusOr<std::unique_ptr<SecureRound>> SecureRound::Start(
               "(scale %.4g, sensitivity %.4g words); the sum carries >= %.4g words with %d "
               "survivors",
               round, plan.client_sigma, plan.encoding.scale, plan.sensitivity,
-              plan.min_total_sigma, r->task_.config.threshold);
+              plan.min_total_sigma, r->min_survivors_);
   } else {
     FEDGE_ASSIGN_OR_RETURN(r->task_.encoding,
                            aggregation::MakeFixedPointConfig(n, settings.clip, max_weight));
@@ -125,6 +134,14 @@ Round::Frames SecureRound::Advance(absl::Time now) {
   while (outcome() == Outcome::kRunning &&
          (server_->PhaseComplete() || now >= phase_deadline_)) {
     const char* closing = phase_name();
+    if (server_->phase() == SecAggServer::Phase::kMaskedInput && masked_inputs_ < min_survivors_) {
+      // Unmasking now would reveal a sum with less noise than calibrated.
+      dp_abort_ = absl::StrCat("distributed DP: ", masked_inputs_, " masked inputs, fewer than the ",
+                               min_survivors_, " survivors the noise is calibrated to; not "
+                               "unmasked (--secagg_dropout sets the share that may drop)");
+      FEDGE_LOG(kWarning, "round %d: %s", round_, dp_abort_);
+      break;
+    }
     absl::StatusOr<std::vector<std::pair<uint32_t, secure::SecAggServerMessage>>> out =
         server_->AdvancePhase();
     if (!out.ok()) {
@@ -152,6 +169,7 @@ Round::Frames SecureRound::Advance(absl::Time now) {
 }
 
 SecureRound::Outcome SecureRound::outcome() const {
+  if (!dp_abort_.empty()) return Outcome::kFailed;
   switch (server_->phase()) {
     case SecAggServer::Phase::kCompleted: return Outcome::kCompleted;
     case SecAggServer::Phase::kAborted: return Outcome::kFailed;
@@ -160,6 +178,7 @@ SecureRound::Outcome SecureRound::outcome() const {
 }
 
 std::string SecureRound::failure() const {
+  if (!dp_abort_.empty()) return dp_abort_;
   return absl::StrCat("secure aggregation aborted: ", server_->abort_reason());
 }
 

@@ -127,6 +127,10 @@ class SecureRound final : public Round {
   size_t model_size_ = 0;
   bool control_variates_ = false;
   protocol::PrivacyConfig privacy_;  // distributed DP: what devices add
+  // Distributed DP: the noise is calibrated to this many survivors, so a
+  // round with fewer masked inputs aborts before unmasking (0: no minimum).
+  size_t min_survivors_ = 0;
+  std::string dp_abort_;  // why the round stopped for that, if it did
   std::vector<float> mean_control_;  // set by Finish in SCAFFOLD rounds
 };
 

@@ -380,12 +380,12 @@ TEST_F(CoordinatorTest, ClientLeavingTheRoundIsNotWaitedFor) {
 // count, and the sum is divided by the expected cohort, not the count.
 TEST_F(CoordinatorTest, DpRoundWaitsForEverySampledClientAndCountsEachOnce) {
   std::vector<std::string> cohort;
-  for (uint64_t seed = 0; seed < 100; ++seed) {
+  for (uint64_t seed = 1; seed < 100; ++seed) {
     CoordinatorConfig cfg = Config(20);
     cfg.rounds = 1;
     cfg.quorum = 1;
     cfg.clients_per_round = 10;  // q = 10 / 20
-    cfg.seed = seed;
+    cfg.privacy.noise_seed = seed;  // the sampling's coins
     cfg.privacy.mode = protocol::PrivacyMode::kCentral;
     cfg.privacy.noise_multiplier = 1e-9;
     cfg.privacy.clip = 100;

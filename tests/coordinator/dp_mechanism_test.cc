@@ -49,8 +49,7 @@ PrivacyOptions Central(double z, double clip) {
 // (a noise off by 10 % fails), its mean 0 within 5 standard errors.
 TEST(DpMechanismTest, CentralNoiseHasTheConfiguredStandardDeviation) {
   std::unique_ptr<DpMechanism> dp = Make(Central(1.3, 0.2));
-  std::mt19937_64 rng(1);
-  const std::vector<std::string> cohort = dp->SampleCohort(Peers(100), 10, rng);
+  const std::vector<std::string> cohort = dp->SampleCohort(Peers(100), 10);
   std::vector<float> mean(200000, 0.0f);
   PrivacyFigures f;
   ASSERT_THAT(dp->FinishRound(absl::MakeSpan(mean), cohort.size(), &f), IsOk());
@@ -72,8 +71,7 @@ TEST(DpMechanismTest, CentralNoiseHasTheConfiguredStandardDeviation) {
 // expected cohort, not over those who reported.
 TEST(DpMechanismTest, TheDenominatorIsTheExpectedCohort) {
   std::unique_ptr<DpMechanism> dp = Make(Central(1e-9, 1.0));
-  std::mt19937_64 rng(1);
-  dp->SampleCohort(Peers(40), 8, rng);  // q = 0.2, expected cohort 8
+  dp->SampleCohort(Peers(40), 8);  // q = 0.2, expected cohort 8
   std::vector<float> mean = {2.0f, -4.0f};  // the mean of 3 reports
   PrivacyFigures f;
   ASSERT_THAT(dp->FinishRound(absl::MakeSpan(mean), 3, &f), IsOk());
@@ -83,9 +81,8 @@ TEST(DpMechanismTest, TheDenominatorIsTheExpectedCohort) {
 
 TEST(DpMechanismTest, PoissonSamplingHasTheExpectedRate) {
   std::unique_ptr<DpMechanism> dp = Make(Central(1.0, 1.0));
-  std::mt19937_64 rng(3);
   size_t total = 0;
-  for (int round = 0; round < 200; ++round) total += dp->SampleCohort(Peers(1000), 50, rng).size();
+  for (int round = 0; round < 200; ++round) total += dp->SampleCohort(Peers(1000), 50).size();
   // 200 rounds x 1000 x Bernoulli(0.05): mean 10,000, stddev ~97.
   EXPECT_NEAR(static_cast<double>(total), 10000.0, 500.0);
 }
@@ -93,8 +90,7 @@ TEST(DpMechanismTest, PoissonSamplingHasTheExpectedRate) {
 // Every contribution is bounded: the clip covers every coordinate.
 TEST(DpMechanismTest, ClipBoundsEveryContribution) {
   std::unique_ptr<DpMechanism> dp = Make(Central(1.0, 0.5));
-  std::mt19937_64 rng(1);
-  dp->SampleCohort(Peers(4), 4, rng);
+  dp->SampleCohort(Peers(4), 4);
   std::vector<float> big = {30.0f, -40.0f, 0.0f};  // norm 50
   EXPECT_NEAR(dp->ClipUpdate(absl::MakeSpan(big)), 50.0, 1e-9);
   EXPECT_NEAR(std::hypot(big[0], big[1]), 0.5, 1e-6);
@@ -113,11 +109,10 @@ TEST(DpMechanismTest, BudgetStopsBeforeTheRoundThatWouldExceedIt) {
   PrivacyOptions o = Central(1.0, 1.0);
   o.target_epsilon = 4.0;
   std::unique_ptr<DpMechanism> dp = Make(o);
-  std::mt19937_64 rng(1);
   int rounds = 0;
   std::optional<std::string> why;
   for (; rounds < 1000; ++rounds) {
-    dp->SampleCohort(Peers(100), 10, rng);
+    dp->SampleCohort(Peers(100), 10);
     why = dp->BudgetExhausted();
     if (why.has_value()) break;
     std::vector<float> mean(4, 0.0f);
@@ -153,7 +148,7 @@ TEST(DpMechanismTest, AdaptiveClipSettlesAtTheTargetQuantile) {
   std::uniform_real_distribution<float> norm(0.0f, 10.0f);
   double late_sum = 0;
   for (int round = 0; round < 300; ++round) {
-    const size_t n = dp->SampleCohort(Peers(100), 100, rng).size();
+    const size_t n = dp->SampleCohort(Peers(100), 100).size();
     for (size_t i = 0; i < n; ++i) {
       std::vector<float> u = {norm(rng), 0.0f};
       dp->ClipUpdate(absl::MakeSpan(u));
@@ -172,8 +167,7 @@ TEST(DpMechanismTest, LocalAndDistributedReportEpsilonAgainstTheCoordinator) {
   PrivacyOptions o = Central(2.0, 1.0);
   o.mode = PrivacyMode::kLocal;
   std::unique_ptr<DpMechanism> dp = Make(o);
-  std::mt19937_64 rng(1);
-  dp->SampleCohort(Peers(100), 10, rng);
+  dp->SampleCohort(Peers(100), 10);
   protocol::TrainingConfig task;
   dp->ConfigureTask(&task);
   EXPECT_EQ(task.privacy.mode, PrivacyMode::kLocal);
@@ -193,9 +187,8 @@ TEST(DpMechanismTest, LocalAndDistributedReportEpsilonAgainstTheCoordinator) {
 
 TEST(DpMechanismTest, StateRoundTripsAndMismatchesAreRefused) {
   std::unique_ptr<DpMechanism> a = Make(Central(1.1, 1.0));
-  std::mt19937_64 rng(1);
   for (int i = 0; i < 3; ++i) {
-    a->SampleCohort(Peers(50), 5, rng);
+    a->SampleCohort(Peers(50), 5);
     std::vector<float> mean(2, 0.0f);
     PrivacyFigures f;
     ASSERT_THAT(a->FinishRound(absl::MakeSpan(mean), 5, &f), IsOk());

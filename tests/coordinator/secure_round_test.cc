@@ -330,7 +330,9 @@ TEST_F(SecureRoundTest, DistributedNoiseKeepsItsLevelWhenAClientDropsOut) {
 
   const protocol::Task task = TasksOf(peers_[0])[0];
   ASSERT_EQ(task.config.privacy.mode, protocol::PrivacyMode::kDistributed);
-  const uint32_t t = task.secure.config.threshold;
+  // Calibrated to the fewest survivors the round may complete with:
+  // ceil((1 - 0.4) * 5) = 3, at least the Shamir threshold.
+  const double t = std::max<double>(3, task.secure.config.threshold);
   const double scale = task.secure.encoding.scale;
   const double sensitivity = scale * 0.5 + std::sqrt(20000.0) / 2;
   EXPECT_NEAR(task.config.privacy.noise_stddev, 0.8 * sensitivity / std::sqrt(t), 1e-6 * scale);
@@ -347,6 +349,27 @@ TEST_F(SecureRoundTest, DistributedNoiseKeepsItsLevelWhenAClientDropsOut) {
   EXPECT_NEAR(stddev, want, 0.03 * want) << "threshold " << t;
   EXPECT_GE(stddev, 0.97 * 0.8 * 0.5);  // at least z * clip, as documented
   EXPECT_NEAR(sum / n, 0.0, 5 * want / std::sqrt(n));
+}
+
+// Fewer survivors than the noise is calibrated to: the round aborts before
+// unmasking, so no sum with less noise is ever revealed, and the model stays.
+TEST_F(SecureRoundTest, DistributedDpAbortsBelowItsSurvivorMinimum) {
+  AddPeers(5);
+  peers_[1].trains = false;
+  peers_[3].trains = false;  // 3 of 5 survive; the minimum is ceil(0.8 * 5) = 4
+  privacy_.mode = protocol::PrivacyMode::kDistributed;
+  privacy_.noise_multiplier = 1.0;
+  privacy_.clip = 0.5;
+  Start(secure::SecAggVariant::kFull, 0.2);
+  Pump();
+  Tick(absl::Seconds(61));
+  ASSERT_EQ(reports_.reports.size(), 1u);
+  const RoundReport& r = reports_.reports[0];
+  EXPECT_FALSE(r.completed);
+  EXPECT_THAT(r.failure, ::testing::HasSubstr("3 masked inputs, fewer than the 4 survivors"));
+  ExpectWeightsNear(std::vector<float>(model_size_, 1.0f));
+  ASSERT_TRUE(r.privacy.has_value());  // a failed round is charged too
+  EXPECT_GT(r.privacy->epsilon, 0);
 }
 
 TEST(SecureCoordinatorConfigTest, OneClientCannotAggregateSecurely) {
