@@ -167,6 +167,13 @@ double DpMechanism::ClipUpdate(absl::Span<float> delta) {
   // Every coordinate counts toward the sensitivity: buffers (BatchNorm
   // statistics) leave the device too.
   const double c = clip();
+  if (options_.mode != PrivacyMode::kCentral) {
+    // Local DP: the device clipped before its noise; the noised update's
+    // norm is mostly noise, and clipping it again would only destroy it.
+    double sum = 0;
+    for (float v : delta) sum += static_cast<double>(v) * v;
+    return std::sqrt(sum);
+  }
   const double norm =
       aggregation::ClipNorm(delta, {{0, static_cast<uint64_t>(delta.size())}}, c);
   if (norm <= c) {

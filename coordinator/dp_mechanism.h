@@ -98,8 +98,8 @@ class DpMechanism {
   // by the secure round, which knows the threshold and the encoding.
   void ConfigureTask(protocol::TrainingConfig* config) const;
 
-  // Central and local plain rounds: the coordinator's clip of each update
-  // (it does not trust the client to have clipped); the norm before.
+  // Central DP: the coordinator's clip of each update; the norm before.
+  // Local DP: the norm only (the device clipped before adding its noise).
   double ClipUpdate(absl::Span<float> delta);
 
   // Turns the round's mean over `contributors` clipped updates into the

@@ -173,6 +173,11 @@ TEST(DpMechanismTest, LocalAndDistributedReportEpsilonAgainstTheCoordinator) {
   EXPECT_EQ(task.privacy.mode, PrivacyMode::kLocal);
   EXPECT_FLOAT_EQ(task.privacy.clip, 1.0f);
   EXPECT_DOUBLE_EQ(task.privacy.noise_stddev, 2.0);
+  // The coordinator does not clip a noised update again: its norm is
+  // mostly the device's noise.
+  std::vector<float> noised = {30.0f, -40.0f, 0.0f};
+  EXPECT_NEAR(dp->ClipUpdate(absl::MakeSpan(noised)), 50.0, 1e-9);
+  EXPECT_EQ(noised, (std::vector<float>{30.0f, -40.0f, 0.0f}));
   std::vector<float> mean(3, 0.0f);
   PrivacyFigures f;
   ASSERT_THAT(dp->FinishRound(absl::MakeSpan(mean), 9, &f), IsOk());

@@ -110,7 +110,8 @@ class CApiLocalStateTest : public ::testing::Test {
 // update, answered as accepted (RetryLater) or refused (an ErrorReply naming
 // its round first, as a coordinator refuses a late update).
 std::optional<protocol::Update> CheckIn(fedge_client* client, FakeCoordinator& coordinator,
-                                        const protocol::Task& task, bool refuse = false) {
+                                        const protocol::Task& task, bool refuse = false,
+                                        fedge_run_report* report = nullptr) {
   BackgroundRun run(client, 120000);
   std::string peer;
   std::optional<protocol::Hello> hello =
@@ -130,6 +131,7 @@ std::optional<protocol::Update> CheckIn(fedge_client* client, FakeCoordinator& c
   run.Join();
   EXPECT_EQ(run.status, FEDGE_OK) << run.error;
   EXPECT_EQ(run.report.uploaded, 1);
+  if (report != nullptr) *report = run.report;
   return update;
 }
 
@@ -219,6 +221,42 @@ TEST_F(CApiLocalStateTest, ScaffoldControlVariateSurvivesCheckInsAndARestart) {
   EXPECT_NE(c2->control_delta, a2->control_delta);
   EXPECT_NE(c2->delta, a2->delta);
   fedge_client_destroy(c);
+}
+
+// Local DP on a device (docs/privacy.md): the upload is the clipped delta
+// plus Gaussian noise on every value, no training metrics leave the device,
+// and the run report tells the firmware what the task asked.
+TEST_F(CApiLocalStateTest, LocalDpTaskIsReportedAndItsUploadClippedAndNoised) {
+  FakeCoordinator coordinator;
+  const protocol::ModelPayload mlp = Mlp();
+  protocol::Task task = ScaffoldTask(1, mlp, {});
+  task.config.privacy = {protocol::PrivacyMode::kLocal, 0.5f, 0.01};
+  fedge_client* device = Create(coordinator.endpoint(), "dp");
+  fedge_run_report report{};
+  std::optional<protocol::Update> u = CheckIn(device, coordinator, task, false, &report);
+  fedge_client_destroy(device);
+  ASSERT_TRUE(u.has_value());
+  EXPECT_EQ(report.dp_mode, FEDGE_DP_LOCAL);
+  EXPECT_FLOAT_EQ(static_cast<float>(report.dp_clip), 0.5f);
+  EXPECT_DOUBLE_EQ(report.dp_noise_stddev, 0.01);
+  EXPECT_TRUE(std::isnan(u->metrics.loss));
+  // |clipped + noise|^2 = 0.25 + d * 0.01^2 (+ a cross term of mean 0):
+  // 0.25 + 19.92 for the mlp's 199,210 values, within 2 %.
+  double sum2 = 0;
+  for (float v : u->delta) sum2 += double{v} * v;
+  const double want = 0.25 + static_cast<double>(u->delta.size()) * 1e-4;
+  EXPECT_NEAR(sum2, want, 0.02 * want);
+
+  // Without DP the report says so, and the same training uploads its raw
+  // delta, with its loss.
+  FakeCoordinator plain;
+  device = Create(plain.endpoint(), "plain");
+  std::optional<protocol::Update> raw =
+      CheckIn(device, plain, ScaffoldTask(1, mlp, {}), false, &report);
+  fedge_client_destroy(device);
+  ASSERT_TRUE(raw.has_value());
+  EXPECT_EQ(report.dp_mode, FEDGE_DP_OFF);
+  EXPECT_TRUE(std::isfinite(raw->metrics.loss));
 }
 
 TEST_F(CApiLocalStateTest, RefusedUpdateLeavesTheControlVariateAsItWas) {
