@@ -123,6 +123,7 @@ class ClientHost::Impl {
     absl::Time last_heard;
     absl::Time next_heartbeat;
     absl::Time register_deadline;  // re-register if no Welcome by then
+    int hellos_unanswered = 0;      // Hellos re-sent on this connection
     uint64_t round = 0;
     // The current round's secure aggregation, when the task asked for it.
     // Outlives training: unmasking happens after the update is sent.
@@ -220,7 +221,10 @@ class ClientHost::Impl {
     hello.software_version = "fedge 0.1";
     hello.cached_architectures = worker_->CachedArchitectures();
     Send(c, protocol::Encode(hello));
-    c.register_deadline = clock_->Now() + std::max(options_.welcome_timeout, Jittered(c.backoff));
+    // Each unanswered Hello waits twice as long as the one before: a
+    // coordinator registering thousands of clients answers late, not never.
+    const absl::Duration wait = options_.welcome_timeout * (1 << c.hellos_unanswered);
+    c.register_deadline = clock_->Now() + std::max(Jittered(wait), Jittered(c.backoff));
   }
 
   absl::Duration Jittered(absl::Duration d) {
@@ -233,6 +237,7 @@ class ClientHost::Impl {
     FEDGE_LOG(kWarning, "client %d: %s; reconnecting (backoff %s)", c.id, why,
               absl::FormatDuration(c.backoff));
     c.backoff = std::min(options_.backoff_max, c.backoff * 2);
+    c.hellos_unanswered = 0;
     return OpenAndRegister(c);
   }
 
@@ -250,7 +255,16 @@ class ClientHost::Impl {
       }
       if (c.phase == Phase::kRegistering) {
         if (now >= c.register_deadline) {
-          FEDGE_RETURN_IF_ERROR(Reconnect(c, "no Welcome from the coordinator"));
+          if (c.hellos_unanswered < kHelloResends) {
+            // Ask again on this connection first: a new one would queue one
+            // more CURVE handshake at a coordinator already behind (10,000
+            // clients reconnecting every 2 s ran it out of descriptors).
+            ++c.hellos_unanswered;
+            ++stats_->hello_resends;
+            SendHello(c);
+          } else {
+            FEDGE_RETURN_IF_ERROR(Reconnect(c, "no Welcome from the coordinator"));
+          }
         }
         continue;
       }
@@ -316,6 +330,7 @@ class ClientHost::Impl {
     if (c.phase != Phase::kRegistering) return;
     c.phase = Phase::kIdle;
     c.backoff = options_.backoff_initial;
+    c.hellos_unanswered = 0;
     if (m.heartbeat_interval_ms > 0) {
       c.heartbeat_interval = absl::Milliseconds(m.heartbeat_interval_ms);
     }

@@ -54,15 +54,20 @@
 
 namespace fedge::client {
 
+// Unanswered Hellos re-sent on one connection before a client reconnects.
+inline constexpr int kHelloResends = 3;
+
 struct ClientHostOptions {
   std::string coordinator_endpoint;
   // Until the coordinator's Welcome says otherwise.
   absl::Duration heartbeat_interval = absl::Seconds(1);
   // Nothing heard from the coordinator for this long: reconnect.
   absl::Duration coordinator_timeout = absl::Seconds(10);
-  // How long a Hello waits for its Welcome before the client reconnects. A
-  // CURVE handshake on a loaded machine can take hundreds of milliseconds, and
-  // a premature reconnect costs the client its place in a starting round.
+  // How long a Hello waits for its Welcome before the client asks again on
+  // the same connection (twice as long each time: 2, 4, 8 s), reconnecting
+  // only after kHelloResends unanswered re-sends. A CURVE handshake on a
+  // loaded machine can take hundreds of milliseconds, and a premature
+  // reconnect costs the client its place in a starting round.
   absl::Duration welcome_timeout = absl::Seconds(2);
   absl::Duration backoff_initial = absl::Milliseconds(100);
   absl::Duration backoff_max = absl::Seconds(5);
@@ -124,6 +129,7 @@ struct ClientHostStats {
   uint64_t updates_sent = 0;
   uint64_t training_failures = 0;
   uint64_t reconnects = 0;
+  uint64_t hello_resends = 0;  // Hellos sent again on the same connection
   uint64_t errors_received = 0;
   uint64_t bad_frames = 0;
   uint64_t bytes_sent = 0;

@@ -386,8 +386,10 @@ absl::Status Run(const Security& security) {
   if (absl::IsCancelled(s)) return absl::OkStatus();
   const client::ClientHostStats& st = host.stats();
   FEDGE_LOG(kInfo,
-            "updates sent %d, evaluations %d, tasks %d, reconnects %d, bytes up %d down %d",
+            "updates sent %d, evaluations %d, tasks %d, reconnects %d, Hellos re-sent %d, "
+            "bytes up %d down %d",
             st.updates_sent, st.evaluations_sent, st.tasks_received, st.reconnects,
+            st.hello_resends,
             st.bytes_sent, st.bytes_received);
   return s;
 }

@@ -101,6 +101,31 @@ TEST_F(ClientHostTest, RefusalsWhileRegisteringSendOnlyOneHello) {
   EXPECT_TRUE(std::holds_alternative<protocol::Update>(next->second));
 }
 
+// A coordinator slow to answer (thousands registering) is asked again on the
+// same connection, waiting twice as long each time; only after
+// kHelloResends unanswered re-sends does the client open a new connection.
+TEST_F(ClientHostTest, UnansweredHellosAreResentOnTheSameConnectionBeforeReconnecting) {
+  configure_ = [](ClientHostOptions& o) { o.welcome_timeout = absl::Milliseconds(40); };
+  StartHost({4});
+  std::vector<std::string> peers;
+  for (int i = 0; i < kHelloResends + 2; ++i) {
+    auto hello = coordinator_.Next();
+    ASSERT_THAT(hello, IsOk()) << "Hello " << i;
+    ASSERT_TRUE(std::holds_alternative<protocol::Hello>(hello->second));
+    peers.push_back(hello->first);
+  }
+  host_->Stop();
+  JoinHost();
+  // The routing id is the client's, so the connections are told apart by
+  // the host's own counts (it may have gone on after the fifth Hello):
+  // never more than kHelloResends re-sends per connection, and five Hellos
+  // need a second connection.
+  const ClientHostStats& st = host_->stats();
+  EXPECT_GE(st.reconnects, 1u);
+  EXPECT_GE(st.hello_resends, static_cast<uint64_t>(kHelloResends));
+  EXPECT_LE(st.hello_resends, kHelloResends * (st.reconnects + 1));
+}
+
 TEST_F(ClientHostTest, NewerTaskSupersedesTheOneInTraining) {
   StartHost({1});
   const std::string peer = Register();
