@@ -52,6 +52,12 @@ ProcessStats ReadProcessStats() {
   return s;
 }
 
+uint64_t OpenFileHardLimit() {
+  rlimit r{};
+  if (::getrlimit(RLIMIT_NOFILE, &r) != 0) return 0;
+  return r.rlim_max == RLIM_INFINITY ? UINT64_MAX : static_cast<uint64_t>(r.rlim_max);
+}
+
 uint64_t RaiseOpenFileLimit(uint64_t wanted) {
   rlimit r{};
   if (::getrlimit(RLIMIT_NOFILE, &r) != 0) return 0;

@@ -18,6 +18,10 @@ struct ProcessStats {
 // counted.
 ProcessStats ReadProcessStats();
 
+// The process's hard limit on open descriptors (what RaiseOpenFileLimit can
+// reach without privileges); 0 when unknown, UINT64_MAX when unlimited.
+uint64_t OpenFileHardLimit();
+
 // Raises this process's soft limit on open descriptors to `wanted` (at most
 // the hard limit). Returns the soft limit now in force. A process hosting
 // thousands of connections (the coordinator, a client process with many

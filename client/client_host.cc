@@ -51,10 +51,12 @@ class ClientHost::Impl {
     // finished task, and closed sockets are reaped asynchronously.
     const size_t sockets = std::clamp<size_t>(4 * specs.size() + 16, 1023, 65535);
     zmq_ctx_set(ctx_.handle(), ZMQ_MAX_SOCKETS, static_cast<int>(sockets));
-    const uint64_t fds = RaiseOpenFileLimit(2 * sockets + 64);
-    if (fds < 2 * sockets + 64) {
+    const uint64_t want = std::max<uint64_t>(DescriptorsForClients(specs.size()), 2 * sockets + 64);
+    const uint64_t fds = RaiseOpenFileLimit(want);
+    if (fds < want) {
       FEDGE_LOG(kWarning, "%d logical clients may need %d open descriptors; the limit is %d "
-                "(raise it with ulimit -n)", specs.size(), 2 * sockets + 64, fds);
+                "(raise it with ulimit -n, or host fewer clients per process)", specs.size(),
+                want, fds);
     }
     std::vector<TrainingWorker::ClientData> data;
     for (LogicalClientSpec& s : specs) {
@@ -489,11 +491,21 @@ class ClientHost::Impl {
     FEDGE_LOG(kWarning, "client %d: coordinator sent a %s, which only clients send", c.id, kind);
   }
 
+  // Called from the training thread. Out of sockets or descriptors the wake
+  // is skipped, not fatal: the I/O loop still takes the result at its next
+  // timer (at most a heartbeat interval away).
   void Wake() {
-    zmq::socket_t s(ctx_, zmq::socket_type::push);
-    s.set(zmq::sockopt::linger, 0);
-    s.connect(wake_endpoint_);
-    s.send(zmq::str_buffer("w"), zmq::send_flags::dontwait);
+    try {
+      zmq::socket_t s(ctx_, zmq::socket_type::push);
+      s.set(zmq::sockopt::linger, 0);
+      s.connect(wake_endpoint_);
+      s.send(zmq::str_buffer("w"), zmq::send_flags::dontwait);
+    } catch (const zmq::error_t& e) {
+      if (wake_failures_.fetch_add(1) == 0) {
+        FEDGE_LOG(kWarning, "cannot wake the I/O thread (%s); results wait for its next timer",
+                  e.what());
+      }
+    }
   }
 
   void DrainWake() {
@@ -566,6 +578,7 @@ class ClientHost::Impl {
   std::vector<LogicalClient> clients_;
   std::unique_ptr<TrainingWorker> worker_;
   std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> wake_failures_{0};
   // The newest model version that passed the gate in this run.
   std::optional<uint64_t> newest_model_;
   // Check-in mode: when the tasks ended (awaiting the coordinator's RetryLater).

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <numeric>
 #include <thread>
 
@@ -13,7 +14,9 @@
 #include "base/file_util.h"
 #include "base/id_list.h"
 #include "base/log.h"
+#include "base/process_stats.h"
 #include "base/status_macros.h"
+#include "client/client_host.h"
 #include "coordinator/evaluation_flags.h"
 #include "coordinator/strategy.h"
 #include "coordinator/privacy_flags.h"
@@ -168,11 +171,7 @@ absl::StatusOr<SimSetup> Prepare() {
   s.metrics_path = absl::StrCat(out, "/metrics.jsonl");
   ::unlink(s.metrics_path.c_str());
 
-  s.per_process = absl::GetFlag(FLAGS_clients_per_process);
-  if (s.per_process <= 0) {
-    int procs = std::max(1u, std::thread::hardware_concurrency());
-    s.per_process = (clients + procs - 1) / procs;
-  }
+  FEDGE_ASSIGN_OR_RETURN(s.per_process, ClientsPerProcess(clients));
   // One device (key) per client process, its clients balanced by examples.
   s.devices = BalanceClients(partition, s.per_process);
 
@@ -290,6 +289,40 @@ std::vector<std::string> ClientArgs(const SimSetup& s, size_t d, const std::stri
     argv.push_back("--inject_fault=" + s.faults[d].inject_fault);
   }
   return argv;
+}
+
+absl::StatusOr<int> ClientsPerProcess(int clients) {
+  // The most logical clients one process can host within its descriptor
+  // limit (ClientHost needs a few per client: sockets and a connection).
+  const uint64_t hard = OpenFileHardLimit();
+  int fit = std::numeric_limits<int>::max();
+  if (hard != 0 && hard != UINT64_MAX) {
+    fit = 1;
+    while (client::DescriptorsForClients(static_cast<size_t>(fit) * 2) <= hard) fit *= 2;
+    int lo = fit, hi = fit * 2;  // fits at lo, not at hi
+    while (hi - lo > 1) {
+      const int mid = lo + (hi - lo) / 2;
+      (client::DescriptorsForClients(static_cast<size_t>(mid)) <= hard ? lo : hi) = mid;
+    }
+    fit = lo;
+  }
+  const int asked = absl::GetFlag(FLAGS_clients_per_process);
+  if (asked > fit) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--clients_per_process=", asked, " needs ~", client::DescriptorsForClients(asked),
+        " open descriptors per process; this machine allows ", hard,
+        " (ulimit -Hn): use at most ", fit));
+  }
+  if (asked > 0) return asked;
+  const int procs = std::max(1u, std::thread::hardware_concurrency());
+  int per = (clients + procs - 1) / procs;
+  if (per > fit) {
+    FEDGE_LOG(kInfo, "%d clients per process would need ~%d descriptors each (limit %d): "
+              "hosting at most %d per process, %d processes", per,
+              client::DescriptorsForClients(per), hard, fit, (clients + fit - 1) / fit);
+    per = fit;
+  }
+  return per;
 }
 
 absl::Status Report(const SimSetup& s, const ExitInfo& coordinator, const ClientTally& clients,

@@ -63,6 +63,12 @@ std::vector<std::string> ClientArgs(const SimSetup& s, size_t d, const std::stri
                                     const std::string& partition_path,
                                     const std::string& holdout_path);
 
+// Logical clients per client process: --clients_per_process, or (0) the
+// clients spread over the cores, in both cases within what the process's
+// open-descriptor limit can host. InvalidArgument naming the flag when an
+// explicit value cannot fit.
+absl::StatusOr<int> ClientsPerProcess(int clients);
+
 // Reads metrics.jsonl, writes results.csv and prints the summary. Internal
 // when a client process failed or not every round completed.
 absl::Status Report(const SimSetup& s, const ExitInfo& coordinator, const ClientTally& clients,

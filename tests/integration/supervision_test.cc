@@ -5,8 +5,10 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 
 #include <gmock/gmock.h>
@@ -107,6 +109,25 @@ TEST(SupervisionTest, FlagsThatCannotWorkTogetherAreUsageErrors) {
     EXPECT_EQ(e.exit_code, 2) << c.message;
     EXPECT_THAT(ReadFile(run.log_path).value_or(""), HasSubstr(c.message));
   }
+}
+
+// A process cannot host more logical clients than its descriptor limit
+// allows (ClientHost needs ~8 each): an explicit --clients_per_process over
+// it is a usage error saying the most that fits. The limit is lowered here
+// for the child (ctest runs each test in its own process).
+TEST(SupervisionTest, ClientsPerProcessBeyondTheDescriptorLimitIsAUsageError) {
+  rlimit r{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &r), 0);
+  r.rlim_cur = std::min<rlim_t>(r.rlim_cur, 4096);
+  r.rlim_max = std::min<rlim_t>(r.rlim_max, 4096);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &r), 0);
+  testing::TempDir dir;
+  SimRun run = Start(dir.File("out"), {"--clients=10", "--clients_per_process=1000"});
+  const sim::ExitInfo e = testing::Finish(run.process, absl::Seconds(30));
+  EXPECT_EQ(e.exit_code, 2);
+  const std::string log = ReadFile(run.log_path).value_or("");
+  EXPECT_THAT(log, HasSubstr("--clients_per_process=1000 needs ~8096 open descriptors per process"));
+  EXPECT_THAT(log, HasSubstr("this machine allows 4096 (ulimit -Hn): use at most 500"));
 }
 
 // The cohort is --fraction of the clients (or --clients_per_round) and the
