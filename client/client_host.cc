@@ -422,6 +422,17 @@ class ClientHost::Impl {
 
   void Handle(LogicalClient& c, protocol::ErrorReply& m) {
     ++stats_->errors_received;
+    if (m.code == protocol::ErrorCode::kRateLimited && c.phase == Phase::kRegistering) {
+      // Back-pressure from a coordinator registering many clients: it is
+      // alive and answering, so ask again later on this connection (a
+      // reconnect would only add a handshake), backing off up to backoff_max.
+      c.hellos_unanswered = 0;
+      c.backoff = std::min(options_.backoff_max, std::max(c.backoff * 2, absl::Seconds(1)));
+      c.register_deadline = clock_->Now() + Jittered(c.backoff);
+      FEDGE_LOG(kDebug, "client %d: registration rate-limited; asking again in ~%s", c.id,
+                absl::FormatDuration(c.backoff));
+      return;
+    }
     FEDGE_LOG(kWarning, "client %d: coordinator refused a message (%s, round %d): %s", c.id,
               protocol::ErrorCodeName(m.code), m.round, m.message);
     if (c.update_round.has_value() && m.round == *c.update_round) {

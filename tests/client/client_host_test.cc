@@ -126,6 +126,29 @@ TEST_F(ClientHostTest, UnansweredHellosAreResentOnTheSameConnectionBeforeReconne
   EXPECT_LE(st.hello_resends, kHelloResends * (st.reconnects + 1));
 }
 
+// RATE_LIMITED while registering is back-pressure from a live coordinator:
+// the client asks again later on the same connection and never reconnects.
+TEST_F(ClientHostTest, RateLimitedHelloIsAskedAgainLaterOnTheSameConnection) {
+  configure_ = [](ClientHostOptions& o) { o.welcome_timeout = absl::Milliseconds(40); };
+  StartHost({5});
+  for (int i = 0; i < 4; ++i) {  // more refusals than kHelloResends
+    auto hello = coordinator_.Next();
+    ASSERT_THAT(hello, IsOk()) << "Hello " << i;
+    ASSERT_TRUE(std::holds_alternative<protocol::Hello>(hello->second));
+    coordinator_.Send(hello->first, protocol::ErrorReply{protocol::ErrorCode::kRateLimited, 0,
+                                                         "over the frame rate limit"});
+  }
+  const std::string peer = Register();
+  coordinator_.Send(peer, SmallTask(1));
+  auto update = coordinator_.Next();
+  ASSERT_THAT(update, IsOk());
+  EXPECT_TRUE(std::holds_alternative<protocol::Update>(update->second));
+  host_->Stop();
+  JoinHost();
+  EXPECT_EQ(host_->stats().reconnects, 0u);
+  EXPECT_EQ(host_->stats().hello_resends, 4u);
+}
+
 TEST_F(ClientHostTest, NewerTaskSupersedesTheOneInTraining) {
   StartHost({1});
   const std::string peer = Register();
