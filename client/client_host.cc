@@ -8,7 +8,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/log.h"
-#include "base/process_stats.h"
 #include "base/status_macros.h"
 #include "client/coordinator_link.h"
 #include "client/model_gate.h"
@@ -41,23 +40,7 @@ class ClientHost::Impl {
         model_gate_(options_.model_verifier), rng_(options_.seed),
         wake_endpoint_(absl::StrCat(
             "inproc://fedge-client-wake-", reinterpret_cast<uintptr_t>(this))) {
-    // Three sockets per logical client (its DEALER, and the pair of sockets
-    // of its handshake monitor), one more while a reconnect's old socket is
-    // reaped, and a few of the host's own: libzmq's default of 1,023
-    // stopped a process near 340 clients ("Too many open files"). Each
-    // socket also holds a descriptor (its mailbox), and each connection one,
-    // so the process's descriptor limit is raised too.
-    // Never below libzmq's default: Wake() opens a short-lived socket per
-    // finished task, and closed sockets are reaped asynchronously.
-    const size_t sockets = std::clamp<size_t>(4 * specs.size() + 16, 1023, 65535);
-    zmq_ctx_set(ctx_.handle(), ZMQ_MAX_SOCKETS, static_cast<int>(sockets));
-    const uint64_t want = std::max<uint64_t>(DescriptorsForClients(specs.size()), 2 * sockets + 64);
-    const uint64_t fds = RaiseOpenFileLimit(want);
-    if (fds < want) {
-      FEDGE_LOG(kWarning, "%d logical clients may need %d open descriptors; the limit is %d "
-                "(raise it with ulimit -n, or host fewer clients per process)", specs.size(),
-                want, fds);
-    }
+    SizeContextForClients(ctx_, specs.size());
     std::vector<TrainingWorker::ClientData> data;
     for (LogicalClientSpec& s : specs) {
       LogicalClient c;

@@ -54,13 +54,6 @@
 
 namespace fedge::client {
 
-// Open descriptors a process hosting `logical_clients` may need: each has a
-// DEALER and a handshake monitor's pair of sockets (a mailbox descriptor
-// each) and a connection, with room for a reconnect's old socket.
-inline uint64_t DescriptorsForClients(size_t logical_clients) {
-  return 2 * (4 * static_cast<uint64_t>(logical_clients) + 16) + 64;
-}
-
 // Unanswered Hellos re-sent on one connection before a client reconnects.
 inline constexpr int kHelloResends = 3;
 

@@ -1,10 +1,33 @@
 #include "client/coordinator_link.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "base/log.h"
+#include "base/process_stats.h"
 #include "base/status_macros.h"
 
 namespace fedge::client {
+
+void SizeContextForClients(zmq::context_t& ctx, size_t logical_clients) {
+  // Three sockets per logical client (its DEALER, and the pair of sockets of
+  // its handshake monitor), one more while a reconnect's old socket is
+  // reaped, and a few of the host's own: libzmq's default of 1,023 stopped a
+  // process near 340 clients ("Too many open files"). Each socket also holds
+  // a descriptor (its mailbox), and each connection one, so the process's
+  // descriptor limit is raised too. Never below libzmq's default: the host
+  // opens a short-lived socket per finished task to wake its I/O thread, and
+  // closed sockets are reaped asynchronously.
+  const size_t sockets = std::clamp<size_t>(4 * logical_clients + 16, 1023, 65535);
+  zmq_ctx_set(ctx.handle(), ZMQ_MAX_SOCKETS, static_cast<int>(sockets));
+  const uint64_t want = std::max<uint64_t>(DescriptorsForClients(logical_clients), 2 * sockets + 64);
+  const uint64_t fds = RaiseOpenFileLimit(want);
+  if (fds < want) {
+    FEDGE_LOG(kWarning, "%d logical clients may need %d open descriptors; the limit is %d "
+              "(raise it with ulimit -n, or host fewer clients per process)", logical_clients,
+              want, fds);
+  }
+}
 
 absl::Status CoordinatorLink::Open() {
   Close(absl::ZeroDuration());

@@ -22,6 +22,23 @@
 
 namespace fedge::client {
 
+// Open descriptors a process hosting `logical_clients` may need: each has a
+// DEALER and a handshake monitor's pair of sockets (a mailbox descriptor
+// each) and a connection, with room for a reconnect's old socket.
+inline uint64_t DescriptorsForClients(size_t logical_clients) {
+  return 8 * static_cast<uint64_t>(logical_clients) + 96;
+}
+
+// The most logical clients DescriptorsForClients fits in `descriptors`.
+inline uint64_t ClientsForDescriptors(uint64_t descriptors) {
+  return descriptors > 96 ? (descriptors - 96) / 8 : 0;
+}
+
+// Sizes the libzmq context that `logical_clients` links share (its socket
+// limit) and raises the process's descriptor limit to match; logs a warning
+// when the limit cannot be raised far enough.
+void SizeContextForClients(zmq::context_t& ctx, size_t logical_clients);
+
 class CoordinatorLink {
  public:
   struct Options {

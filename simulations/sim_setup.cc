@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -16,7 +17,7 @@
 #include "base/log.h"
 #include "base/process_stats.h"
 #include "base/status_macros.h"
-#include "client/client_host.h"
+#include "client/coordinator_link.h"
 #include "coordinator/evaluation_flags.h"
 #include "coordinator/strategy.h"
 #include "coordinator/privacy_flags.h"
@@ -299,17 +300,11 @@ absl::StatusOr<int> ClientsPerProcess(int clients) {
   // The most logical clients one process can host within its descriptor
   // limit (ClientHost needs a few per client: sockets and a connection).
   const uint64_t hard = OpenFileHardLimit();
-  int fit = std::numeric_limits<int>::max();
-  if (hard != 0 && hard != UINT64_MAX) {
-    fit = 1;
-    while (client::DescriptorsForClients(static_cast<size_t>(fit) * 2) <= hard) fit *= 2;
-    int lo = fit, hi = fit * 2;  // fits at lo, not at hi
-    while (hi - lo > 1) {
-      const int mid = lo + (hi - lo) / 2;
-      (client::DescriptorsForClients(static_cast<size_t>(mid)) <= hard ? lo : hi) = mid;
-    }
-    fit = lo;
-  }
+  const int fit =
+      hard == 0 || hard == UINT64_MAX
+          ? std::numeric_limits<int>::max()
+          : static_cast<int>(std::clamp<uint64_t>(client::ClientsForDescriptors(hard), 1,
+                                                  std::numeric_limits<int>::max()));
   const int asked = absl::GetFlag(FLAGS_clients_per_process);
   if (asked > fit) {
     return absl::InvalidArgumentError(absl::StrCat(

@@ -4,13 +4,10 @@
 // a usage error ends every rank with exit code 2, and a client process
 // killed without an injected fault ends the whole job within seconds.
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
-#include <fstream>
-#include <iterator>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -63,24 +60,12 @@ std::vector<std::string> Concat(std::vector<std::string> a, const std::vector<st
 
 // A fedge-client process whose command line contains `needle`; -1 if none.
 pid_t ClientWith(const std::string& needle) {
-  DIR* proc = ::opendir("/proc");
-  if (proc == nullptr) return -1;
-  pid_t found = -1;
-  while (dirent* e = ::readdir(proc)) {
-    pid_t pid;
-    if (!absl::SimpleAtoi(e->d_name, &pid)) continue;
-    // /proc files report size 0: read them as a stream.
-    std::ifstream in(absl::StrCat("/proc/", pid, "/cmdline"));
-    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return testing::FirstProcess([&](pid_t pid) {
+    std::string cmdline = testing::ProcFile(pid, "cmdline");
     for (char& c : cmdline) c = c == '\0' ? ' ' : c;
-    if (cmdline.find("fedge-client") != std::string::npos &&
-        cmdline.find(needle) != std::string::npos) {
-      found = pid;
-      break;
-    }
-  }
-  ::closedir(proc);
-  return found;
+    return cmdline.find("fedge-client") != std::string::npos &&
+           cmdline.find(needle) != std::string::npos;
+  });
 }
 
 TEST(MpiSimulationTest, ThreeRanksOverCurveEqualTheLocalRun) {

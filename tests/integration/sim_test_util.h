@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
+#include <functional>
+#include <iterator>
 #include <regex>
 #include <string>
 #include <vector>
@@ -71,31 +73,40 @@ inline std::vector<int64_t> Field(const std::string& jsonl, const std::string& k
   return values;
 }
 
-// The pid of a child of `parent` whose command name is `name`; -1 if none.
-inline pid_t ChildNamed(pid_t parent, const std::string& name) {
+// The first process whose pid `match` accepts; -1 if none.
+inline pid_t FirstProcess(const std::function<bool(pid_t)>& match) {
   DIR* proc = ::opendir("/proc");
   if (proc == nullptr) return -1;
   pid_t found = -1;
   while (dirent* e = ::readdir(proc)) {
     pid_t pid;
-    if (!absl::SimpleAtoi(e->d_name, &pid)) continue;
-    std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
-    std::string line;
-    std::getline(stat, line);
-    // "pid (comm) state ppid ..."
-    const size_t open = line.find('('), close = line.rfind(')');
-    if (open == std::string::npos || close == std::string::npos) continue;
-    const std::string comm = line.substr(open + 1, close - open - 1);
-    int ppid = 0;
-    char state;
-    if (std::sscanf(line.c_str() + close + 1, " %c %d", &state, &ppid) != 2) continue;
-    if (ppid == parent && comm == name) {
+    if (absl::SimpleAtoi(e->d_name, &pid) && match(pid)) {
       found = pid;
       break;
     }
   }
   ::closedir(proc);
   return found;
+}
+
+// /proc/PID/FILE whole (its size reads as 0: read it as a stream).
+inline std::string ProcFile(pid_t pid, const char* file) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/", file));
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// The pid of a child of `parent` whose command name is `name`; -1 if none.
+inline pid_t ChildNamed(pid_t parent, const std::string& name) {
+  return FirstProcess([&](pid_t pid) {
+    const std::string line = ProcFile(pid, "stat");
+    // "pid (comm) state ppid ..."
+    const size_t open = line.find('('), close = line.rfind(')');
+    if (open == std::string::npos || close == std::string::npos) return false;
+    int ppid = 0;
+    char state;
+    if (std::sscanf(line.c_str() + close + 1, " %c %d", &state, &ppid) != 2) return false;
+    return ppid == parent && line.substr(open + 1, close - open - 1) == name;
+  });
 }
 
 // Waits (polling, bounded) until the first round's metrics line is written:
