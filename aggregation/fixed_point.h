@@ -18,6 +18,13 @@
 //
 // Clipping is per coordinate: clip(x) = max(-clip, min(clip, x)).
 //
+// A smaller ring (bits < 32, for update compression under SecAgg): the same
+// with 2^31 - 1 replaced by 2^(bits-1) - 1; words stay uint32 in memory, the
+// secure sum is reduced mod 2^bits and read back sign-extended from `bits`.
+// Below 32 bits the encoder rounds stochastically (floor plus a coin of
+// probability equal to the fraction, seeded by the caller), so the few
+// levels left per client cost variance, not bias.
+//
 // All functions are pure and thread-safe.
 
 #include <cstddef>
@@ -29,22 +36,30 @@
 
 namespace fedge::aggregation {
 
+inline constexpr uint32_t kMinRingBits = 8;
+
 struct FixedPointConfig {
   float clip = 1.0f;        // per-coordinate bound on |delta[i]|
   double scale = 0;         // fixed-point scale (units per 1.0)
   uint64_t max_weight = 1;  // weights (example counts) are capped here and normalised by it
+  uint32_t bits = 32;       // the ring: sums are taken mod 2^bits, kMinRingBits..32
 };
 
-// InvalidArgument on n==0, clip<=0 or non-finite, max_weight==0, or when the
-// scale would be below 1 (num_clients * clip too large for 31 bits).
+// InvalidArgument on n==0, clip<=0 or non-finite, max_weight==0, bits outside
+// [kMinRingBits, 32], or when the scale would be below 1 (num_clients * clip
+// too large for bits - 1 bits).
 absl::StatusOr<FixedPointConfig> MakeFixedPointConfig(uint32_t num_clients, float clip,
-                                                      uint64_t max_weight);
+                                                      uint64_t max_weight, uint32_t bits = 32);
 
 // out.size() must be delta.size()+1. InvalidArgument on size mismatch, non-finite delta,
 // weight==0, or an invalid config. *clipped (may be null) counts clipped coordinates.
+// `rounding_seed` seeds the stochastic rounding of rings below 32 bits.
 absl::Status EncodeFixedPoint(absl::Span<const float> delta, uint64_t weight,
                               const FixedPointConfig& config, absl::Span<uint32_t> out,
-                              size_t* clipped);
+                              size_t* clipped, uint64_t rounding_seed = 0);
+
+// `word` (a sum mod 2^bits) as a signed integer of `bits` bits.
+int64_t RingToSigned(uint32_t word, uint32_t bits);
 
 // sum.size() == mean_delta.size()+1. Writes sum_delta/sum_weight into mean_delta; returns the
 // total normalised weight sum (sum of w'). FailedPrecondition if the weight word is <= 0;
@@ -62,7 +77,7 @@ absl::StatusOr<double> DecodeFixedPointMean(absl::Span<const uint32_t> sum,
 // an invalid config.
 absl::Status EncodeFixedPointValues(absl::Span<const float> values,
                                     const FixedPointConfig& config, absl::Span<uint32_t> out,
-                                    size_t* clipped);
+                                    size_t* clipped, uint64_t rounding_seed = 0);
 
 // The mean over `count` clients of summed EncodeFixedPointValues sections.
 // FailedPrecondition when count is 0; InvalidArgument on size mismatch or an

@@ -58,7 +58,7 @@ class ClientHost::Impl {
       c.link = std::make_unique<CoordinatorLink>(&ctx_, std::move(link), c.id);
       clients_.push_back(std::move(c));
       data.push_back({std::move(s.data), s.num_examples, std::move(s.decorate),
-                      std::move(s.eval_data), s.eval_examples, s.local_state});
+                      std::move(s.eval_data), s.eval_examples, s.local_state, s.client_id});
     }
     if (options_.held_model_version.has_value()) {
       model_gate_.RefuseBelow(*options_.held_model_version);
@@ -543,7 +543,9 @@ class ClientHost::Impl {
       u.client_id = c.id;
       u.num_examples = r.outcome.num_examples;
       u.metrics = r.outcome.metrics;
+      u.encoding = r.outcome.encoding;
       u.delta = std::move(r.outcome.delta);
+      u.packed = std::move(r.outcome.packed);
       u.control_delta = std::move(r.outcome.control_delta);
       Send(c, protocol::Encode(u));
       if (r.evaluation) {

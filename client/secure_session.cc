@@ -47,6 +47,11 @@ absl::StatusOr<std::unique_ptr<SecureSession>> SecureSession::Start(
   }
   s->model_size_ = model_size;
   s->control_ = control;
+  if (task.secure.encoding.bits < 32) {
+    uint8_t seed[8];
+    FEDGE_RETURN_IF_ERROR(random.Fill(absl::MakeSpan(seed)));
+    for (uint8_t b : seed) s->rounding_seed_ = (s->rounding_seed_ << 8) | b;
+  }
   const uint32_t index = static_cast<uint32_t>(it - cohort.begin()) + 1;
   FEDGE_ASSIGN_OR_RETURN(s->client_,
                          secure::SecAggClient::Create(task.secure.config, index, random));
@@ -100,11 +105,12 @@ absl::StatusOr<std::optional<std::string>> SecureSession::SetUpdate(
     if (s.ok()) AddDistributedNoise(privacy_.noise_stddev, words.first(model_size_), *noise_bits_);
   } else {
     s = aggregation::EncodeFixedPoint(delta, num_examples, task_.encoding,
-                                      words.first(model_size_ + 1), &clipped_);
+                                      words.first(model_size_ + 1), &clipped_, rounding_seed_);
   }
   if (s.ok() && control_) {
     s = aggregation::EncodeFixedPointValues(control_delta, task_.encoding,
-                                            words.subspan(model_size_ + 1), &clipped_);
+                                            words.subspan(model_size_ + 1), &clipped_,
+                                            rounding_seed_ ^ 0x5bd1e995u);
   }
   if (!s.ok()) {
     return absl::Status(s.code(), absl::StrCat("round ", round_, ": cannot encode the update: ",

@@ -68,6 +68,9 @@ class SecureSession {
   std::unique_ptr<secure::SecAggClient> client_;
   size_t clipped_ = 0;
   size_t model_size_ = 0;
+  // Seeds the stochastic rounding of rings below 32 bits; from the session's
+  // secure randomness, so the coordinator cannot predict the rounding.
+  uint64_t rounding_seed_ = 0;
   bool control_ = false;  // SCAFFOLD: inputs carry the control-variate change
 };
 

@@ -28,6 +28,11 @@ struct TrainOutcome {
   // What differential privacy did to `delta` on the device (the runtime
   // fills it in after training; client/device_privacy.h).
   DevicePrivacy privacy;
+  // Set by the runtime when the task asks for update compression: `delta`
+  // is then empty and `packed` holds it in `encoding`
+  // (compression/compression.h).
+  protocol::DeltaEncoding encoding = protocol::DeltaEncoding::kFloat32;
+  std::string packed;
 };
 
 // Server-side (or on-device) evaluation of a set of weights.

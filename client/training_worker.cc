@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "client/local_state.h"
+#include "compression/compression.h"
 
 namespace fedge::client {
 
@@ -10,7 +11,9 @@ TrainingWorker::TrainingWorker(TrainerFactory factory, std::vector<ClientData> c
                                std::function<void()> notify)
     : factory_(std::move(factory)), notify_(std::move(notify)),
       wanted_round_(std::make_unique<std::atomic<uint64_t>[]>(clients.size())) {
-  for (ClientData& c : clients) slots_.push_back(Slot{std::move(c), std::nullopt, std::nullopt, nullptr, nullptr});
+  for (ClientData& c : clients) {
+    slots_.push_back(Slot{std::move(c), std::nullopt, std::nullopt, nullptr, nullptr, {}});
+  }
 }
 
 TrainingWorker::~TrainingWorker() { Stop(); }
@@ -103,6 +106,8 @@ absl::Status TrainingWorker::RunJob(Slot& slot, const Job& job, TrainOutcome* ou
     FEDGE_RETURN_IF_ERROR(chosen.Evaluate(job.task, *slot.eval_data, &eval));
     outcome->delta.clear();
     outcome->control_delta.clear();
+    outcome->encoding = protocol::DeltaEncoding::kFloat32;
+    outcome->packed.clear();
     outcome->num_examples = static_cast<uint64_t>(eval.examples);
     outcome->metrics = protocol::LocalMetrics();
     outcome->metrics.loss = static_cast<float>(eval.loss);
@@ -125,6 +130,28 @@ absl::Status TrainingWorker::RunJob(Slot& slot, const Job& job, TrainOutcome* ou
                                              absl::MakeSpan(outcome->delta), &outcome->metrics,
                                              *noise_bits_, &outcome->privacy));
   }
+  // Last: compression changes only how the (clipped, noised) delta travels.
+  return Compress(slot, job.task, outcome);
+}
+
+absl::Status TrainingWorker::Compress(Slot& slot, const protocol::Task& task,
+                                      TrainOutcome* outcome) {
+  outcome->encoding = protocol::DeltaEncoding::kFloat32;
+  outcome->packed.clear();
+  const compression::Config& config = task.config.compression;
+  if (config.method == compression::Method::kFloat32) return absl::OkStatus();
+  if (task.secure.enabled) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the task asks for ", compression::ConfigName(config),
+        " compression in a secure-aggregation round, which sums uncompressed fixed-point words"));
+  }
+  // Each client's rounding coins differ, and differ from round to round.
+  const uint64_t seed = task.config.seed ^ (slot.spec.client_id * 0x9e3779b97f4a7c15ull) ^
+                        (task.round << 32);
+  FEDGE_RETURN_IF_ERROR(compression::Compress(outcome->delta, config, seed, &slot.residual,
+                                              &outcome->packed));
+  outcome->encoding = config.method;
+  outcome->delta.clear();
   return absl::OkStatus();
 }
 

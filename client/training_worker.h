@@ -64,6 +64,8 @@ class TrainingWorker {
     // caller, read and written on the training thread while the worker runs;
     // null: the worker keeps it in memory for its own life.
     LocalState* local_state = nullptr;
+    // Mixed into the seed of the update quantisers' random rounding.
+    uint64_t client_id = 0;
   };
 
   // `notify` runs on the training thread after each result and after a fatal
@@ -105,6 +107,10 @@ class TrainingWorker {
     // spec.decorate's trainer around that (null without a decorator).
     std::unique_ptr<Trainer> local;
     std::unique_ptr<Trainer> trainer;
+    // Training thread only: top-k compression's error-feedback residual, what
+    // this client has not uploaded yet (compression/compression.h). In
+    // memory: a device process that restarts starts from zero.
+    std::vector<float> residual;
   };
 
   void Loop();
@@ -112,6 +118,8 @@ class TrainingWorker {
   absl::Status EnsureEvalData(Slot& slot);
   // Runs `job` for `slot`: trains, or evaluates when the task says so.
   absl::Status RunJob(Slot& slot, const Job& job, TrainOutcome* outcome);
+  // Compresses outcome->delta into outcome->packed as the task asks.
+  static absl::Status Compress(Slot& slot, const protocol::Task& task, TrainOutcome* outcome);
 
   TrainerFactory factory_;
   std::function<void()> notify_;

@@ -91,6 +91,15 @@ void Coordinator::OnFrame(const Sender& from, absl::string_view frame, absl::Tim
     Refuse(peer, protocol::ErrorCodeForDecodeFailure(s), round_, std::string(s.message()));
     return;
   }
+  // What one device's model update costs its uplink, whatever the
+  // compression: a plain Update's frame, or a secure round's masked input.
+  const auto* update = std::get_if<protocol::Update>(&scratch_);
+  const auto* secagg = std::get_if<protocol::SecAggToServer>(&scratch_);
+  if ((update != nullptr && !(update->delta.empty() && update->packed.empty())) ||
+      (secagg != nullptr && std::holds_alternative<secure::MaskedInput>(secagg->body))) {
+    report_.update_bytes += frame.size();
+    ++report_.update_frames;
+  }
   std::visit([&](auto& m) { Handle(peer, m, now); }, scratch_);
 }
 

@@ -1,6 +1,8 @@
 // ValidateCoordinatorConfig: which CoordinatorConfig values make sense together.
 
 #include "absl/strings/str_cat.h"
+#include "aggregation/fixed_point.h"
+#include "compression/compression.h"
 #include "coordinator/coordinator.h"
 
 namespace fedge::coordinator {
@@ -62,6 +64,27 @@ absl::Status ValidateCoordinatorConfig(const CoordinatorConfig& c) {
   if (c.retry_window < absl::ZeroDuration() || c.retry_window > absl::Hours(24 * 49)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "retry_window ", absl::FormatDuration(c.retry_window), " is not in [0, 49 days]"));
+  }
+  if (absl::Status s = compression::ValidateConfig(c.training.compression); !s.ok()) return s;
+  if (c.training.compression.method != compression::Method::kFloat32 && c.secure.enabled) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--compress=", compression::ConfigName(c.training.compression),
+        " cannot run with --secure: secure aggregation sums fixed-point words in a ring, not "
+        "compressed floats; shrink the ring instead (--secagg_bits=16)"));
+  }
+  if (c.secure.ring_bits < aggregation::kMinRingBits || c.secure.ring_bits > 32) {
+    return absl::InvalidArgumentError(absl::StrCat("--secagg_bits=", c.secure.ring_bits,
+                                                   ": want ", aggregation::kMinRingBits, " to 32"));
+  }
+  if (c.secure.ring_bits != 32 && !c.secure.enabled) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--secagg_bits=", c.secure.ring_bits,
+        " applies only with --secure; plain rounds compress with --compress"));
+  }
+  if (c.secure.ring_bits < 32 && c.privacy.mode == protocol::PrivacyMode::kDistributed) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--secagg_bits=", c.secure.ring_bits,
+        " cannot run with --dp=distributed: its noise is calibrated to a 32-bit ring"));
   }
   if (c.secure.enabled && c.min_clients < 2) {
     return absl::InvalidArgumentError(

@@ -34,6 +34,7 @@
 #include "coordinator/fault_injection.h"
 #include "coordinator/round_outputs.h"
 #include "coordinator/privacy_flags.h"
+#include "coordinator/compression_flags.h"
 #include "coordinator/strategy_flags.h"
 #include "protocol/model_signature.h"
 #include "secure/allow_list.h"
@@ -359,6 +360,13 @@ int Main() {
     return 2;
   }
   cfg.privacy = *privacy;
+  absl::StatusOr<coordinator::CompressionFlags> compress = coordinator::CompressionFlagsFromFlags();
+  if (!compress.ok()) {
+    std::fprintf(stderr, "fedge-coordinator: %s\n", std::string(compress.status().message()).c_str());
+    return 2;
+  }
+  cfg.training.compression = compress->update;
+  cfg.secure.ring_bits = compress->secagg_bits;
   cfg.seed = absl::GetFlag(FLAGS_seed);
   cfg.limits.max_frame_bytes = size_t{absl::GetFlag(FLAGS_max_frame_mb)} << 20;
   if (const std::string secure = absl::GetFlag(FLAGS_secure); secure != "none") {
@@ -503,7 +511,8 @@ int main(int argc, char** argv) {
   usage.contains_help_flags = [](absl::string_view file) {
     return absl::EndsWith(file, "/main.cc") || absl::EndsWith(file, "/strategy_flags.cc") ||
            absl::EndsWith(file, "/task_flags.cc") || absl::EndsWith(file, "/evaluation_flags.cc") ||
-           absl::EndsWith(file, "/privacy_flags.cc");
+           absl::EndsWith(file, "/privacy_flags.cc") ||
+           absl::EndsWith(file, "/compression_flags.cc");
   };
   absl::SetFlagsUsageConfig(usage);
   absl::ParseCommandLine(argc, argv);

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "aggregation/kernels.h"
 #include "aggregation/norm_bound.h"
+#include "compression/compression.h"
 
 namespace fedge::coordinator {
 
@@ -18,6 +19,19 @@ PlainRound::PlainRound(Settings settings, aggregation::Aggregator* aggregator,
 }
 
 std::optional<Refusal> PlainRound::OnUpdate(const std::string&, protocol::Update& m) {
+  if (m.encoding != protocol::DeltaEncoding::kFloat32) {
+    // Bounded by the model's size; a payload that does not decode to exactly
+    // that is refused whole (compression/compression.h).
+    absl::Status s =
+        compression::Decompress(m.encoding, m.packed, settings_.model_size, &m.delta);
+    if (!s.ok()) {
+      return Refusal{ErrorCode::kMalformed,
+                     absl::StrCat("round ", settings_.round, ": update from client ", m.client_id,
+                                  ": ", s.message()),
+                     /*drop=*/true};
+    }
+    m.packed.clear();
+  }
   if (m.delta.size() != settings_.model_size) {
     return Refusal{ErrorCode::kWrongLength,
                    absl::StrCat("round ", settings_.round, ": update from client ", m.client_id,

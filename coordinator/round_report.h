@@ -68,6 +68,12 @@ struct RoundReport {
   double seconds = 0;
   uint64_t bytes_up = 0;
   uint64_t bytes_down = 0;
+  // The frames that carried a model update up (a plain Update, a secure
+  // round's MaskedInput), counted as received, accepted or not: their bytes
+  // over their number is one client's upload of an update (--compress,
+  // --secagg_bits).
+  uint64_t update_bytes = 0;
+  uint32_t update_frames = 0;
   // Bytes the strategy's aggregation rule held for this round's updates (0
   // for streaming rules such as FedAvg; robust rules buffer the cohort).
   uint64_t buffered_bytes = 0;

@@ -47,6 +47,7 @@ absl::StatusOr<std::unique_ptr<SecureRound>> SecureRound::Start(
       r->task_.config,
       secure::MakeSecAggConfig(settings.variant, n, static_cast<uint32_t>(input_length),
                                settings.expected_dropout, session_id, graph_seed));
+  r->task_.config.word_bits = settings.ring_bits;
   if (dp.has_value()) {
     // The noise must be all there with the fewest survivors the round may
     // complete with: the expected dropout's share of the cohort (and never
@@ -73,7 +74,8 @@ absl::StatusOr<std::unique_ptr<SecureRound>> SecureRound::Start(
               plan.min_total_sigma, r->min_survivors_);
   } else {
     FEDGE_ASSIGN_OR_RETURN(r->task_.encoding,
-                           aggregation::MakeFixedPointConfig(n, settings.clip, max_weight));
+                           aggregation::MakeFixedPointConfig(n, settings.clip, max_weight,
+                                                             settings.ring_bits));
   }
   r->task_.enabled = true;
   FEDGE_ASSIGN_OR_RETURN(r->server_, SecAggServer::Create(r->task_.config));

@@ -41,6 +41,9 @@ struct SecureAggregationSettings {
   double expected_dropout = 0.2;
   // Per-coordinate bound on a client's delta before fixed-point encoding.
   float clip = 1.0f;
+  // The ring the masked inputs are summed in (--secagg_bits): 32, or fewer
+  // to shrink every client's upload (aggregation/fixed_point.h).
+  uint32_t ring_bits = 32;
   absl::Duration phase_timeout = absl::Seconds(30);
 };
 

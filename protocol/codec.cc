@@ -73,6 +73,9 @@ void Write(BodyWriter& w, const Task& m) {
   w.Scalar(static_cast<uint8_t>(m.config.privacy.mode));
   w.Scalar(m.config.privacy.clip);
   w.Scalar(m.config.privacy.noise_stddev);
+  w.Scalar(m.config.compression.method);
+  w.Scalar(m.config.compression.block);
+  w.Scalar(m.config.compression.fraction);
   w.Scalar(m.deadline_ms);
   Write(w, m.model);
   w.String(m.signature.signature);
@@ -92,6 +95,7 @@ void Write(BodyWriter& w, const Update& m) {
   w.Scalar(m.metrics.mse);
   w.Scalar(m.metrics.mae);
   w.Vector(m.delta);
+  w.String(m.packed);
   w.Vector(m.control_delta);
 }
 
@@ -199,6 +203,22 @@ void ReadPrivacy(BodyReader& r, PrivacyConfig& p) {
   }
 }
 
+// A device never compresses with settings it cannot honour.
+void ReadCompression(BodyReader& r, compression::Config& c) {
+  uint8_t method = 0;
+  r.Scalar(method, "Task.config.compression.method");
+  if (method == 0 || method > compression::kMaxMethod) {
+    throw WireFormatError(absl::StrCat("Task.config.compression.method ", method,
+                                       " is unknown"));
+  }
+  c.method = static_cast<compression::Method>(method);
+  r.Scalar(c.block, "Task.config.compression.block");
+  r.Scalar(c.fraction, "Task.config.compression.fraction");
+  if (absl::Status s = compression::ValidateConfig(c); !s.ok()) {
+    throw WireFormatError(absl::StrCat("Task.config.", s.message()));
+  }
+}
+
 void Read(BodyReader& r, const DecodeLimits& lim, Task& m) {
   r.Scalar(m.round, "Task.round");
   r.Scalar(m.model_version, "Task.model_version");
@@ -220,6 +240,7 @@ void Read(BodyReader& r, const DecodeLimits& lim, Task& m) {
   if (evaluate_only > 1) throw WireFormatError("Task.config.evaluate_only is not 0 or 1");
   m.config.evaluate_only = evaluate_only == 1;
   ReadPrivacy(r, m.config.privacy);
+  ReadCompression(r, m.config.compression);
   r.Scalar(m.deadline_ms, "Task.deadline_ms");
   Read(r, lim, m.model);
   r.String(m.signature.signature, kModelSignatureSize, "Task.signature");
@@ -239,6 +260,7 @@ void Read(BodyReader& r, const DecodeLimits& lim, Update& m) {
   r.Scalar(m.metrics.mse, "Update.metrics.mse");
   r.Scalar(m.metrics.mae, "Update.metrics.mae");
   r.Vector(m.delta, lim.max_frame_bytes / sizeof(float), "Update.delta");
+  r.String(m.packed, lim.max_frame_bytes, "Update.packed");
   r.Vector(m.control_delta, lim.max_frame_bytes / sizeof(float), "Update.control_delta");
 }
 
@@ -290,9 +312,15 @@ absl::Status ValidateSignedModel(const ModelPayload& model, const ModelSignature
 // Field-level checks cereal cannot express.
 absl::Status Validate(const Message& m) {
   if (const auto* u = std::get_if<Update>(&m)) {
-    if (u->encoding != DeltaEncoding::kFloat32) {
+    const uint8_t e = static_cast<uint8_t>(u->encoding);
+    if (e == 0 || e > compression::kMaxMethod) {
+      return absl::InvalidArgumentError(absl::StrCat("Update.encoding ", e, " is unknown"));
+    }
+    if (u->encoding == DeltaEncoding::kFloat32 ? !u->packed.empty() : !u->delta.empty()) {
       return absl::InvalidArgumentError(
-          absl::StrCat("Update.encoding ", static_cast<int>(u->encoding), " is unknown"));
+          absl::StrCat("Update.encoding ", compression::MethodName(u->encoding),
+                       " with a ", u->packed.empty() ? "delta" : "packed payload",
+                       " it does not use"));
     }
   } else if (const auto* h = std::get_if<Heartbeat>(&m)) {
     if (h->state != ClientState::kIdle && h->state != ClientState::kTraining) {

@@ -22,7 +22,9 @@ namespace fedge::protocol {
 inline constexpr size_t kEnvelopeSize = 16;
 // 2: manifest tensors carry a role (parameter, buffer, counter).
 // 3: models carry their task (input shape, target, loss), signed with them.
-inline constexpr uint16_t kProtocolVersion = 4;
+// 4: tasks carry the differential-privacy setting.
+// 5: tasks carry the update compression; updates may carry a compressed delta.
+inline constexpr uint16_t kProtocolVersion = 5;
 inline constexpr char kMagic[4] = {'F', 'E', 'D', 'G'};
 
 struct Envelope {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "aggregation/fixed_point.h"
+#include "compression/compression.h"
 #include "protocol/model_payload.h"
 #include "secure/secagg_messages.h"
 
@@ -144,6 +145,9 @@ struct TrainingConfig {
   // empty, num_examples the held-out examples and metrics their means.
   bool evaluate_only = false;
   PrivacyConfig privacy;
+  // How the client compresses its delta for upload (compression/compression.h,
+  // docs/compression.md); kFloat32: not at all. Plain rounds only.
+  compression::Config compression;
 };
 
 // Present (enabled) when the round aggregates securely: instead of an Update
@@ -172,7 +176,9 @@ struct Task {
   std::vector<float> control;
 };
 
-enum class DeltaEncoding : uint8_t { kFloat32 = 1 };
+// How an Update's delta travels: kFloat32 in `delta`, anything else as the
+// compressed payload in `packed`.
+using DeltaEncoding = compression::Method;
 
 struct LocalMetrics {
   float loss = 0;
@@ -189,7 +195,9 @@ struct Update {
   uint64_t client_id = 0;
   uint64_t num_examples = 0;
   DeltaEncoding encoding = DeltaEncoding::kFloat32;
-  std::vector<float> delta;  // local weights minus the task's weights.
+  std::vector<float> delta;  // local weights minus the task's weights (kFloat32)
+  // The compressed delta (any other encoding; `delta` is then empty).
+  std::string packed;
   LocalMetrics metrics;
   // SCAFFOLD: the client's control-variate change c_i+ - c_i (one value per
   // weight); empty for other strategies.

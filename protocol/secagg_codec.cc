@@ -81,7 +81,33 @@ void WriteBody(BodyWriter& w, const AdvertiseKeys& m) {
   WriteArray(w, m.masking_key);
 }
 void WriteBody(BodyWriter& w, const ShareKeysResponse& m) { WriteShares(w, m.shares); }
-void WriteBody(BodyWriter& w, const MaskedInput& m) { w.Vector(m.masked); }
+// A ring of 32 bits: the words as they are. A smaller ring: the count, then
+// the words packed little-endian, `bits` each, the last byte's unused high
+// bits 0.
+void WriteBody(BodyWriter& w, const MaskedInput& m) {
+  w.Scalar(static_cast<uint8_t>(m.bits));
+  if (m.bits >= 32) {
+    w.Vector(m.masked);
+    return;
+  }
+  std::string packed;
+  packed.reserve((m.masked.size() * m.bits + 7) / 8);
+  uint64_t acc = 0;
+  uint32_t have = 0;
+  const uint64_t mask = (uint64_t{1} << m.bits) - 1;
+  for (uint32_t word : m.masked) {
+    acc |= (word & mask) << have;
+    have += m.bits;
+    while (have >= 8) {
+      packed.push_back(static_cast<char>(acc & 0xff));
+      acc >>= 8;
+      have -= 8;
+    }
+  }
+  if (have > 0) packed.push_back(static_cast<char>(acc & 0xff));
+  w.Scalar(static_cast<uint64_t>(m.masked.size()));
+  w.Bytes(reinterpret_cast<const uint8_t*>(packed.data()), packed.size());
+}
 void WriteBody(BodyWriter& w, const UnmaskingResponse& m) {
   WriteRevealed(w, m.self_mask_shares);
   WriteRevealed(w, m.masking_key_shares);
@@ -95,7 +121,42 @@ void ReadBody(BodyReader& r, const DecodeLimits& lim, ShareKeysResponse& m) {
   ReadShares(r, lim, m.shares, "ShareKeysResponse.shares");
 }
 void ReadBody(BodyReader& r, const DecodeLimits& lim, MaskedInput& m) {
-  r.Vector(m.masked, lim.max_frame_bytes / sizeof(uint32_t), "MaskedInput.masked");
+  uint8_t bits = 0;
+  r.Scalar(bits, "MaskedInput.bits");
+  if (bits < 8 || bits > 32) {
+    throw WireFormatError("MaskedInput.bits " + std::to_string(bits) + " is not 8-32");
+  }
+  m.bits = bits;
+  if (bits == 32) {
+    r.Vector(m.masked, lim.max_frame_bytes / sizeof(uint32_t), "MaskedInput.masked");
+    return;
+  }
+  // Every word takes at least one byte (bits >= 8): Length's remaining-bytes
+  // check bounds the count before anything is allocated.
+  const uint64_t n = r.Length(1, lim.max_frame_bytes, "MaskedInput.masked");
+  const uint64_t bytes = (n * bits + 7) / 8;
+  if (bytes > r.remaining()) {
+    throw WireFormatError("MaskedInput.masked: " + std::to_string(n) + " words of " +
+                          std::to_string(bits) + " bits need " + std::to_string(bytes) +
+                          " bytes, only " + std::to_string(r.remaining()) + " remain");
+  }
+  std::string packed(bytes, '\0');
+  r.Bytes(reinterpret_cast<uint8_t*>(packed.data()), bytes, "MaskedInput.masked");
+  m.masked.resize(n);
+  const uint64_t mask = (uint64_t{1} << bits) - 1;
+  uint64_t acc = 0;
+  uint32_t have = 0;
+  size_t at = 0;
+  for (uint64_t i = 0; i < n; ++i) {
+    while (have < bits) {
+      acc |= uint64_t{static_cast<unsigned char>(packed[at++])} << have;
+      have += 8;
+    }
+    m.masked[i] = static_cast<uint32_t>(acc & mask);
+    acc >>= bits;
+    have -= bits;
+  }
+  if (acc != 0) throw WireFormatError("MaskedInput.masked: padding bits are not 0");
 }
 void ReadBody(BodyReader& r, const DecodeLimits& lim, UnmaskingResponse& m) {
   ReadRevealed(r, lim, m.self_mask_shares, "UnmaskingResponse.self_mask_shares");
@@ -183,6 +244,7 @@ void WriteConfig(BodyWriter& w, const SecAggConfig& c) {
   w.Scalar(c.num_neighbors);
   w.Scalar(c.graph_seed);
   w.Scalar(c.input_length);
+  w.Scalar(c.word_bits);
   WriteArray(w, c.session_id);
 }
 void ReadConfig(BodyReader& r, SecAggConfig& c) {
@@ -196,6 +258,11 @@ void ReadConfig(BodyReader& r, SecAggConfig& c) {
   r.Scalar(c.num_neighbors, "Task.secure.config.num_neighbors");
   r.Scalar(c.graph_seed, "Task.secure.config.graph_seed");
   r.Scalar(c.input_length, "Task.secure.config.input_length");
+  r.Scalar(c.word_bits, "Task.secure.config.word_bits");
+  if (c.word_bits < 8 || c.word_bits > 32) {
+    throw WireFormatError("Task.secure.config.word_bits " + std::to_string(c.word_bits) +
+                          " is not 8-32");
+  }
   ReadArray(r, c.session_id, "Task.secure.config.session_id");
 }
 
@@ -209,6 +276,7 @@ void Write(BodyWriter& w, const SecureAggregationTask& m) {
   w.Scalar(m.encoding.clip);
   w.Scalar(m.encoding.scale);
   w.Scalar(m.encoding.max_weight);
+  w.Scalar(m.encoding.bits);
   w.Vector(m.cohort);
 }
 
@@ -223,6 +291,11 @@ void Read(BodyReader& r, const DecodeLimits& lim, SecureAggregationTask& m) {
   r.Scalar(m.encoding.clip, "Task.secure.encoding.clip");
   r.Scalar(m.encoding.scale, "Task.secure.encoding.scale");
   r.Scalar(m.encoding.max_weight, "Task.secure.encoding.max_weight");
+  r.Scalar(m.encoding.bits, "Task.secure.encoding.bits");
+  if (m.encoding.bits != m.config.word_bits) {
+    throw WireFormatError("Task.secure.encoding.bits " + std::to_string(m.encoding.bits) +
+                          " differs from the ring's " + std::to_string(m.config.word_bits));
+  }
   r.Vector(m.cohort, lim.max_secagg_clients, "Task.secure.cohort");
 }
 
@@ -252,7 +325,9 @@ void Read(BodyReader& r, const DecodeLimits& lim, SecAggToClient& m) {
 
 size_t SecAggSizeHint(const Message& m) {
   if (const auto* s = std::get_if<SecAggToServer>(&m)) {
-    if (const auto* x = std::get_if<MaskedInput>(&s->body)) return x->masked.size() * 4;
+    if (const auto* x = std::get_if<MaskedInput>(&s->body)) {
+      return (x->masked.size() * x->bits + 7) / 8;
+    }
     if (const auto* x = std::get_if<ShareKeysResponse>(&s->body)) {
       return x->shares.size() * (kMinShareBytes + secure::kSecAggShareCiphertextSize);
     }

@@ -14,6 +14,7 @@ PACKAGES=(
   dataset-fashion-mnist
   python3-numpy python3-sklearn  # the sklearn tasks of examples/ and tests
   openmpi-bin libopenmpi-dev  # fedge-sim --launcher=mpi (multi-host)
+  gnuplot-nox  # fedge-report and fedge-sim --report (PNG plots of runs)
 )
 
 missing=()

@@ -203,6 +203,13 @@ Reply Mask(SecAggClientState& s) {
     FEDGE_RETURN_IF_ERROR(
         internal::ApplyMask(seed.span(), u < v ? MaskSign::kAdd : MaskSign::kSubtract, acc));
   }
+  // Reduction mod 2^bits is a ring homomorphism from Z/2^32: the masks stay
+  // uniform and still cancel in the reduced sum.
+  out.bits = s.config.word_bits;
+  if (out.bits < 32) {
+    const uint32_t mask = (uint32_t{1} << out.bits) - 1;
+    for (uint32_t& w : acc) w &= mask;
+  }
   // From here on only the held shares are needed.
   s.encryption_key.reset();
   s.masking_key.reset();

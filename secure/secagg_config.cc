@@ -100,6 +100,10 @@ absl::Status ValidateSecAggConfig(const SecAggConfig& c) {
                                                    " clients, want 2..", kShamirMaxShares));
   }
   if (c.input_length == 0) return absl::InvalidArgumentError("SecAgg config: input_length 0");
+  if (c.word_bits < 8 || c.word_bits > 32) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("SecAgg config: a ring of ", c.word_bits, " bits; want 8 to 32"));
+  }
   // A threshold above half of the share holders means two disjoint groups of
   // clients can never both reconstruct, the usual SecAgg requirement.
   const uint32_t holders = c.variant == SecAggVariant::kFull ? c.num_clients : c.num_neighbors + 1;

@@ -39,7 +39,11 @@ struct SecAggConfig {
   uint32_t threshold = 0;      // t; shares needed to reconstruct one client's secrets
   uint32_t num_neighbors = 0;  // k; kPlus only (even, 2 <= k < n); kFull: ignored (everyone is a neighbour)
   uint64_t graph_seed = 0;     // kPlus: public seed of the neighbour graph
-  uint32_t input_length = 0;   // words of each input vector, arithmetic mod 2^32
+  uint32_t input_length = 0;   // words of each input vector, arithmetic mod 2^word_bits
+  // The ring: 32, or fewer (down to 8) to shrink the masked inputs on the
+  // wire. Masks are drawn mod 2^32 and reduced, which keeps them uniform mod
+  // 2^word_bits; every sum is reduced mod 2^word_bits.
+  uint32_t word_bits = 32;
   std::array<uint8_t, kSecAggSessionIdSize> session_id{};  // bound into every KDF and AEAD associated data
 };
 
@@ -57,7 +61,8 @@ struct ShareKeysResponse {
   std::vector<EncryptedShare> shares;
 };
 struct MaskedInput {
-  std::vector<uint32_t> masked;
+  std::vector<uint32_t> masked;  // each below 2^bits
+  uint32_t bits = 32;            // the config's word_bits; the wire packs each word in this many
 };
 // The holder's Shamir share (x = holder index) of owner's secret.
 struct RevealedShare {

@@ -121,6 +121,20 @@ absl::Status OnMasked(SecAggServerState& s, uint32_t u, const MaskedInput& m) {
   }
   // Folded now: the server never holds more than one input vector.
   uint32_t* acc = s.acc.data();
+  if (m.bits != s.config.word_bits) {
+    return absl::InvalidArgumentError(absl::StrCat("MaskedInput from client ", u, " is in a ring of ",
+                                                   m.bits, " bits, want ", s.config.word_bits));
+  }
+  if (m.bits < 32) {
+    const uint32_t limit = uint32_t{1} << m.bits;
+    for (size_t i = 0; i < m.masked.size(); ++i) {
+      if (m.masked[i] >= limit) {
+        return absl::InvalidArgumentError(absl::StrCat("MaskedInput from client ", u, ": word ", i,
+                                                       " is outside the ring of ", m.bits,
+                                                       " bits"));
+      }
+    }
+  }
   const uint32_t* in = m.masked.data();
   for (size_t i = 0, d = m.masked.size(); i < d; ++i) acc[i] += in[i];
   s.clients[u].masked = true;

@@ -165,6 +165,10 @@ absl::StatusOr<SecAggServerState::Outbox> SecAggServerState::CloseUnmasking() {
   for (uint32_t u = 1; u <= n; ++u) {
     if (clients[u].in_u3) survivors.push_back(u);
   }
+  if (config.word_bits < 32) {
+    const uint32_t mask = (uint32_t{1} << config.word_bits) - 1;
+    for (uint32_t& w : acc) w &= mask;
+  }
   sum = std::move(acc);
   acc.clear();
   seed_shares.clear();

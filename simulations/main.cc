@@ -4,6 +4,9 @@
 
 #include <signal.h>
 
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -19,6 +22,9 @@
 #include "base/id_list.h"
 #include "base/log.h"
 #include "base/status_macros.h"
+#include "report/gnuplot.h"
+#include "report/report.h"
+#include "report/run_flags.h"
 #include "simulations/mpi_run.h"
 #include "simulations/sim_flags.h"
 #include "simulations/sim_keys.h"
@@ -135,6 +141,57 @@ absl::Status RunLocal() {
   return Report(s, *coord_exit, WaitForClients(client_procs), start);
 }
 
+// Records the run's flags in OUT/flags.txt (fedge-report labels runs by the
+// ones that differ) and, with --report, checks that the report can be drawn
+// before the run rather than after hours of it.
+absl::Status RecordRun(const std::string& launcher, int argc, char** argv,
+                       const std::function<bool(absl::string_view)>& is_sim_flag) {
+  if (launcher != "local") {
+    if (!absl::GetFlag(FLAGS_report)) return absl::OkStatus();
+    return absl::InvalidArgumentError(
+        "--report works with --launcher=local; run fedge-report OUT on rank 0's host instead");
+  }
+  if (absl::GetFlag(FLAGS_report)) {
+    const char* path = std::getenv("PATH");
+    absl::StatusOr<std::string> gnuplot = report::FindGnuplot(path ? path : "");
+    if (!gnuplot.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--report: ", gnuplot.status().message()));
+    }
+  }
+  const std::string out = absl::GetFlag(FLAGS_out);
+  FEDGE_RETURN_IF_ERROR(MakeDirs(out));
+  const report::RunFlags flags{report::CommandLine(argc, argv),
+                               report::CurrentFlagValues(is_sim_flag)};
+  return WriteFileAtomically(out + "/flags.txt", report::FormatRunFlags(flags));
+}
+
+// fedge-sim --report, after the run whatever its outcome. The run's exit code
+// stands whatever the report does: its data is complete in OUT, and
+// `fedge-report OUT` draws it again.
+void ReportRun(const absl::Status& run, absl::Time started) {
+  if (!absl::GetFlag(FLAGS_report) || absl::IsInvalidArgument(run)) return;
+  const std::string out = absl::GetFlag(FLAGS_out);
+  // Not a metrics.jsonl an earlier run left when this one ended before its own.
+  absl::StatusOr<FileStamp> metrics = StatFile(out + "/metrics.jsonl");
+  if (!metrics.ok() || metrics->mtime_ns < absl::ToUnixNanos(started)) {
+    FEDGE_LOG(kWarning, "--report: no report, this run wrote no %s/metrics.jsonl", out);
+    return;
+  }
+  report::ReportOptions options;
+  options.out = out + "/report";
+  absl::StatusOr<report::ReportResult> r = report::WriteReport({out}, options);
+  if (!r.ok()) {
+    FEDGE_LOG(kError, "--report failed: %s (the run's results are in %s; `fedge-report %s` "
+              "retries)", r.status().ToString(), out, out);
+    return;
+  }
+  if (!r->gnuplot_warnings.empty()) {
+    FEDGE_LOG(kWarning, "--report: gnuplot warned: %s", r->gnuplot_warnings);
+  }
+  std::printf("  report: %s (%zu plots)\n", r->markdown.c_str(), r->images.size());
+  std::fflush(stdout);
+}
+
 }  // namespace
 }  // namespace fedge::sim
 
@@ -161,17 +218,25 @@ int main(int argc, char** argv) {
     return absl::EndsWith(file, "/sim_flags.cc") || absl::EndsWith(file, "/strategy_flags.cc") ||
            absl::EndsWith(file, "/attack_flags.cc") || absl::EndsWith(file, "/task_flags.cc") ||
            absl::EndsWith(file, "/evaluation_flags.cc") ||
-           absl::EndsWith(file, "/privacy_flags.cc");
+           absl::EndsWith(file, "/privacy_flags.cc") ||
+           absl::EndsWith(file, "/compression_flags.cc");
   };
   absl::SetFlagsUsageConfig(usage);
   absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
   fedge::SetLogTag("sim");
   const std::string launcher = absl::GetFlag(FLAGS_launcher);
+  const absl::Time started = absl::Now();
+  if (absl::Status r = fedge::sim::RecordRun(launcher, argc, argv, usage.contains_help_flags);
+      !r.ok()) {
+    FEDGE_LOG(kError, "%s", r.ToString());
+    return absl::IsInvalidArgument(r) ? 2 : 1;
+  }
   absl::Status s = launcher == "local" ? fedge::sim::RunLocal()
                    : launcher == "mpi"
                        ? fedge::sim::RunMpi()
                        : absl::InvalidArgumentError(
                              absl::StrCat("--launcher=", launcher, ": want local or mpi"));
+  fedge::sim::ReportRun(s, started);
   if (!s.ok()) {
     FEDGE_LOG(kError, "%s", s.ToString());
     return absl::IsInvalidArgument(s) ? 2 : 1;

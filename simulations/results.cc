@@ -62,6 +62,7 @@ absl::StatusOr<std::vector<RoundRow>> ParseMetrics(const std::string& jsonl) {
     Number(line, "fed_mse", &r.fed_mse);
     Number(line, "epsilon", &r.epsilon);
     Number(line, "epsilon_coordinator", &r.epsilon_coordinator);
+    Number(line, "update_bytes_per_client", &r.update_bytes_per_client);
     rows.push_back(r);
   }
   return rows;
@@ -78,14 +79,16 @@ std::string ResultsCsv(const std::vector<RoundRow>& rows) {
   std::string out =
       "round,completed,clients,test_accuracy,test_loss,train_loss,round_seconds,bytes_up,"
       "bytes_down,backdoor_success,test_mse,test_mae,fed_clients,fed_loss,fed_accuracy,"
-      "fed_mse,epsilon,epsilon_coordinator\n";
+      "fed_mse,epsilon,epsilon_coordinator,update_bytes_per_client\n";
   for (const RoundRow& r : rows) {
     absl::StrAppendFormat(&out,
-                          "%d,%d,%d,%.6f,%.6f,%.6f,%.4f,%d,%d,%.6f,%.6f,%.6f,%d,%.6f,%.6f,%.6f,%.6f,%.6f\n",
+                          "%d,%d,%d,%.6f,%.6f,%.6f,%.4f,%d,%d,%.6f,%.6f,%.6f,%d,%.6f,%.6f,%.6f,%.6f,"
+                          "%.6f,%d\n",
                           r.round, r.completed ? 1 : 0, r.clients, r.test_accuracy, r.test_loss,
                           r.train_loss, r.round_seconds, r.bytes_up, r.bytes_down,
                           r.backdoor_success, r.test_mse, r.test_mae, r.fed_clients, r.fed_loss,
-                          r.fed_accuracy, r.fed_mse, r.epsilon, r.epsilon_coordinator);
+                          r.fed_accuracy, r.fed_mse, r.epsilon, r.epsilon_coordinator,
+                          r.update_bytes_per_client);
   }
   return out;
 }
@@ -113,11 +116,13 @@ Summary Summarize(const std::vector<RoundRow>& rows) {
     s.mean_round_seconds += r.round_seconds;
     s.mean_bytes_up += static_cast<double>(r.bytes_up);
     s.mean_bytes_down += static_cast<double>(r.bytes_down);
+    s.mean_update_bytes_per_client += static_cast<double>(r.update_bytes_per_client);
   }
   if (s.completed_rounds > 0) {
     s.mean_round_seconds /= s.completed_rounds;
     s.mean_bytes_up /= s.completed_rounds;
     s.mean_bytes_down /= s.completed_rounds;
+    s.mean_update_bytes_per_client /= s.completed_rounds;
   }
   return s;
 }

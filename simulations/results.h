@@ -32,6 +32,9 @@ struct RoundRow {
   double round_seconds = 0;
   int64_t bytes_up = 0;
   int64_t bytes_down = 0;
+  // One client's upload of its update (--compress, --secagg_bits); 0 when no
+  // update arrived.
+  int64_t update_bytes_per_client = 0;
 };
 
 // Parses metrics.jsonl as written by fedge-coordinator. InvalidArgument names
@@ -58,6 +61,7 @@ struct Summary {
   double mean_round_seconds = 0;
   double mean_bytes_up = 0;
   double mean_bytes_down = 0;
+  double mean_update_bytes_per_client = 0;  // over completed rounds
 };
 Summary Summarize(const std::vector<RoundRow>& rows);
 

@@ -87,3 +87,8 @@ ABSL_FLAG(int, mpi_port, 0,
 ABSL_FLAG(std::string, advertise_host, "",
           "With --launcher=mpi: the host name or address the other ranks reach rank 0 by "
           "(default: rank 0's host name)");
+ABSL_FLAG(bool, report, false,
+          "At the end, plot this run (PNG, with gnuplot: apt-get install gnuplot-nox) and "
+          "summarise it in --out/report/report.md, as `fedge-report OUT` does (which also "
+          "overlays several runs). Even a failed run is plotted; a report that fails is logged "
+          "and leaves the exit code the run's. --launcher=local only");

@@ -47,5 +47,6 @@ ABSL_DECLARE_FLAG(absl::Duration, heartbeat_interval);
 ABSL_DECLARE_FLAG(std::string, launcher);
 ABSL_DECLARE_FLAG(int, mpi_port);
 ABSL_DECLARE_FLAG(std::string, advertise_host);
+ABSL_DECLARE_FLAG(bool, report);
 
 #endif  // FEDGE_SIMULATIONS_SIM_FLAGS_H_

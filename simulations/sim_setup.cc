@@ -21,6 +21,8 @@
 #include "coordinator/evaluation_flags.h"
 #include "coordinator/strategy.h"
 #include "coordinator/privacy_flags.h"
+#include "coordinator/compression_flags.h"
+#include "coordinator/coordinator.h"
 #include "coordinator/strategy_flags.h"
 #include "data/npy.h"
 #include "data/source.h"
@@ -221,6 +223,16 @@ absl::StatusOr<SimSetup> Prepare() {
     return absl::InvalidArgumentError("--over_select cannot run with --dp (cohorts are "
                                       "Poisson-sampled)");
   }
+  // The same checks the coordinator makes, before any process starts.
+  FEDGE_ASSIGN_OR_RETURN(const coordinator::CompressionFlags compress,
+                         coordinator::CompressionFlagsFromFlags());
+  coordinator::CoordinatorConfig probe;
+  probe.min_clients = probe.quorum = 2;
+  probe.secure.enabled = absl::GetFlag(FLAGS_secure) != "none";
+  probe.secure.ring_bits = compress.secagg_bits;
+  probe.training.compression = compress.update;
+  probe.privacy = privacy;
+  FEDGE_RETURN_IF_ERROR(coordinator::ValidateCoordinatorConfig(probe));
   return s;
 }
 
@@ -269,6 +281,7 @@ std::vector<std::string> CoordinatorArgs(const SimSetup& s, const std::string& l
   for (std::string& arg : coordinator::EvaluationFlagArgs()) argv.push_back(std::move(arg));
   for (std::string& arg : coordinator::StrategyFlagArgs()) argv.push_back(std::move(arg));
   for (std::string& arg : coordinator::PrivacyFlagArgs()) argv.push_back(std::move(arg));
+  for (std::string& arg : coordinator::CompressionFlagArgs()) argv.push_back(std::move(arg));
   for (std::string& arg : data::TaskFlagArgs(s.data.task)) argv.push_back(std::move(arg));
   if (s.attack && s.attack->options.kind == client::AttackKind::kBackdoor) {
     argv.push_back(absl::StrCat("--backdoor_target=", s.attack->options.backdoor_target));
@@ -351,13 +364,17 @@ absl::Status Report(const SimSetup& s, const ExitInfo& coordinator, const Client
       "%s"
       "%s"
       "  wall time %.1f s including start-up; mean round %.2f s\n"
-      "  bytes per round: up %.2f MB, down %.2f MB\n"
+      "  bytes per round: up %.2f MB, down %.2f MB; one client's update %.1f KB (--compress=%s%s)\n"
       "  peak RSS: coordinator %.0f MB, largest client process %.0f MB (%d clients each)\n"
       "  results: %s/results.csv, %s\n",
       absl::GetFlag(FLAGS_model).c_str(), s.clients,
       absl::GetFlag(FLAGS_partition_file).empty() ? absl::GetFlag(FLAGS_partition).c_str() : "file",
       sum.completed_rounds, s.rounds, quality.c_str(), fed.c_str(), wall,
       sum.mean_round_seconds, sum.mean_bytes_up / 1e6, sum.mean_bytes_down / 1e6,
+      sum.mean_update_bytes_per_client / 1e3, absl::GetFlag(FLAGS_compress).c_str(),
+      absl::GetFlag(FLAGS_secure) != "none"
+          ? absl::StrCat(", --secagg_bits=", absl::GetFlag(FLAGS_secagg_bits)).c_str()
+          : "",
       coordinator.max_rss_kb / 1024.0, clients.peak_rss_kb / 1024.0, s.per_process,
       s.out.c_str(), s.metrics_path.c_str());
   if (clients.kills > 0) {

@@ -112,6 +112,71 @@ TEST(FixedPointTest, NoWrapWithEveryClientAtTheClip) {
   }
 }
 
+// A smaller ring: sums taken mod 2^bits (as SecAgg with word_bits does) and
+// read back sign-extended never wrap, even with every client at the clip.
+TEST(FixedPointTest, SmallRingsDoNotWrapWithEveryClientAtTheClip) {
+  for (uint32_t bits : {8u, 12u, 16u, 24u}) {
+    for (uint32_t n : {1u, 3u, 10u, 100u}) {
+      auto c = MakeFixedPointConfig(n, 0.7f, 5, bits);
+      if (n * 1.0 > std::ldexp(1.0, bits - 1) - 1) {
+        EXPECT_THAT(c, StatusIs(StatusCode::kInvalidArgument, "leave no precision"));
+        continue;
+      }
+      ASSERT_THAT(c, IsOk());
+      EXPECT_EQ(c->bits, bits);
+      for (float sign : {1.0f, -1.0f}) {
+        std::vector<uint32_t> sum(2, 0);
+        for (uint32_t k = 0; k < n; ++k) {
+          std::vector<uint32_t> out(2);
+          ASSERT_THAT(EncodeFixedPoint({sign * 100.0f}, 5, *c, absl::MakeSpan(out), nullptr, k),
+                      IsOk());
+          sum[0] += out[0];
+          sum[1] += out[1];
+        }
+        const uint32_t mask = (uint32_t{1} << bits) - 1;
+        for (uint32_t& w : sum) w &= mask;  // what the secure sum yields
+        std::vector<float> mean(1);
+        auto weight = DecodeFixedPointMean(sum, *c, absl::MakeSpan(mean));
+        ASSERT_THAT(weight, IsOk()) << bits << " " << n;
+        // The clip is the largest value; the rounding is at most a unit.
+        EXPECT_NEAR(mean[0], sign * 0.7f, 1.0 / c->scale + 1e-6) << bits << " " << n;
+      }
+    }
+  }
+  EXPECT_THAT(MakeFixedPointConfig(3, 1.0f, 5, 7), StatusIs(StatusCode::kInvalidArgument, "bits"));
+  EXPECT_THAT(MakeFixedPointConfig(3, 1.0f, 5, 33), StatusIs(StatusCode::kInvalidArgument, "bits"));
+}
+
+// Below 32 bits the encoder rounds stochastically: averaged over many
+// clients the mean is unbiased, where round-to-nearest at 8 bits would be off
+// by up to half a unit in every coordinate.
+TEST(FixedPointTest, SmallRingRoundingIsUnbiased) {
+  auto c = MakeFixedPointConfig(1, 1.0f, 1, 8);  // scale 127
+  ASSERT_THAT(c, IsOk());
+  const std::vector<float> x = {0.3f / 127, 2.45f / 127, -5.8f / 127};
+  const int trials = 20000;
+  std::vector<double> mean(x.size(), 0);
+  for (int t = 0; t < trials; ++t) {
+    std::vector<uint32_t> out(x.size() + 1);
+    ASSERT_THAT(EncodeFixedPoint(x, 1, *c, absl::MakeSpan(out), nullptr, 100 + t), IsOk());
+    ASSERT_EQ(RingToSigned(out.back(), 8), 127);
+    for (size_t i = 0; i < x.size(); ++i) mean[i] += RingToSigned(out[i], 8) / c->scale / trials;
+  }
+  for (size_t i = 0; i < x.size(); ++i) {
+    // Standard error of a unit coin over 20,000 trials is below 0.0036 units.
+    EXPECT_NEAR(mean[i], x[i], 0.02 / c->scale) << i;
+    EXPECT_GT(std::fabs(std::round(x[i] * c->scale) / c->scale - x[i]), 0.15 / c->scale) << i;
+  }
+}
+
+TEST(FixedPointTest, RingToSignedSignExtends) {
+  EXPECT_EQ(RingToSigned(0xffffu, 16), -1);
+  EXPECT_EQ(RingToSigned(0x7fffu, 16), 32767);
+  EXPECT_EQ(RingToSigned(0x8000u, 16), -32768);
+  EXPECT_EQ(RingToSigned(0x1ffffu, 16), -1);  // bits above the ring are ignored
+  EXPECT_EQ(RingToSigned(0xffffffffu, 32), -1);
+}
+
 TEST(FixedPointTest, WeightsAreCappedAndNormalised) {
   auto c = MakeFixedPointConfig(2, 1.0f, 100);
   ASSERT_THAT(c, IsOk());

@@ -178,10 +178,10 @@ TEST(CodecTest, FloatsAreLittleEndianOnTheWire) {
   Update u;
   u.delta = {1.0f};
   std::string frame = Encode(u);
-  // The only float, before the empty control_delta's 8-byte length: 1.0f is
-  // 0x3f800000.
+  // The only float, before the empty packed payload's and control_delta's
+  // 8-byte lengths: 1.0f is 0x3f800000.
   const unsigned char* tail =
-      reinterpret_cast<const unsigned char*>(frame.data()) + frame.size() - 8 - 4;
+      reinterpret_cast<const unsigned char*>(frame.data()) + frame.size() - 16 - 4;
   EXPECT_EQ(tail[0], 0x00);
   EXPECT_EQ(tail[3], 0x3f);
 }
@@ -231,8 +231,9 @@ TEST(CodecTest, HugeDeclaredVectorIsRefusedBeforeAllocating) {
   Update u = SampleUpdate();
   u.delta.clear();
   std::string frame = Encode(u);
-  // The delta's uint64 length prefix comes before the empty control_delta's.
-  absl::little_endian::Store64(frame.data() + frame.size() - 16, uint64_t{1} << 40);
+  // The delta's uint64 length prefix comes before the empty packed payload's
+  // and control_delta's.
+  absl::little_endian::Store64(frame.data() + frame.size() - 24, uint64_t{1} << 40);
   EXPECT_THAT(Decode(frame), StatusIs(absl::StatusCode::kInvalidArgument, "Update.delta"));
 }
 

@@ -87,6 +87,7 @@ class SecAggSession {
   // Hands `replies` to the server, expecting each to be accepted.
   void Send(Replies replies) {
     for (auto& [u, m] : replies) {
+      if (on_reply) on_reply(u, m);
       if (std::holds_alternative<MaskedInput>(m)) sent_masked_.insert(u);
       if (std::holds_alternative<UnmaskingResponse>(m)) unmasking_.emplace_back(u, m);
       EXPECT_THAT(server_->OnMessage(u, std::move(m)), ::fedge::testing::IsOk()) << "client " << u;
@@ -154,6 +155,8 @@ class SecAggSession {
   }
 
   std::function<void(uint32_t, SecAggServerMessage&)> tamper;
+  // Sees every client reply before the server does.
+  std::function<void(uint32_t, const SecAggClientMessage&)> on_reply;
   std::set<uint32_t> early_input;
 
  private:

@@ -94,6 +94,53 @@ TEST(SecAggTest, FullToleratesDropoutsInEveryPhase) {
   }
 }
 
+// A ring of fewer bits: the masked inputs are words below 2^bits, and the
+// unmasked sum is the plain sum mod 2^bits, with and without dropouts (the
+// pairwise masks of a client gone after ShareKeys are removed mod 2^bits too).
+TEST(SecAggTest, SmallRingSumEqualsThePlainSumModTheRing) {
+  for (uint32_t bits : {8u, 12u, 16u, 31u}) {
+    for (SecAggVariant variant : {SecAggVariant::kFull, SecAggVariant::kPlus}) {
+      SCOPED_TRACE(::testing::Message() << bits << " bits, variant " << static_cast<int>(variant));
+      SecAggConfig c = variant == SecAggVariant::kFull
+                           ? TestConfig(variant, 10, 6, 0, kD)
+                           : TestConfig(variant, 20, 4, 6, kD);
+      c.word_bits = bits;
+      SecAggSession s(c, bits);
+      s.on_reply = [&](uint32_t u, const SecAggClientMessage& m) {
+        if (const auto* x = std::get_if<MaskedInput>(&m)) {
+          EXPECT_EQ(x->bits, bits);
+          for (uint32_t w : x->masked) ASSERT_LT(w, uint32_t{1} << bits) << "client " << u;
+        }
+      };
+      s.Run({{2, {3}}});
+      ASSERT_EQ(s.server().phase(), Phase::kCompleted) << s.server().abort_reason();
+      std::vector<uint32_t> want = s.ExpectedSum();
+      for (uint32_t& w : want) w &= (uint32_t{1} << bits) - 1;
+      EXPECT_EQ(s.server().sum(), want);
+    }
+  }
+}
+
+TEST(SecAggTest, ServerRefusesAMaskedInputOutsideTheRing) {
+  SecAggConfig c = TestConfig(SecAggVariant::kFull, 4, 3, 0, 8);
+  c.word_bits = 16;
+  SecAggSession s(c);
+  s.Send(s.Start());
+  auto out = s.Advance();
+  s.Send(s.Deliver(out));
+  out = s.Advance();
+  auto replies = s.Deliver(out);
+  ASSERT_FALSE(replies.empty());
+  MaskedInput wide = std::get<MaskedInput>(replies[0].second);
+  wide.masked[3] |= 1u << 20;
+  EXPECT_THAT(s.server().OnMessage(replies[0].first, SecAggClientMessage(wide)).message(),
+              ::testing::HasSubstr("outside the ring of 16 bits"));
+  MaskedInput other = std::get<MaskedInput>(replies[1].second);
+  other.bits = 32;
+  EXPECT_THAT(s.server().OnMessage(replies[1].first, SecAggClientMessage(other)).message(),
+              ::testing::HasSubstr("ring of 32 bits, want 16"));
+}
+
 TEST(SecAggTest, FullAbortsBeyondTheThreshold) {
   for (int phase = 0; phase <= 3; ++phase) {
     SCOPED_TRACE(::testing::Message() << "5 of 10 silent before phase " << phase);
