@@ -13,14 +13,15 @@ constexpr char kTorchScriptPrefix[] = "torchscript:";
 constexpr size_t kMaxTorchScriptBytes = size_t{200} << 20;
 }  // namespace
 
-absl::StatusOr<Architecture> ResolveArchitecture(const std::string& model_flag) {
+absl::StatusOr<Architecture> ResolveArchitecture(const std::string& model_flag,
+                                                 const std::string& flag_name) {
   if (model_flag == "mlp" || model_flag == "cnn") {
     return Architecture{absl::StrCat(kBuiltinPrefix, model_flag), model_flag};
   }
   absl::StatusOr<std::string> bytes = ReadFile(model_flag, kMaxTorchScriptBytes);
   if (!bytes.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "--model '", model_flag, "' is neither mlp, cnn nor a readable TorchScript file: ",
+        flag_name, " '", model_flag, "' is neither mlp, cnn nor a readable TorchScript file: ",
         bytes.status().message()));
   }
   return Architecture{absl::StrCat(kTorchScriptPrefix, Sha256Hex(*bytes)), *std::move(bytes)};

@@ -18,7 +18,9 @@ struct Architecture {
 };
 
 // From a --model value: "mlp", "cnn", or a path to a TorchScript file.
-absl::StatusOr<Architecture> ResolveArchitecture(const std::string& model_flag);
+// InvalidArgument, naming `flag_name`, for anything else.
+absl::StatusOr<Architecture> ResolveArchitecture(const std::string& model_flag,
+                                                 const std::string& flag_name = "--model");
 
 // Checks that `bytes` is what `id` names. InvalidArgument otherwise.
 absl::Status VerifyArchitecture(const std::string& id, const std::string& bytes);

@@ -24,6 +24,7 @@
 #include "data/task_flags.h"
 #include "client/model_export.h"
 #include "client/model_file.h"
+#include "client/predictor_eval.h"
 #include "client/trainer.h"
 
 ABSL_FLAG(std::string, model_file, "",
@@ -116,63 +117,6 @@ absl::Status Train(protocol::ModelPayload& model, uint32_t epochs) {
   return absl::OkStatus();
 }
 
-struct Evaluated {
-  double accuracy = 0;
-  std::vector<int> predictions;
-};
-
-absl::StatusOr<Evaluated> Accuracy(Predictor& p, const std::vector<float>& images,
-                                   const std::vector<float>& labels) {
-  constexpr size_t kBatch = 100;  // larger conv batches are slow in this LibTorch
-  const size_t n = labels.size(), c = p.output_size(), in = p.input_size();
-  Evaluated e;
-  std::vector<float> scores(kBatch * c);
-  size_t correct = 0;
-  for (size_t b = 0; b < n; b += kBatch) {
-    const size_t m = std::min(kBatch, n - b);
-    FEDGE_RETURN_IF_ERROR(p.Predict(
-        absl::MakeConstSpan(images).subspan(b * in, m * in),
-        m, absl::MakeSpan(scores).subspan(0, m * c)));
-    for (size_t i = 0; i < m; ++i) {
-      const float* s = scores.data() + i * c;
-      const int label = static_cast<int>(std::max_element(s, s + c) - s);
-      e.predictions.push_back(label);
-      correct += label == labels[b + i];
-    }
-  }
-  e.accuracy = static_cast<double>(correct) / static_cast<double>(n);
-  return e;
-}
-
-// Median over `blocks` of the mean time per example of `calls` Predict calls
-// of `batch` images; the predictors are timed in alternating blocks so a busy
-// machine affects them alike.
-absl::StatusOr<std::vector<double>> LatencyUs(const std::vector<Predictor*>& predictors,
-                                              const std::vector<float>& images, size_t batch,
-                                              int calls, int blocks) {
-  std::vector<std::vector<double>> per_block(predictors.size());
-  std::vector<float> scores;
-  for (int block = -1; block < blocks; ++block) {  // block -1 warms up
-    for (size_t k = 0; k < predictors.size(); ++k) {
-      Predictor& p = *predictors[k];
-      auto input = absl::MakeConstSpan(images).subspan(0, batch * p.input_size());
-      scores.resize(batch * p.output_size());
-      const absl::Time start = absl::Now();
-      for (int i = 0; i < calls; ++i) {
-        FEDGE_RETURN_IF_ERROR(p.Predict(input, batch, absl::MakeSpan(scores)));
-      }
-      const double us = absl::ToDoubleMicroseconds(absl::Now() - start) / (calls * batch);
-      if (block >= 0) per_block[k].push_back(us);
-    }
-  }
-  std::vector<double> medians;
-  for (std::vector<double>& v : per_block) {
-    std::sort(v.begin(), v.end());
-    medians.push_back(v[v.size() / 2]);
-  }
-  return medians;
-}
-
 // A file to evaluate and the quantized engine to run it on ("" for the default).
 struct Candidate {
   std::string path;
@@ -180,17 +124,10 @@ struct Candidate {
 };
 
 absl::Status Evaluate(const std::string& dir, const std::vector<Candidate>& candidates) {
-  FEDGE_ASSIGN_OR_RETURN(Dataset test, data::LoadDataset(dir, data::SourceOptions{"t10k"}));
-  if (test.example_shape != std::vector<int64_t>{1, 28, 28} ||
-      test.storage != data::Storage::kUint8) {
-    return absl::InvalidArgumentError(absl::StrCat(dir, ": images are not 28x28 bytes"));
-  }
-  std::vector<float> images(test.bytes.size());
-  for (size_t i = 0; i < images.size(); ++i) images[i] = test.bytes[i] / 255.0f;
-
+  FEDGE_ASSIGN_OR_RETURN(LabelledImages test, LoadLabelledImages(dir, "t10k"));
   std::vector<std::unique_ptr<Predictor>> predictors;
   std::vector<Predictor*> raw;
-  std::vector<Evaluated> results;
+  std::vector<ClassifierScore> results;
   for (const auto& [path, engine] : candidates) {
     FEDGE_ASSIGN_OR_RETURN(FileStamp stamp, StatFile(path));
     PredictorOptions options;
@@ -198,32 +135,27 @@ absl::Status Evaluate(const std::string& dir, const std::vector<Candidate>& cand
     options.quantized_engine = engine;
     FEDGE_ASSIGN_OR_RETURN(std::unique_ptr<Predictor> p, Predictor::Load(path, options));
     // --evaluate is Fashion-MNIST's test split: image classifiers only.
-    if (p->task().input_shape != test.example_shape ||
-        p->task().target != protocol::TargetKind::kClass) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          path, " solves ", protocol::DescribeTask(p->task()), "; --evaluate takes image "
-          "classifiers of input [", protocol::ShapeString(test.example_shape), "]"));
+    absl::StatusOr<ClassifierScore> e = ScoreClassifier(*p, test);
+    if (!e.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(path, ": ", e.status().message(),
+                                                     " (--evaluate takes image classifiers)"));
     }
-    FEDGE_ASSIGN_OR_RETURN(Evaluated e, Accuracy(*p, images, test.targets));
-    std::printf("%-24s %10lld bytes  %s  test accuracy %.4f on %lld images\n", path.c_str(),
+    std::printf("%-24s %10lld bytes  %s  test accuracy %.4f on %zu images\n", path.c_str(),
                 static_cast<long long>(stamp.size),
                 p->quantized() ? absl::StrCat("int8 (", p->engine(), ")").c_str() : "float32",
-                e.accuracy, static_cast<long long>(test.size()));
-    results.push_back(std::move(e));
+                e->accuracy, test.size());
+    results.push_back(*std::move(e));
     raw.push_back(p.get());
     predictors.push_back(std::move(p));
   }
   for (size_t k = 1; k < results.size(); ++k) {
-    size_t same = 0;
-    for (size_t i = 0; i < results[0].predictions.size(); ++i) {
-      same += results[0].predictions[i] == results[k].predictions[i];
-    }
     std::printf("int8 (%s) and float32 predict the same class for %.2f%% of the test images\n",
-                raw[k]->engine().c_str(), 100.0 * same / results[0].predictions.size());
+                raw[k]->engine().c_str(), 100.0 * Agreement(results[0], results[k]));
   }
   for (size_t batch : {size_t{1}, size_t{64}}) {
     const int calls = batch == 1 ? 200 : 10;
-    FEDGE_ASSIGN_OR_RETURN(std::vector<double> us, LatencyUs(raw, images, batch, calls, 15));
+    FEDGE_ASSIGN_OR_RETURN(std::vector<double> us,
+                           PerExampleLatencyUs(raw, test.images, batch, calls, 15));
     std::string line = absl::StrFormat("latency per example, batch %2d, %d thread(s):", batch,
                                        absl::GetFlag(FLAGS_threads));
     for (size_t k = 0; k < us.size(); ++k) {

@@ -37,7 +37,10 @@ namespace fedge::client {
 inline constexpr char kModelFileMagic[8] = {'F', 'E', 'D', 'G', 'E', 'M', 'S', '\0'};
 // 2: the model frame is protocol version 2 (manifest roles).
 // 3: protocol version 3 (the model carries its task).
-inline constexpr uint32_t kModelFileFormatVersion = 3;
+// 4: protocol version 6 (a prune mask; builds of protocol 4 and 5 still wrote
+//    format 3, which this build refuses by its format version rather than
+//    failing on the frame).
+inline constexpr uint32_t kModelFileFormatVersion = 4;
 inline constexpr size_t kModelFileHeaderSize = 64;
 // Signatures are small (Ed25519: 64 bytes); anything larger is corruption.
 inline constexpr uint32_t kMaxModelSignatureBytes = 64 * 1024;

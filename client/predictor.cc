@@ -1,14 +1,11 @@
 // Predictor: offline inference with an exported TorchScript file or a model
 // payload, for the model's task (client/model_export.h).
 
-#include <dlfcn.h>
-
 #include <algorithm>
 #include <cstring>
 #include <optional>
 #include <sstream>
 
-#include <ATen/Parallel.h>
 #include <caffe2/serialize/inline_container.h>
 #include <torch/script.h>
 
@@ -19,6 +16,7 @@
 #include "client/model_export.h"
 #include "client/model_export_internal.h"
 #include "client/objective.h"
+#include "client/torch_model.h"
 
 namespace fedge::client {
 namespace {
@@ -50,17 +48,6 @@ std::string EngineFor(const std::string& recorded, const PredictorOptions& optio
   if (!options.quantized_engine.empty()) return options.quantized_engine;
   std::vector<std::string> have = SupportedQuantizedEngines();
   return std::find(have.begin(), have.end(), recorded) != have.end() ? recorded : "";
-}
-
-// LibTorch's BLAS on Debian is OpenBLAS (through libblas.so.3), whose own
-// thread pool ignores at::set_num_threads; set it too when it is there.
-void SetThreads(int threads) {
-  at::set_num_threads(threads);
-  using SetBlasThreads = void (*)(int);
-  if (auto set_blas = reinterpret_cast<SetBlasThreads>(
-          dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
-    set_blas(threads);
-  }
 }
 
 }  // namespace
@@ -200,7 +187,7 @@ absl::StatusOr<std::unique_ptr<Predictor>> Predictor::FromBytes(const std::strin
                                                                 const std::string& name,
                                                                 const protocol::TaskSpec* task,
                                                                 const PredictorOptions& options) {
-  SetThreads(std::max(1, options.threads));
+  SetTorchThreads(std::max(1, options.threads));
   try {
     FEDGE_ASSIGN_OR_RETURN(std::unique_ptr<Impl> impl, Impl::Create(bytes, name, task, options));
     return std::unique_ptr<Predictor>(new Predictor(std::move(impl)));

@@ -9,6 +9,7 @@
 #include "base/status_macros.h"
 #include "client/device_privacy.h"
 #include "client/fault_injection.h"
+#include "compression/pruning.h"
 #include "protocol/codec.h"
 
 namespace fedge::client {
@@ -23,7 +24,8 @@ absl::StatusOr<std::unique_ptr<SecureSession>> SecureSession::Start(
         "round ", task.round, ": client ", client_id, " is not in the secure cohort"));
   }
   // [weighted delta | weight], then SCAFFOLD's control-variate change.
-  const size_t model_size = task.model.weights.size();
+  // A pruned model's updates carry only its kept weights.
+  const size_t model_size = compression::KeptCount(task.model.mask, task.model.weights.size());
   const bool control = !task.control.empty();
   const size_t want = model_size + 1 + (control ? model_size : 0);
   if (task.secure.config.input_length != want) {

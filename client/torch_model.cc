@@ -2,10 +2,13 @@
 
 #include "client/objective.h"
 
+#include <dlfcn.h>
+
 #include <atomic>
 #include <set>
 #include <sstream>
 
+#include <ATen/Parallel.h>
 #include <torch/script.h>
 
 #include "absl/strings/str_cat.h"
@@ -255,10 +258,22 @@ torch::Tensor TorchModel::TrainingLoss(const torch::Tensor&, const torch::Tensor
   throw std::logic_error("built-in models have no training_loss method");
 }
 
+// LibTorch's BLAS on Debian is OpenBLAS (through libblas.so.3), whose own
+// thread pool ignores at::set_num_threads; set it too when it is there.
+void SetTorchThreads(int threads) {
+  at::set_num_threads(threads);
+  using SetBlasThreads = void (*)(int);
+  if (auto set_blas = reinterpret_cast<SetBlasThreads>(
+          dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
+    set_blas(threads);
+  }
+}
+
 absl::StatusOr<protocol::ModelPayload> InitialModelPayload(const std::string& model_flag,
                                                            uint64_t seed,
-                                                           const protocol::TaskSpec& task) {
-  FEDGE_ASSIGN_OR_RETURN(Architecture arch, ResolveArchitecture(model_flag));
+                                                           const protocol::TaskSpec& task,
+                                                           const std::string& flag_name) {
+  FEDGE_ASSIGN_OR_RETURN(Architecture arch, ResolveArchitecture(model_flag, flag_name));
   FEDGE_RETURN_IF_ERROR(protocol::ValidateTaskSpec(task));
   torch::manual_seed(seed);
   FEDGE_ASSIGN_OR_RETURN(std::unique_ptr<TorchModel> model, TorchModel::Create(arch));
@@ -266,7 +281,8 @@ absl::StatusOr<protocol::ModelPayload> InitialModelPayload(const std::string& mo
   // inputs or its outputs do not fit the target.
   absl::Status fits = CheckModelFitsTask(*model, task);
   if (!fits.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("--model=", model_flag, ": ", fits.message()));
+    return absl::InvalidArgumentError(
+        absl::StrCat(flag_name, "=", model_flag, ": ", fits.message()));
   }
   protocol::ModelPayload payload;
   payload.task = task;

@@ -93,11 +93,15 @@ class TorchModel {
 };
 
 // A freshly initialised model for a --model value, seeded, as a payload
-// carrying `task`. InvalidArgument naming --model when the model does not
+// carrying `task`. InvalidArgument naming `flag_name` when the model does not
 // take the task's inputs or its outputs do not fit the target.
-absl::StatusOr<protocol::ModelPayload> InitialModelPayload(const std::string& model_flag,
-                                                           uint64_t seed,
-                                                           const protocol::TaskSpec& task);
+absl::StatusOr<protocol::ModelPayload> InitialModelPayload(
+    const std::string& model_flag, uint64_t seed, const protocol::TaskSpec& task,
+    const std::string& flag_name = "--model");
+
+// Sets LibTorch's intra-op threads and, when LibTorch's BLAS is OpenBLAS,
+// OpenBLAS's own pool too (it ignores LibTorch's setting). Process-wide.
+void SetTorchThreads(int threads);
 
 }  // namespace fedge::client
 

@@ -17,6 +17,7 @@
 #include "client/attack.h"
 #include "client/objective.h"
 #include "client/torch_model.h"
+#include "compression/pruning.h"
 #include "client/trainer.h"
 
 namespace fedge::client {
@@ -216,6 +217,28 @@ class TorchTrainer final : public Trainer {
         offset += p.numel();
       }
     }
+    // A pruned model (compression/pruning.h): pruned weights stay 0 after
+    // every step, so the model trained is the sparse one that was sent.
+    // Parameters come first in the manifest, in the model's order.
+    std::vector<std::pair<size_t, torch::Tensor>> masks;
+    if (!task.model.mask.empty()) {
+      int64_t offset = 0;
+      const std::vector<torch::Tensor>& params = model.parameters();
+      for (size_t i = 0; i < params.size(); ++i) {
+        const int64_t size = params[i].numel();
+        std::vector<float> keep(static_cast<size_t>(size));
+        bool any_pruned = false;
+        for (int64_t j = 0; j < size; ++j) {
+          keep[j] = compression::Kept(task.model.mask, offset + j) ? 1.0f : 0.0f;
+          any_pruned |= keep[j] == 0;
+        }
+        if (any_pruned) {
+          masks.emplace_back(i, torch::from_blob(keep.data(), params[i].sizes(), torch::kFloat32)
+                                    .clone());
+        }
+        offset += size;
+      }
+    }
     MetricSums sums;
     int64_t seen = 0;
     for (uint32_t epoch = 0; epoch < cfg.local_epochs; ++epoch) {
@@ -250,6 +273,11 @@ class TorchTrainer final : public Trainer {
           }
         }
         sgd.step();
+        if (!masks.empty()) {
+          torch::NoGradGuard no_grad;
+          const std::vector<torch::Tensor>& params = model.parameters();
+          for (const auto& [i, keep] : masks) params[i].mul_(keep);
+        }
         // Only the last epoch's figures describe the model being uploaded.
         if (epoch + 1 == cfg.local_epochs) objective.Add(output, y, loss.item<double>(), &sums);
         seen += end - begin;

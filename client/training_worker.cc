@@ -4,6 +4,7 @@
 #include "base/status_macros.h"
 #include "client/local_state.h"
 #include "compression/compression.h"
+#include "compression/pruning.h"
 
 namespace fedge::client {
 
@@ -122,6 +123,13 @@ absl::Status TrainingWorker::RunJob(Slot& slot, const Job& job, TrainOutcome* ou
   FEDGE_RETURN_IF_ERROR(chosen.Train(
       job.task, *slot.data,
       [this, &wanted, round] { return stopping_.load() || wanted.load() != round; }, outcome));
+  // A pruned model: only the kept coordinates travel (the trainer kept the
+  // others at 0), in the mask's order.
+  if (!job.task.model.mask.empty()) {
+    std::vector<float> kept;
+    compression::Gather(job.task.model.mask, outcome->delta, &kept);
+    outcome->delta.swap(kept);
+  }
   // After training and any simulated attack: DP bounds what leaves the
   // device, whatever produced it.
   if (job.task.config.privacy.mode != protocol::PrivacyMode::kOff) {

@@ -54,7 +54,9 @@ namespace fedge::coordinator {
 inline constexpr char kCheckpointMagic[8] = {'F', 'E', 'D', 'G', 'E', 'C', 'K', '\0'};
 // 2: the model frame is protocol version 2 (manifest roles).
 // 3: protocol version 3 (the model carries its task).
-inline constexpr uint32_t kCheckpointFormatVersion = 4;
+// 4: the differential-privacy accountant's state.
+// 5: the model frame is protocol version 6 (a prune mask).
+inline constexpr uint32_t kCheckpointFormatVersion = 5;
 inline constexpr size_t kCheckpointHeaderSize = 64;
 
 struct Checkpoint {

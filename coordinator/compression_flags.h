@@ -12,6 +12,7 @@
 #include "absl/flags/declare.h"
 #include "absl/status/statusor.h"
 #include "compression/compression.h"
+#include "compression/pruning.h"
 
 // For fedge-sim's summary.
 ABSL_DECLARE_FLAG(std::string, compress);
@@ -20,13 +21,14 @@ ABSL_DECLARE_FLAG(uint32_t, secagg_bits);
 namespace fedge::coordinator {
 
 struct CompressionFlags {
-  compression::Config update;  // --compress
-  uint32_t secagg_bits = 32;   // --secagg_bits
+  compression::Config update;        // --compress
+  uint32_t secagg_bits = 32;         // --secagg_bits
+  compression::PruneSchedule prune;  // --prune, --prune_rounds
 };
 
 // InvalidArgument naming the flag for a value that does not parse or is out
-// of range.
-absl::StatusOr<CompressionFlags> CompressionFlagsFromFlags();
+// of range. `rounds` (--rounds) sets --prune_rounds' default.
+absl::StatusOr<CompressionFlags> CompressionFlagsFromFlags(uint64_t rounds);
 
 // The same flags as "--name=value" arguments, to start a fedge-coordinator
 // with them.

@@ -63,6 +63,7 @@ Coordinator::Coordinator(CoordinatorConfig config, protocol::ModelPayload model,
       control_aggregator_(strategy_->uses_control_variates() ? aggregation::MakeFedAvgAggregator()
                                                              : nullptr),
       parameter_ranges_(protocol::ParameterRanges(model_.manifest)),
+      prunable_ranges_(protocol::PrunableRanges(model_.manifest)),
       rng_(config_.seed),
       client_rate_limiter_(config_.client_frame_limit),
       unregistered_rate_limiter_(config_.unregistered_frame_limit),

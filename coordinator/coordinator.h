@@ -58,6 +58,7 @@
 #include "coordinator/federated_evaluation.h"
 #include "coordinator/round.h"
 #include "coordinator/secure_round.h"
+#include "compression/pruning.h"
 #include "coordinator/strategy.h"
 #include "protocol/codec.h"
 #include "protocol/messages.h"
@@ -113,6 +114,9 @@ struct CoordinatorConfig {
   StrategyOptions strategy;
   // Differential privacy (coordinator/dp_mechanism.h); off by default.
   PrivacyOptions privacy;
+  // Magnitude pruning of the global model (compression/pruning.h); off when
+  // final_sparsity is 0.
+  compression::PruneSchedule prune;
   protocol::TrainingConfig training;
   // When enabled, rounds aggregate with SecAgg/SecAgg+: the coordinator only
   // ever sees the sum of the survivors' updates.
@@ -225,6 +229,10 @@ class Coordinator {
   uint64_t completed_rounds() const { return completed_rounds_; }
   uint64_t model_version() const { return model_version_; }
   const std::vector<float>& weights() const { return model_.weights; }
+  // The current global model (with its architecture and any prune mask) and
+  // its signature at model_version() (empty without a signer), as devices
+  // would receive it: for fedge-coordinator --model_out.
+  absl::StatusOr<std::pair<protocol::ModelPayload, protocol::ModelSignature>> SignedModel();
   const CoordinatorStats& stats() const { return stats_; }
   size_t registered_clients() const { return registry_.size(); }
   // True once finished, when max_failed_rounds consecutive rounds failed, or
@@ -298,6 +306,11 @@ class Coordinator {
   // The open round of `peers` (plain or secure, as configured).
   absl::StatusOr<std::unique_ptr<Round>> StartRound(const std::vector<std::string>& peers,
                                                     size_t target, absl::Time now);
+  // Weights a round's updates carry: the kept ones of a pruned model.
+  size_t KeptWeights() const;
+  // --prune: keeps pruned weights at 0 after the optimiser step and prunes
+  // the model to the next round's sparsity (report_.sparsity).
+  absl::Status PruneForNextRound();
   absl::Status ComputeMeanDelta();
   // SCAFFOLD: folds the completed round's control-variate changes into control_.
   absl::Status UpdateControlVariate();
@@ -348,6 +361,8 @@ class Coordinator {
   std::vector<float> mean_control_delta_;
   // The manifest's kParameter ranges: what norm bounding measures.
   const std::vector<std::pair<uint64_t, uint64_t>> parameter_ranges_;
+  // What --prune may zero (protocol::PrunableRanges).
+  const std::vector<std::pair<uint64_t, uint64_t>> prunable_ranges_;
   std::mt19937_64 rng_;
   ClientRegistry registry_;
   CoordinatorStats stats_;
@@ -371,6 +386,7 @@ class Coordinator {
   std::vector<std::string> cohort_;  // everyone selected for the round
   RoundReport report_;              // filled as the round goes
   std::vector<float> mean_delta_;   // reused between rounds
+  std::vector<float> kept_delta_;   // a pruned model's round: the kept coordinates' mean
   std::unique_ptr<Round> open_round_;  // its aggregation (round.h)
   std::unique_ptr<FederatedEvaluation> evaluation_;  // valid in kEvaluating
 

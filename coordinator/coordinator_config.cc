@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "aggregation/fixed_point.h"
 #include "compression/compression.h"
+#include "base/status_macros.h"
 #include "coordinator/coordinator.h"
 
 namespace fedge::coordinator {
@@ -85,6 +86,11 @@ absl::Status ValidateCoordinatorConfig(const CoordinatorConfig& c) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--secagg_bits=", c.secure.ring_bits,
         " cannot run with --dp=distributed: its noise is calibrated to a 32-bit ring"));
+  }
+  FEDGE_RETURN_IF_ERROR(compression::ValidateSchedule(c.prune));
+  if (c.prune.final_sparsity > 0 && c.strategy.name == "scaffold") {
+    return absl::InvalidArgumentError(
+        "--prune cannot run with --strategy=scaffold: its control variates are dense");
   }
   if (c.secure.enabled && c.min_clients < 2) {
     return absl::InvalidArgumentError(

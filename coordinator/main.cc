@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "base/file_system.h"
+#include "base/file_util.h"
 #include "base/status_macros.h"
 #include "base/log.h"
 #include "base/process_stats.h"
@@ -34,6 +35,7 @@
 #include "coordinator/fault_injection.h"
 #include "coordinator/round_outputs.h"
 #include "coordinator/privacy_flags.h"
+#include "client/model_file.h"
 #include "coordinator/compression_flags.h"
 #include "coordinator/strategy_flags.h"
 #include "protocol/model_signature.h"
@@ -96,6 +98,10 @@ ABSL_FLAG(int, backdoor_target, -1,
           "classifies as this class once the attack's trigger is stamped on them; in [0, 9]. "
           "-1: not measured");
 ABSL_FLAG(std::string, metrics_out, "", "Append one JSON object per round to this file");
+ABSL_FLAG(std::string, model_out, "",
+          "At the end, write the final global model here as a model-store file "
+          "(model-<version>.fms format, signed like every version), which fedge-export "
+          "--model_file exports and measures (docs/inference.md)");
 ABSL_FLAG(uint32_t, max_frame_mb, 256, "Largest frame accepted from a client, in MiB");
 ABSL_FLAG(int, ready_fd, -1,
           "If >= 0, write the bound endpoint and a newline to this file descriptor once "
@@ -277,6 +283,19 @@ absl::Status ResumeOrStartMetrics(coordinator::Coordinator* coord,
   return absl::OkStatus();
 }
 
+// The final model as a device stores it (client/model_file.h), written
+// crash-safely: a reader finds the old file or the whole new one.
+absl::Status WriteModelOut(coordinator::Coordinator& coord, const std::string& path) {
+  FEDGE_ASSIGN_OR_RETURN(auto model, coord.SignedModel());
+  FEDGE_ASSIGN_OR_RETURN(const std::string file,
+                         client::EncodeModelFile(coord.model_version(), model.first,
+                                                 model.second.signature));
+  FEDGE_RETURN_IF_ERROR(WriteFileAtomically(path, file));
+  FEDGE_LOG(kInfo, "wrote model version %d to %s (%d bytes)", coord.model_version(), path,
+            file.size());
+  return absl::OkStatus();
+}
+
 int Main() {
   SetLogTag("coordinator");
   // Before any thread exists (ZeroMQ starts some), so all inherit the mask.
@@ -360,13 +379,14 @@ int Main() {
     return 2;
   }
   cfg.privacy = *privacy;
-  absl::StatusOr<coordinator::CompressionFlags> compress = coordinator::CompressionFlagsFromFlags();
+  absl::StatusOr<coordinator::CompressionFlags> compress = coordinator::CompressionFlagsFromFlags(cfg.rounds);
   if (!compress.ok()) {
     std::fprintf(stderr, "fedge-coordinator: %s\n", std::string(compress.status().message()).c_str());
     return 2;
   }
   cfg.training.compression = compress->update;
   cfg.secure.ring_bits = compress->secagg_bits;
+  cfg.prune = compress->prune;
   cfg.seed = absl::GetFlag(FLAGS_seed);
   cfg.limits.max_frame_bytes = size_t{absl::GetFlag(FLAGS_max_frame_mb)} << 20;
   if (const std::string secure = absl::GetFlag(FLAGS_secure); secure != "none") {
@@ -471,6 +491,12 @@ int Main() {
               sec.handshakes_accepted, sec.handshakes_refused, sec.handshakes_failed,
               refused == cst.rejected_by_code.end() ? 0 : refused->second,
               cst.models_refused_by_clients);
+  }
+  if (const std::string out = absl::GetFlag(FLAGS_model_out); !out.empty()) {
+    if (absl::Status w = WriteModelOut(**coord, out); !w.ok()) {
+      FEDGE_LOG(kError, "--model_out=%s: %s", out, w.ToString());
+      if (s.ok()) s = w;
+    }
   }
   if (absl::IsCancelled(s)) {
     FEDGE_LOG(kInfo, "stopped after %d completed rounds", (*coord)->completed_rounds());

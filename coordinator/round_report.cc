@@ -14,6 +14,7 @@ std::string RoundReportJson(const RoundReport& r) {
       "\"round_seconds\":%.4f,\"bytes_up\":%d,\"bytes_down\":%d",
       r.round, r.completed ? "true" : "false", r.model_version, r.selected, r.aggregated,
       r.dropped, r.rejected, r.seconds, r.bytes_up, r.bytes_down);
+  if (r.sparsity.has_value()) absl::StrAppendFormat(&s, ",\"sparsity\":%.6f", *r.sparsity);
   if (r.update_frames > 0) {
     absl::StrAppendFormat(&s, ",\"update_bytes_per_client\":%d",
                           r.update_bytes / r.update_frames);

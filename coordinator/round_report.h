@@ -74,6 +74,9 @@ struct RoundReport {
   // --secagg_bits).
   uint64_t update_bytes = 0;
   uint32_t update_frames = 0;
+  // --prune: the share of the prunable weights that are 0 in the model this
+  // round produced (and the next round sends).
+  std::optional<double> sparsity;
   // Bytes the strategy's aggregation rule held for this round's updates (0
   // for streaming rules such as FedAvg; robust rules buffer the cohort).
   uint64_t buffered_bytes = 0;

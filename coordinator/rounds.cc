@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "aggregation/kernels.h"
 #include "base/log.h"
+#include "base/status_macros.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/plain_round.h"
 
@@ -130,7 +131,7 @@ absl::StatusOr<std::unique_ptr<Round>> Coordinator::StartRound(
       if (r != nullptr) members.push_back({peer, r->client_id, r->num_examples});
     }
     absl::StatusOr<std::unique_ptr<SecureRound>> secure =
-        SecureRound::Start(config_.secure, round_, std::move(members), model_.weights.size(),
+        SecureRound::Start(config_.secure, round_, std::move(members), KeptWeights(),
                            strategy_->uses_control_variates(), rng_(), now, round_deadline_,
                            dp_ != nullptr && dp_->mode() == protocol::PrivacyMode::kDistributed
                                ? std::optional<SecureRound::DistributedDp>(
@@ -144,9 +145,11 @@ absl::StatusOr<std::unique_ptr<Round>> Coordinator::StartRound(
   s.target = target;
   s.quorum = config_.quorum;
   s.deadline = round_deadline_;
-  s.model_size = model_.weights.size();
+  // A pruned model's updates carry only its kept coordinates, and are
+  // combined as such (robust rules buffer less); ComputeMeanDelta scatters.
+  s.model_size = KeptWeights();
   s.clip_norm = strategy_->clip_norm();
-  s.parameter_ranges = parameter_ranges_;
+  s.parameter_ranges = compression::KeptRanges(parameter_ranges_, model_.mask);
   s.dp = dp_.get();
   return std::unique_ptr<Round>(
       new PlainRound(std::move(s), aggregator_.get(), control_aggregator_.get()));
@@ -162,6 +165,12 @@ size_t Coordinator::RoundTarget(size_t live) const {
 size_t Coordinator::CohortSize(size_t target, size_t live) const {
   const size_t over = static_cast<size_t>(std::ceil(target * (1 + config_.over_select)));
   return std::min(live, std::max(target, over));
+}
+
+absl::StatusOr<std::pair<protocol::ModelPayload, protocol::ModelSignature>>
+Coordinator::SignedModel() {
+  FEDGE_RETURN_IF_ERROR(SignModelVersion());
+  return std::make_pair(model_, model_signature_);
 }
 
 absl::Status Coordinator::SignModelVersion() {
@@ -206,12 +215,39 @@ void Coordinator::MaybeCloseRound(absl::Time now) {
   }
 }
 
+size_t Coordinator::KeptWeights() const {
+  return compression::KeptCount(model_.mask, model_.weights.size());
+}
+
 absl::Status Coordinator::ComputeMeanDelta() {
   mean_delta_.resize(model_.weights.size());
-  absl::StatusOr<std::vector<std::string>> contributors =
-      open_round_->Finish(absl::MakeSpan(mean_delta_), &report_);
+  const bool pruned = !model_.mask.empty();
+  if (pruned) kept_delta_.resize(KeptWeights());
+  absl::StatusOr<std::vector<std::string>> contributors = open_round_->Finish(
+      absl::MakeSpan(pruned ? kept_delta_ : mean_delta_), &report_);
   if (!contributors.ok()) return contributors.status();
   for (const std::string& peer : *contributors) pending_.erase(peer);
+  if (pruned) {
+    FEDGE_RETURN_IF_ERROR(compression::Scatter(model_.mask, kept_delta_,
+                                               absl::MakeSpan(mean_delta_)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Coordinator::PruneForNextRound() {
+  if (config_.prune.final_sparsity <= 0) return absl::OkStatus();
+  // Server optimisers with state (momentum) may move pruned weights: they
+  // stay 0.
+  compression::ApplyMask(model_.mask, absl::MakeSpan(model_.weights));
+  const double sparsity = compression::SparsityAt(config_.prune, round_ + 1);
+  if (sparsity > 0) {
+    FEDGE_RETURN_IF_ERROR(compression::Prune(absl::MakeSpan(model_.weights), prunable_ranges_,
+                                             sparsity, &model_.mask));
+  }
+  uint64_t prunable = 0;
+  for (const auto& [begin, end] : prunable_ranges_) prunable += end - begin;
+  const uint64_t pruned = model_.weights.size() - KeptWeights();
+  report_.sparsity = prunable == 0 ? 0.0 : static_cast<double>(pruned) / prunable;
   return absl::OkStatus();
 }
 
@@ -228,6 +264,9 @@ void Coordinator::CompleteRound(absl::Time now) {
     report_.privacy = figures;
   }
   if (s.ok()) s = optimizer_->Step(mean_delta_, absl::MakeSpan(model_.weights));
+  // The model this round produces is the one pruned for the next: it is what
+  // is evaluated, checkpointed and sent.
+  if (s.ok()) s = PruneForNextRound();
   if (!s.ok()) {
     FailRound(now, std::string(s.message()));
     return;

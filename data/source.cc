@@ -145,7 +145,65 @@ absl::StatusOr<Dataset> Load(const std::string& source, const SourceOptions& opt
       source, ": want a directory of IDX files, a .csv file, or FEATURES,TARGETS (.npy or IDX)"));
 }
 
+// The features file a source names (LoadFeatures).
+absl::StatusOr<std::string> FeaturesFile(const std::string& source, const SourceOptions& options) {
+  if (source.empty()) return absl::InvalidArgumentError("empty data source");
+  std::vector<std::string> parts = absl::StrSplit(source, ',');
+  if (parts.size() > 2) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(source, ": want DIR, FEATURES or FEATURES,TARGETS"));
+  }
+  if (parts.size() == 2) return parts[0];  // the targets file is never opened
+  if (absl::EndsWith(source, ".csv")) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        source, ": a CSV file holds its targets in the same rows; give the features as an "
+        "IDX or .npy file"));
+  }
+  if (IsDirectory(source)) {
+    if (options.split != "train" && options.split != "t10k") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("split '", options.split, "' is not train or t10k"));
+    }
+    return FindIdx(source, absl::StrCat(options.split, "-images-idx3-ubyte"));
+  }
+  if (::access(source.c_str(), F_OK) != 0) {
+    return absl::NotFoundError(absl::StrCat("data source ", source, " does not exist"));
+  }
+  return source;
+}
+
 }  // namespace
+
+int64_t UnlabelledData::ExampleSize() const {
+  int64_t n = 1;
+  for (int64_t d : example_shape) n *= d;
+  return n;
+}
+
+int64_t UnlabelledData::size() const {
+  const int64_t per = ExampleSize();
+  if (per <= 0) return 0;
+  const size_t values = storage == Storage::kUint8 ? bytes.size() : features.size();
+  return static_cast<int64_t>(values) / per;
+}
+
+absl::StatusOr<UnlabelledData> LoadFeatures(const std::string& source,
+                                            const SourceOptions& options) {
+  FEDGE_ASSIGN_OR_RETURN(std::string path, FeaturesFile(source, options));
+  FEDGE_ASSIGN_OR_RETURN(Array f, ReadArray(path));
+  UnlabelledData d;
+  d.example_shape = ExampleShape(f, /*idx=*/!absl::EndsWith(path, ".npy"));
+  d.storage = f.is_uint8 ? Storage::kUint8 : Storage::kFloat32;
+  d.bytes = std::move(f.bytes);
+  d.features = std::move(f.values);
+  const size_t values = d.storage == Storage::kUint8 ? d.bytes.size() : d.features.size();
+  if (d.size() != f.dims[0] || d.size() * d.ExampleSize() != static_cast<int64_t>(values)) {
+    return absl::DataLossError(
+        absl::StrCat(path, ": ", values, " values do not fill ", f.dims[0], " examples of [",
+                     protocol::ShapeString(d.example_shape), "]"));
+  }
+  return d;
+}
 
 absl::StatusOr<Dataset> LoadDataset(const std::string& source, const SourceOptions& options) {
   return Load(source, options, /*with_features=*/true);

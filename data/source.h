@@ -36,6 +36,27 @@ absl::StatusOr<Dataset> LoadDataset(const std::string& source, const SourceOptio
 // the target file (and the features file's header).
 absl::StatusOr<Dataset> LoadTargets(const std::string& source, const SourceOptions& options);
 
+// Examples without targets: what a server may hold for distillation
+// (distill/), where labels must not be used. There is deliberately no
+// target field to fill.
+struct UnlabelledData {
+  std::vector<int64_t> example_shape;  // one example, as in Dataset
+  Storage storage = Storage::kFloat32;
+  std::vector<float> features;  // kFloat32: size() * ExampleSize() values
+  std::vector<uint8_t> bytes;   // kUint8: size() * ExampleSize() values, v meaning v / 255
+  int64_t ExampleSize() const;
+  int64_t size() const;
+};
+
+// Only the features of a source, never opening a targets file: a DIR
+// source's <split>-images file, a FEATURES,TARGETS source's first file, or a
+// single FEATURES file (IDX or .npy). Example shapes follow LoadDataset's
+// rule (a uint8 [N, rows, cols] IDX array is [1, rows, cols] images). CSV
+// sources are refused (InvalidArgument): their target columns sit in the
+// same rows. Other errors as LoadDataset.
+absl::StatusOr<UnlabelledData> LoadFeatures(const std::string& source,
+                                            const SourceOptions& options);
+
 }  // namespace fedge::data
 
 #endif  // FEDGE_DATA_SOURCE_H_

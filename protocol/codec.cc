@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
+#include "compression/pruning.h"
 #include "protocol/body_archive.h"
 #include "protocol/envelope.h"
 #include "protocol/secagg_codec.h"
@@ -50,6 +51,7 @@ void Write(BodyWriter& w, const ModelPayload& m) {
   w.String(m.architecture_id);
   w.String(m.architecture);
   w.Vector(m.weights);
+  w.String(m.mask);
   w.Vector(m.task.input_shape);
   w.Scalar(m.task.input_dtype);
   w.Scalar(m.task.target);
@@ -174,6 +176,7 @@ void Read(BodyReader& r, const DecodeLimits& lim, ModelPayload& m) {
   r.String(m.architecture_id, lim.max_name_bytes, "ModelPayload.architecture_id");
   r.String(m.architecture, lim.max_frame_bytes, "ModelPayload.architecture");
   r.Vector(m.weights, lim.max_frame_bytes / sizeof(float), "ModelPayload.weights");
+  r.String(m.mask, lim.max_frame_bytes, "ModelPayload.mask");
   r.Vector(m.task.input_shape, kMaxTaskRank, "ModelPayload.task.input_shape");
   r.Scalar(m.task.input_dtype, "ModelPayload.task.input_dtype");
   r.Scalar(m.task.target, "ModelPayload.task.target");
@@ -301,6 +304,9 @@ absl::Status ValidateSignedModel(const ModelPayload& model, const ModelSignature
                                  const char* field) {
   FEDGE_RETURN_IF_ERROR(ValidateManifest(model.manifest, model.weights.size()));
   FEDGE_RETURN_IF_ERROR(ValidateTaskSpec(model.task));
+  if (absl::Status s = compression::ValidateMask(model.mask, model.weights.size()); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": ", s.message()));
+  }
   const size_t sig = signature.signature.size();
   if (sig != 0 && sig != kModelSignatureSize) {
     return absl::InvalidArgumentError(

@@ -24,7 +24,8 @@ inline constexpr size_t kEnvelopeSize = 16;
 // 3: models carry their task (input shape, target, loss), signed with them.
 // 4: tasks carry the differential-privacy setting.
 // 5: tasks carry the update compression; updates may carry a compressed delta.
-inline constexpr uint16_t kProtocolVersion = 5;
+// 6: models may carry a prune mask (signed with them).
+inline constexpr uint16_t kProtocolVersion = 6;
 inline constexpr char kMagic[4] = {'F', 'E', 'D', 'G'};
 
 struct Envelope {

@@ -81,4 +81,19 @@ std::vector<std::pair<uint64_t, uint64_t>> ParameterRanges(const ModelManifest& 
   return ranges;
 }
 
+std::vector<std::pair<uint64_t, uint64_t>> PrunableRanges(const ModelManifest& manifest) {
+  std::vector<std::pair<uint64_t, uint64_t>> ranges;
+  uint64_t offset = 0;
+  for (const TensorSpec& t : manifest.tensors) {
+    const uint64_t n = t.NumElements();
+    // One range per tensor: each is pruned to the schedule's sparsity on its
+    // own, so no layer is emptied by another's larger weights.
+    if (t.role == TensorRole::kParameter && !t.normalization && t.shape.size() >= 2 && n > 0) {
+      ranges.emplace_back(offset, offset + n);
+    }
+    offset += n;
+  }
+  return ranges;
+}
+
 }  // namespace fedge::protocol

@@ -66,6 +66,12 @@ absl::Status ValidateManifest(const ModelManifest& manifest, uint64_t num_weight
 // merged where adjacent. Server optimisers step these and average the rest.
 std::vector<std::pair<uint64_t, uint64_t>> ParameterRanges(const ModelManifest& manifest);
 
+// The ranges magnitude pruning may zero (compression/pruning.h), one per
+// tensor: trained weight matrices and kernels (kParameter, rank >= 2, not a
+// normalisation layer). Biases, buffers and normalisation layers are small
+// and every one of them matters, so they stay dense.
+std::vector<std::pair<uint64_t, uint64_t>> PrunableRanges(const ModelManifest& manifest);
+
 struct ModelPayload {
   ModelManifest manifest;
   // "builtin:mlp", "builtin:cnn" or "torchscript:<sha256 of the file>".
@@ -74,6 +80,10 @@ struct ModelPayload {
   // built-in name or the TorchScript archive's bytes.
   std::string architecture;
   std::vector<float> weights;
+  // Pruning (compression/pruning.h): the bitmap of kept weights, signed with
+  // the model; pruned weights are 0 and devices train and upload only the
+  // kept ones. Empty: dense.
+  std::string mask;
   // What the model learns: input shape, target, loss. Signed with the model.
   TaskSpec task;
 };

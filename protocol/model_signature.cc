@@ -76,6 +76,12 @@ std::string ModelSigningMessage(uint64_t version, const ModelPayload& model) {
   const Sha256Digest weights = WeightsDigest(model.weights);
   msg.append(reinterpret_cast<const char*>(manifest.data()), manifest.size());
   msg.append(reinterpret_cast<const char*>(weights.data()), weights.size());
+  if (!model.mask.empty()) {
+    // A pruned model: its mask is signed too (the message grows to 118
+    // bytes, so no dense model's message can equal a pruned one's).
+    const Sha256Digest mask = Sha256(model.mask);
+    msg.append(reinterpret_cast<const char*>(mask.data()), mask.size());
+  }
   return msg;
 }
 

@@ -6,11 +6,12 @@
 // the key it pinned (coordinator.pub) before it trains, so a model that was
 // altered anywhere between the two, or produced by anyone else, is refused.
 //
-// The signed message (86 bytes) is domain-separated and binds the version:
+// The signed message (86 bytes; 118 for a pruned model) is domain-separated and binds the version:
 //   "fedge-model-v2"                                  14 bytes
 //   model version                                     u64 little-endian
 //   SHA-256 of the canonical manifest + architecture id + task encoding
 //   SHA-256 of the weights (float32 little-endian, manifest order)
+//   a pruned model only: SHA-256 of its mask (compression/pruning.h)  32 bytes
 // The canonical encoding is, all integers little-endian:
 //   u64 tensor count; per tensor: u64 name length, name, u64 rank,
 //   rank x i64 dims, u8 dtype, u8 role, u8 normalization flag; then u64

@@ -225,12 +225,14 @@ absl::StatusOr<SimSetup> Prepare() {
   }
   // The same checks the coordinator makes, before any process starts.
   FEDGE_ASSIGN_OR_RETURN(const coordinator::CompressionFlags compress,
-                         coordinator::CompressionFlagsFromFlags());
+                         coordinator::CompressionFlagsFromFlags(absl::GetFlag(FLAGS_rounds)));
   coordinator::CoordinatorConfig probe;
   probe.min_clients = probe.quorum = 2;
   probe.secure.enabled = absl::GetFlag(FLAGS_secure) != "none";
   probe.secure.ring_bits = compress.secagg_bits;
   probe.training.compression = compress.update;
+  probe.prune = compress.prune;
+  probe.strategy = options;
   probe.privacy = privacy;
   FEDGE_RETURN_IF_ERROR(coordinator::ValidateCoordinatorConfig(probe));
   return s;
@@ -266,6 +268,8 @@ std::vector<std::string> CoordinatorArgs(const SimSetup& s, const std::string& l
       absl::StrCat("--lr=", absl::GetFlag(FLAGS_lr)),
       absl::StrCat("--seed=", absl::GetFlag(FLAGS_seed)),
       "--test_data=" + s.data.test_source, "--metrics_out=" + s.metrics_path,
+      // The final signed model, for fedge-export (docs/inference.md).
+      "--model_out=" + absl::GetFlag(FLAGS_out) + "/model.fms",
       data::LabelColumnArg(),
       absl::StrCat("--round_timeout=",
                    absl::FormatDuration(absl::GetFlag(FLAGS_round_timeout))),

@@ -8,6 +8,7 @@
 #include "client/architecture.h"
 #include "client/torch_model.h"
 #include "client/trainer.h"
+#include "compression/pruning.h"
 #include "data/source.h"
 #include "tests/testing/idx_writer.h"
 #include "tests/testing/status_matchers.h"
@@ -100,6 +101,41 @@ TEST(TorchTrainerTest, SameSeedSameDelta) {
   ASSERT_THAT(MakeTorchTrainer()->Train(TaskFor(*model), data, nullptr, &a), IsOk());
   ASSERT_THAT(MakeTorchTrainer()->Train(TaskFor(*model), data, nullptr, &b), IsOk());
   EXPECT_EQ(a.delta, b.delta);
+}
+
+// A pruned model (compression/pruning.h): the trainer keeps every pruned
+// weight at 0 through local training, so the delta there is exactly 0 and
+// the model the device trained is the sparse one; kept weights still learn.
+TEST(TorchTrainerTest, PrunedWeightsStayZeroThroughTraining) {
+  absl::StatusOr<protocol::ModelPayload> model = MakeInitialModel("mlp", 1, protocol::TaskSpec());
+  ASSERT_THAT(model, IsOk());
+  ASSERT_THAT(compression::Prune(absl::MakeSpan(model->weights),
+                                 protocol::PrunableRanges(model->manifest), 0.7, &model->mask),
+              IsOk());
+  Dataset data = Synthetic(200);
+  protocol::Task task = TaskFor(*model);
+  task.config.local_epochs = 3;
+  TrainOutcome out;
+  ASSERT_THAT(MakeTorchTrainer()->Train(task, data, nullptr, &out), IsOk());
+  ASSERT_EQ(out.delta.size(), model->weights.size());
+  size_t pruned = 0, kept_moved = 0;
+  for (size_t i = 0; i < out.delta.size(); ++i) {
+    if (!compression::Kept(model->mask, i)) {
+      ++pruned;
+      ASSERT_EQ(out.delta[i], 0.0f) << "pruned weight " << i << " moved";
+    } else {
+      kept_moved += out.delta[i] != 0;
+    }
+  }
+  EXPECT_GT(pruned, model->weights.size() / 2);
+  EXPECT_GT(kept_moved, (model->weights.size() - pruned) / 2);
+  EXPECT_GT(out.metrics.accuracy, 0.5f);  // 30 % of the weights still learn (chance: 0.1)
+  // Without the mask the same task moves those weights: the test can fail.
+  task.model.mask.clear();
+  ASSERT_THAT(MakeTorchTrainer()->Train(task, data, nullptr, &out), IsOk());
+  size_t moved = 0;
+  for (size_t i = 0; i < out.delta.size(); ++i) moved += out.delta[i] != 0 && !compression::Kept(model->mask, i);
+  EXPECT_GT(moved, pruned / 2);
 }
 
 TEST(TorchTrainerTest, MaxExamplesCapsTheWork) {

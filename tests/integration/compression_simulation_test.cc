@@ -14,6 +14,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "base/file_util.h"
+#include "client/model_file.h"
+#include "compression/pruning.h"
 #include "simulations/results.h"
 #include "tests/integration/process_test_util.h"
 #include "tests/testing/status_matchers.h"
@@ -34,7 +36,7 @@ struct SimRun {
   std::vector<sim::RoundRow> rows;
 };
 
-SimRun RunSim(const std::vector<std::string>& extra) {
+SimRun RunSim(const std::vector<std::string>& extra, std::string* model_file = nullptr) {
   testing::TempDir dir;
   std::vector<std::string> argv = {testing::Bin("fedge-sim"), "--clients=4", "--model=mlp",
                                    "--rounds=2", "--max_examples=4000", "--partition=iid",
@@ -48,6 +50,7 @@ SimRun RunSim(const std::vector<std::string>& extra) {
   absl::StatusOr<std::vector<sim::RoundRow>> rows = sim::ReadMetrics(dir.File("metrics.jsonl"));
   EXPECT_THAT(rows, IsOk());
   if (rows.ok()) r.rows = *rows;
+  if (model_file != nullptr) *model_file = ReadFile(dir.File("model.fms")).value_or("");
   return r;
 }
 
@@ -90,6 +93,40 @@ TEST(CompressionSimulationTest, SecureAggregationInASixteenBitRingHalvesTheUploa
   EXPECT_NEAR(narrow.rows[1].test_accuracy, wide.rows[1].test_accuracy, 0.02);
 }
 
+// --prune: the coordinator prunes the model for round 2 to half of every
+// weight matrix; from then on each client uploads only the kept weights
+// (plain and inside SecAgg), and the final model, signed with its mask, is
+// sparse where the mask says.
+TEST(CompressionSimulationTest, PrunedRunsUploadOnlyTheKeptWeights) {
+  for (const std::vector<std::string>& extra :
+       std::vector<std::vector<std::string>>{{}, {"--secure=secagg"}}) {
+    const std::string what = extra.empty() ? "plain" : "secure";
+    std::vector<std::string> flags = {"--rounds=3", "--prune=0.5", "--prune_rounds=2:2"};
+    flags.insert(flags.end(), extra.begin(), extra.end());
+    std::string file;
+    SimRun r = RunSim(flags, &file);
+    EXPECT_EQ(r.status, 0) << what << "\n" << r.log;
+    ASSERT_EQ(r.rows.size(), 3u) << what << "\n" << r.log;
+    ASSERT_TRUE(r.rows[2].completed) << what;
+    // The mlp's 198,800 matrix weights, half pruned; its 410 biases dense.
+    const double kept = 199210 - 0.5 * 198800;
+    const double round1 = r.rows[0].update_bytes_per_client;
+    const double round3 = r.rows[2].update_bytes_per_client;
+    EXPECT_NEAR(round3 / round1, kept / 199210, 0.002) << what;
+    EXPECT_GT(r.rows[2].test_accuracy, 0.4) << what;
+    absl::StatusOr<client::ModelFile> model = client::DecodeModelFile(file, 64 << 20);
+    ASSERT_THAT(model, IsOk()) << what;
+    EXPECT_EQ(model->version, 3u);
+    ASSERT_EQ(compression::KeptCount(model->payload.mask, model->payload.weights.size()),
+              static_cast<uint64_t>(kept)) << what;
+    for (size_t i = 0; i < model->payload.weights.size(); ++i) {
+      if (!compression::Kept(model->payload.mask, i)) {
+        ASSERT_EQ(model->payload.weights[i], 0.0f) << what << " weight " << i;
+      }
+    }
+  }
+}
+
 // Impossible pairings fail before any process starts, naming the flags.
 TEST(CompressionSimulationTest, ImpossibleCombinationsAreUsageErrors) {
   for (const auto& [flags, says] : std::vector<std::pair<std::vector<std::string>, std::string>>{
@@ -100,7 +137,11 @@ TEST(CompressionSimulationTest, ImpossibleCombinationsAreUsageErrors) {
            {{"--secagg_bits=16", "--secure=secagg", "--dp=distributed"},
             "cannot run with --dp=distributed"},
            {{"--compress=gzip"}, "--compress: compression 'gzip'"},
-           {{"--compress=topk:2"}, "the fraction must be in (0, 1]"}}) {
+           {{"--compress=topk:2"}, "the fraction must be in (0, 1]"},
+           {{"--prune=1"}, "--prune=1: want a sparsity in [0, 1)"},
+           {{"--prune=0.5", "--prune_rounds=1:3"}, "--prune_rounds=1:3"},
+           {{"--prune_rounds=2:3"}, "--prune_rounds needs --prune"},
+           {{"--prune=0.5", "--strategy=scaffold"}, "--prune cannot run with --strategy=scaffold"}}) {
     testing::TempDir dir;
     const std::string cmd = absl::StrCat(testing::Bin("fedge-sim"), " ", absl::StrJoin(flags, " "),
                                          " --out=", dir.path(), " --data_dir=", kData, " >",

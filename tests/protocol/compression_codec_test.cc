@@ -4,7 +4,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "compression/pruning.h"
 #include "protocol/codec.h"
+#include "protocol/model_signature.h"
 #include "tests/testing/status_matchers.h"
 
 namespace fedge::protocol {
@@ -108,6 +110,25 @@ TEST(CompressionCodecTest, MalformedPackedMaskedInputsAreRefused) {
               StatusIs(absl::StatusCode::kInvalidArgument, "MaskedInput.bits 7"));
   EXPECT_THAT(Decode(Encode(Masked({1}, 40))),
               StatusIs(absl::StatusCode::kInvalidArgument, "MaskedInput.bits 40"));
+}
+
+TEST(CompressionCodecTest, APruneMaskTravelsWithTheModelAndIsSigned) {
+  Task t = SmallTask();
+  const std::string dense = ModelSigningMessage(3, t.model);
+  t.model.weights = {1, 0, 3, 0};
+  t.model.mask = std::string(1, '\x05');  // keeps 0 and 2
+  absl::StatusOr<Message> m = Decode(Encode(t));
+  ASSERT_THAT(m, IsOk());
+  EXPECT_EQ(std::get<Task>(*m).model.mask, t.model.mask);
+  // The mask is part of what is signed: another mask, another message.
+  const std::string pruned = ModelSigningMessage(3, t.model);
+  EXPECT_EQ(pruned.size(), dense.size() + 32);
+  t.model.mask = std::string(1, '\x07');
+  EXPECT_NE(ModelSigningMessage(3, t.model), pruned);
+  t.model.mask = std::string(1, '\x15');  // bit 4 is past the 4 weights
+  EXPECT_THAT(Decode(Encode(t)), StatusIs(absl::StatusCode::kInvalidArgument, "padding"));
+  t.model.mask = std::string(2, '\x01');
+  EXPECT_THAT(Decode(Encode(t)), StatusIs(absl::StatusCode::kInvalidArgument, "want 1"));
 }
 
 }  // namespace

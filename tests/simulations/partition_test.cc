@@ -144,11 +144,11 @@ TEST(ResultsTest, BestAccuracyAndBackdoorSuccessAreSummarised) {
   const std::string csv = ResultsCsv(*rows);
   EXPECT_THAT(csv, ::testing::HasSubstr(",bytes_down,backdoor_success,test_mse,test_mae,"
                                          "fed_clients,fed_loss,fed_accuracy,fed_mse,epsilon,"
-                                         "epsilon_coordinator\n"));
-  EXPECT_THAT(csv, ::testing::HasSubstr(",0.875000,nan,nan,0,nan,nan,nan,nan,nan\n"));
+                                         "epsilon_coordinator,update_bytes_per_client\n"));
+  EXPECT_THAT(csv, ::testing::HasSubstr(",0.875000,nan,nan,0,nan,nan,nan,nan,nan,0\n"));
   // Without the attack the column is there, unmeasured.
   rows->back().backdoor_success = NAN;
-  EXPECT_THAT(ResultsCsv(*rows), ::testing::EndsWith(",nan,nan,nan,0,nan,nan,nan,nan,nan\n"));
+  EXPECT_THAT(ResultsCsv(*rows), ::testing::EndsWith(",nan,nan,nan,0,nan,nan,nan,nan,nan,0\n"));
 }
 
 TEST(BalanceClientsTest, SpreadsExamplesEvenlyWithinTheCap) {
