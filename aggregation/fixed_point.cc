@@ -4,29 +4,16 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "base/splitmix.h"
 
 namespace fedge::aggregation {
 namespace {
 
-
 // 2^(bits-1) - 1: the largest sum a ring of `bits` bits holds as a signed value.
 double RingMax(uint32_t bits) { return std::ldexp(1.0, static_cast<int>(bits) - 1) - 1; }
 
-// splitmix64 coins for the stochastic rounding of small rings.
-class Coins {
- public:
-  explicit Coins(uint64_t seed) : state_(seed) {}
-  double Uniform() {
-    uint64_t z = (state_ += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    z ^= z >> 31;
-    return static_cast<double>(z >> 11) * 0x1.0p-53;
-  }
-
- private:
-  uint64_t state_;
-};
+// Coins for the stochastic rounding of small rings.
+using Coins = SplitMix64;
 
 // Round to nearest in a 32-bit ring (the historical encoding, exact enough
 // that its rounding never mattered), floor plus a coin below it.

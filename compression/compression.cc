@@ -7,6 +7,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "base/splitmix.h"
 #include "absl/strings/str_split.h"
 #include "base/little_endian.h"
 
@@ -19,23 +20,8 @@ constexpr uint64_t kMaxCoordinates = uint64_t{1} << 31;
 
 uint32_t Levels(Method m) { return m == Method::kInt8 ? 127 : 7; }
 
-// splitmix64 (Steele et al. 2014): a fast, well-mixed stream for the
-// quantisers' rounding coins. Not a secret: the rounding only has to be
-// independent of the data, and reproducible from the seed.
-class Coins {
- public:
-  explicit Coins(uint64_t seed) : state_(seed) {}
-  double Uniform() {  // in [0, 1), 53 bits
-    uint64_t z = (state_ += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    z ^= z >> 31;
-    return static_cast<double>(z >> 11) * 0x1.0p-53;
-  }
-
- private:
-  uint64_t state_;
-};
+// The quantisers' rounding coins.
+using Coins = SplitMix64;
 
 uint64_t CeilDiv(uint64_t a, uint64_t b) { return a / b + (a % b != 0 ? 1 : 0); }
 

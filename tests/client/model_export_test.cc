@@ -19,6 +19,7 @@
 #include "client/trainer.h"
 #include "tests/testing/idx_writer.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/trained_model.h"
 #include "tests/testing/temp_dir.h"
 
 namespace fedge::client {
@@ -40,18 +41,8 @@ Dataset Synthetic(uint32_t n) {
 
 // `model_flag` trained for a few batches, so its weights are not the init.
 protocol::ModelPayload Trained(const std::string& model_flag, uint32_t examples) {
-  absl::StatusOr<protocol::ModelPayload> model = MakeInitialModel(model_flag, 1, protocol::TaskSpec());
-  EXPECT_THAT(model, IsOk());
-  protocol::Task task;
-  task.model = *model;
-  task.config.batch_size = 10;
-  task.config.local_epochs = 2;
-  task.config.learning_rate = 0.1f;
-  TrainOutcome out;
-  EXPECT_THAT(MakeTorchTrainer()->Train(task, Synthetic(examples), nullptr, &out), IsOk());
-  for (size_t i = 0; i < out.delta.size(); ++i) model->weights[i] += out.delta[i];
-  EXPECT_NE(model->weights, task.model.weights);
-  return *std::move(model);
+  return fedge::testing::TrainedModel(model_flag, protocol::TaskSpec(), Synthetic(examples), 2,
+                                      0.1f);
 }
 
 // `n` images in [0, 1]: the synthetic classes' bright bands plus noise, and

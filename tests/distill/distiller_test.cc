@@ -17,6 +17,7 @@
 #include "client/trainer.h"
 #include "data/source.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/trained_model.h"
 #include "tests/testing/temp_dir.h"
 
 namespace fedge::distill {
@@ -92,18 +93,7 @@ double Agreement(const std::vector<int64_t>& a, const std::vector<int64_t>& b) {
 
 // An mlp trained with labels for one epoch on 2000 images (200 steps).
 protocol::ModelPayload TinyTeacher(const data::Dataset& labelled) {
-  absl::StatusOr<protocol::ModelPayload> model =
-      client::MakeInitialModel("mlp", 1, protocol::FashionMnistTask());
-  EXPECT_THAT(model, IsOk());
-  protocol::Task task;
-  task.model = *model;
-  task.config.local_epochs = 1;
-  task.config.batch_size = 10;
-  task.config.learning_rate = 0.05f;
-  client::TrainOutcome out;
-  EXPECT_THAT(client::MakeTorchTrainer()->Train(task, labelled, nullptr, &out), IsOk());
-  for (size_t i = 0; i < out.delta.size(); ++i) model->weights[i] += out.delta[i];
-  return *std::move(model);
+  return fedge::testing::TrainedModel("mlp", protocol::FashionMnistTask(), labelled, 1, 0.05f);
 }
 
 // A TorchScript student: one linear layer, `classes` logits of 784 pixels.

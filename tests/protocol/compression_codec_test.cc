@@ -7,6 +7,7 @@
 #include "compression/pruning.h"
 #include "protocol/codec.h"
 #include "protocol/model_signature.h"
+#include "tests/protocol/small_task.h"
 #include "tests/testing/status_matchers.h"
 
 namespace fedge::protocol {
@@ -15,15 +16,7 @@ namespace {
 using ::fedge::testing::IsOk;
 using ::fedge::testing::StatusIs;
 
-Task SmallTask() {
-  Task t;
-  t.round = 2;
-  t.model_version = 1;
-  t.model.manifest.tensors = {{"fc.weight", {2, 2}, DType::kFloat32}};
-  t.model.architecture_id = "builtin:mlp";
-  t.model.weights = {1, 2, 3, 4};
-  return t;
-}
+using ::fedge::protocol::testing::SmallTask;
 
 TEST(CompressionCodecTest, TaskSettingsTravelAndBadOnesAreRefused) {
   Task t = SmallTask();

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "protocol/codec.h"
+#include "tests/protocol/small_task.h"
 #include "tests/testing/status_matchers.h"
 
 namespace fedge::protocol {
@@ -14,15 +15,7 @@ namespace {
 using ::fedge::testing::IsOk;
 using ::fedge::testing::StatusIs;
 
-Task SmallTask() {
-  Task t;
-  t.round = 2;
-  t.model_version = 1;
-  t.model.manifest.tensors = {{"fc.weight", {2, 2}, DType::kFloat32}};
-  t.model.architecture_id = "builtin:mlp";
-  t.model.weights = {1, 2, 3, 4};
-  return t;
-}
+using ::fedge::protocol::testing::SmallTask;
 
 // The privacy settings travel; a device never gets one it cannot honour.
 TEST(TaskPrivacyCodecTest, SettingsRoundTripAndBadOnesAreRefused) {
