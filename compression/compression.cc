@@ -159,7 +159,10 @@ absl::Status DecodeQuantized(Method m, absl::string_view p, uint64_t n, std::vec
   std::vector<float> scales(blocks);
   GetFloatsLe(p.data() + 4, absl::MakeSpan(scales));
   for (uint64_t b = 0; b < blocks; ++b) {
-    if (!std::isfinite(scales[b]) || scales[b] < 0) {
+    // An encoder's scale is max|x| / L of finite x, so L * scale is finite;
+    // a larger one would decode to infinities.
+    if (!std::isfinite(scales[b]) || scales[b] < 0 ||
+        !std::isfinite(scales[b] * static_cast<float>(Levels(m)))) {
       return Malformed(m, absl::StrCat("scale ", b, " is ", scales[b]));
     }
   }

@@ -65,35 +65,46 @@ absl::Status ValidateMask(absl::string_view mask, uint64_t n) {
 }
 
 absl::Status Prune(absl::Span<float> weights, const Ranges& prunable, double sparsity,
-                   std::string* mask) {
+                   std::string* mask, PruneScope scope) {
   const uint64_t n = weights.size();
   if (!(sparsity >= 0 && sparsity < 1)) {
     return absl::InvalidArgumentError(absl::StrCat("prune: sparsity ", sparsity, " not in [0, 1)"));
   }
   if (absl::Status s = ValidateMask(*mask, n); !s.ok()) return s;
-  if (mask->empty()) *mask = DenseMask(n);
-  std::vector<uint64_t> kept;
   for (const auto& [begin, end] : prunable) {
     if (begin > end || end > n) {
       return absl::InvalidArgumentError(
           absl::StrCat("prune: range [", begin, ", ", end, ") is outside ", n, " weights"));
     }
+  }
+  if (mask->empty()) *mask = DenseMask(n);
+  auto smaller = [&weights](uint64_t a, uint64_t b) {
+    const float fa = std::fabs(weights[a]), fb = std::fabs(weights[b]);
+    return fa != fb ? fa < fb : a < b;
+  };
+  // One pool per range (kLayer) or one for all (kGlobal): its kept
+  // coordinates of smallest magnitude go until the pool is sparse enough.
+  std::vector<uint64_t> kept;
+  uint64_t size = 0;
+  auto prune_pool = [&] {
+    const uint64_t want_pruned = static_cast<uint64_t>(std::llround(sparsity * size));
+    const uint64_t pruned = size - kept.size();
+    if (want_pruned > pruned) {
+      const uint64_t more = want_pruned - pruned;
+      std::nth_element(kept.begin(), kept.begin() + more, kept.end(), smaller);
+      for (uint64_t j = 0; j < more; ++j) Clear(mask, kept[j]);
+    }
     kept.clear();
+    size = 0;
+  };
+  for (const auto& [begin, end] : prunable) {
     for (uint64_t i = begin; i < end; ++i) {
       if (Kept(*mask, i)) kept.push_back(i);
     }
-    const uint64_t size = end - begin;
-    const uint64_t want_pruned = static_cast<uint64_t>(std::llround(sparsity * size));
-    const uint64_t pruned = size - kept.size();
-    if (want_pruned <= pruned) continue;
-    const uint64_t more = want_pruned - pruned;
-    auto smaller = [&weights](uint64_t a, uint64_t b) {
-      const float fa = std::fabs(weights[a]), fb = std::fabs(weights[b]);
-      return fa != fb ? fa < fb : a < b;
-    };
-    std::nth_element(kept.begin(), kept.begin() + more, kept.end(), smaller);
-    for (uint64_t j = 0; j < more; ++j) Clear(mask, kept[j]);
+    size += end - begin;
+    if (scope == PruneScope::kLayer) prune_pool();
   }
+  if (scope == PruneScope::kGlobal) prune_pool();
   ApplyMask(*mask, weights);
   return absl::OkStatus();
 }

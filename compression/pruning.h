@@ -27,8 +27,15 @@ namespace fedge::compression {
 
 using Ranges = std::vector<std::pair<uint64_t, uint64_t>>;  // [begin, end) of the flat weights
 
+// kLayer: each range (tensor) is pruned to the sparsity on its own. kGlobal:
+// one magnitude threshold over all ranges together, so large redundant
+// layers give up more weights than small ones; the ranges' total reaches the
+// sparsity.
+enum class PruneScope : uint8_t { kLayer = 0, kGlobal = 1 };
+
 struct PruneSchedule {
   double final_sparsity = 0;  // 0: off; else in (0, 1)
+  PruneScope scope = PruneScope::kGlobal;
   // The model of round `begin_round` is the first pruned, that of
   // `end_round` and later reach final_sparsity; in between the sparsity
   // follows s_f * (1 - (1 - (r - b) / (e - b))^3), pruning fast while the
@@ -53,14 +60,15 @@ uint64_t KeptCount(absl::string_view mask, uint64_t n);
 // InvalidArgument unless mask is empty or ceil(n/8) bytes with 0 padding.
 absl::Status ValidateMask(absl::string_view mask, uint64_t n);
 
-// Prunes `weights` so that each range has at least round(sparsity * size) of
-// its coordinates pruned: the kept ones of smallest magnitude go (ties: the
-// lower index), already-pruned ones stay pruned (the mask only shrinks).
+// Prunes `weights` so that each range (kLayer), or all ranges together
+// (kGlobal), have at least round(sparsity * size) of their coordinates
+// pruned: the kept ones of smallest magnitude go (ties: the lower index),
+// already-pruned ones stay pruned (the mask only shrinks).
 // Pruned weights are set to 0. `*mask` may be empty (dense) on entry; it is
 // a full bitmap on return. InvalidArgument for a bad mask, a range past the
 // weights or a sparsity outside [0, 1).
 absl::Status Prune(absl::Span<float> weights, const Ranges& prunable, double sparsity,
-                   std::string* mask);
+                   std::string* mask, PruneScope scope = PruneScope::kLayer);
 
 // Sets the pruned coordinates of `weights` to 0 (after a server optimiser
 // step, which may move them).

@@ -30,6 +30,10 @@ ABSL_FLAG(double, prune, 0,
           "stay dense). The mask of kept weights is signed with the model; devices train under "
           "it and upload only the kept weights (composes with --compress and --secure). "
           "0 = off");
+ABSL_FLAG(std::string, prune_scope, "global",
+          "With --prune: global (one magnitude threshold over all prunable weights, so large "
+          "redundant layers lose more) or layer (every weight matrix and kernel pruned to the "
+          "same sparsity)");
 ABSL_FLAG(std::string, prune_rounds, "",
           "With --prune: FIRST:LAST, the rounds whose models the sparsity ramps over (cubic, "
           "Zhu and Gupta 2017) to reach --prune at LAST; default 2:max(2, rounds/2)");
@@ -60,6 +64,12 @@ absl::StatusOr<CompressionFlags> CompressionFlagsFromFlags(uint64_t rounds) {
       return absl::InvalidArgumentError("--prune_rounds needs --prune");
     }
   }
+  if (const std::string scope = absl::GetFlag(FLAGS_prune_scope); scope == "layer") {
+    f.prune.scope = compression::PruneScope::kLayer;
+  } else if (scope != "global") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--prune_scope=", scope, ": want global or layer"));
+  }
   FEDGE_RETURN_IF_ERROR(compression::ValidateSchedule(f.prune));
   return f;
 }
@@ -68,7 +78,8 @@ std::vector<std::string> CompressionFlagArgs() {
   return {absl::StrCat("--compress=", absl::GetFlag(FLAGS_compress)),
           absl::StrCat("--secagg_bits=", absl::GetFlag(FLAGS_secagg_bits)),
           absl::StrFormat("--prune=%.17g", absl::GetFlag(FLAGS_prune)),
-          absl::StrCat("--prune_rounds=", absl::GetFlag(FLAGS_prune_rounds))};
+          absl::StrCat("--prune_rounds=", absl::GetFlag(FLAGS_prune_rounds)),
+          absl::StrCat("--prune_scope=", absl::GetFlag(FLAGS_prune_scope))};
 }
 
 }  // namespace fedge::coordinator

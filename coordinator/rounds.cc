@@ -242,7 +242,7 @@ absl::Status Coordinator::PruneForNextRound() {
   const double sparsity = compression::SparsityAt(config_.prune, round_ + 1);
   if (sparsity > 0) {
     FEDGE_RETURN_IF_ERROR(compression::Prune(absl::MakeSpan(model_.weights), prunable_ranges_,
-                                             sparsity, &model_.mask));
+                                             sparsity, &model_.mask, config_.prune.scope));
   }
   uint64_t prunable = 0;
   for (const auto& [begin, end] : prunable_ranges_) prunable += end - begin;

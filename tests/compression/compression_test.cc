@@ -288,6 +288,11 @@ TEST(DecompressTest, RefusesBadBlocksScalesAndValues) {
   q = p;
   std::memcpy(q.data() + 8, &nan, 4);
   ExpectRefused(Method::kInt8, q, 5, "scale 1");
+  // Finite, but 127 times it is not: found by the fuzzer.
+  const float huge = 3e38f;
+  q = p;
+  std::memcpy(q.data() + 4, &huge, 4);
+  ExpectRefused(Method::kInt8, q, 5, "scale 0");
   q = p;
   q[12] = static_cast<char>(0x80);  // int8 -128
   ExpectRefused(Method::kInt8, q, 5, "value 0 is -128");

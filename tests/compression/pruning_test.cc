@@ -58,6 +58,20 @@ TEST(PruneTest, KeepsTheLargestOfEachRangeAndLeavesOthersAlone) {
   for (size_t i = 0; i < w.size(); ++i) EXPECT_EQ(Kept(mask, i), want[i] != 0) << i;
 }
 
+// Global scope: one threshold over both ranges; the small-magnitude range
+// gives up more than half, the large one less, and the total is half.
+TEST(PruneTest, GlobalScopeUsesOneThresholdOverAllRanges) {
+  std::vector<float> w = {0.01f, 0.02f, 0.03f, 0.04f, 1.0f, 2.0f, 3.0f, 4.0f, 0.5f};
+  std::string mask;
+  ASSERT_TRUE(Prune(absl::MakeSpan(w), {{0, 4}, {4, 8}}, 0.5, &mask, PruneScope::kGlobal).ok());
+  EXPECT_EQ(w, (std::vector<float>{0, 0, 0, 0, 1.0f, 2.0f, 3.0f, 4.0f, 0.5f}));
+  // The same at layer scope halves each range.
+  w = {0.01f, 0.02f, 0.03f, 0.04f, 1.0f, 2.0f, 3.0f, 4.0f, 0.5f};
+  mask.clear();
+  ASSERT_TRUE(Prune(absl::MakeSpan(w), {{0, 4}, {4, 8}}, 0.5, &mask, PruneScope::kLayer).ok());
+  EXPECT_EQ(w, (std::vector<float>{0, 0, 0.03f, 0.04f, 0, 0, 3.0f, 4.0f, 0.5f}));
+}
+
 TEST(PruneTest, TheMaskOnlyShrinksAsSparsityGrows) {
   std::mt19937 rng(3);
   std::normal_distribution<float> d;

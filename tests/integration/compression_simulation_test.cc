@@ -141,6 +141,7 @@ TEST(CompressionSimulationTest, ImpossibleCombinationsAreUsageErrors) {
            {{"--prune=1"}, "--prune=1: want a sparsity in [0, 1)"},
            {{"--prune=0.5", "--prune_rounds=1:3"}, "--prune_rounds=1:3"},
            {{"--prune_rounds=2:3"}, "--prune_rounds needs --prune"},
+           {{"--prune=0.5", "--prune_scope=row"}, "--prune_scope=row: want global or layer"},
            {{"--prune=0.5", "--strategy=scaffold"}, "--prune cannot run with --strategy=scaffold"}}) {
     testing::TempDir dir;
     const std::string cmd = absl::StrCat(testing::Bin("fedge-sim"), " ", absl::StrJoin(flags, " "),
