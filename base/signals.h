@@ -6,10 +6,12 @@
 
 namespace fedge {
 
-// Blocks `signals` in the calling thread (and so in every thread it starts
-// afterwards) and runs `on_signal` on a dedicated thread when one arrives,
-// outside signal context, so it may lock, log or touch sockets. Call from
-// main() before starting other threads; at most once.
+// Runs `on_signal` on a dedicated thread when one of `signals` arrives,
+// outside signal context, so it may lock, log or touch sockets. The signals
+// are blocked in the calling thread (and so in every thread it starts
+// afterwards); one delivered to a thread started earlier, by a library
+// before main(), is forwarded by a handler instead of killing the process.
+// Call from main() before starting other threads; at most once.
 void HandleSignals(const std::vector<int>& signals, std::function<void(int signal)> on_signal);
 
 // HandleSignals for SIGINT and SIGTERM.

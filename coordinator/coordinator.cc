@@ -177,6 +177,7 @@ void Coordinator::Handle(const std::string& peer, protocol::Hello& m, absl::Time
   // A re-registering peer that was in the round has lost its task.
   DropFromRound(peer, "re-registered");
   ClientRecord& r = registry_.Register(peer, m.client_id, m.num_examples, now);
+  ++stats_.registrations;
   r.identity = sender_identity_;
   r.cached_architectures.clear();
   r.cached_architectures.insert(m.cached_architectures.begin(), m.cached_architectures.end());
@@ -321,11 +322,42 @@ void Coordinator::OnTick(absl::Time now) {
   const absl::Time cutoff = now - config_.heartbeat_interval * config_.missed_heartbeats;
   for (const std::string& peer : registry_.ExpireSilentSince(cutoff)) {
     FEDGE_LOG(kInfo, "client at %s went silent; dropped", absl::CHexEscape(peer));
+    ++stats_.clients_dropped;
     DropFromRound(peer, "silent");
   }
   MaybeCloseRound(now);
   MaybeFinishEvaluation(now);
   MaybeStartRound(now);
+}
+
+// ---- Operator control ----------------------------------------------------------
+
+void Coordinator::SetPaused(bool paused, absl::Time now) {
+  if (paused_ == paused || phase_ == Phase::kFinished) return;
+  paused_ = paused;
+  FEDGE_LOG(kInfo, "%s by the operator%s", paused ? "paused" : "resumed",
+            paused && phase_ != Phase::kWaitingForClients
+                ? absl::StrCat(" (round ", round_, " runs to its end first)")
+                : std::string());
+  if (!paused) MaybeStartRound(now);
+}
+
+void Coordinator::RequestStop(absl::Time now) {
+  now_ = now;
+  if (phase_ == Phase::kFinished || stop_requested_) return;
+  stop_requested_ = true;
+  if (phase_ == Phase::kWaitingForClients) {
+    stopped_by_operator_ = true;
+    Finish(absl::StrCat("stopped by the operator after ", completed_rounds_, " completed rounds"));
+    return;
+  }
+  FEDGE_LOG(kInfo, "stop requested by the operator: round %d runs to its end first", round_);
+}
+
+absl::Time Coordinator::round_deadline() const {
+  if (phase_ == Phase::kTraining && open_round_ != nullptr) return open_round_->deadline();
+  if (phase_ == Phase::kEvaluating && evaluation_ != nullptr) return evaluation_->deadline();
+  return round_deadline_;
 }
 
 absl::Time Coordinator::NextDeadline(absl::Time now) const {

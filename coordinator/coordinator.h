@@ -246,6 +246,24 @@ class Coordinator {
   // normal end, with fewer rounds than configured.
   bool privacy_budget_spent() const { return privacy_budget_spent_; }
 
+  // ---- Operator control (fedge-ctl through ops/, not checkpointed) ----
+  // Paused: no round starts; an open round runs to its end (with its
+  // evaluations) first. Clients stay connected and heartbeat.
+  void SetPaused(bool paused, absl::Time now);
+  bool paused() const { return paused_; }
+  // Ends the run cleanly: at once between rounds, else when the open round
+  // ends (its model kept and checkpointed); clients are told to shut down.
+  void RequestStop(absl::Time now);
+  bool stop_requested() const { return stop_requested_; }
+  // Finished because of RequestStop: a normal end.
+  bool stopped_by_operator() const { return stopped_by_operator_; }
+  // The open round's start, deadline (a secure round's current phase's) and
+  // cohort; meaningful in kTraining.
+  absl::Time round_start() const { return round_start_; }
+  absl::Time round_deadline() const;
+  size_t cohort_size() const { return cohort_.size(); }
+  const ClientRegistry& registry() const { return registry_; }
+
  private:
   Coordinator(CoordinatorConfig config, protocol::ModelPayload model, Outbox* outbox,
               Evaluator* evaluator, RoundObserver* observer, std::unique_ptr<Strategy> strategy,
@@ -375,6 +393,9 @@ class Coordinator {
   uint64_t model_version_ = 0;
   bool halted_ = false;
   bool privacy_budget_spent_ = false;
+  bool paused_ = false;
+  bool stop_requested_ = false;
+  bool stopped_by_operator_ = false;
   FrameRateLimiter client_rate_limiter_;        // one bucket per registered peer
   FrameRateLimiter unregistered_rate_limiter_;  // one bucket for all others
 

@@ -127,10 +127,13 @@ absl::Status CoordinatorServer::Serve(Coordinator* coordinator,
   coordinator->OnTick(clock_->Now());
   while (!coordinator->done() && !stop_.load()) {
     const absl::Time now = clock_->Now();
-    zmq::pollitem_t items[3] = {{router_.handle(), 0, ZMQ_POLLIN, 0}};
+    zmq::pollitem_t items[8] = {{router_.handle(), 0, ZMQ_POLLIN, 0}};
     size_t count = 1;
     int monitor_item = -1;
     int evaluation_item = -1;
+    for (LoopHook* hook : loop_hooks_) {
+      if (hook->wake_fd() >= 0 && count < 5) items[count++] = {nullptr, hook->wake_fd(), ZMQ_POLLIN, 0};
+    }
     if (monitor_.has_value()) {
       monitor_item = static_cast<int>(count);
       items[count++] = {monitor_->events().handle(), 0, ZMQ_POLLIN, 0};
@@ -161,7 +164,10 @@ absl::Status CoordinatorServer::Serve(Coordinator* coordinator,
       if (after_frame_) after_frame_(*coordinator);
     }
     if (!coordinator->done()) coordinator->OnTick(clock_->Now());
+    for (LoopHook* hook : loop_hooks_) hook->OnLoop(*coordinator, clock_->Now());
   }
+  // The final state (finished, or stopped) for whoever watches.
+  for (LoopHook* hook : loop_hooks_) hook->OnLoop(*coordinator, clock_->Now());
   return stop_.load() ? absl::CancelledError("coordinator stopped") : absl::OkStatus();
 }
 

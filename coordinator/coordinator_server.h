@@ -17,6 +17,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <zmq.hpp>
 
@@ -53,6 +54,19 @@ struct ServerSecurityStats {
   uint64_t handshakes_failed = 0;    // every failed handshake the socket saw
 };
 
+// Work the serving thread does besides frames and timers: the operator
+// interface (coordinator/ops_bridge.h) publishes status and runs commands
+// from here, the only thread that may touch the Coordinator.
+class LoopHook {
+ public:
+  virtual ~LoopHook() = default;
+  // Polled next to the socket: readable when the hook has work (-1: none).
+  virtual int wake_fd() const = 0;
+  // On the serving thread after every poll, at most 100 ms apart, and once
+  // more after the coordinator finished.
+  virtual void OnLoop(Coordinator& coordinator, absl::Time now) = 0;
+};
+
 class CoordinatorServer {
  public:
   // Binds `endpoint` ("tcp://127.0.0.1:*", "ipc:///tmp/x"); plain ZMTP unless
@@ -79,6 +93,9 @@ class CoordinatorServer {
     after_frame_ = std::move(hook);
   }
 
+  // Not owned; must outlive Serve. Add before Serve; run in this order.
+  void add_loop_hook(LoopHook* hook) { loop_hooks_.push_back(hook); }
+
   Outbox* outbox();
   bool secure() const { return zap_ != nullptr; }
   // Zeros on a plain server. Call from the serving thread or after Serve.
@@ -98,6 +115,7 @@ class CoordinatorServer {
   std::unique_ptr<RouterOutbox> outbox_;
   std::atomic<bool> stop_{false};
   std::function<void(const Coordinator&)> after_frame_;
+  std::vector<LoopHook*> loop_hooks_;
   uint64_t handshakes_failed_ = 0;
   absl::Time last_handshake_log_ = absl::InfinitePast();
   uint64_t handshake_failures_unlogged_ = 0;

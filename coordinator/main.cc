@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -19,6 +20,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "base/config_file.h"
 #include "base/file_system.h"
 #include "base/file_util.h"
 #include "base/status_macros.h"
@@ -37,7 +39,10 @@
 #include "coordinator/privacy_flags.h"
 #include "client/model_file.h"
 #include "coordinator/compression_flags.h"
+#include "coordinator/ops_bridge.h"
 #include "coordinator/strategy_flags.h"
+#include "ops/http_server.h"
+#include "ops/status_page.h"
 #include "protocol/model_signature.h"
 #include "secure/allow_list.h"
 #include "secure/key_files.h"
@@ -107,6 +112,19 @@ ABSL_FLAG(int, ready_fd, -1,
           "If >= 0, write the bound endpoint and a newline to this file descriptor once "
           "listening (lets a parent process use --listen=tcp://127.0.0.1:*)");
 ABSL_FLAG(bool, quiet, false, "Do not print a line per round on stdout");
+ABSL_FLAG(std::string, progress, "auto",
+          "While a round runs, keep one line on stdout updated with its progress (updates in / "
+          "cohort, elapsed, deadline): on, off, or auto (on when stdout is a terminal and not "
+          "--quiet)");
+ABSL_FLAG(std::string, http_listen, "",
+          "Serve the operator interface on HOST:PORT (PORT 0 picks a free one): /metrics "
+          "(Prometheus), /healthz, /status (JSON), a live status page at /, and the control API "
+          "fedge-ctl uses (pause, resume, stop, clients, model export). Off when empty. An "
+          "address other than loopback needs --http_token_file (docs/operations.md)");
+ABSL_FLAG(std::string, http_token_file, "",
+          "With --http_listen: a file (mode 0600) holding the bearer token every HTTP request "
+          "must carry (Authorization: Bearer TOKEN, or ?token= to open the page in a browser); "
+          "required unless --http_listen is a loopback address");
 ABSL_FLAG(std::string, key_file, "",
           "The coordinator's key file (fedge-keygen coordinator; mode 0600): its CURVE key "
           "pair for the transport and its Ed25519 key for signing models. Required unless "
@@ -296,7 +314,96 @@ absl::Status WriteModelOut(coordinator::Coordinator& coord, const std::string& p
   return absl::OkStatus();
 }
 
-int Main() {
+// The operator interface (--http_listen, --progress), started before the
+// Coordinator exists because its bridge observes the Coordinator's rounds.
+struct Operations {
+  std::unique_ptr<ops::StatusBoard> board;
+  std::unique_ptr<ops::ControlChannel> control;
+  std::unique_ptr<coordinator::OpsBridge> bridge;
+  std::unique_ptr<ops::HttpServer> http;  // last: stopped first
+  std::unique_ptr<coordinator::ProgressLine> progress;
+  // Who gets the Coordinator's round reports.
+  coordinator::RoundObserver* observer = nullptr;
+};
+
+// nullopt after a message on stderr (a usage error) when the flags are wrong.
+std::optional<Operations> StartOperations(coordinator::CoordinatorServer& server,
+                                          coordinator::ReportPrinter& printer,
+                                          const secure::AllowListFile* allow_list,
+                                          uint64_t rounds,
+                                          const std::function<bool(absl::string_view)>& is_own) {
+  Operations o;
+  o.observer = &printer;
+  const std::string progress = absl::GetFlag(FLAGS_progress);
+  if (progress != "auto" && progress != "on" && progress != "off") {
+    std::fprintf(stderr, "fedge-coordinator: --progress=%s: want auto, on or off\n",
+                 progress.c_str());
+    return std::nullopt;
+  }
+  if (progress == "on" || (progress == "auto" && ::isatty(STDOUT_FILENO) == 1 &&
+                           !absl::GetFlag(FLAGS_quiet))) {
+    o.progress = std::make_unique<coordinator::ProgressLine>(rounds, stdout);
+    printer.set_erase_progress(true);
+    server.add_loop_hook(o.progress.get());
+  }
+  const std::string listen = absl::GetFlag(FLAGS_http_listen);
+  const std::string token_file = absl::GetFlag(FLAGS_http_token_file);
+  if (listen.empty()) {
+    if (token_file.empty()) return o;
+    std::fprintf(stderr, "fedge-coordinator: --http_token_file needs --http_listen\n");
+    return std::nullopt;
+  }
+  ops::HttpOptions http;
+  absl::StatusOr<ops::HttpEndpoint> endpoint = ops::ParseHttpListen(listen, "--http_listen");
+  absl::Status ok = endpoint.status();
+  if (ok.ok() && !token_file.empty()) {
+    absl::StatusOr<std::string> token = ops::ReadTokenFile(token_file);
+    if (token.ok()) http.token = *std::move(token);
+    ok = token.status();
+  }
+  if (ok.ok()) ok = ops::CheckHttpExposure(*endpoint, !http.token.empty());
+  if (!ok.ok()) {
+    std::fprintf(stderr, "fedge-coordinator: %s\n", std::string(ok.message()).c_str());
+    return std::nullopt;
+  }
+  http.endpoint = *endpoint;
+  http.page = ops::StatusPageHtml();
+  o.board = std::make_unique<ops::StatusBoard>();
+  absl::StatusOr<std::unique_ptr<ops::ControlChannel>> control = ops::ControlChannel::Create();
+  if (!control.ok()) {
+    FEDGE_LOG(kError, "%s", control.status().ToString());
+    return std::nullopt;
+  }
+  o.control = *std::move(control);
+  coordinator::OpsBridgeOptions options;
+  options.version = FEDGE_VERSION;
+  options.rounds = rounds;
+  options.config = coordinator::FlagsForStatus(is_own);
+  if (allow_list != nullptr) {
+    options.enrolled = [allow_list] { return allow_list->Current()->size(); };
+  }
+  options.export_model = [](coordinator::Coordinator& c) -> absl::StatusOr<std::string> {
+    FEDGE_ASSIGN_OR_RETURN(auto model, c.SignedModel());
+    return client::EncodeModelFile(c.model_version(), model.first, model.second.signature);
+  };
+  o.bridge = std::make_unique<coordinator::OpsBridge>(std::move(options), &server, o.board.get(),
+                                                       o.control.get(), &printer, absl::Now());
+  o.observer = o.bridge.get();
+  server.add_loop_hook(o.bridge.get());
+  absl::StatusOr<std::unique_ptr<ops::HttpServer>> started =
+      ops::HttpServer::Start(std::move(http), o.board.get(), o.control.get());
+  if (!started.ok()) {
+    std::fprintf(stderr, "fedge-coordinator: %s\n",
+                 std::string(started.status().message()).c_str());
+    return std::nullopt;
+  }
+  o.http = *std::move(started);
+  FEDGE_LOG(kInfo, "operator interface on %s (status page /, /metrics, /healthz, /status)%s",
+            o.http->url(), http.token.empty() ? "" : "; bearer token required");
+  return o;
+}
+
+int Main(const std::function<bool(absl::string_view)>& is_own_flag) {
   SetLogTag("coordinator");
   // Before any thread exists (ZeroMQ starts some), so all inherit the mask.
   static std::atomic<coordinator::CoordinatorServer*> stop_target{nullptr};
@@ -414,8 +521,15 @@ int Main() {
     FEDGE_LOG(kError, "%s", server.status().ToString());
     return 2;
   }
+  // From here a signal stops the server (at once if it comes before Serve):
+  // a parent that saw the ready line may signal right away.
+  stop_target.store(server->get());
+  auto forget_server = absl::MakeCleanup([] { stop_target.store(nullptr); });
   coordinator::ReportPrinter printer(absl::GetFlag(FLAGS_metrics_out), cfg.rounds,
                                      absl::GetFlag(FLAGS_quiet));
+  std::optional<Operations> operations = StartOperations(
+      **server, printer, security->allow_list.get(), cfg.rounds, is_own_flag);
+  if (!operations.has_value()) return 2;
   absl::StatusOr<coordinator::CoordinatorFaultPlan> faults =
       coordinator::ParseCoordinatorFaultPlan(absl::GetFlag(FLAGS_inject_fault));
   if (!faults.ok()) {
@@ -440,7 +554,7 @@ int Main() {
     cfg.checkpoint_sink = &*checkpoints;
   }
   auto coord = coordinator::Coordinator::Create(cfg, *std::move(model), (*server)->outbox(),
-                                                evaluator.get(), &printer, absl::Now());
+                                                evaluator.get(), operations->observer, absl::Now());
   if (!coord.ok()) {
     FEDGE_LOG(kError, "%s", coord.status().ToString());
     return 2;
@@ -462,8 +576,13 @@ int Main() {
                 : std::string("plain TCP, INSECURE"),
             model_flag, (*coord)->weights().size(), cfg.model_signer ? "signed" : "unsigned",
             cfg.rounds);
+  // /status and /metrics answer from the moment the address is announced.
+  if (operations->bridge != nullptr) operations->bridge->OnLoop(**coord, absl::Now());
   if (int fd = absl::GetFlag(FLAGS_ready_fd); fd >= 0) {
+    // The HTTP interface's address on a second line, for parents that
+    // asked for a free port.
     std::string line = (*server)->endpoint() + "\n";
+    if (operations->http != nullptr) line += operations->http->url() + "\n";
     if (::write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
       FEDGE_LOG(kError, "cannot write to --ready_fd %d", fd);
       return 2;
@@ -478,8 +597,8 @@ int Main() {
       ::raise(SIGKILL);
     });
   }
-  stop_target.store(server->get());
   absl::Status s = (*server)->Serve(coord->get(), evaluator.get());
+  if (operations->control != nullptr) operations->control->Close();
   if ((*server)->secure()) {
     const coordinator::ServerSecurityStats sec = (*server)->security_stats();
     const coordinator::CoordinatorStats& cst = (*coord)->stats();
@@ -516,7 +635,10 @@ int Main() {
     FEDGE_LOG(kError, "%s", s.ToString());
     return 1;
   }
-  return (*coord)->completed_rounds() >= cfg.rounds || (*coord)->privacy_budget_spent() ? 0 : 1;
+  return (*coord)->completed_rounds() >= cfg.rounds || (*coord)->privacy_budget_spent() ||
+                 (*coord)->stopped_by_operator()
+             ? 0
+             : 1;
 }
 
 }  // namespace
@@ -538,11 +660,18 @@ int main(int argc, char** argv) {
     return absl::EndsWith(file, "/main.cc") || absl::EndsWith(file, "/strategy_flags.cc") ||
            absl::EndsWith(file, "/task_flags.cc") || absl::EndsWith(file, "/evaluation_flags.cc") ||
            absl::EndsWith(file, "/privacy_flags.cc") ||
-           absl::EndsWith(file, "/compression_flags.cc");
+           absl::EndsWith(file, "/compression_flags.cc") ||
+           absl::EndsWith(file, "/config_file.cc");
   };
   absl::SetFlagsUsageConfig(usage);
+  // --config=FILE first, so that the command line below overrides the file.
+  if (absl::Status c = fedge::LoadConfigFromArgs(argc, argv, usage.contains_help_flags);
+      !c.ok()) {
+    std::fprintf(stderr, "fedge-coordinator: --config: %s\n", std::string(c.message()).c_str());
+    return 2;
+  }
   absl::ParseCommandLine(argc, argv);
   // One descriptor per connected client and then some: as many as allowed.
   fedge::RaiseOpenFileLimit(1u << 20);
-  return fedge::Main();
+  return fedge::Main(usage.contains_help_flags);
 }

@@ -1,5 +1,7 @@
 #include "coordinator/round_outputs.h"
 
+#include <algorithm>
+
 #include <signal.h>
 
 #include <cstdio>
@@ -62,8 +64,29 @@ void ReportPrinter::OnRoundEnd(const RoundReport& r) {
   } else {
     line = absl::StrFormat("round %3d FAILED after %.2fs: %s", r.round, r.seconds, r.failure);
   }
-  std::printf("%s\n", line.c_str());
+  std::printf("%s%s\n", erase_progress_ ? "\r\033[K" : "", line.c_str());
   std::fflush(stdout);
+}
+
+void ProgressLine::OnLoop(Coordinator& c, absl::Time now) {
+  std::string text;
+  if (c.phase() == Coordinator::Phase::kTraining) {
+    text = absl::StrFormat("round %3d/%d  %d/%d updates in  %.0fs, deadline in %.0fs", c.round(),
+                           rounds_, c.inputs_accepted(), c.cohort_size(),
+                           absl::ToDoubleSeconds(now - c.round_start()),
+                           std::max(0.0, absl::ToDoubleSeconds(c.round_deadline() - now)));
+  } else if (c.phase() == Coordinator::Phase::kServerEvaluating ||
+             c.phase() == Coordinator::Phase::kEvaluating) {
+    text = absl::StrFormat("round %3d/%d  evaluating", c.round(), rounds_);
+  } else if (c.paused() && c.phase() == Coordinator::Phase::kWaitingForClients) {
+    text = absl::StrFormat("paused after round %d (fedge-ctl resume)", c.round());
+  }
+  // At most 4 redraws a second; the seconds counters change once a second.
+  if (text == shown_ || now - shown_at_ < absl::Milliseconds(250)) return;
+  std::fprintf(out_, "\r\033[K%s", text.c_str());
+  std::fflush(out_);
+  shown_ = std::move(text);
+  shown_at_ = now;
 }
 
 absl::Status CheckpointWriter::Save(const CoordinatorSnapshot& snapshot,

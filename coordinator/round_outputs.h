@@ -10,12 +10,14 @@
 // Not thread-safe: the coordinator's thread calls them.
 
 #include <cstdint>
+#include <cstdio>
 #include <optional>
 #include <string>
 
 #include "absl/status/status.h"
 #include "coordinator/checkpoint.h"
 #include "coordinator/coordinator.h"
+#include "coordinator/coordinator_server.h"
 #include "coordinator/round_report.h"
 
 namespace fedge::coordinator {
@@ -37,14 +39,33 @@ class ReportPrinter final : public RoundObserver {
   void set_lines_written(uint64_t lines) { lines_ = lines; }
 
   void OnRoundEnd(const RoundReport& report) override;
+  // A ProgressLine shares the terminal: each round's line first erases it.
+  void set_erase_progress(bool erase) { erase_progress_ = erase; }
 
  private:
+  bool erase_progress_ = false;
   std::string path_;
   uint64_t rounds_;
   bool quiet_;
   uint64_t lines_ = 0;
   std::optional<uint64_t> line_round_;  // the round `line_` belongs to
   std::string line_;
+};
+
+// fedge-coordinator --progress: on a terminal, one line that updates in place
+// while a round runs (inputs in / cohort, elapsed, time to the deadline); the
+// round's own line (ReportPrinter, set_erase_progress) replaces it.
+class ProgressLine final : public LoopHook {
+ public:
+  ProgressLine(uint64_t rounds, std::FILE* out) : rounds_(rounds), out_(out) {}
+  int wake_fd() const override { return -1; }
+  void OnLoop(Coordinator& coordinator, absl::Time now) override;
+
+ private:
+  const uint64_t rounds_;
+  std::FILE* const out_;
+  std::string shown_;
+  absl::Time shown_at_ = absl::InfinitePast();
 };
 
 // Writes a checkpoint at the end of every round, before the round's metrics

@@ -103,6 +103,9 @@ struct CoordinatorStats {
   uint64_t retry_hints_sent = 0;
   uint64_t models_sent = 0;
   uint64_t clients_left = 0;
+  // Hellos accepted; clients dropped after missing their heartbeats.
+  uint64_t registrations = 0;
+  uint64_t clients_dropped = 0;
 };
 
 // One JSON object on one line.

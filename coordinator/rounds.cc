@@ -22,7 +22,7 @@ using protocol::ErrorCode;
 // ---- Rounds ------------------------------------------------------------------
 
 void Coordinator::MaybeStartRound(absl::Time now) {
-  if (phase_ != Phase::kWaitingForClients) return;
+  if (phase_ != Phase::kWaitingForClients || paused_) return;
   std::vector<std::string> peers = SelectablePeers();
   if (peers.size() < config_.min_clients) return;
   const size_t target = RoundTarget(peers.size());
@@ -442,6 +442,11 @@ void Coordinator::EndRound(absl::Time now, const char* outcome,
   report_ = RoundReport();
   const uint64_t ended = round_;
   std::vector<std::string> released = TakeCheckInCohort();
+  if (!finish_reason.has_value() && stop_requested_) {
+    stopped_by_operator_ = true;
+    finish_reason = absl::StrCat("stopped by the operator after ", completed_rounds_,
+                                 " completed rounds");
+  }
   if (finish_reason.has_value()) {
     Finish(*finish_reason);
     return;

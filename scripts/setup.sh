@@ -8,13 +8,15 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   build-essential cmake pkg-config ccache
   libtorch-dev libopenblas0-pthread python3-torch
-  libzmq3-dev cppzmq-dev libcereal-dev libssl-dev zlib1g-dev
+  libzmq3-dev cppzmq-dev libcereal-dev rapidjson-dev libssl-dev zlib1g-dev
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev  # the fuzz and sanitizer stages of scripts/test.sh
   dataset-fashion-mnist
   python3-numpy python3-sklearn  # the sklearn tasks of examples/ and tests
   openmpi-bin libopenmpi-dev  # fedge-sim --launcher=mpi (multi-host)
   gnuplot-nox  # fedge-report and fedge-sim --report (PNG plots of runs)
+  libcpp-httplib-dev  # fedge-coordinator --http_listen (metrics, status page) and fedge-ctl
+  chromium  # the status page's headless-browser test
 )
 
 missing=()

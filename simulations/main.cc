@@ -18,6 +18,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "base/config_file.h"
 #include "base/file_util.h"
 #include "base/id_list.h"
 #include "base/log.h"
@@ -219,15 +220,28 @@ int main(int argc, char** argv) {
            absl::EndsWith(file, "/attack_flags.cc") || absl::EndsWith(file, "/task_flags.cc") ||
            absl::EndsWith(file, "/evaluation_flags.cc") ||
            absl::EndsWith(file, "/privacy_flags.cc") ||
-           absl::EndsWith(file, "/compression_flags.cc");
+           absl::EndsWith(file, "/compression_flags.cc") ||
+           absl::EndsWith(file, "/config_file.cc");
   };
   absl::SetFlagsUsageConfig(usage);
+  // --config=FILE sets fedge-sim's own flags (which it passes on to its
+  // children as usual); then the command line overrides the file.
+  if (absl::Status c = fedge::LoadConfigFromArgs(static_cast<int>(args.size()), args.data(),
+                                                 usage.contains_help_flags);
+      !c.ok()) {
+    std::fprintf(stderr, "fedge-sim: --config: %s\n", std::string(c.message()).c_str());
+    return 2;
+  }
   absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
   fedge::SetLogTag("sim");
   const std::string launcher = absl::GetFlag(FLAGS_launcher);
   const absl::Time started = absl::Now();
-  if (absl::Status r = fedge::sim::RecordRun(launcher, argc, argv, usage.contains_help_flags);
-      !r.ok()) {
+  // flags.txt holds every effective value, those from --config included, so
+  // it names no config file: `--flagfile=flags.txt` repeats the run alone.
+  const auto is_run_flag = [&usage](absl::string_view file) {
+    return !absl::EndsWith(file, "/config_file.cc") && usage.contains_help_flags(file);
+  };
+  if (absl::Status r = fedge::sim::RecordRun(launcher, argc, argv, is_run_flag); !r.ok()) {
     FEDGE_LOG(kError, "%s", r.ToString());
     return absl::IsInvalidArgument(r) ? 2 : 1;
   }

@@ -87,6 +87,15 @@ ABSL_FLAG(int, mpi_port, 0,
 ABSL_FLAG(std::string, advertise_host, "",
           "With --launcher=mpi: the host name or address the other ranks reach rank 0 by "
           "(default: rank 0's host name)");
+ABSL_FLAG(std::string, http_listen, "",
+          "Serve the coordinator's operator interface here (its --http_listen): the live "
+          "status page at http://HOST:PORT/, /metrics, /status; fedge-ctl controls the run. "
+          "Loopback addresses only (the simulation's coordinator has no token); PORT 0 picks "
+          "a free one, logged at start");
+ABSL_FLAG(std::string, progress, "auto",
+          "While a round runs, keep one line updated with its progress (updates in / cohort, "
+          "elapsed, deadline): on, off, or auto (on when stdout is a terminal; otherwise one "
+          "line per round)");
 ABSL_FLAG(bool, report, false,
           "At the end, plot this run (PNG, with gnuplot: apt-get install gnuplot-nox) and "
           "summarise it in --out/report/report.md, as `fedge-report OUT` does (which also "

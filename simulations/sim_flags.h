@@ -11,6 +11,8 @@
 #include "absl/time/time.h"
 
 ABSL_DECLARE_FLAG(std::string, model);
+ABSL_DECLARE_FLAG(std::string, http_listen);
+ABSL_DECLARE_FLAG(std::string, progress);
 ABSL_DECLARE_FLAG(int, clients);
 ABSL_DECLARE_FLAG(int, rounds);
 ABSL_DECLARE_FLAG(int, local_epochs);

@@ -1,5 +1,7 @@
 #include "simulations/sim_setup.h"
 
+#include "ops/http_server.h"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -150,6 +152,17 @@ absl::StatusOr<SimSetup> Prepare() {
   if (clients < 1 || s.rounds < 1) {
     return absl::InvalidArgumentError("--clients and --rounds must be >= 1");
   }
+  if (const std::string p = absl::GetFlag(FLAGS_progress); p != "auto" && p != "on" && p != "off") {
+    return absl::InvalidArgumentError(absl::StrCat("--progress=", p, ": want auto, on or off"));
+  }
+  if (const std::string http = absl::GetFlag(FLAGS_http_listen); !http.empty()) {
+    FEDGE_ASSIGN_OR_RETURN(const ops::HttpEndpoint e, ops::ParseHttpListen(http, "--http_listen"));
+    if (!ops::IsLoopbackHost(e.host)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--http_listen=", http, ": fedge-sim serves the status page on loopback only (its "
+          "coordinator has no token); run fedge-coordinator with --http_token_file to expose it"));
+    }
+  }
   s.out = absl::GetFlag(FLAGS_out);
   const std::string& out = s.out;
   FEDGE_RETURN_IF_ERROR(MakeDirs(out));
@@ -242,9 +255,14 @@ absl::StatusOr<Subprocess> StartCoordinator(const std::vector<std::string>& argv
                                             std::string* endpoint,
                                             std::unique_ptr<StderrTee>* tee) {
   *tee = std::make_unique<StderrTee>();
-  absl::StatusOr<Subprocess> started =
-      StartWithReadyFd(argv, ChildEnv(), endpoint, absl::Seconds(60), (*tee)->write_fd());
+  std::string http;
+  absl::StatusOr<Subprocess> started = StartWithReadyFd(argv, ChildEnv(), endpoint,
+                                                        absl::Seconds(60), (*tee)->write_fd(), &http);
   (*tee)->CloseWriteEnd();
+  if (started.ok() && !http.empty()) {
+    FEDGE_LOG(kInfo, "status page: %s/ (fedge-ctl --server=%s status|pause|resume|stop)", http,
+              http);
+  }
   if (!started.ok()) {
     return absl::Status(started.status().code(),
                         absl::StrCat(started.status().message(), "; its last error: ",
@@ -290,6 +308,11 @@ std::vector<std::string> CoordinatorArgs(const SimSetup& s, const std::string& l
   if (s.attack && s.attack->options.kind == client::AttackKind::kBackdoor) {
     argv.push_back(absl::StrCat("--backdoor_target=", s.attack->options.backdoor_target));
   }
+  if (const std::string http = absl::GetFlag(FLAGS_http_listen); !http.empty()) {
+    argv.push_back("--http_listen=" + http);
+  }
+  // The coordinator shares fedge-sim's stdout: its "auto" asks the same question.
+  argv.push_back("--progress=" + absl::GetFlag(FLAGS_progress));
   return argv;
 }
 
@@ -406,11 +429,20 @@ absl::Status Report(const SimSetup& s, const ExitInfo& coordinator, const Client
                   sum.completed_rounds, s.rounds, target_epsilon);
     }
   }
+  // Only the operator interface can end a run early with exit code 0 (fedge-ctl
+  // stop); the run is then as complete as the operator wanted.
+  const bool operator_stop = !budget_stop && sum.completed_rounds < s.rounds &&
+                             coordinator.exit_code == 0 &&
+                             !absl::GetFlag(FLAGS_http_listen).empty();
+  if (operator_stop) {
+    std::printf("  stopped by the operator after %d of %d rounds (fedge-ctl stop)\n",
+                sum.completed_rounds, s.rounds);
+  }
   std::fflush(stdout);
   if (clients.failures > 0) {
     return absl::InternalError(absl::StrCat(clients.failures, " client processes failed"));
   }
-  if (sum.completed_rounds != s.rounds && !budget_stop) {
+  if (sum.completed_rounds != s.rounds && !budget_stop && !operator_stop) {
     return absl::InternalError(absl::StrCat("only ", sum.completed_rounds, " rounds completed"));
   }
   return absl::OkStatus();

@@ -172,7 +172,7 @@ void StderrTee::Loop() {
 absl::StatusOr<Subprocess> StartWithReadyFd(std::vector<std::string> argv,
                                             const std::vector<std::string>& env,
                                             std::string* line, absl::Duration timeout,
-                                            int stderr_fd) {
+                                            int stderr_fd, std::string* second_line) {
   int ready[2];
   if (::pipe2(ready, O_CLOEXEC) != 0) return absl::InternalError("pipe failed");
   argv.push_back(absl::StrCat("--ready_fd=", ready[1]));
@@ -183,6 +183,11 @@ absl::StatusOr<Subprocess> StartWithReadyFd(std::vector<std::string> argv,
     return child.status();
   }
   absl::StatusOr<std::string> got = ReadLineWithTimeout(ready[0], timeout);
+  if (got.ok() && second_line != nullptr) {
+    // Written with the first; EOF (no second line) comes as fast.
+    absl::StatusOr<std::string> more = ReadLineWithTimeout(ready[0], timeout);
+    *second_line = more.ok() ? *more : std::string();
+  }
   ::close(ready[0]);
   if (!got.ok()) {
     child->Kill(SIGKILL);

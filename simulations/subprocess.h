@@ -84,12 +84,15 @@ absl::StatusOr<std::string> ReadLineWithTimeout(int fd, absl::Duration timeout);
 // Starts `argv` plus --ready_fd=N (fedge-coordinator's) and returns it once it
 // wrote a line to that descriptor (its bound endpoint, into `*line`). Internal
 // (the child killed) when no line comes within `timeout`.
-// `stderr_fd` as in Subprocess::Start.
+// `stderr_fd` as in Subprocess::Start. With `second_line`, also the line
+// after it, if the child writes one before closing the descriptor
+// (fedge-coordinator's --http_listen address).
 absl::StatusOr<Subprocess> StartWithReadyFd(std::vector<std::string> argv,
                                             const std::vector<std::string>& env,
                                             std::string* line,
                                             absl::Duration timeout = absl::Seconds(60),
-                                            int stderr_fd = -1);
+                                            int stderr_fd = -1,
+                                            std::string* second_line = nullptr);
 
 }  // namespace fedge::sim
 

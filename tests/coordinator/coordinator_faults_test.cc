@@ -47,15 +47,6 @@ class RecordingSink : public CheckpointSink {
   const Reports* reports_;
 };
 
-protocol::ModelPayload TinyModel() {
-  protocol::ModelPayload m;
-  m.manifest.tensors = {{"w", {4}, protocol::DType::kFloat32}};
-  m.architecture_id = "builtin:mlp";
-  m.architecture = "mlp";
-  m.weights = {1, 1, 1, 1};
-  return m;
-}
-
 CoordinatorConfig Config(uint32_t clients) {
   CoordinatorConfig cfg;
   cfg.rounds = 2;

@@ -33,15 +33,6 @@ class FakeEnrolment : public Enrolment {
   std::map<std::string, std::set<uint64_t>> ids;
 };
 
-protocol::ModelPayload TinyModel() {
-  protocol::ModelPayload m;
-  m.manifest.tensors = {{"w", {4}, protocol::DType::kFloat32}};
-  m.architecture_id = "builtin:mlp";
-  m.architecture = "mlp";
-  m.weights = {1, 1, 1, 1};
-  return m;
-}
-
 class CoordinatorSecurityTest : public ::testing::Test {
  protected:
   void Start(uint32_t clients, bool sign = false) {

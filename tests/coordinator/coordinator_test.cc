@@ -18,15 +18,6 @@ namespace {
 using ::fedge::testing::IsOk;
 using protocol::ErrorCode;
 
-protocol::ModelPayload TinyModel() {
-  protocol::ModelPayload m;
-  m.manifest.tensors = {{"w", {4}, protocol::DType::kFloat32}};
-  m.architecture_id = "builtin:mlp";
-  m.architecture = "mlp";
-  m.weights = {1, 1, 1, 1};
-  return m;
-}
-
 class CoordinatorTest : public ::testing::Test {
  protected:
   void Start(CoordinatorConfig cfg, Evaluator* evaluator = nullptr) {
@@ -417,6 +408,78 @@ TEST_F(CoordinatorTest, DpRoundWaitsForEverySampledClientAndCountsEachOnce) {
   EXPECT_NEAR(coord_->weights()[1], 1.0, 1e-5);
   ASSERT_TRUE(reports_.reports.back().privacy.has_value());
   EXPECT_DOUBLE_EQ(reports_.reports.back().privacy->sampling_rate, 0.5);
+}
+
+TEST_F(CoordinatorTest, PauseLetsTheOpenRoundEndAndStartsNoOtherUntilResumed) {
+  CoordinatorConfig cfg = Config(1);
+  cfg.rounds = 3;
+  Start(cfg);
+  Hello("a", 1);
+  ASSERT_EQ(coord_->phase(), Coordinator::Phase::kTraining);
+  coord_->SetPaused(true, now_);
+  EXPECT_EQ(coord_->phase(), Coordinator::Phase::kTraining);  // round 1 goes on
+  Send("a", UpdateFor(1, {1, 1, 1, 1}));
+  EXPECT_EQ(coord_->completed_rounds(), 1u);
+  EXPECT_EQ(coord_->phase(), Coordinator::Phase::kWaitingForClients);
+  EXPECT_TRUE(coord_->paused());
+  // Ticks and heartbeats do not start round 2 while paused.
+  now_ += absl::Seconds(3);
+  protocol::Heartbeat hb;
+  hb.client_id = 1;
+  Send("a", hb);
+  coord_->OnTick(now_);
+  EXPECT_EQ(coord_->phase(), Coordinator::Phase::kWaitingForClients);
+  EXPECT_EQ(outbox_.To<protocol::Task>("a").size(), 1u);
+  EXPECT_TRUE(outbox_.To<protocol::Shutdown>("a").empty());
+  coord_->SetPaused(false, now_);
+  EXPECT_EQ(coord_->phase(), Coordinator::Phase::kTraining);
+  auto tasks = outbox_.To<protocol::Task>("a");
+  ASSERT_EQ(tasks.size(), 2u);
+  EXPECT_EQ(tasks[1].round, 2u);
+}
+
+TEST_F(CoordinatorTest, StopBetweenRoundsFinishesAtOnceAndTellsClients) {
+  CoordinatorConfig cfg = Config(2);
+  cfg.rounds = 5;
+  Start(cfg);
+  Hello("a", 1);  // one short of min_clients: waiting
+  coord_->RequestStop(now_);
+  EXPECT_TRUE(coord_->done());
+  EXPECT_TRUE(coord_->stopped_by_operator());
+  EXPECT_EQ(coord_->completed_rounds(), 0u);
+  EXPECT_THAT(coord_->finish_reason(), ::testing::HasSubstr("stopped by the operator"));
+  EXPECT_EQ(outbox_.To<protocol::Shutdown>("a").size(), 1u);
+}
+
+TEST_F(CoordinatorTest, StopDuringARoundKeepsThatRoundsModelThenFinishes) {
+  CoordinatorConfig cfg = Config(1);
+  cfg.rounds = 5;
+  Start(cfg);
+  Hello("a", 1);
+  coord_->RequestStop(now_);
+  EXPECT_FALSE(coord_->done());
+  EXPECT_TRUE(coord_->stop_requested());
+  Send("a", UpdateFor(1, {1, 0, 0, 0}));
+  EXPECT_TRUE(coord_->done());
+  EXPECT_TRUE(coord_->stopped_by_operator());
+  EXPECT_EQ(coord_->completed_rounds(), 1u);
+  EXPECT_EQ(coord_->model_version(), 1u);
+  EXPECT_FLOAT_EQ(coord_->weights()[0], 2.0f);
+  ASSERT_EQ(reports_.reports.size(), 1u);  // the round was reported, no other started
+  EXPECT_EQ(outbox_.To<protocol::Task>("a").size(), 1u);
+  EXPECT_EQ(outbox_.To<protocol::Shutdown>("a").size(), 1u);
+}
+
+TEST_F(CoordinatorTest, CountsRegistrationsAndSilentDrops) {
+  Start(Config(3));
+  Hello("a", 1);
+  Hello("b", 2);
+  Hello("a", 1);  // re-registers
+  EXPECT_EQ(coord_->stats().registrations, 3u);
+  now_ += absl::Seconds(10);
+  coord_->OnTick(now_);
+  EXPECT_EQ(coord_->stats().clients_dropped, 2u);
+  EXPECT_EQ(coord_->registered_clients(), 0u);
 }
 
 TEST(CoordinatorCreateTest, RejectsInconsistentConfig) {

@@ -2,7 +2,8 @@
 #define FEDGE_TESTS_COORDINATOR_FAKES_H_
 
 // Test doubles shared by the coordinator tests: an Outbox that decodes and
-// keeps every frame sent, and a RoundObserver that keeps every report.
+// keeps every frame sent, a RoundObserver that keeps every report, and the
+// smallest model a coordinator accepts.
 
 #include <map>
 #include <memory>
@@ -16,6 +17,17 @@
 #include "protocol/codec.h"
 
 namespace fedge::coordinator {
+
+// Four float32 weights, all 1, under the built-in mlp's name (the coordinator
+// never runs it: only devices and the evaluator would).
+inline protocol::ModelPayload TinyModel() {
+  protocol::ModelPayload m;
+  m.manifest.tensors = {{"w", {4}, protocol::DType::kFloat32}};
+  m.architecture_id = "builtin:mlp";
+  m.architecture = "mlp";
+  m.weights = {1, 1, 1, 1};
+  return m;
+}
 
 class RecordingOutbox : public Outbox {
  public:

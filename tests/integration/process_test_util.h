@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
+#include "base/file_util.h"
 #include "simulations/results.h"
 #include "simulations/subprocess.h"
 
@@ -66,6 +67,30 @@ inline sim::Subprocess StartClient(const std::vector<std::string>& flags, int st
   EXPECT_TRUE(p.ok()) << p.status();
   return *std::move(p);
 }
+
+// A file a child's stdout or stderr goes to, read back at any time.
+class CapturedOutput {
+ public:
+  explicit CapturedOutput(std::string path) : path_(std::move(path)) {
+    fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    EXPECT_GE(fd_, 0) << path_;
+  }
+  ~CapturedOutput() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  CapturedOutput(const CapturedOutput&) = delete;
+  CapturedOutput& operator=(const CapturedOutput&) = delete;
+  // The descriptor to give the child.
+  int fd() const { return fd_; }
+  std::string Read() const {
+    absl::StatusOr<std::string> s = ReadFile(path_);
+    return s.ok() ? *s : std::string();
+  }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+};
 
 // Waits for exit, killing the process if it overstays `timeout`.
 inline sim::ExitInfo Finish(sim::Subprocess& p, absl::Duration timeout) {

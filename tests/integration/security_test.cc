@@ -25,29 +25,9 @@
 namespace fedge {
 namespace {
 
+using ::fedge::testing::CapturedOutput;
 using ::fedge::testing::IsOk;
 using ::testing::HasSubstr;
-
-// A file the child's stderr goes to, read back after it exits.
-class CapturedStderr {
- public:
-  explicit CapturedStderr(std::string path) : path_(std::move(path)) {
-    fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    EXPECT_GE(fd_, 0);
-  }
-  ~CapturedStderr() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int fd() const { return fd_; }
-  std::string Read() const {
-    absl::StatusOr<std::string> s = ReadFile(path_);
-    return s.ok() ? *s : std::string();
-  }
-
- private:
-  std::string path_;
-  int fd_ = -1;
-};
 
 class SecurityTest : public ::testing::Test {
  protected:
@@ -106,8 +86,8 @@ TEST_F(SecurityTest, EnrolledDeviceCompletesARoundOverCurveWithSignedModels) {
 }
 
 TEST_F(SecurityTest, UnenrolledKeyCannotRegisterAndTheRefusalIsCounted) {
-  CapturedStderr coordinator_log(dir_.File("coordinator.log"));
-  CapturedStderr client_log(dir_.File("client.log"));
+  CapturedOutput coordinator_log(dir_.File("coordinator.log"));
+  CapturedOutput client_log(dir_.File("client.log"));
   std::string endpoint;
   sim::Subprocess coordinator = fedge::testing::StartCoordinator(
       "tcp://127.0.0.1:*", CoordinatorFlags(), &endpoint, -1, coordinator_log.fd());
@@ -152,7 +132,7 @@ TEST_F(SecurityTest, SighupReloadsTheAllowListAndTheCoordinatorCarriesOn) {
 }
 
 TEST_F(SecurityTest, EnrolledKeyClaimingAnotherClientIdIsToldItIsNotEnrolled) {
-  CapturedStderr client_log(dir_.File("client.log"));
+  CapturedOutput client_log(dir_.File("client.log"));
   std::string endpoint;
   sim::Subprocess coordinator =
       fedge::testing::StartCoordinator("tcp://127.0.0.1:*", CoordinatorFlags(), &endpoint);
@@ -168,7 +148,7 @@ TEST_F(SecurityTest, EnrolledKeyClaimingAnotherClientIdIsToldItIsNotEnrolled) {
 }
 
 TEST_F(SecurityTest, InsecureClientAgainstACurveCoordinatorFailsCleanly) {
-  CapturedStderr client_log(dir_.File("client.log"));
+  CapturedOutput client_log(dir_.File("client.log"));
   std::string endpoint;
   sim::Subprocess coordinator =
       fedge::testing::StartCoordinator("tcp://127.0.0.1:*", CoordinatorFlags(), &endpoint);
@@ -204,7 +184,7 @@ TEST_F(SecurityTest, MissingOrExposedKeysAreUsageErrors) {
        "chmod 600"},
   };
   for (const Case& c : cases) {
-    CapturedStderr log(dir_.File("usage.log"));
+    CapturedOutput log(dir_.File("usage.log"));
     absl::StatusOr<sim::Subprocess> p = sim::Subprocess::Start(c.argv, {}, -1, -1, log.fd());
     ASSERT_THAT(p, IsOk());
     EXPECT_EQ(fedge::testing::Finish(*p, absl::Seconds(30)).exit_code, 2) << c.argv.back();
