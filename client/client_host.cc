@@ -47,6 +47,7 @@ class ClientHost::Impl {
       c.id = s.client_id;
       c.num_examples = s.num_examples;
       c.evaluates = static_cast<bool>(s.eval_data);
+      c.profile = s.profile;
       c.heartbeat_interval = options_.heartbeat_interval;
       c.backoff = options_.backoff_initial;
       CoordinatorLink::Options link;
@@ -64,7 +65,7 @@ class ClientHost::Impl {
       model_gate_.RefuseBelow(*options_.held_model_version);
     }
     worker_ = std::make_unique<TrainingWorker>(std::move(trainer_factory), std::move(data),
-                                               [this] { Wake(); });
+                                               [this] { Wake(); }, clock_);
   }
 
   absl::Status Run() {
@@ -116,6 +117,11 @@ class ClientHost::Impl {
     // The round of the last update sent on this connection, to recognise the
     // coordinator's refusal of it.
     std::optional<uint64_t> update_round;
+    // A simulated slower device (client/device_profile.h): its finished
+    // training, held until `release` (phase stays kTraining meanwhile).
+    DeviceProfile profile;
+    std::optional<TrainingResult> held;
+    absl::Time release;
   };
 
   absl::Status Serve() {
@@ -135,6 +141,7 @@ class ClientHost::Impl {
 
       absl::Time now = clock_->Now();
       FEDGE_RETURN_IF_ERROR(RunTimers(now));
+      ReleaseHeld(now);
       absl::Time next = NextDeadline(now);
 
       items[0] = {wake_pull_.handle(), 0, ZMQ_POLLIN, 0};
@@ -185,6 +192,7 @@ class ClientHost::Impl {
     c.phase = c.phase == Phase::kDone ? Phase::kDone : Phase::kRegistering;
     c.secure.reset();
     c.update_round.reset();
+    c.held.reset();
     worker_->Abandon(Index(c));
     SendHello(c);
     return absl::OkStatus();
@@ -283,6 +291,7 @@ class ClientHost::Impl {
         next = std::min(next, c.next_heartbeat);
         next = std::min(next, c.last_heard + options_.coordinator_timeout);
       }
+      if (c.held.has_value()) next = std::min(next, c.release);
     }
     return std::max(next, now);
   }
@@ -348,6 +357,15 @@ class ClientHost::Impl {
     // its next batch and its result dropped.
     NoteVerifiedModel(m.model_version, m.model, m.signature);
     c.secure.reset();
+    c.held.reset();
+    if (!TakesTask(c.profile, options_.seed, c.id, m.round)) {
+      ++stats_->tasks_skipped_offline;
+      FEDGE_LOG(kInfo, "client %d: round %d: offline for this task (device profile: online "
+                "%.3g)", c.id, m.round, c.profile.online);
+      worker_->Abandon(Index(c));
+      c.phase = Phase::kIdle;
+      return;
+    }
     if (m.secure.enabled) {
       // Keys are exchanged now, while the model trains.
       std::string advertise;
@@ -515,50 +533,81 @@ class ClientHost::Impl {
       LogicalClient& c = clients_[r.client];
       // Shut down, re-registered or given a newer task meanwhile: stale.
       if (c.phase != Phase::kTraining || r.round != c.round) continue;
-      c.phase = Phase::kIdle;
-      if (!r.status.ok()) {
-        LeaveRound(c, r.round, r.status);
+      // A slower device's update leaves when that device would have
+      // finished; the training thread meanwhile serves the others.
+      const absl::Duration hold = r.status.ok() && !r.evaluation
+                                      ? HoldFor(c.profile, r.busy)
+                                      : absl::ZeroDuration();
+      if (hold > absl::ZeroDuration()) {
+        ++stats_->updates_held;
+        FEDGE_LOG(kDebug, "client %d: round %d: trained in %s, held %s more (device profile: "
+                  "%.3gx slower)", c.id, r.round, absl::FormatDuration(r.busy),
+                  absl::FormatDuration(hold), c.profile.slowdown);
+        c.release = clock_->Now() + hold;
+        c.held = std::move(r);
+        continue;
+      }
+      Deliver(c, r);
+    }
+  }
+
+  // Sends the results a slower device held once they are due.
+  void ReleaseHeld(absl::Time now) {
+    for (LogicalClient& c : clients_) {
+      if (!c.held.has_value() || now < c.release) continue;
+      TrainingResult r = *std::move(c.held);
+      c.held.reset();
+      if (c.phase != Phase::kTraining || r.round != c.round) continue;
+      Deliver(c, r);
+    }
+  }
+
+  // Sends a current result: the update (plain or masked), the evaluation, or
+  // the reason the client leaves the round.
+  void Deliver(LogicalClient& c, TrainingResult& r) {
+    c.phase = Phase::kIdle;
+    if (!r.status.ok()) {
+      LeaveRound(c, r.round, r.status);
+      c.secure.reset();
+      return;
+    }
+    if (c.secure != nullptr) {
+      absl::StatusOr<std::optional<std::string>> masked =
+          c.secure->SetUpdate(r.outcome.delta, r.outcome.num_examples,
+                              r.outcome.control_delta);
+      if (!masked.ok()) {
+        LeaveRound(c, r.round, masked.status());
         c.secure.reset();
-        continue;
+        return;
       }
-      if (c.secure != nullptr) {
-        absl::StatusOr<std::optional<std::string>> masked =
-            c.secure->SetUpdate(r.outcome.delta, r.outcome.num_examples,
-                                r.outcome.control_delta);
-        if (!masked.ok()) {
-          LeaveRound(c, r.round, masked.status());
-          c.secure.reset();
-          continue;
-        }
-        if (masked->has_value()) Send(c, **masked);
-        ++stats_->updates_sent;
-        c.update_round = r.round;
-        FEDGE_LOG(kDebug, "client %d: round %d: update masked (%d coordinates clipped)", c.id,
-                  r.round, c.secure->clipped_coordinates());
-        continue;
-      }
-      protocol::Update u;
-      u.round = r.round;
-      u.model_version = r.model_version;
-      u.client_id = c.id;
-      u.num_examples = r.outcome.num_examples;
-      u.metrics = r.outcome.metrics;
-      u.encoding = r.outcome.encoding;
-      u.delta = std::move(r.outcome.delta);
-      u.packed = std::move(r.outcome.packed);
-      u.control_delta = std::move(r.outcome.control_delta);
-      Send(c, protocol::Encode(u));
-      if (r.evaluation) {
-        ++stats_->evaluations_sent;
-        FEDGE_LOG(kDebug, "client %d: round %d: evaluated model %d on %d held-out examples",
-                  c.id, r.round, r.model_version, u.num_examples);
-        continue;
-      }
+      if (masked->has_value()) Send(c, **masked);
       ++stats_->updates_sent;
       c.update_round = r.round;
-      FEDGE_LOG(kDebug, "client %d: round %d: sent update (loss %.4f, %.2fs)", c.id, r.round,
-                u.metrics.loss, u.metrics.train_seconds);
+      FEDGE_LOG(kDebug, "client %d: round %d: update masked (%d coordinates clipped)", c.id,
+                r.round, c.secure->clipped_coordinates());
+      return;
     }
+    protocol::Update u;
+    u.round = r.round;
+    u.model_version = r.model_version;
+    u.client_id = c.id;
+    u.num_examples = r.outcome.num_examples;
+    u.metrics = r.outcome.metrics;
+    u.encoding = r.outcome.encoding;
+    u.delta = std::move(r.outcome.delta);
+    u.packed = std::move(r.outcome.packed);
+    u.control_delta = std::move(r.outcome.control_delta);
+    Send(c, protocol::Encode(u));
+    if (r.evaluation) {
+      ++stats_->evaluations_sent;
+      FEDGE_LOG(kDebug, "client %d: round %d: evaluated model %d on %d held-out examples",
+                c.id, r.round, r.model_version, u.num_examples);
+      return;
+    }
+    ++stats_->updates_sent;
+    c.update_round = r.round;
+    FEDGE_LOG(kDebug, "client %d: round %d: sent update (loss %.4f, %.2fs)", c.id, r.round,
+              u.metrics.loss, u.metrics.train_seconds);
   }
 
   ClientHostOptions options_;

@@ -46,6 +46,7 @@
 #include "absl/time/time.h"
 #include "base/clock.h"
 #include "data/dataset.h"
+#include "client/device_profile.h"
 #include "client/trainer.h"
 #include "client/training_worker.h"
 #include "protocol/codec.h"
@@ -75,7 +76,7 @@ struct ClientHostOptions {
   // this long; zero means retry for ever.
   absl::Duration give_up_after = absl::ZeroDuration();
   protocol::DecodeLimits limits;
-  uint64_t seed = 0;  // for backoff jitter
+  uint64_t seed = 0;  // for backoff jitter, and the device profiles' coins
   // This device's CURVE keys and the pinned coordinator key; null: plain TCP
   // (--insecure).
   std::shared_ptr<const protocol::CurveClientKeys> curve;
@@ -118,6 +119,10 @@ struct LogicalClientSpec {
   // the caller, who may read it once Run returned (the device SDK saves it);
   // null: kept in memory for the life of the host.
   LocalState* local_state = nullptr;
+  // Simulations only (fedge-sim --device_profile; client/device_profile.h):
+  // how much slower than this machine the device is and how often it takes
+  // a task. The default is this machine, always available.
+  DeviceProfile profile;
 };
 
 // TrainerFactory (training_worker.h) builds the Trainer. Called once, on the
@@ -139,6 +144,10 @@ struct ClientHostStats {
   uint64_t models_received = 0;    // GlobalModels that passed the checks
   uint64_t models_refused = 0;     // GlobalModels refused (bad signature, rollback)
   uint64_t evaluations_sent = 0;   // federated evaluation results
+  // Device profiles (simulations): tasks a client left unanswered, being
+  // offline for them; updates held back to a slower device's pace.
+  uint64_t tasks_skipped_offline = 0;
+  uint64_t updates_held = 0;
   // Updates the coordinator refused: an ErrorReply naming the round of an
   // update this host had sent on that connection (WRONG_ROUND, NOT_REGISTERED,
   // a bad length...). The coordinator refuses an update as it receives it,

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -21,12 +22,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "base/file_system.h"
+#include "base/file_util.h"
 #include "base/id_list.h"
 #include "base/log.h"
 #include "base/signals.h"
 #include "base/status_macros.h"
 #include "client/attack.h"
 #include "client/client_host.h"
+#include "client/device_profile.h"
 #include "data/source.h"
 #include "client/fault_injection.h"
 #include "client/torch_plugin.h"
@@ -59,6 +62,11 @@ ABSL_FLAG(int, threads, 1, "LibTorch intra-op threads for training");
 ABSL_FLAG(absl::Duration, give_up_after, absl::ZeroDuration(),
           "Exit with an error when the coordinator has been silent this long; 0 = never");
 ABSL_FLAG(uint64_t, seed, 0, "Seed for reconnect jitter");
+ABSL_FLAG(std::string, device_profile_file, "",
+          "Simulations only (fedge-sim --device_profile): lines 'CLIENT_ID SLOWDOWN ONLINE'; a "
+          "listed client holds each update back for (SLOWDOWN - 1) x its training time and "
+          "takes each task with probability ONLINE (the coin seeded by --seed), staying silent "
+          "otherwise. Unlisted clients run at this machine's speed, always online");
 ABSL_FLAG(std::string, inject_fault, "",
           "Testing only (fault-injected simulations): comma-separated "
           "kill_during_training:ROUND, kill_before_upload:ROUND (SIGKILL this process at that "
@@ -283,6 +291,11 @@ absl::Status Run(const Security& security) {
   source_options.target_columns = absl::StrSplit(absl::GetFlag(FLAGS_label_column), ',');
   auto train = std::make_shared<SharedTrainSet>(source, source_options);
   std::vector<client::LogicalClientSpec> specs;
+  std::map<uint64_t, client::DeviceProfile> profiles;
+  if (const std::string file = absl::GetFlag(FLAGS_device_profile_file); !file.empty()) {
+    FEDGE_ASSIGN_OR_RETURN(const std::string text, ReadFile(file));
+    FEDGE_ASSIGN_OR_RETURN(profiles, client::ParseDeviceProfiles(text, file));
+  }
   const std::string partition = absl::GetFlag(FLAGS_partition_file);
   uint64_t full_size = 0;
   if (partition.empty()) {
@@ -294,6 +307,7 @@ absl::Status Run(const Security& security) {
   for (uint64_t id : ids) {
     client::LogicalClientSpec spec;
     spec.client_id = id;
+    if (auto p = profiles.find(id); p != profiles.end()) spec.profile = p->second;
     if (partition.empty()) {
       spec.num_examples = full_size;
       spec.data = [train]() -> absl::StatusOr<client::Dataset> {

@@ -9,8 +9,8 @@
 namespace fedge::client {
 
 TrainingWorker::TrainingWorker(TrainerFactory factory, std::vector<ClientData> clients,
-                               std::function<void()> notify)
-    : factory_(std::move(factory)), notify_(std::move(notify)),
+                               std::function<void()> notify, Clock* clock)
+    : factory_(std::move(factory)), notify_(std::move(notify)), clock_(clock),
       wanted_round_(std::make_unique<std::atomic<uint64_t>[]>(clients.size())) {
   for (ClientData& c : clients) {
     slots_.push_back(Slot{std::move(c), std::nullopt, std::nullopt, nullptr, nullptr, {}});
@@ -89,7 +89,9 @@ void TrainingWorker::Loop() {
     r.round = job.task.round;
     r.model_version = job.task.model_version;
     r.evaluation = job.task.config.evaluate_only;
+    const absl::Time started = clock_->Now();
     r.status = RunJob(slots_[job.client], job, &r.outcome);
+    r.busy = clock_->Now() - started;
     {
       std::lock_guard<std::mutex> lock(mu_);
       cached_ = trainer_->CachedArchitectures();

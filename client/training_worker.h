@@ -24,6 +24,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "base/clock.h"
 #include "data/dataset.h"
 #include "client/local_state_store.h"
 #include "client/trainer.h"
@@ -46,6 +47,8 @@ struct TrainingResult {
   uint64_t model_version = 0;
   bool evaluation = false;  // the task was evaluate_only
   absl::Status status;
+  // How long the job ran (not how long it waited in the queue).
+  absl::Duration busy;
   // A training task's outcome; for an evaluation (task.config.evaluate_only)
   // only num_examples and metrics, delta empty.
   TrainOutcome outcome;
@@ -71,7 +74,7 @@ class TrainingWorker {
   // `notify` runs on the training thread after each result and after a fatal
   // error; it must be thread-safe and must not block (it wakes the I/O loop).
   TrainingWorker(TrainerFactory factory, std::vector<ClientData> clients,
-                 std::function<void()> notify);
+                 std::function<void()> notify, Clock* clock = Clock::Real());
   ~TrainingWorker();  // stops and joins
   TrainingWorker(const TrainingWorker&) = delete;
   TrainingWorker& operator=(const TrainingWorker&) = delete;
@@ -123,6 +126,7 @@ class TrainingWorker {
 
   TrainerFactory factory_;
   std::function<void()> notify_;
+  Clock* const clock_;
   std::vector<Slot> slots_;
   std::unique_ptr<std::atomic<uint64_t>[]> wanted_round_;
   std::unique_ptr<Trainer> trainer_;  // training thread only

@@ -39,10 +39,8 @@
 #include "coordinator/privacy_flags.h"
 #include "client/model_file.h"
 #include "coordinator/compression_flags.h"
-#include "coordinator/ops_bridge.h"
+#include "coordinator/ops_setup.h"
 #include "coordinator/strategy_flags.h"
-#include "ops/http_server.h"
-#include "ops/status_page.h"
 #include "protocol/model_signature.h"
 #include "secure/allow_list.h"
 #include "secure/key_files.h"
@@ -112,19 +110,6 @@ ABSL_FLAG(int, ready_fd, -1,
           "If >= 0, write the bound endpoint and a newline to this file descriptor once "
           "listening (lets a parent process use --listen=tcp://127.0.0.1:*)");
 ABSL_FLAG(bool, quiet, false, "Do not print a line per round on stdout");
-ABSL_FLAG(std::string, progress, "auto",
-          "While a round runs, keep one line on stdout updated with its progress (updates in / "
-          "cohort, elapsed, deadline): on, off, or auto (on when stdout is a terminal and not "
-          "--quiet)");
-ABSL_FLAG(std::string, http_listen, "",
-          "Serve the operator interface on HOST:PORT (PORT 0 picks a free one): /metrics "
-          "(Prometheus), /healthz, /status (JSON), a live status page at /, and the control API "
-          "fedge-ctl uses (pause, resume, stop, clients, model export). Off when empty. An "
-          "address other than loopback needs --http_token_file (docs/operations.md)");
-ABSL_FLAG(std::string, http_token_file, "",
-          "With --http_listen: a file (mode 0600) holding the bearer token every HTTP request "
-          "must carry (Authorization: Bearer TOKEN, or ?token= to open the page in a browser); "
-          "required unless --http_listen is a loopback address");
 ABSL_FLAG(std::string, key_file, "",
           "The coordinator's key file (fedge-keygen coordinator; mode 0600): its CURVE key "
           "pair for the transport and its Ed25519 key for signing models. Required unless "
@@ -314,93 +299,131 @@ absl::Status WriteModelOut(coordinator::Coordinator& coord, const std::string& p
   return absl::OkStatus();
 }
 
-// The operator interface (--http_listen, --progress), started before the
-// Coordinator exists because its bridge observes the Coordinator's rounds.
-struct Operations {
-  std::unique_ptr<ops::StatusBoard> board;
-  std::unique_ptr<ops::ControlChannel> control;
-  std::unique_ptr<coordinator::OpsBridge> bridge;
-  std::unique_ptr<ops::HttpServer> http;  // last: stopped first
-  std::unique_ptr<coordinator::ProgressLine> progress;
-  // Who gets the Coordinator's round reports.
-  coordinator::RoundObserver* observer = nullptr;
+// The model to start from, and its evaluator on --test_data (null without).
+struct InitialModel {
+  protocol::ModelPayload model;
+  std::unique_ptr<coordinator::BackgroundEvaluator> evaluator;
 };
 
-// nullopt after a message on stderr (a usage error) when the flags are wrong.
-std::optional<Operations> StartOperations(coordinator::CoordinatorServer& server,
-                                          coordinator::ReportPrinter& printer,
-                                          const secure::AllowListFile* allow_list,
-                                          uint64_t rounds,
-                                          const std::function<bool(absl::string_view)>& is_own) {
-  Operations o;
-  o.observer = &printer;
-  const std::string progress = absl::GetFlag(FLAGS_progress);
-  if (progress != "auto" && progress != "on" && progress != "off") {
-    std::fprintf(stderr, "fedge-coordinator: --progress=%s: want auto, on or off\n",
-                 progress.c_str());
-    return std::nullopt;
+// InvalidArgument (a usage error) naming the flag that is wrong.
+absl::Status AnnotateStatus(const absl::Status& s, absl::string_view prefix) {
+  return absl::Status(s.code(), absl::StrCat(prefix, s.message()));
+}
+
+absl::StatusOr<InitialModel> LoadInitialModel() {
+  absl::StatusOr<std::optional<data::Dataset>> test = LoadTestData();
+  if (!test.ok()) return AnnotateStatus(test.status(), "--test_data: ");
+  FEDGE_ASSIGN_OR_RETURN(
+      const protocol::TaskSpec task,
+      data::TaskFromFlags(test->has_value() ? (*test)->example_shape : std::vector<int64_t>{}));
+  InitialModel out;
+  FEDGE_ASSIGN_OR_RETURN(out.model, client::MakeInitialModel(absl::GetFlag(FLAGS_model),
+                                                             absl::GetFlag(FLAGS_seed), task));
+  FEDGE_LOG(kInfo, "task: %s", protocol::DescribeTask(out.model.task));
+  if (test->has_value()) {
+    absl::StatusOr<std::unique_ptr<coordinator::BackgroundEvaluator>> e =
+        MakeEvaluator(out.model, *std::move(*test));
+    if (!e.ok()) return AnnotateStatus(e.status(), "--test_data: ");
+    out.evaluator = *std::move(e);
   }
-  if (progress == "on" || (progress == "auto" && ::isatty(STDOUT_FILENO) == 1 &&
-                           !absl::GetFlag(FLAGS_quiet))) {
-    o.progress = std::make_unique<coordinator::ProgressLine>(rounds, stdout);
-    printer.set_erase_progress(true);
-    server.add_loop_hook(o.progress.get());
+  return out;
+}
+
+// After Serve: the security and refusal summaries, --model_out, and the
+// exit code (0 for a run that ended as configured, budgeted or stopped).
+int EndOfRun(coordinator::CoordinatorServer& server, coordinator::Coordinator& coord,
+             absl::Status s, uint64_t rounds) {
+  if (server.secure()) {
+    const coordinator::ServerSecurityStats sec = server.security_stats();
+    const coordinator::CoordinatorStats& cst = coord.stats();
+    auto refused = cst.rejected_by_code.find(protocol::ErrorCode::kNotEnrolled);
+    FEDGE_LOG(kInfo,
+              "security: %d connections accepted, %d refused by the allow-list, %d handshakes "
+              "failed; %d Hellos/updates refused as NOT_ENROLLED; %d tasks refused by clients "
+              "(bad signature or rollback)",
+              sec.handshakes_accepted, sec.handshakes_refused, sec.handshakes_failed,
+              refused == cst.rejected_by_code.end() ? 0 : refused->second,
+              cst.models_refused_by_clients);
   }
-  const std::string listen = absl::GetFlag(FLAGS_http_listen);
-  const std::string token_file = absl::GetFlag(FLAGS_http_token_file);
-  if (listen.empty()) {
-    if (token_file.empty()) return o;
-    std::fprintf(stderr, "fedge-coordinator: --http_token_file needs --http_listen\n");
-    return std::nullopt;
+  if (const std::string out = absl::GetFlag(FLAGS_model_out); !out.empty()) {
+    if (absl::Status w = WriteModelOut(coord, out); !w.ok()) {
+      FEDGE_LOG(kError, "--model_out=%s: %s", out, w.ToString());
+      if (s.ok()) s = w;
+    }
   }
-  ops::HttpOptions http;
-  absl::StatusOr<ops::HttpEndpoint> endpoint = ops::ParseHttpListen(listen, "--http_listen");
-  absl::Status ok = endpoint.status();
-  if (ok.ok() && !token_file.empty()) {
-    absl::StatusOr<std::string> token = ops::ReadTokenFile(token_file);
-    if (token.ok()) http.token = *std::move(token);
-    ok = token.status();
+  if (absl::IsCancelled(s)) {
+    FEDGE_LOG(kInfo, "stopped after %d completed rounds", coord.completed_rounds());
+    return 0;
   }
-  if (ok.ok()) ok = ops::CheckHttpExposure(*endpoint, !http.token.empty());
-  if (!ok.ok()) {
-    std::fprintf(stderr, "fedge-coordinator: %s\n", std::string(ok.message()).c_str());
-    return std::nullopt;
+  const coordinator::CoordinatorStats& st = coord.stats();
+  std::string by_code;
+  for (const auto& [code, count] : st.rejected_by_code) {
+    absl::StrAppend(&by_code, by_code.empty() ? " (" : ", ", protocol::ErrorCodeName(code), " ",
+                    count);
   }
-  http.endpoint = *endpoint;
-  http.page = ops::StatusPageHtml();
-  o.board = std::make_unique<ops::StatusBoard>();
-  absl::StatusOr<std::unique_ptr<ops::ControlChannel>> control = ops::ControlChannel::Create();
-  if (!control.ok()) {
-    FEDGE_LOG(kError, "%s", control.status().ToString());
-    return std::nullopt;
+  if (!by_code.empty()) by_code += ")";
+  FEDGE_LOG(kInfo, "done: %s; %d rounds completed, %d failed, %d messages refused%s",
+            coord.finish_reason(), coord.completed_rounds(), st.rounds_failed,
+            st.rejected_total, by_code);
+  if (!s.ok()) {
+    FEDGE_LOG(kError, "%s", s.ToString());
+    return 1;
   }
-  o.control = *std::move(control);
-  coordinator::OpsBridgeOptions options;
-  options.version = FEDGE_VERSION;
-  options.rounds = rounds;
-  options.config = coordinator::FlagsForStatus(is_own);
-  if (allow_list != nullptr) {
-    options.enrolled = [allow_list] { return allow_list->Current()->size(); };
+  return coord.completed_rounds() >= rounds || coord.privacy_budget_spent() ||
+                 coord.stopped_by_operator()
+             ? 0
+             : 1;
+}
+
+// The round settings the flags ask for (not the security or outputs);
+// InvalidArgument naming the flag for a usage error.
+absl::StatusOr<coordinator::CoordinatorConfig> ConfigFromFlags() {
+  coordinator::CoordinatorConfig cfg;
+  cfg.rounds = absl::GetFlag(FLAGS_rounds);
+  cfg.clients_per_round = absl::GetFlag(FLAGS_clients_per_round);
+  cfg.fraction = absl::GetFlag(FLAGS_fraction);
+  cfg.min_clients = absl::GetFlag(FLAGS_min_clients);
+  cfg.quorum = absl::GetFlag(FLAGS_quorum) ? absl::GetFlag(FLAGS_quorum) : cfg.min_clients;
+  cfg.over_select = absl::GetFlag(FLAGS_over_select);
+  for (auto [flag, limit] : {std::pair{absl::GetFlag(FLAGS_client_frame_rate),
+                                      &cfg.client_frame_limit},
+                            std::pair{absl::GetFlag(FLAGS_hello_frame_rate),
+                                      &cfg.unregistered_frame_limit}}) {
+    limit->frames_per_second = flag;
+    limit->burst = std::max(1.0, 2 * flag);
   }
-  options.export_model = [](coordinator::Coordinator& c) -> absl::StatusOr<std::string> {
-    FEDGE_ASSIGN_OR_RETURN(auto model, c.SignedModel());
-    return client::EncodeModelFile(c.model_version(), model.first, model.second.signature);
-  };
-  o.bridge = std::make_unique<coordinator::OpsBridge>(std::move(options), &server, o.board.get(),
-                                                       o.control.get(), &printer, absl::Now());
-  o.observer = o.bridge.get();
-  server.add_loop_hook(o.bridge.get());
-  absl::StatusOr<std::unique_ptr<ops::HttpServer>> started =
-      ops::HttpServer::Start(std::move(http), o.board.get(), o.control.get());
-  if (!started.ok()) {
-    std::fprintf(stderr, "fedge-coordinator: %s\n",
-                 std::string(started.status().message()).c_str());
-    return std::nullopt;
+  cfg.round_timeout = absl::GetFlag(FLAGS_round_timeout);
+  const coordinator::EvaluationFlags evaluation = coordinator::EvaluationFlagsFromFlags();
+  cfg.fraction_evaluate = evaluation.fraction;
+  cfg.evaluate_timeout = evaluation.timeout;
+  cfg.retry_window = absl::GetFlag(FLAGS_retry_window);
+  cfg.heartbeat_interval = absl::GetFlag(FLAGS_heartbeat_interval);
+  cfg.training.local_epochs = absl::GetFlag(FLAGS_local_epochs);
+  cfg.training.batch_size = absl::GetFlag(FLAGS_batch_size);
+  cfg.training.learning_rate = static_cast<float>(absl::GetFlag(FLAGS_lr));
+  cfg.training.max_examples = absl::GetFlag(FLAGS_max_examples);
+  cfg.strategy = fedge::coordinator::StrategyOptionsFromFlags();
+  FEDGE_ASSIGN_OR_RETURN(cfg.privacy, coordinator::PrivacyOptionsFromFlags());
+  FEDGE_ASSIGN_OR_RETURN(const coordinator::CompressionFlags compress,
+                         coordinator::CompressionFlagsFromFlags(cfg.rounds));
+  cfg.training.compression = compress.update;
+  cfg.secure.ring_bits = compress.secagg_bits;
+  cfg.prune = compress.prune;
+  cfg.seed = absl::GetFlag(FLAGS_seed);
+  cfg.limits.max_frame_bytes = size_t{absl::GetFlag(FLAGS_max_frame_mb)} << 20;
+  if (const std::string secure = absl::GetFlag(FLAGS_secure); secure != "none") {
+    if (secure != "secagg" && secure != "plus") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--secure=", secure, ": want none, secagg or plus"));
+    }
+    cfg.secure.enabled = true;
+    cfg.secure.variant =
+        secure == "plus" ? secure::SecAggVariant::kPlus : secure::SecAggVariant::kFull;
+    cfg.secure.expected_dropout = absl::GetFlag(FLAGS_secagg_dropout);
+    cfg.secure.clip = static_cast<float>(absl::GetFlag(FLAGS_secagg_clip));
+    cfg.secure.phase_timeout = absl::GetFlag(FLAGS_secagg_phase_timeout);
   }
-  o.http = *std::move(started);
-  FEDGE_LOG(kInfo, "operator interface on %s (status page /, /metrics, /healthz, /status)%s",
-            o.http->url(), http.token.empty() ? "" : "; bearer token required");
-  return o;
+  return cfg;
 }
 
 int Main(const std::function<bool(absl::string_view)>& is_own_flag) {
@@ -429,87 +452,19 @@ int Main(const std::function<bool(absl::string_view)>& is_own_flag) {
   // The signal thread outlives Main; it must not reach a destroyed list.
   auto forget_list = absl::MakeCleanup([] { reload_target.store(nullptr); });
   const std::string model_flag = absl::GetFlag(FLAGS_model);
-  absl::StatusOr<std::optional<data::Dataset>> test = LoadTestData();
-  if (!test.ok()) {
-    FEDGE_LOG(kError, "--test_data: %s", test.status().ToString());
+  absl::StatusOr<InitialModel> initial = LoadInitialModel();
+  if (!initial.ok()) {
+    FEDGE_LOG(kError, "%s", initial.status().ToString());
     return 2;
   }
-  absl::StatusOr<protocol::TaskSpec> task =
-      data::TaskFromFlags(test->has_value() ? (*test)->example_shape : std::vector<int64_t>{});
-  absl::StatusOr<protocol::ModelPayload> model =
-      task.ok() ? client::MakeInitialModel(model_flag, absl::GetFlag(FLAGS_seed), *task)
-                : absl::StatusOr<protocol::ModelPayload>(task.status());
-  if (!model.ok()) {
-    FEDGE_LOG(kError, "%s", model.status().ToString());
+  std::optional<protocol::ModelPayload> model = std::move(initial->model);
+  std::unique_ptr<coordinator::BackgroundEvaluator> evaluator = std::move(initial->evaluator);
+  absl::StatusOr<coordinator::CoordinatorConfig> config = ConfigFromFlags();
+  if (!config.ok()) {
+    std::fprintf(stderr, "fedge-coordinator: %s\n", std::string(config.status().message()).c_str());
     return 2;
   }
-  FEDGE_LOG(kInfo, "task: %s", protocol::DescribeTask(model->task));
-  std::unique_ptr<coordinator::BackgroundEvaluator> evaluator;
-  if (test->has_value()) {
-    absl::StatusOr<std::unique_ptr<coordinator::BackgroundEvaluator>> e =
-        MakeEvaluator(*model, *std::move(*test));
-    if (!e.ok()) {
-      FEDGE_LOG(kError, "--test_data: %s", e.status().ToString());
-      return 2;
-    }
-    evaluator = *std::move(e);
-  }
-
-  coordinator::CoordinatorConfig cfg;
-  cfg.rounds = absl::GetFlag(FLAGS_rounds);
-  cfg.clients_per_round = absl::GetFlag(FLAGS_clients_per_round);
-  cfg.fraction = absl::GetFlag(FLAGS_fraction);
-  cfg.min_clients = absl::GetFlag(FLAGS_min_clients);
-  cfg.quorum = absl::GetFlag(FLAGS_quorum) ? absl::GetFlag(FLAGS_quorum) : cfg.min_clients;
-  cfg.over_select = absl::GetFlag(FLAGS_over_select);
-  for (auto [flag, limit] : {std::pair{absl::GetFlag(FLAGS_client_frame_rate),
-                                      &cfg.client_frame_limit},
-                            std::pair{absl::GetFlag(FLAGS_hello_frame_rate),
-                                      &cfg.unregistered_frame_limit}}) {
-    limit->frames_per_second = flag;
-    limit->burst = std::max(1.0, 2 * flag);
-  }
-  cfg.round_timeout = absl::GetFlag(FLAGS_round_timeout);
-  const coordinator::EvaluationFlags evaluation = coordinator::EvaluationFlagsFromFlags();
-  cfg.fraction_evaluate = evaluation.fraction;
-  cfg.evaluate_timeout = evaluation.timeout;
-  cfg.retry_window = absl::GetFlag(FLAGS_retry_window);
-  cfg.heartbeat_interval = absl::GetFlag(FLAGS_heartbeat_interval);
-  cfg.training.local_epochs = absl::GetFlag(FLAGS_local_epochs);
-  cfg.training.batch_size = absl::GetFlag(FLAGS_batch_size);
-  cfg.training.learning_rate = static_cast<float>(absl::GetFlag(FLAGS_lr));
-  cfg.training.max_examples = absl::GetFlag(FLAGS_max_examples);
-  cfg.strategy = fedge::coordinator::StrategyOptionsFromFlags();
-  absl::StatusOr<coordinator::PrivacyOptions> privacy = coordinator::PrivacyOptionsFromFlags();
-  if (!privacy.ok()) {
-    std::fprintf(stderr, "fedge-coordinator: %s\n", std::string(privacy.status().message()).c_str());
-    return 2;
-  }
-  cfg.privacy = *privacy;
-  absl::StatusOr<coordinator::CompressionFlags> compress = coordinator::CompressionFlagsFromFlags(cfg.rounds);
-  if (!compress.ok()) {
-    std::fprintf(stderr, "fedge-coordinator: %s\n", std::string(compress.status().message()).c_str());
-    return 2;
-  }
-  cfg.training.compression = compress->update;
-  cfg.secure.ring_bits = compress->secagg_bits;
-  cfg.prune = compress->prune;
-  cfg.seed = absl::GetFlag(FLAGS_seed);
-  cfg.limits.max_frame_bytes = size_t{absl::GetFlag(FLAGS_max_frame_mb)} << 20;
-  if (const std::string secure = absl::GetFlag(FLAGS_secure); secure != "none") {
-    if (secure != "secagg" && secure != "plus") {
-      std::fprintf(stderr, "fedge-coordinator: --secure=%s: want none, secagg or plus\n",
-                   secure.c_str());
-      return 2;
-    }
-    cfg.secure.enabled = true;
-    cfg.secure.variant =
-        secure == "plus" ? secure::SecAggVariant::kPlus : secure::SecAggVariant::kFull;
-    cfg.secure.expected_dropout = absl::GetFlag(FLAGS_secagg_dropout);
-    cfg.secure.clip = static_cast<float>(absl::GetFlag(FLAGS_secagg_clip));
-    cfg.secure.phase_timeout = absl::GetFlag(FLAGS_secagg_phase_timeout);
-  }
-
+  coordinator::CoordinatorConfig& cfg = *config;
   cfg.model_signer = security->signer;
   if (security->allow_list != nullptr) {
     cfg.enrolment =
@@ -527,8 +482,9 @@ int Main(const std::function<bool(absl::string_view)>& is_own_flag) {
   auto forget_server = absl::MakeCleanup([] { stop_target.store(nullptr); });
   coordinator::ReportPrinter printer(absl::GetFlag(FLAGS_metrics_out), cfg.rounds,
                                      absl::GetFlag(FLAGS_quiet));
-  std::optional<Operations> operations = StartOperations(
-      **server, printer, security->allow_list.get(), cfg.rounds, is_own_flag);
+  std::optional<coordinator::Operations> operations =
+      coordinator::StartOperations(**server, printer, security->allow_list.get(), cfg.rounds,
+                                   absl::GetFlag(FLAGS_quiet), is_own_flag);
   if (!operations.has_value()) return 2;
   absl::StatusOr<coordinator::CoordinatorFaultPlan> faults =
       coordinator::ParseCoordinatorFaultPlan(absl::GetFlag(FLAGS_inject_fault));
@@ -599,46 +555,7 @@ int Main(const std::function<bool(absl::string_view)>& is_own_flag) {
   }
   absl::Status s = (*server)->Serve(coord->get(), evaluator.get());
   if (operations->control != nullptr) operations->control->Close();
-  if ((*server)->secure()) {
-    const coordinator::ServerSecurityStats sec = (*server)->security_stats();
-    const coordinator::CoordinatorStats& cst = (*coord)->stats();
-    auto refused = cst.rejected_by_code.find(protocol::ErrorCode::kNotEnrolled);
-    FEDGE_LOG(kInfo,
-              "security: %d connections accepted, %d refused by the allow-list, %d handshakes "
-              "failed; %d Hellos/updates refused as NOT_ENROLLED; %d tasks refused by clients "
-              "(bad signature or rollback)",
-              sec.handshakes_accepted, sec.handshakes_refused, sec.handshakes_failed,
-              refused == cst.rejected_by_code.end() ? 0 : refused->second,
-              cst.models_refused_by_clients);
-  }
-  if (const std::string out = absl::GetFlag(FLAGS_model_out); !out.empty()) {
-    if (absl::Status w = WriteModelOut(**coord, out); !w.ok()) {
-      FEDGE_LOG(kError, "--model_out=%s: %s", out, w.ToString());
-      if (s.ok()) s = w;
-    }
-  }
-  if (absl::IsCancelled(s)) {
-    FEDGE_LOG(kInfo, "stopped after %d completed rounds", (*coord)->completed_rounds());
-    return 0;
-  }
-  const coordinator::CoordinatorStats& st = (*coord)->stats();
-  std::string by_code;
-  for (const auto& [code, count] : st.rejected_by_code) {
-    absl::StrAppend(&by_code, by_code.empty() ? " (" : ", ", protocol::ErrorCodeName(code), " ",
-                    count);
-  }
-  if (!by_code.empty()) by_code += ")";
-  FEDGE_LOG(kInfo, "done: %s; %d rounds completed, %d failed, %d messages refused%s",
-            (*coord)->finish_reason(), (*coord)->completed_rounds(), st.rounds_failed,
-            st.rejected_total, by_code);
-  if (!s.ok()) {
-    FEDGE_LOG(kError, "%s", s.ToString());
-    return 1;
-  }
-  return (*coord)->completed_rounds() >= cfg.rounds || (*coord)->privacy_budget_spent() ||
-                 (*coord)->stopped_by_operator()
-             ? 0
-             : 1;
+  return EndOfRun(**server, **coord, std::move(s), cfg.rounds);
 }
 
 }  // namespace
@@ -661,6 +578,7 @@ int main(int argc, char** argv) {
            absl::EndsWith(file, "/task_flags.cc") || absl::EndsWith(file, "/evaluation_flags.cc") ||
            absl::EndsWith(file, "/privacy_flags.cc") ||
            absl::EndsWith(file, "/compression_flags.cc") ||
+           absl::EndsWith(file, "/ops_setup.cc") ||
            absl::EndsWith(file, "/config_file.cc");
   };
   absl::SetFlagsUsageConfig(usage);

@@ -32,12 +32,18 @@ constexpr char kNoStore[] = "no-store";
 absl::StatusOr<HttpEndpoint> ParseHttpListen(absl::string_view spec, absl::string_view flag) {
   auto bad = [&](absl::string_view why) {
     return absl::InvalidArgumentError(
-        absl::StrCat(flag, "=", spec, ": ", why, " (want HOST:PORT, e.g. 127.0.0.1:8080; "
-                     "PORT 0 picks a free one)"));
+        absl::StrCat(flag, "=", spec, ": ", why, " (want HOST:PORT, e.g. 127.0.0.1:8080, or "
+                     "PORT alone for 127.0.0.1; PORT 0 picks a free one)"));
   };
+  HttpEndpoint e;
+  // A port alone listens on loopback: the safe default.
+  if (spec.find(':') == absl::string_view::npos && absl::SimpleAtoi(spec, &e.port)) {
+    if (e.port < 0 || e.port > 65535) return bad("the port is not a number in [0, 65535]");
+    e.host = "127.0.0.1";
+    return e;
+  }
   const size_t colon = spec.rfind(':');
   if (colon == absl::string_view::npos || colon == 0) return bad("no host or port");
-  HttpEndpoint e;
   absl::string_view host = spec.substr(0, colon);
   if (absl::ConsumePrefix(&host, "[") && !absl::ConsumeSuffix(&host, "]")) {
     return bad("unbalanced '[' in the host");

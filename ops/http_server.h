@@ -36,7 +36,8 @@ struct HttpEndpoint {
   int port = 0;      // 0: any free port
 };
 
-// "HOST:PORT" or "[V6]:PORT"; InvalidArgument naming `flag` otherwise.
+// "HOST:PORT", "[V6]:PORT", or "PORT" alone for 127.0.0.1:PORT;
+// InvalidArgument naming `flag` otherwise.
 absl::StatusOr<HttpEndpoint> ParseHttpListen(absl::string_view spec, absl::string_view flag);
 bool IsLoopbackHost(absl::string_view host);
 // InvalidArgument when `endpoint` is reachable from other hosts and no token

@@ -70,6 +70,11 @@ absl::Status CheckMpiFlags(const Cluster& cluster) {
         "--kill_clients, --stragglers and --kill_coordinator_at_round are for local runs, "
         "not with --launcher=mpi");
   }
+  if (!absl::GetFlag(FLAGS_device_profile).empty()) {
+    // The profiles file lives in rank 0's --out; other hosts would not see it.
+    return absl::InvalidArgumentError(
+        "--device_profile is for local runs, not with --launcher=mpi");
+  }
   if (absl::GetFlag(FLAGS_mpi_port) < 0 || absl::GetFlag(FLAGS_mpi_port) > 65535) {
     return absl::InvalidArgumentError(
         absl::StrCat("--mpi_port=", absl::GetFlag(FLAGS_mpi_port), ": want 0..65535"));

@@ -87,6 +87,14 @@ ABSL_FLAG(int, mpi_port, 0,
 ABSL_FLAG(std::string, advertise_host, "",
           "With --launcher=mpi: the host name or address the other ranks reach rank 0 by "
           "(default: rank 0's host name)");
+ABSL_FLAG(std::string, device_profile, "",
+          "Heterogeneous devices: comma-separated slow=FRACTION:FACTOR (a --seed-chosen "
+          "FRACTION of the clients FACTOR times slower) or lognormal=SIGMA (speeds spread "
+          "log-normally, the fastest at this machine's speed), and online=P (each task taken "
+          "with probability P); or file=PATH (lines 'CLIENT_ID SLOWDOWN ONLINE'). Applied for "
+          "real: a slower client's update is held back (SLOWDOWN - 1) x its training time, an "
+          "offline one leaves the task unanswered. The profiles go to --out/devices.txt. "
+          "Empty: every client at full speed, always online");
 ABSL_FLAG(std::string, http_listen, "",
           "Serve the coordinator's operator interface here (its --http_listen): the live "
           "status page at http://HOST:PORT/, /metrics, /status; fedge-ctl controls the run. "

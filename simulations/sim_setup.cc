@@ -1,6 +1,7 @@
 #include "simulations/sim_setup.h"
 
 #include "ops/http_server.h"
+#include "simulations/device_profiles.h"
 
 #include <unistd.h>
 
@@ -184,6 +185,15 @@ absl::StatusOr<SimSetup> Prepare() {
   // Always written, so a rerun into the same --out never shows stale attackers.
   FEDGE_RETURN_IF_ERROR(WriteFileAtomically(absl::StrCat(out, "/attackers.txt"),
                                             s.attack ? AttackersFile(*s.attack) : ""));
+  // Like attackers.txt: removed when this run has no profiles.
+  const std::string devices = absl::StrCat(out, "/devices.txt");
+  ::unlink(devices.c_str());
+  if (const std::string spec = absl::GetFlag(FLAGS_device_profile); !spec.empty()) {
+    FEDGE_ASSIGN_OR_RETURN(s.profiles,
+                           DeviceProfilesFromSpec(spec, clients, absl::GetFlag(FLAGS_seed)));
+    FEDGE_RETURN_IF_ERROR(WriteFileAtomically(devices, client::FormatDeviceProfiles(s.profiles)));
+    s.devices_path = devices;
+  }
   s.metrics_path = absl::StrCat(out, "/metrics.jsonl");
   ::unlink(s.metrics_path.c_str());
 
@@ -333,6 +343,7 @@ std::vector<std::string> ClientArgs(const SimSetup& s, size_t d, const std::stri
   if (!s.faults[d].inject_fault.empty()) {
     argv.push_back("--inject_fault=" + s.faults[d].inject_fault);
   }
+  if (!s.devices_path.empty()) argv.push_back("--device_profile_file=" + s.devices_path);
   return argv;
 }
 
@@ -406,6 +417,10 @@ absl::Status Report(const SimSetup& s, const ExitInfo& coordinator, const Client
       s.out.c_str(), s.metrics_path.c_str());
   if (clients.kills > 0) {
     std::printf("  client processes killed as injected: %d\n", clients.kills);
+  }
+  if (!s.profiles.empty()) {
+    std::printf("  devices (--device_profile, %s/devices.txt): %s\n", s.out.c_str(),
+                DescribeDeviceProfiles(s.profiles).c_str());
   }
   if (s.attack) {
     std::printf("  %s\n", AttackSummary(*s.attack, s.clients).c_str());

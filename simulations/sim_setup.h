@@ -6,6 +6,7 @@
 // --launcher=mpi (mpi_run.h). Reads fedge-sim's flags.
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -13,6 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "client/device_profile.h"
 #include "data/dataset.h"
 #include "protocol/task_spec.h"
 #include "simulations/attack_plan.h"
@@ -36,6 +38,9 @@ struct SimSetup {
   std::string metrics_path;    // OUT/metrics.jsonl (removed)
   std::string partition_path;  // OUT/partition.txt
   std::string holdout_path;    // OUT/holdout.txt
+  // --device_profile: OUT/devices.txt and what it holds ("" / empty: none).
+  std::string devices_path;
+  std::map<uint64_t, client::DeviceProfile> profiles;
   SimData data;                // training examples dropped: the clients load their own
   std::optional<AttackPlan> attack;
   int clients = 0;

@@ -220,8 +220,14 @@ TEST(HttpListenTest, ParsesAndRefusesWithTheFlagName) {
   e = ParseHttpListen("[::1]:0", "--http_listen");
   ASSERT_THAT(e, IsOk());
   EXPECT_EQ(e->host, "::1");
-  EXPECT_THAT(ParseHttpListen("8080", "--http_listen"),
-              StatusIs(absl::StatusCode::kInvalidArgument, "--http_listen=8080"));
+  e = ParseHttpListen("8080", "--http_listen");  // a port alone: loopback
+  ASSERT_THAT(e, IsOk());
+  EXPECT_EQ(e->host, "127.0.0.1");
+  EXPECT_EQ(e->port, 8080);
+  EXPECT_THAT(ParseHttpListen("80800", "--http_listen"),
+              StatusIs(absl::StatusCode::kInvalidArgument, "--http_listen=80800"));
+  EXPECT_THAT(ParseHttpListen(":8080", "--http_listen"),
+              StatusIs(absl::StatusCode::kInvalidArgument, "no host"));
   EXPECT_THAT(ParseHttpListen("example.com:80", "--http_listen"),
               StatusIs(absl::StatusCode::kInvalidArgument, "not an IP address"));
   EXPECT_THAT(ParseHttpListen("127.0.0.1:70000", "--http_listen"),
