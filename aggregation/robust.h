@@ -57,6 +57,26 @@ std::unique_ptr<Aggregator> MakeTrimmedMeanAggregator(double beta);
 // FailedPrecondition, naming n and f, when n < 2f + 3 or m > n.
 std::unique_ptr<Aggregator> MakeKrumAggregator(uint32_t byzantine, uint32_t select);
 
+// Bucketing (Karimireddy, He and Jaggi 2022, "Byzantine-Robust Learning on
+// Heterogeneous Datasets via Bucketing", Algorithm 1) around any rule above:
+// each round, a random permutation of the updates (from a stream seeded by
+// `seed`, so runs repeat) is cut into consecutive buckets of `bucket_size`
+// (the last may be smaller), and `rule` runs on the buckets' plain means,
+// each counting once. bucket_size 1 is `rule` itself, applied to the
+// updates in a shuffled order. On non-IID data honest updates differ a lot
+// and coordinate-wise rules then mistake them for attackers; averaging s of
+// them shrinks that spread by about sqrt(s). The price: up to
+// bucket_size x as many bucket means are touched by attackers, so `rule`
+// must tolerate that share (e.g. trimmed mean's beta >= s x the attackers'
+// share).
+std::unique_ptr<Aggregator> MakeBucketingAggregator(std::unique_ptr<Aggregator> rule,
+                                                    uint32_t bucket_size, uint64_t seed);
+
+// What the bucketing aggregator holds for `updates` updates of `dim` floats:
+// their copies, one mean and the permutation, and the inner rule's
+// BufferedBytes for the buckets.
+size_t BucketedBufferedBytes(size_t dim, size_t updates, uint32_t bucket_size);
+
 // Norm bounding, which composes with these rules, is in norm_bound.h.
 
 // Upper bound, in bytes, of what any aggregator above holds for a round of

@@ -410,6 +410,7 @@ absl::StatusOr<coordinator::CoordinatorConfig> ConfigFromFlags() {
   cfg.secure.ring_bits = compress.secagg_bits;
   cfg.prune = compress.prune;
   cfg.seed = absl::GetFlag(FLAGS_seed);
+  cfg.strategy.seed = cfg.seed;
   cfg.limits.max_frame_bytes = size_t{absl::GetFlag(FLAGS_max_frame_mb)} << 20;
   if (const std::string secure = absl::GetFlag(FLAGS_secure); secure != "none") {
     if (secure != "secagg" && secure != "plus") {

@@ -77,8 +77,8 @@ constexpr Entry kStrategies[] = {
     {"multikrum", ServerOptimizerKind::kSgd, Entry::kMultiKrum, false, false, false},
 };
 
-std::function<std::unique_ptr<Aggregator>()> AggregatorFactory(const Entry& e,
-                                                                const StrategyOptions& o) {
+std::function<std::unique_ptr<Aggregator>()> RuleFactory(const Entry& e,
+                                                          const StrategyOptions& o) {
   switch (e.rule) {
     case Entry::kMedian:
       return [] { return aggregation::MakeMedianAggregator(); };
@@ -92,6 +92,16 @@ std::function<std::unique_ptr<Aggregator>()> AggregatorFactory(const Entry& e,
       break;
   }
   return [] { return aggregation::MakeFedAvgAggregator(); };
+}
+
+std::function<std::unique_ptr<Aggregator>()> AggregatorFactory(const Entry& e,
+                                                                const StrategyOptions& o) {
+  auto rule = RuleFactory(e, o);
+  if (e.rule == Entry::kMean || o.bucket_size <= 1) return rule;
+  // One seeded stream for the run: every round draws its own permutation.
+  return [rule, size = o.bucket_size, seed = o.seed] {
+    return aggregation::MakeBucketingAggregator(rule(), size, seed);
+  };
 }
 
 }  // namespace
@@ -129,6 +139,15 @@ absl::StatusOr<std::unique_ptr<Strategy>> MakeStrategy(const StrategyOptions& op
     return absl::InvalidArgumentError(
         absl::StrCat("--trim_beta must be in [0, 0.5), got ", o.trim_beta));
   }
+  if (o.bucket_size > 1 && entry->rule == Entry::kMean) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--bucketing=", o.bucket_size, " applies to the robust rules (median, trimmed_mean, "
+        "krum, multikrum), not --strategy=", entry->name));
+  }
+  if (o.bucket_size > 1000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--bucketing=", o.bucket_size, ": want at most 1000 updates a bucket"));
+  }
   if (!(o.clip_norm >= 0) || !std::isfinite(o.clip_norm)) {
     return absl::InvalidArgumentError(
         absl::StrCat("--clip_norm must be 0 (off) or a positive number, got ", o.clip_norm));
@@ -150,7 +169,9 @@ absl::Status CheckStrategyFits(const Strategy& strategy, const StrategyOptions& 
         "SecAgg reveals only the sum. Use a mean-based strategy (fedavg, fedavgm, fedadam, "
         "fedyogi, fedadagrad, fedprox), optionally with --clip_norm, which composes with it"));
   }
-  const uint64_t bytes = aggregation::BufferedBytes(dim, cohort);
+  const uint64_t bytes = options.bucket_size > 1
+                             ? aggregation::BucketedBufferedBytes(dim, cohort, options.bucket_size)
+                             : aggregation::BufferedBytes(dim, cohort);
   const uint64_t limit = options.max_buffered_mb << 20;
   if (bytes > limit) {
     return absl::InvalidArgumentError(absl::StrCat(

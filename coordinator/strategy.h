@@ -35,6 +35,10 @@ struct StrategyOptions {
   double trim_beta = 0.1;        // trimmed_mean: share cut at each end
   uint32_t byzantine = 0;        // krum/multikrum: f, the attackers tolerated
   uint32_t krum_select = 0;      // multikrum: m; 0 = n - f
+  // Robust rules: bucketing (aggregation/robust.h) with buckets of this many
+  // updates; 0 or 1 = off. The permutations are drawn from `seed`.
+  uint32_t bucket_size = 0;
+  uint64_t seed = 0;
   // Update-norm bounding, composable with every strategy: each client clips
   // its delta to this L2 norm before upload (so it composes with SecAgg), and
   // the coordinator clips again in plain rounds. 0 = off.

@@ -24,6 +24,11 @@ ABSL_FLAG(double, trim_beta, 0.1,
           "trimmed_mean: share of values cut at each end of every coordinate, in [0, 0.5)");
 ABSL_FLAG(uint32_t, byzantine, 0, "krum/multikrum: number of attackers f to tolerate");
 ABSL_FLAG(uint32_t, krum_select, 0, "multikrum: updates averaged (m); 0 = cohort - f");
+ABSL_FLAG(uint32_t, bucketing, 0,
+          "median/trimmed_mean/krum/multikrum: run the rule on the means of random buckets of "
+          "this many updates (Karimireddy et al. 2022), which helps the rules on non-IID "
+          "data; the rule must then tolerate that many times the attackers' share (e.g. "
+          "--trim_beta); 0 or 1 = off");
 ABSL_FLAG(double, clip_norm, 0,
           "Update-norm bounding, with any strategy: clients clip their delta's L2 norm to "
           "this (composes with --secure), the coordinator clips plain updates again; 0 = off");
@@ -45,6 +50,7 @@ StrategyOptions StrategyOptionsFromFlags() {
   o.trim_beta = absl::GetFlag(FLAGS_trim_beta);
   o.byzantine = absl::GetFlag(FLAGS_byzantine);
   o.krum_select = absl::GetFlag(FLAGS_krum_select);
+  o.bucket_size = absl::GetFlag(FLAGS_bucketing);
   o.clip_norm = absl::GetFlag(FLAGS_clip_norm);
   o.max_buffered_mb = absl::GetFlag(FLAGS_max_buffered_mb);
   return o;
@@ -63,6 +69,7 @@ std::vector<std::string> StrategyFlagArgs() {
       absl::StrCat("--trim_beta=", o.trim_beta),
       absl::StrCat("--byzantine=", o.byzantine),
       absl::StrCat("--krum_select=", o.krum_select),
+      absl::StrCat("--bucketing=", o.bucket_size),
       absl::StrCat("--clip_norm=", o.clip_norm),
       absl::StrCat("--max_buffered_mb=", o.max_buffered_mb),
   };

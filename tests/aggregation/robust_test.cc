@@ -6,6 +6,7 @@
 #include <limits>
 #include <numeric>
 #include <random>
+#include <set>
 #include <vector>
 
 #include <gmock/gmock.h>
@@ -340,6 +341,102 @@ TEST(RobustTest, BufferedBytesBoundsWhatAnAggregatorHoldingNUpdatesReports) {
   EXPECT_EQ(BufferedBytes(100, 0), 0u);
   EXPECT_EQ(BufferedBytes(100, 1), 100 * sizeof(float) + 24);
   EXPECT_EQ(BufferedBytes(size_t{1} << 40, size_t{1} << 30), std::numeric_limits<size_t>::max());
+}
+
+// ---- Bucketing (Karimireddy, He and Jaggi 2022, Algorithm 1). ----
+
+// Every way to cut 6 updates into 3 unordered pairs, as index pairs.
+std::vector<std::vector<std::pair<size_t, size_t>>> AllPairings6() {
+  std::vector<std::vector<std::pair<size_t, size_t>>> out;
+  for (size_t b = 1; b < 6; ++b) {
+    std::vector<size_t> rest;
+    for (size_t k = 1; k < 6; ++k) {
+      if (k != b) rest.push_back(k);
+    }
+    for (size_t d = 1; d < 4; ++d) {
+      std::vector<size_t> last;
+      for (size_t k = 1; k < 4; ++k) {
+        if (k != d) last.push_back(rest[k]);
+      }
+      out.push_back({{0, b}, {rest[0], rest[d]}, {last[0], last[1]}});
+    }
+  }
+  return out;
+}
+
+TEST(BucketingTest, TheRuleRunsOnTheMeansOfSomeRandomPairing) {
+  const Updates u = RandomUpdates(6, 5, 11);
+  // The reference: the median of the three pair means, for each of the 15
+  // pairings.
+  std::vector<std::vector<float>> candidates;
+  for (const auto& pairing : AllPairings6()) {
+    Updates means;
+    for (auto [a, b] : pairing) {
+      std::vector<float> m(5);
+      for (size_t c = 0; c < 5; ++c) m[c] = u[a][c] * 0.5f + u[b][c] * 0.5f;
+      means.push_back(m);
+    }
+    candidates.push_back(ReferenceMedian(means));
+  }
+  ASSERT_EQ(candidates.size(), 15u);
+  auto agg = MakeBucketingAggregator(MakeMedianAggregator(), 2, /*seed=*/7);
+  auto twin = MakeBucketingAggregator(MakeMedianAggregator(), 2, /*seed=*/7);
+  auto other = MakeBucketingAggregator(MakeMedianAggregator(), 2, /*seed=*/8);
+  std::set<size_t> seen;
+  int differs_from_other_seed = 0;
+  for (int round = 0; round < 60; ++round) {
+    const std::vector<float> out = RunRound(*agg, u);
+    size_t match = candidates.size();
+    for (size_t k = 0; k < candidates.size(); ++k) {
+      if (std::equal(out.begin(), out.end(), candidates[k].begin(),
+                     [](float a, float b) { return std::fabs(a - b) <= 1e-6f; })) {
+        match = k;
+      }
+    }
+    ASSERT_LT(match, candidates.size()) << "round " << round << ": not a pairing's median";
+    seen.insert(match);
+    EXPECT_EQ(RunRound(*twin, u), out);  // the same seed, the same permutations
+    differs_from_other_seed += RunRound(*other, u) != out;
+  }
+  // A fresh permutation every round: most of the 15 pairings show up.
+  EXPECT_GE(seen.size(), 10u);
+  EXPECT_GT(differs_from_other_seed, 30);
+}
+
+TEST(BucketingTest, BucketsOfOneAreTheRuleAndOneBucketIsTheMean) {
+  const Updates u = RandomUpdates(7, 9, 3);
+  auto single = MakeBucketingAggregator(MakeTrimmedMeanAggregator(0.2), 1, 1);
+  EXPECT_THAT(RunRound(*single, u), Pointwise(FloatNear(1e-6f), ReferenceTrimmedMean(u, 0.2)));
+  // One bucket of all 7 (the last bucket may be short: 7 < 10): the rule
+  // sees one value per coordinate, their plain mean.
+  auto one = MakeBucketingAggregator(MakeMedianAggregator(), 10, 1);
+  std::vector<float> mean(9, 0);
+  for (const auto& x : u) {
+    for (size_t c = 0; c < 9; ++c) mean[c] += x[c] / 7.0f;
+  }
+  EXPECT_THAT(RunRound(*one, u), Pointwise(FloatNear(1e-5f), mean));
+  // 7 updates in buckets of 3: 3 bucket means (3 + 3 + 1), so Krum with f = 0
+  // has what it needs (n >= 3), and f = 1 does not (n < 5), naming n.
+  auto krum = MakeBucketingAggregator(MakeKrumAggregator(1, 1), 3, 1);
+  krum->Reset(9);
+  for (const auto& x : u) ASSERT_THAT(krum->Add(x, 1), IsOk());
+  std::vector<float> out(9);
+  EXPECT_THAT(krum->Finish(absl::MakeSpan(out)),
+              StatusIs(absl::StatusCode::kFailedPrecondition, "3"));
+}
+
+TEST(BucketingTest, RefusesWhatTheRulesRefuseAndAccountsItsMemory) {
+  auto agg = MakeBucketingAggregator(MakeMedianAggregator(), 2, 1);
+  agg->Reset(4);
+  EXPECT_THAT(agg->Add(std::vector<float>{1, 2, 3}, 1), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(agg->Add(std::vector<float>{1, NAN, 3, 4}, 1),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  std::vector<float> out(4);
+  EXPECT_THAT(agg->Finish(absl::MakeSpan(out)), StatusIs(absl::StatusCode::kFailedPrecondition));
+  const Updates u = RandomUpdates(9, 1000, 5);
+  RunRound(*agg, u);
+  EXPECT_LE(agg->buffered_bytes(), BucketedBufferedBytes(1000, 9, 2));
+  EXPECT_GT(agg->buffered_bytes(), BufferedBytes(1000, 9));  // the copies and the buckets'
 }
 
 }  // namespace

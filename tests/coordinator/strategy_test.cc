@@ -434,6 +434,15 @@ TEST(StrategyTest, ImpossibleConfigurationsAreRefusedNamingTheFlags) {
   o = Named("fedavg");
   o.clip_norm = -1;
   EXPECT_THAT(create(Config(o, 1)), StatusIs(absl::StatusCode::kInvalidArgument, "--clip_norm"));
+  o = Named("fedavg");
+  o.bucket_size = 2;
+  EXPECT_THAT(create(Config(o, 1)),
+              StatusIs(absl::StatusCode::kInvalidArgument, "--bucketing=2 applies to the robust"));
+  o = Named("median");
+  o.bucket_size = 1001;
+  EXPECT_THAT(create(Config(o, 1)), StatusIs(absl::StatusCode::kInvalidArgument, "--bucketing"));
+  o.bucket_size = 2;
+  EXPECT_THAT(create(Config(o, 1)), IsOk());
   // Mean-based strategies, SCAFFOLD and norm bounding compose with SecAgg.
   CoordinatorConfig scaffold = Config(Named("scaffold"), 1);
   scaffold.secure.enabled = true;
