@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 
 namespace fedge {
 namespace {
@@ -76,10 +77,10 @@ class PosixWritableFile final : public WritableFile {
 }  // namespace
 
 absl::Status WriteAndRename(FileSystem& fs, const std::string& tmp, const std::string& path,
-                            absl::string_view bytes) {
+                            absl::string_view bytes, mode_t mode) {
   absl::Status s;
   {
-    absl::StatusOr<std::unique_ptr<WritableFile>> file = fs.NewWritableFile(tmp);
+    absl::StatusOr<std::unique_ptr<WritableFile>> file = fs.NewWritableFile(tmp, mode);
     if (!file.ok()) return file.status();
     s = (*file)->Append(bytes);
     if (s.ok()) s = (*file)->Sync();
@@ -91,15 +92,32 @@ absl::Status WriteAndRename(FileSystem& fs, const std::string& tmp, const std::s
   return s;
 }
 
+absl::Status WriteFileDurably(FileSystem& fs, const std::string& path, absl::string_view bytes,
+                              mode_t mode) {
+  FEDGE_RETURN_IF_ERROR(WriteAndRename(fs, path + ".tmp", path, bytes, mode));
+  std::string dir = ".";
+  if (size_t slash = path.rfind('/'); slash != std::string::npos) {
+    dir = slash == 0 ? "/" : path.substr(0, slash);
+  }
+  return fs.SyncDir(dir);
+}
+
 PosixFileSystem* PosixFileSystem::Default() {
   static PosixFileSystem* fs = new PosixFileSystem();
   return fs;
 }
 
 absl::StatusOr<std::unique_ptr<WritableFile>> PosixFileSystem::NewWritableFile(
-    const std::string& path) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    const std::string& path, mode_t mode) {
+  // Created owner-only, then given `mode`: O_TRUNC keeps the mode of a file
+  // that existed (a temporary a crash left), and the umask narrows a new one.
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) return ErrnoStatus("create", path);
+  if (::fchmod(fd, mode) != 0) {
+    absl::Status s = ErrnoStatus("chmod", path);
+    ::close(fd);
+    return s;
+  }
   return std::unique_ptr<WritableFile>(new PosixWritableFile(fd, path));
 }
 

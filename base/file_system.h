@@ -17,6 +17,8 @@
 // does not exist, PermissionDenied, ResourceExhausted (disk full, file over
 // the read limit), Internal for other system errors.
 
+#include <sys/types.h>
+
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -46,9 +48,11 @@ class FileSystem {
  public:
   virtual ~FileSystem() = default;
 
-  // Creates `path` empty (truncating an existing file) and opens it for writing.
-  virtual absl::StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(
-      const std::string& path) = 0;
+  // Creates `path` empty (truncating an existing file) with permissions
+  // `mode` (also when it existed: a stale temporary never keeps a wider mode)
+  // and opens it for writing. Does not follow a symbolic link at `path`.
+  virtual absl::StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path,
+                                                                        mode_t mode) = 0;
   // Renames `from` to `to`, replacing `to` if it exists.
   virtual absl::Status Rename(const std::string& from, const std::string& to) = 0;
   // Makes the entries of directory `dir` durable (fsync of the directory).
@@ -70,8 +74,15 @@ class FileSystem {
 // effort) and `path` keeps its old contents. The new binding is durable only
 // after the caller's SyncDir of the directory (step 3), which stays with the
 // caller: stores differ in what a failed SyncDir means for the new file.
+// `tmp` is created with `mode`, so `path` ends up with it.
 absl::Status WriteAndRename(FileSystem& fs, const std::string& tmp, const std::string& path,
-                            absl::string_view bytes);
+                            absl::string_view bytes, mode_t mode = 0644);
+
+// All three steps, for a writer with nothing to undo when the last fails:
+// WriteAndRename through `path`.tmp, then SyncDir of `path`'s directory.
+// OK means `path` holds `bytes` durably.
+absl::Status WriteFileDurably(FileSystem& fs, const std::string& path, absl::string_view bytes,
+                              mode_t mode = 0644);
 
 // The real file system through POSIX calls. Stateless and thread-safe.
 class PosixFileSystem final : public FileSystem {
@@ -79,8 +90,8 @@ class PosixFileSystem final : public FileSystem {
   // The process-wide instance. Never destroyed.
   static PosixFileSystem* Default();
 
-  absl::StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(
-      const std::string& path) override;
+  absl::StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path,
+                                                                mode_t mode) override;
   absl::Status Rename(const std::string& from, const std::string& to) override;
   absl::Status SyncDir(const std::string& dir) override;
   absl::StatusOr<std::string> ReadFile(const std::string& path, size_t max_bytes) override;

@@ -1,5 +1,7 @@
 #include "base/file_util.h"
 
+#include "base/file_system.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -75,34 +77,7 @@ absl::StatusOr<std::string> ReadFile(const std::string& path, size_t max_bytes) 
 
 absl::Status WriteFileAtomically(const std::string& path, absl::string_view contents,
                                  mode_t mode) {
-  const std::string tmp = path + ".tmp";
-  {
-    // O_TRUNC keeps the mode of a stale .tmp left by a crash, and the umask
-    // narrows a fresh one: set the mode explicitly, before writing.
-    Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
-    if (fd.get() < 0) return ErrnoStatus("create", tmp);
-    absl::Status s;
-    if (::fchmod(fd.get(), mode) != 0) s = ErrnoStatus("chmod", tmp);
-    if (s.ok()) s = WriteAll(fd.get(), contents, tmp);
-    if (s.ok() && ::fsync(fd.get()) != 0) s = ErrnoStatus("fsync", tmp);
-    if (!s.ok()) {
-      ::unlink(tmp.c_str());
-      return s;
-    }
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    absl::Status s = ErrnoStatus("rename to", path);
-    ::unlink(tmp.c_str());
-    return s;
-  }
-  std::string dir = ".";
-  if (size_t slash = path.rfind('/'); slash != std::string::npos) {
-    dir = slash == 0 ? "/" : path.substr(0, slash);
-  }
-  Fd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dfd.get() < 0) return ErrnoStatus("open directory", dir);
-  if (::fsync(dfd.get()) != 0) return ErrnoStatus("fsync directory", dir);
-  return absl::OkStatus();
+  return WriteFileDurably(*PosixFileSystem::Default(), path, contents, mode);
 }
 
 absl::StatusOr<std::string> ReadOwnerOnlyFile(const std::string& path, size_t max_bytes) {

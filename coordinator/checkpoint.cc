@@ -374,11 +374,6 @@ absl::StatusOr<std::string> ReadIfExists(FileSystem* fs, const std::string& path
   return text;
 }
 
-std::string DirOf(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  return slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
-}
-
 }  // namespace
 
 absl::StatusOr<uint64_t> CountLines(FileSystem* fs, const std::string& path) {
@@ -405,9 +400,7 @@ absl::StatusOr<uint64_t> ResumeMetricsLog(FileSystem* fs, const std::string& pat
   text.resize(end);
   text += checkpoint.round_metrics_line;
   text += '\n';
-  const std::string tmp = absl::StrCat(path, kTempSuffix);
-  FEDGE_RETURN_IF_ERROR(WriteAndRename(*fs, tmp, path, text));
-  FEDGE_RETURN_IF_ERROR(fs->SyncDir(DirOf(path)));
+  FEDGE_RETURN_IF_ERROR(WriteFileDurably(*fs, path, text));
   if (dropped > 0) {
     FEDGE_LOG(kInfo,
               "%s: replaced %d lines after the checkpoint's cursor with round %d's line (later "

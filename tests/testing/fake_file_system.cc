@@ -182,7 +182,7 @@ std::vector<std::string> FakeFileSystem::Paths() const {
 }
 
 absl::StatusOr<std::unique_ptr<WritableFile>> FakeFileSystem::NewWritableFile(
-    const std::string& path) {
+    const std::string& path, mode_t /*mode*/) {
   absl::MutexLock lock(&mu_);
   if (absl::Status s = BeginOp("create", path); !s.ok()) return s;
   const std::string dir = Parent(path);

@@ -68,8 +68,10 @@ class FakeFileSystem final : public FileSystem {
   std::vector<std::string> Paths() const;
 
   // FileSystem.
-  absl::StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(
-      const std::string& path) override;
+  // Modes are not modelled: the file is created as PosixFileSystem would,
+  // without permissions to check.
+  absl::StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path,
+                                                                mode_t mode) override;
   absl::Status Rename(const std::string& from, const std::string& to) override;
   absl::Status SyncDir(const std::string& dir) override;
   absl::StatusOr<std::string> ReadFile(const std::string& path, size_t max_bytes) override;
