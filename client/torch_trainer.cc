@@ -65,7 +65,8 @@ absl::StatusOr<MetricSums> EvaluateBatches(TorchModel& model, const Objective& o
 
 class TorchTrainer final : public Trainer {
  public:
-  explicit TorchTrainer(const TorchTrainerOptions& options) : keep_models_(options.keep_models) {
+  explicit TorchTrainer(const TorchTrainerOptions& options)
+      : keep_models_(options.keep_models), clock_(options.clock) {
     torch::set_num_threads(std::max(1, options.threads));
   }
 
@@ -179,7 +180,7 @@ class TorchTrainer final : public Trainer {
   absl::Status RunSgd(TorchModel& model, const protocol::Task& task, const Dataset& data,
                       const StopPredicate& should_stop, TrainOutcome* out) {
     const protocol::TrainingConfig& cfg = task.config;
-    const absl::Time start = absl::Now();
+    const absl::Time start = clock_->Now();
     int64_t n = data.size();
     if (cfg.max_examples > 0) n = std::min<int64_t>(n, cfg.max_examples);
     // The whole local set as tensors for this task only: nothing training-sized
@@ -297,7 +298,7 @@ class TorchTrainer final : public Trainer {
     const EvalResult train = Summarize(sums, task.model.task);
     out->metrics.loss = static_cast<float>(train.loss);
     out->metrics.accuracy = static_cast<float>(train.accuracy);
-    out->metrics.train_seconds = static_cast<float>(absl::ToDoubleSeconds(absl::Now() - start));
+    out->metrics.train_seconds = static_cast<float>(absl::ToDoubleSeconds(clock_->Now() - start));
     return absl::OkStatus();
   }
 
@@ -308,6 +309,7 @@ class TorchTrainer final : public Trainer {
   }
 
   const bool keep_models_;
+  Clock* const clock_;  // not owned
   // Architecture id -> bytes, as first received. No tensors.
   std::map<std::string, std::string> architectures_;
   // keep_models only: architecture id -> the model of the last task.

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "base/clock.h"
 #include "data/dataset.h"
 #include "client/device_privacy.h"
 #include "protocol/messages.h"
@@ -83,6 +84,9 @@ struct TorchTrainerOptions {
   // otherwise rebuild the model, and for TorchScript reparse its archive,
   // for every task. A device keeps nothing between tasks (false).
   bool keep_models = false;
+  // What TrainOutcome::metrics.train_seconds is measured with; must outlive
+  // the trainer.
+  Clock* clock = Clock::Real();
 };
 std::unique_ptr<Trainer> MakeTorchTrainer(const TorchTrainerOptions& options = {});
 

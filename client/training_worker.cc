@@ -26,36 +26,32 @@ void TrainingWorker::Start() {
 void TrainingWorker::Stop() {
   stopping_.store(true);
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     exit_ = true;
   }
-  cv_.notify_all();
   if (thread_.joinable()) thread_.join();
 }
 
 void TrainingWorker::Submit(size_t client, protocol::Task task) {
   Want(client, task.round);
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    jobs_.push_back(Job{client, std::move(task)});
-  }
-  cv_.notify_all();
+  absl::MutexLock lock(&mu_);
+  jobs_.push_back(Job{client, std::move(task)});
 }
 
 std::deque<TrainingResult> TrainingWorker::TakeResults() {
   std::deque<TrainingResult> done;
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   done.swap(results_);
   return done;
 }
 
 absl::Status TrainingWorker::fatal() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return fatal_;
 }
 
 std::vector<std::string> TrainingWorker::CachedArchitectures() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return cached_;
 }
 
@@ -63,7 +59,7 @@ void TrainingWorker::Loop() {
   absl::StatusOr<std::unique_ptr<Trainer>> trainer = factory_();
   if (!trainer.ok()) {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       fatal_ = absl::Status(trainer.status().code(),
                             absl::StrCat("cannot build the trainer: ", trainer.status().message()));
     }
@@ -78,8 +74,8 @@ void TrainingWorker::Loop() {
   while (true) {
     Job job;
     {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return exit_ || !jobs_.empty(); });
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(this, &TrainingWorker::HasWorkOrExit));
       if (exit_) return;
       job = std::move(jobs_.front());
       jobs_.pop_front();
@@ -93,7 +89,7 @@ void TrainingWorker::Loop() {
     r.status = RunJob(slots_[job.client], job, &r.outcome);
     r.busy = clock_->Now() - started;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       cached_ = trainer_->CachedArchitectures();
       results_.push_back(std::move(r));
     }

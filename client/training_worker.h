@@ -11,12 +11,10 @@
 // or the client re-registered. No torch and no sockets here.
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -24,6 +22,8 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "base/clock.h"
 #include "data/dataset.h"
 #include "client/local_state_store.h"
@@ -117,6 +117,9 @@ class TrainingWorker {
   };
 
   void Loop();
+  bool HasWorkOrExit() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return exit_ || !jobs_.empty();
+  }
   absl::Status EnsureData(Slot& slot);
   absl::Status EnsureEvalData(Slot& slot);
   // Runs `job` for `slot`: trains, or evaluates when the task says so.
@@ -135,13 +138,13 @@ class TrainingWorker {
   std::atomic<bool> stopping_{false};
   std::thread thread_;
 
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Job> jobs_;                 // guarded by mu_
-  std::deque<TrainingResult> results_;   // guarded by mu_
-  std::vector<std::string> cached_;      // guarded by mu_
-  absl::Status fatal_;                   // guarded by mu_
-  bool exit_ = false;                    // guarded by mu_
+  // Between the I/O thread (Submit, TakeResults, ...) and the training thread.
+  mutable absl::Mutex mu_;
+  std::deque<Job> jobs_ ABSL_GUARDED_BY(mu_);
+  std::deque<TrainingResult> results_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> cached_ ABSL_GUARDED_BY(mu_);
+  absl::Status fatal_ ABSL_GUARDED_BY(mu_);
+  bool exit_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace fedge::client
