@@ -25,7 +25,7 @@
 #include "base/file_util.h"
 #include "base/status_macros.h"
 #include "data/idx.h"
-#include "client/model_export.h"
+#include "libtorch/model_export.h"
 #include "client/model_file.h"
 #include "client/trainer.h"
 

@@ -26,7 +26,7 @@ absl::StatusOr<std::unique_ptr<Trainer>> LoadTorchTrainer(
     const TorchTrainerOptions& options, const std::vector<std::string>& first_dirs = {});
 
 // Offline inference with a model, built inside the module (a Predictor,
-// client/model_export.h, behind an interface so no LibTorch symbol crosses
+// libtorch/model_export.h, behind an interface so no LibTorch symbol crosses
 // the module boundary). Thread-safe as Predictor is.
 class PluginPredictor {
  public:

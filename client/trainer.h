@@ -37,7 +37,7 @@ struct TrainOutcome {
 };
 
 // Server-side (or on-device) evaluation of a set of weights.
-// Metrics as client/objective.h defines them.
+// Metrics as libtorch/objective.h defines them.
 struct EvalResult {
   double loss = 0;
   bool has_accuracy = true;  // class, binary, multi-label targets

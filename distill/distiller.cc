@@ -11,8 +11,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "base/status_macros.h"
-#include "client/objective.h"
-#include "client/torch_model.h"
+#include "libtorch/objective.h"
+#include "libtorch/torch_model.h"
 #include "distill/distillation_loss.h"
 
 namespace fedge::distill {

@@ -8,7 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "base/file_util.h"
 #include "base/status_macros.h"
-#include "client/model_export.h"
+#include "libtorch/model_export.h"
 
 namespace fedge::distill {
 namespace {

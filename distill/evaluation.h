@@ -2,13 +2,13 @@
 #define FEDGE_DISTILL_EVALUATION_H_
 
 // Teacher and student side by side, measured as a device runs them
-// (client::Predictor, client/predictor_eval.h): test accuracy, sizes, and
+// (client::Predictor, libtorch/predictor_eval.h): test accuracy, sizes, and
 // latency per example at batch 1 and 64. No torch.
 
 #include <string>
 
 #include "absl/status/status.h"
-#include "client/predictor_eval.h"
+#include "libtorch/predictor_eval.h"
 #include "protocol/model_payload.h"
 
 namespace fedge::distill {

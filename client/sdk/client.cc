@@ -25,7 +25,7 @@
 #include "base/log.h"
 #include "client/client_host.h"
 #include "client/model_store.h"
-#include "client/model_export.h"
+#include "libtorch/model_export.h"
 #include "client/sdk/device_data.h"
 #include "client/sdk/device_state.h"
 #include "client/sdk/status_map.h"

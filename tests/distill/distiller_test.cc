@@ -13,7 +13,7 @@
 #include <torch/script.h>
 #include <torch/torch.h>
 
-#include "client/torch_model.h"
+#include "libtorch/torch_model.h"
 #include "client/trainer.h"
 #include "data/source.h"
 #include "tests/testing/status_matchers.h"

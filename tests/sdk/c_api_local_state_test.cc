@@ -22,7 +22,7 @@
 #include "base/file_system.h"
 #include "client/local_state.h"
 #include "client/local_state_store.h"
-#include "client/model_export.h"
+#include "libtorch/model_export.h"
 #include "client/trainer.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/coordinator_server.h"

@@ -1,8 +1,8 @@
-// Losses and metrics beyond class labels (client/objective.h), on the
+// Losses and metrics beyond class labels (libtorch/objective.h), on the
 // built-in mlp (784 inputs, 10 outputs) read as other tasks, against the
 // formulas computed here independently of LibTorch's loss functions.
 
-#include "client/objective.h"
+#include "libtorch/objective.h"
 
 #include <cmath>
 #include <random>
@@ -10,7 +10,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "client/torch_model.h"
+#include "libtorch/torch_model.h"
 #include "client/trainer.h"
 #include "tests/testing/status_matchers.h"
 

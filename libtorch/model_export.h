@@ -1,5 +1,5 @@
-#ifndef FEDGE_CLIENT_MODEL_EXPORT_H_
-#define FEDGE_CLIENT_MODEL_EXPORT_H_
+#ifndef FEDGE_LIBTORCH_MODEL_EXPORT_H_
+#define FEDGE_LIBTORCH_MODEL_EXPORT_H_
 
 // Deployment of a global model (no torch in this header; the implementation
 // is in fedge_torch). docs/inference.md shows how to use the files.
@@ -151,4 +151,4 @@ inline int64_t OutputSize(const protocol::TaskSpec& task) {
 
 }  // namespace fedge::client
 
-#endif  // FEDGE_CLIENT_MODEL_EXPORT_H_
+#endif  // FEDGE_LIBTORCH_MODEL_EXPORT_H_

@@ -1,5 +1,5 @@
-#ifndef FEDGE_CLIENT_MODEL_EXPORT_INTERNAL_H_
-#define FEDGE_CLIENT_MODEL_EXPORT_INTERNAL_H_
+#ifndef FEDGE_LIBTORCH_MODEL_EXPORT_INTERNAL_H_
+#define FEDGE_LIBTORCH_MODEL_EXPORT_INTERNAL_H_
 
 // Shared by model_export.cc and predictor.cc (no torch here).
 
@@ -41,4 +41,4 @@ absl::StatusOr<ExportInfo> ParseExportInfo(absl::string_view record);
 
 }  // namespace fedge::client
 
-#endif  // FEDGE_CLIENT_MODEL_EXPORT_INTERNAL_H_
+#endif  // FEDGE_LIBTORCH_MODEL_EXPORT_INTERNAL_H_

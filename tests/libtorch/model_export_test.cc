@@ -1,5 +1,5 @@
 #include "data/source.h"
-#include "client/model_export.h"
+#include "libtorch/model_export.h"
 
 #include <algorithm>
 #include <cmath>
@@ -15,7 +15,7 @@
 #include "base/file_util.h"
 #include "client/architecture.h"
 #include "client/model_file.h"
-#include "client/torch_model.h"
+#include "libtorch/torch_model.h"
 #include "client/trainer.h"
 #include "tests/testing/idx_writer.h"
 #include "tests/testing/status_matchers.h"

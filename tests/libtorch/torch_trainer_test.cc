@@ -6,7 +6,7 @@
 
 #include "base/file_util.h"
 #include "client/architecture.h"
-#include "client/torch_model.h"
+#include "libtorch/torch_model.h"
 #include "client/trainer.h"
 #include "compression/pruning.h"
 #include "data/source.h"

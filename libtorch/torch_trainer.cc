@@ -15,8 +15,8 @@
 #include "aggregation/norm_bound.h"
 #include "base/status_macros.h"
 #include "client/attack.h"
-#include "client/objective.h"
-#include "client/torch_model.h"
+#include "libtorch/objective.h"
+#include "libtorch/torch_model.h"
 #include "compression/pruning.h"
 #include "client/trainer.h"
 

@@ -1,6 +1,6 @@
-#include "client/torch_model.h"
+#include "libtorch/torch_model.h"
 
-#include "client/objective.h"
+#include "libtorch/objective.h"
 
 #include <dlfcn.h>
 

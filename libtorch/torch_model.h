@@ -1,12 +1,12 @@
-#ifndef FEDGE_CLIENT_TORCH_MODEL_H_
-#define FEDGE_CLIENT_TORCH_MODEL_H_
+#ifndef FEDGE_LIBTORCH_TORCH_MODEL_H_
+#define FEDGE_LIBTORCH_TORCH_MODEL_H_
 
 // A LibTorch model (built-in module or TorchScript) seen as an ordered list of
 // named float32 parameters, which is what the protocol's manifest describes.
 // Includes torch: only training and evaluation code includes this header.
 //
 // Inputs are [N, *task.input_shape] float tensors (protocol/task_spec.h); the
-// outputs are what the task's target wants (client/objective.h). The
+// outputs are what the task's target wants (libtorch/objective.h). The
 // built-ins take [N, 1, 28, 28] images and return [N, 10] logits.
 // Parameters and buffers are federated: the manifest lists the parameters
 // first, then the buffers (BatchNorm running statistics as kBuffer, its
@@ -105,4 +105,4 @@ void SetTorchThreads(int threads);
 
 }  // namespace fedge::client
 
-#endif  // FEDGE_CLIENT_TORCH_MODEL_H_
+#endif  // FEDGE_LIBTORCH_TORCH_MODEL_H_

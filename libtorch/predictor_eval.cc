@@ -1,4 +1,4 @@
-#include "client/predictor_eval.h"
+#include "libtorch/predictor_eval.h"
 
 #include <algorithm>
 

@@ -1,5 +1,5 @@
-#ifndef FEDGE_CLIENT_OBJECTIVE_H_
-#define FEDGE_CLIENT_OBJECTIVE_H_
+#ifndef FEDGE_LIBTORCH_OBJECTIVE_H_
+#define FEDGE_LIBTORCH_OBJECTIVE_H_
 
 // What training minimises and evaluation reports, from a model's task
 // (protocol/task_spec.h): the data as tensors, the loss, the metrics, and the
@@ -17,7 +17,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "client/torch_model.h"
+#include "libtorch/torch_model.h"
 #include "client/trainer.h"
 #include "data/dataset.h"
 #include "protocol/task_spec.h"
@@ -74,4 +74,4 @@ absl::Status CheckModelFitsTask(TorchModel& model, const protocol::TaskSpec& tas
 
 }  // namespace fedge::client
 
-#endif  // FEDGE_CLIENT_OBJECTIVE_H_
+#endif  // FEDGE_LIBTORCH_OBJECTIVE_H_

@@ -1,6 +1,6 @@
 // The symbols libfedge_torch_plugin.so exports (see torch_plugin.h).
 
-#include "client/model_export.h"
+#include "libtorch/model_export.h"
 #include "client/torch_plugin.h"
 #include "client/trainer.h"
 

@@ -1,5 +1,5 @@
 // Predictor: offline inference with an exported TorchScript file or a model
-// payload, for the model's task (client/model_export.h).
+// payload, for the model's task (libtorch/model_export.h).
 
 #include <algorithm>
 #include <cstring>
@@ -13,10 +13,10 @@
 #include "absl/synchronization/mutex.h"
 #include "base/file_util.h"
 #include "base/status_macros.h"
-#include "client/model_export.h"
-#include "client/model_export_internal.h"
-#include "client/objective.h"
-#include "client/torch_model.h"
+#include "libtorch/model_export.h"
+#include "libtorch/model_export_internal.h"
+#include "libtorch/objective.h"
+#include "libtorch/torch_model.h"
 
 namespace fedge::client {
 namespace {

@@ -22,9 +22,9 @@
 #include "base/status_macros.h"
 #include "data/source.h"
 #include "data/task_flags.h"
-#include "client/model_export.h"
+#include "libtorch/model_export.h"
 #include "client/model_file.h"
-#include "client/predictor_eval.h"
+#include "libtorch/predictor_eval.h"
 #include "client/trainer.h"
 
 ABSL_FLAG(std::string, model_file, "",

@@ -4,7 +4,7 @@
 // variant stores each Linear layer as LibTorch's packed quantized weights
 // (`quantized::linear_prepack`) and calls `quantized::linear_dynamic`.
 
-#include "client/model_export.h"
+#include "libtorch/model_export.h"
 
 #include <functional>
 #include <limits>
@@ -25,8 +25,8 @@
 #include "base/file_util.h"
 #include "base/status_macros.h"
 #include "client/architecture.h"
-#include "client/model_export_internal.h"
-#include "client/torch_model.h"
+#include "libtorch/model_export_internal.h"
+#include "libtorch/torch_model.h"
 
 namespace fedge::client {
 namespace {

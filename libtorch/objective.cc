@@ -1,4 +1,4 @@
-#include "client/objective.h"
+#include "libtorch/objective.h"
 
 #include <vector>
 

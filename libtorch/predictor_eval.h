@@ -1,8 +1,8 @@
-#ifndef FEDGE_CLIENT_PREDICTOR_EVAL_H_
-#define FEDGE_CLIENT_PREDICTOR_EVAL_H_
+#ifndef FEDGE_LIBTORCH_PREDICTOR_EVAL_H_
+#define FEDGE_LIBTORCH_PREDICTOR_EVAL_H_
 
 // Measuring deployed models the way a device runs them, through Predictor
-// (client/model_export.h): a classifier's test accuracy and the latency per
+// (libtorch/model_export.h): a classifier's test accuracy and the latency per
 // example. Shared by the tools that report these figures (fedge-export,
 // fedge-distill). No torch here.
 
@@ -12,7 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
-#include "client/model_export.h"
+#include "libtorch/model_export.h"
 
 namespace fedge::client {
 
@@ -54,4 +54,4 @@ absl::StatusOr<std::vector<double>> PerExampleLatencyUs(const std::vector<Predic
 
 }  // namespace fedge::client
 
-#endif  // FEDGE_CLIENT_PREDICTOR_EVAL_H_
+#endif  // FEDGE_LIBTORCH_PREDICTOR_EVAL_H_
