@@ -29,16 +29,15 @@ const std::string& ReportPrinter::MetricsLine(const RoundReport& report) {
   return line_;
 }
 
-void ReportPrinter::OnRoundEnd(const RoundReport& r) {
-  if (!path_.empty()) {
-    absl::Status s = AppendLine(path_, MetricsLine(r));
-    if (!s.ok()) FEDGE_LOG(kError, "cannot write metrics: %s", s.ToString());
-    ++lines_;
-  }
-  if (quiet_) return;
+std::string RoundLine(const RoundReport& r, uint64_t rounds) {
   std::string line;
   if (r.completed) {
-    line = absl::StrFormat("round %3d/%d  clients %3d  ", r.round, rounds_, r.aggregated);
+    // Round ids count failed rounds too; the model version counts the
+    // completed ones. "round 5/4" would read as a bug.
+    line = r.round == r.model_version
+               ? absl::StrFormat("round %3d/%d  ", r.round, rounds)
+               : absl::StrFormat("round %3d (%d/%d completed)  ", r.round, r.model_version, rounds);
+    absl::StrAppendFormat(&line, "clients %3d  ", r.aggregated);
     if (r.evaluated && r.eval.has_accuracy) {
       absl::StrAppendFormat(&line, "test_acc %.4f  test_loss %.4f  ", r.eval.accuracy,
                             r.eval.loss);
@@ -64,6 +63,17 @@ void ReportPrinter::OnRoundEnd(const RoundReport& r) {
   } else {
     line = absl::StrFormat("round %3d FAILED after %.2fs: %s", r.round, r.seconds, r.failure);
   }
+  return line;
+}
+
+void ReportPrinter::OnRoundEnd(const RoundReport& r) {
+  if (!path_.empty()) {
+    absl::Status s = AppendLine(path_, MetricsLine(r));
+    if (!s.ok()) FEDGE_LOG(kError, "cannot write metrics: %s", s.ToString());
+    ++lines_;
+  }
+  if (quiet_) return;
+  const std::string line = RoundLine(r, rounds_);
   std::printf("%s%s\n", erase_progress_ ? "\r\033[K" : "", line.c_str());
   std::fflush(stdout);
 }
@@ -71,13 +81,13 @@ void ReportPrinter::OnRoundEnd(const RoundReport& r) {
 void ProgressLine::OnLoop(Coordinator& c, absl::Time now) {
   std::string text;
   if (c.phase() == Coordinator::Phase::kTraining) {
-    text = absl::StrFormat("round %3d/%d  %d/%d updates in  %.0fs, deadline in %.0fs", c.round(),
-                           rounds_, c.inputs_accepted(), c.cohort_size(),
+    text = absl::StrFormat("round %3d/%d  %d/%d updates in  %.0fs, deadline in %.0fs",
+                           c.completed_rounds() + 1, rounds_, c.inputs_accepted(), c.cohort_size(),
                            absl::ToDoubleSeconds(now - c.round_start()),
                            std::max(0.0, absl::ToDoubleSeconds(c.round_deadline() - now)));
   } else if (c.phase() == Coordinator::Phase::kServerEvaluating ||
              c.phase() == Coordinator::Phase::kEvaluating) {
-    text = absl::StrFormat("round %3d/%d  evaluating", c.round(), rounds_);
+    text = absl::StrFormat("round %3d/%d  evaluating", c.completed_rounds() + 1, rounds_);
   } else if (c.paused() && c.phase() == Coordinator::Phase::kWaitingForClients) {
     text = absl::StrFormat("paused after round %d (fedge-ctl resume)", c.round());
   }

@@ -22,6 +22,10 @@
 
 namespace fedge::coordinator {
 
+// The round's line on stdout: "round   3/10  clients  10  test_acc ..." (or,
+// once rounds failed, "round   5 (4/10 completed)  ..."), or why it failed.
+std::string RoundLine(const RoundReport& report, uint64_t rounds);
+
 // Appends a JSON line per round to `metrics_path` (if not empty) and prints a
 // line per round on stdout (unless `quiet`).
 class ReportPrinter final : public RoundObserver {

@@ -70,8 +70,13 @@ absl::StatusOr<httplib::Result> Request(const Target& t, const std::string& meth
   httplib::Result r = method == "POST" ? client.Post(path.c_str(), headers, "", "text/plain")
                                        : client.Get(path.c_str(), headers);
   if (!r) {
-    return absl::UnavailableError(absl::StrCat("cannot reach ", t.base, path, ": ",
-                                               httplib::to_string(r.error()),
+    const httplib::Error e = r.error();
+    const std::string why = e == httplib::Error::Connection ? "could not connect"
+                            : e == httplib::Error::Read
+                                ? absl::StrCat("no answer within --timeout=",
+                                               absl::FormatDuration(absl::GetFlag(FLAGS_timeout)))
+                                : httplib::to_string(e);
+    return absl::UnavailableError(absl::StrCat("cannot reach ", t.base, path, ": ", why,
                                                " (is the coordinator running with "
                                                "--http_listen?)"));
   }

@@ -100,6 +100,21 @@ TEST(RoundOutputsTest, BackdoorSuccessIsWrittenOnlyWhenMeasured) {
                         "\"backdoor_success\":0.875000"));
 }
 
+TEST(RoundOutputsTest, RoundLineCountsCompletedRoundsOnceSomeFailed) {
+  RoundReport r;
+  r.round = 3;
+  r.model_version = 3;
+  r.completed = true;
+  r.aggregated = 10;
+  EXPECT_THAT(RoundLine(r, 10), ::testing::StartsWith("round   3/10  clients  10  "));
+  r.round = 5;  // rounds 2 and 4 failed
+  EXPECT_THAT(RoundLine(r, 10),
+              ::testing::StartsWith("round   5 (3/10 completed)  clients  10  "));
+  r.completed = false;
+  r.failure = "deadline passed";
+  EXPECT_EQ(RoundLine(r, 10), "round   5 FAILED after 0.00s: deadline passed");
+}
+
 TEST(CoordinatorFaultPlanTest, ParsesEachFaultAndRefusesTheRest) {
   absl::StatusOr<CoordinatorFaultPlan> none = ParseCoordinatorFaultPlan("");
   ASSERT_THAT(none, IsOk());
