@@ -1,19 +1,20 @@
 #ifndef FEDGE_CLIENT_CLIENT_HOST_H_
 #define FEDGE_CLIENT_CLIENT_HOST_H_
 
-// Runs one or more logical clients in one process. Each logical client has its
-// own DEALER socket (its own identity towards the coordinator) and its own
-// data; they share one Trainer and one training thread, since a device or a
-// simulation process has few cores and training is the bottleneck.
+// Runs one or more logical clients in one process: the thin runner around
+// their sans-I/O protocol state machines (client_session.h). The logical
+// clients share one Trainer and one training thread (training_worker.h),
+// since a device or a simulation process has few cores and training is the
+// bottleneck.
 //
-// Per logical client the protocol is an explicit state machine:
-//   kRegistering --Welcome--> kIdle --Task--> kTraining --(Update sent)--> kIdle
-//   any --Shutdown--> kDone
-//   any --Error(NOT_REGISTERED) or coordinator silent--> kRegistering (a new
-//     socket after a jittered exponential backoff).
-//   any --Error(NOT_ENROLLED)--> Run fails (PermissionDenied): this device's
-//     key is not enrolled for the client id.
-// Training runs on one thread for all logical clients (training_worker.h).
+// Connections. By default each logical client has its own DEALER socket, as
+// a device does. With `multiplex` (simulations) the process opens one
+// connection and each logical client talks on a channel of it, named by its
+// client id (protocol/wire.h): one socket, one CURVE handshake and one
+// descriptor whatever the number of clients, which is what lets one machine
+// host 10,000. The coordinator sees each channel as a peer of its own; the
+// messages, signatures and SecAgg are the same. A NOT_ENROLLED refusal makes
+// Run fail (PermissionDenied): this device's key is not enrolled for the id.
 //
 // Check-in mode (`stop_after_tasks` > 0, the SDK's run-once): the Hello says
 // so (kCapCheckIn) and names the newest model the device holds; the
@@ -46,6 +47,7 @@
 #include "absl/time/time.h"
 #include "base/clock.h"
 #include "data/dataset.h"
+#include "client/client_session.h"
 #include "client/device_profile.h"
 #include "client/trainer.h"
 #include "client/training_worker.h"
@@ -54,9 +56,6 @@
 #include "protocol/wire.h"
 
 namespace fedge::client {
-
-// Unanswered Hellos re-sent on one connection before a client reconnects.
-inline constexpr int kHelloResends = 3;
 
 struct ClientHostOptions {
   std::string coordinator_endpoint;
@@ -77,6 +76,9 @@ struct ClientHostOptions {
   absl::Duration give_up_after = absl::ZeroDuration();
   protocol::DecodeLimits limits;
   uint64_t seed = 0;  // for backoff jitter, and the device profiles' coins
+  // One connection for all the logical clients, a channel each (above);
+  // the process's key must then be enrolled for all their ids.
+  bool multiplex = false;
   // This device's CURVE keys and the pinned coordinator key; null: plain TCP
   // (--insecure).
   std::shared_ptr<const protocol::CurveClientKeys> curve;

@@ -43,9 +43,16 @@ absl::Status CoordinatorLink::Open() {
   cfg.max_frame_bytes = options_.max_frame_bytes;
   cfg.reconnect_interval = options_.reconnect_interval;
   cfg.reconnect_interval_max = options_.reconnect_interval_max;
-  cfg.routing_id = absl::StrCat("client-", client_id_);
+  cfg.routing_id = options_.routing_id.empty() ? absl::StrCat("client-", client_id_)
+                                               : options_.routing_id;
   cfg.curve_client = options_.curve;
   FEDGE_RETURN_IF_ERROR(protocol::ConfigureSocket(socket_, cfg));
+  if (!options_.routing_id.empty()) {
+    // A shared connection queues for all the process's clients (see the
+    // coordinator's side, coordinator_server.cc).
+    socket_.set(zmq::sockopt::sndhwm, protocol::kConnectionQueueMessages);
+    socket_.set(zmq::sockopt::rcvhwm, protocol::kConnectionQueueMessages);
+  }
   FEDGE_ASSIGN_OR_RETURN(monitor_, protocol::HandshakeMonitor::Start(*ctx_, socket_));
   return protocol::Connect(socket_, options_.endpoint);
 }
@@ -61,6 +68,15 @@ bool CoordinatorLink::Send(const std::string& frame) {
   absl::Status s = protocol::SendFrame(socket_, protocol::ToMessage(frame));
   if (!s.ok()) {
     FEDGE_LOG(kDebug, "client %d: send failed: %s", client_id_, s.ToString());
+    return false;
+  }
+  return true;
+}
+
+bool CoordinatorLink::SendOn(const std::string& channel, const std::string& frame) {
+  absl::Status s = protocol::SendOnChannel(socket_, channel, protocol::ToMessage(frame));
+  if (!s.ok()) {
+    FEDGE_LOG(kDebug, "client %s: send failed: %s", channel, s.ToString());
     return false;
   }
   return true;

@@ -47,6 +47,8 @@ class CoordinatorLink {
     absl::Duration reconnect_interval = absl::Milliseconds(100);
     absl::Duration reconnect_interval_max = absl::Seconds(5);
     std::shared_ptr<const protocol::CurveClientKeys> curve;  // null: plain TCP
+    // The socket's routing id; empty: "client-<client_id>".
+    std::string routing_id;
   };
 
   // `ctx` must outlive the link.
@@ -61,6 +63,8 @@ class CoordinatorLink {
 
   // Queues `frame`; false (logged at debug) if it could not be.
   bool Send(const std::string& frame);
+  // The same on a channel of a shared connection (protocol/wire.h).
+  bool SendOn(const std::string& channel, const std::string& frame);
   zmq::socket_t& socket() { return socket_; }
   // The monitor's event socket, to poll beside socket().
   zmq::socket_t& handshake_events() { return monitor_->events(); }

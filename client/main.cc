@@ -58,6 +58,11 @@ ABSL_FLAG(std::string, partition_file, "",
           "indices (line N is client N). Empty: every client uses the whole training set");
 ABSL_FLAG(std::string, client_ids, "0",
           "Logical clients to host in this process: comma-separated ids or ranges (0-4,7)");
+ABSL_FLAG(bool, multiplex, false,
+          "One connection for all --client_ids, each client talking on a channel of it: one "
+          "socket and one CURVE handshake per process instead of one per client (simulations "
+          "hosting thousands of clients). The --key_file's key must be enrolled for every id. "
+          "Off: one connection per client, as devices do");
 ABSL_FLAG(int, threads, 1, "LibTorch intra-op threads for training");
 ABSL_FLAG(absl::Duration, give_up_after, absl::ZeroDuration(),
           "Exit with an error when the coordinator has been silent this long; 0 = never");
@@ -375,6 +380,7 @@ absl::Status Run(const Security& security) {
   opts.give_up_after = absl::GetFlag(FLAGS_give_up_after);
   opts.coordinator_timeout = absl::GetFlag(FLAGS_coordinator_timeout);
   opts.seed = absl::GetFlag(FLAGS_seed);
+  opts.multiplex = absl::GetFlag(FLAGS_multiplex);
   opts.curve = security.curve;
   opts.model_verifier = security.verifier;
   client::TorchTrainerOptions topts;

@@ -3,11 +3,11 @@
 #include <algorithm>
 #include <cmath>
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "aggregation/kernels.h"
 #include "base/log.h"
 #include "protocol/envelope.h"
+#include "protocol/peer_address.h"
 
 namespace fedge::coordinator {
 
@@ -118,8 +118,8 @@ void Coordinator::Refuse(const std::string& peer, ErrorCode code, uint64_t round
     refusal_logs_suppressed_ = 0;
   }
   if (refusal_logs_in_window_++ < kRefusalLogsPerSecond) {
-    FEDGE_LOG(kWarning, "refused a message from %s (%s, round %d): %s", absl::CHexEscape(peer),
-              protocol::ErrorCodeName(code), round, why);
+    FEDGE_LOG(kWarning, "refused a message from %s (%s, round %d): %s",
+              protocol::DescribePeer(peer), protocol::ErrorCodeName(code), round, why);
   } else {
     ++refusal_logs_suppressed_;
   }
@@ -134,7 +134,7 @@ void Coordinator::SendTo(const std::string& peer, std::shared_ptr<const std::str
   const size_t size = frame->size();
   absl::Status s = outbox_->Send(peer, std::move(frame));
   if (!s.ok()) {
-    FEDGE_LOG(kDebug, "send to %s failed: %s", absl::CHexEscape(peer), s.ToString());
+    FEDGE_LOG(kDebug, "send to %s failed: %s", protocol::DescribePeer(peer), s.ToString());
     DropFromRound(peer, "unreachable");
     return;
   }
@@ -187,7 +187,7 @@ void Coordinator::Handle(const std::string& peer, protocol::Hello& m, absl::Time
   r.has_model = m.has_model;
   r.model_version = m.model_version;
   FEDGE_LOG(kDebug, "client %d registered (%d examples) as %s", m.client_id, m.num_examples,
-            absl::CHexEscape(peer));
+            protocol::DescribePeer(peer));
   protocol::Welcome w;
   w.client_id = m.client_id;
   w.heartbeat_interval_ms =
@@ -321,7 +321,7 @@ void Coordinator::OnTick(absl::Time now) {
   unregistered_rate_limiter_.PruneFull(now);
   const absl::Time cutoff = now - config_.heartbeat_interval * config_.missed_heartbeats;
   for (const std::string& peer : registry_.ExpireSilentSince(cutoff)) {
-    FEDGE_LOG(kInfo, "client at %s went silent; dropped", absl::CHexEscape(peer));
+    FEDGE_LOG(kInfo, "client at %s went silent; dropped", protocol::DescribePeer(peer));
     ++stats_.clients_dropped;
     DropFromRound(peer, "silent");
   }

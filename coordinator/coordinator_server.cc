@@ -68,6 +68,13 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Create(
   }
   server->router_ = zmq::socket_t(server->ctx_, zmq::socket_type::router);
   FEDGE_RETURN_IF_ERROR(protocol::ConfigureSocket(server->router_, cfg));
+  // ZeroMQ's default of 1,000 queued messages per connection is per process,
+  // not per client, once a process's clients share one connection (channels,
+  // protocol/wire.h): 1,000 tasks or Shutdowns to one process in a burst
+  // would be dropped silently. Frames are shared, not copied, so a deeper
+  // queue costs little memory.
+  server->router_.set(zmq::sockopt::sndhwm, protocol::kConnectionQueueMessages);
+  server->router_.set(zmq::sockopt::rcvhwm, protocol::kConnectionQueueMessages);
   if (security.has_value()) {
     FEDGE_ASSIGN_OR_RETURN(server->monitor_,
                            protocol::HandshakeMonitor::Start(server->ctx_, server->router_));

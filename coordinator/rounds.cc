@@ -7,13 +7,13 @@
 #include <random>
 #include <set>
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "aggregation/kernels.h"
 #include "base/log.h"
 #include "base/status_macros.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/plain_round.h"
+#include "protocol/peer_address.h"
 
 namespace fedge::coordinator {
 
@@ -194,7 +194,7 @@ void Coordinator::DropFromRound(const std::string& peer, const char* why) {
     open_round_->Drop(peer);
     ++report_.dropped;
     FEDGE_LOG(kInfo, "round %d: client at %s dropped from the cohort (%s)", round_,
-              absl::CHexEscape(peer), why);
+              protocol::DescribePeer(peer), why);
   }
 }
 

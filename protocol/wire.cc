@@ -1,14 +1,35 @@
 #include "protocol/wire.h"
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 
 namespace fedge::protocol {
 namespace {
 absl::Status ZmqError(absl::string_view what, const zmq::error_t& e) {
   return absl::UnavailableError(absl::StrCat(what, ": ", e.what()));
+}
+
+zmq::const_buffer Buffer(absl::string_view bytes) {
+  return zmq::const_buffer(bytes.data(), bytes.size());
+}
+
+// Receives the rest of a multipart message whose last part so far had
+// `more` set, keeping parts in `kept[*count..]` while there is room and
+// dropping the others. The rest of a multipart message is already queued
+// (ZeroMQ delivers messages whole), so this cannot block.
+template <size_t N>
+void ReceiveRest(zmq::socket_t& socket, bool more, std::array<zmq::message_t, N>& kept,
+                 size_t* count) {
+  while (more) {
+    zmq::message_t part;
+    if (!socket.recv(part, zmq::recv_flags::none)) break;
+    more = part.more();
+    if (*count < N) kept[(*count)++] = std::move(part);
+  }
 }
 }  // namespace
 
@@ -83,28 +104,33 @@ absl::Status Connect(zmq::socket_t& socket, const std::string& endpoint) {
 
 absl::StatusOr<std::optional<RoutedFrame>> ReceiveRouted(zmq::socket_t& router) {
   try {
-    zmq::message_t id;
-    if (!router.recv(id, zmq::recv_flags::dontwait)) return std::nullopt;
-    RoutedFrame out;
-    out.peer.assign(static_cast<const char*>(id.data()), id.size());
-    bool first = true;
-    bool well_formed = true;
-    while (router.get(zmq::sockopt::rcvmore)) {
-      zmq::message_t part;
-      // The rest of a multipart message is already queued; this cannot block.
-      if (!router.recv(part, zmq::recv_flags::none)) break;
-      if (first) {
-        // Metadata travels with each data frame, not the routing id ROUTER
-        // prepends.
-        if (const char* uid = zmq_msg_gets(part.handle(), "User-Id")) out.user_id = uid;
-        out.frame = std::move(part);
-        first = false;
-      } else {
-        well_formed = false;
+    // Enough parts to tell [rid][frame] and [rid][channel][frame] from a
+    // longer message; ReceiveRest drops the rest.
+    std::array<zmq::message_t, 4> parts;
+    // A message whose routing id cannot be encoded is dropped and the next
+    // one read; each pass consumes a message, so this ends.
+    for (;;) {
+      if (!router.recv(parts[0], zmq::recv_flags::dontwait)) return std::nullopt;
+      size_t count = 1;
+      ReceiveRest(router, parts[0].more(), parts, &count);
+      std::array<absl::string_view, 4> views;
+      for (size_t i = 0; i < count; ++i) views[i] = View(parts[i]);
+      absl::StatusOr<RoutedParts> parsed =
+          ParseRoutedParts(absl::MakeConstSpan(views.data(), count));
+      if (!parsed.ok()) {
+        for (size_t i = 0; i < count; ++i) parts[i].rebuild();
+        continue;
       }
+      RoutedFrame out;
+      out.peer = std::move(parsed->peer);
+      // Metadata travels with each data part, not the routing id ROUTER
+      // prepends; the first data part is the channel or the frame.
+      if (count > 1) {
+        if (const char* uid = zmq_msg_gets(parts[1].handle(), "User-Id")) out.user_id = uid;
+      }
+      if (parsed->well_formed) out.frame = std::move(parts[parsed->frame_part]);
+      return std::optional<RoutedFrame>(std::move(out));
     }
-    if (first || !well_formed) out.frame = zmq::message_t();
-    return std::optional<RoutedFrame>(std::move(out));
   } catch (const zmq::error_t& e) {
     return ZmqError("receive", e);
   }
@@ -129,8 +155,20 @@ absl::StatusOr<std::optional<zmq::message_t>> ReceiveFrame(zmq::socket_t& dealer
 }
 
 absl::Status SendRouted(zmq::socket_t& router, const std::string& peer, zmq::message_t frame) {
+  absl::StatusOr<PeerView> to = DecodePeerView(peer);
+  if (!to.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot send to ", DescribePeer(peer), ": ", to.status().message()));
+  }
   try {
-    if (!router.send(zmq::buffer(peer), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
+    // Only the routing id part can be refused (queue full, or with
+    // ROUTER_MANDATORY, EHOSTUNREACH): once the ROUTER has picked the pipe it
+    // takes the rest of the message, or drops all of it if that pipe dies.
+    constexpr zmq::send_flags kMore = zmq::send_flags::sndmore | zmq::send_flags::dontwait;
+    if (!router.send(Buffer(to->routing_id), kMore)) {
+      return absl::UnavailableError("send queue to peer is full");
+    }
+    if (!to->channel.empty() && !router.send(Buffer(to->channel), kMore)) {
       return absl::UnavailableError("send queue to peer is full");
     }
     if (!router.send(frame, zmq::send_flags::dontwait)) {
@@ -152,6 +190,48 @@ absl::Status SendFrame(zmq::socket_t& dealer, zmq::message_t frame) {
     return ZmqError("send", e);
   }
   return absl::OkStatus();
+}
+
+absl::Status SendOnChannel(zmq::socket_t& dealer, absl::string_view channel,
+                           zmq::message_t frame) {
+  if (absl::Status s = CheckChannel(channel); !s.ok()) return s;
+  try {
+    // If the channel part is refused nothing was queued.
+    if (!dealer.send(Buffer(channel), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
+      return absl::UnavailableError("send queue is full (coordinator unreachable?)");
+    }
+    // The channel part is in a pipe, whose high-water mark counts whole
+    // messages, so the frame joins it. Only a pipe torn down in between
+    // refuses the frame; libzmq then rolls the channel part back and reports
+    // EAGAIN, so the coordinator never sees half a message.
+    if (!dealer.send(frame, zmq::send_flags::dontwait)) {
+      return absl::UnavailableError("connection lost mid-message; nothing was sent");
+    }
+  } catch (const zmq::error_t& e) {
+    return ZmqError("send", e);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<ChannelFrame>> ReceiveOnChannel(zmq::socket_t& dealer) {
+  try {
+    // Enough parts to tell [channel][frame] from a longer message.
+    std::array<zmq::message_t, 3> parts;
+    if (!dealer.recv(parts[0], zmq::recv_flags::dontwait)) return std::nullopt;
+    size_t count = 1;
+    ReceiveRest(dealer, parts[0].more(), parts, &count);
+    ChannelFrame out;
+    if (count == 2 && CheckChannel(View(parts[0])).ok()) {
+      out.channel.assign(static_cast<const char*>(parts[0].data()), parts[0].size());
+      out.frame = std::move(parts[1]);
+    } else {
+      out.well_formed = false;
+      if (count == 1) out.frame = std::move(parts[0]);
+    }
+    return std::optional<ChannelFrame>(std::move(out));
+  } catch (const zmq::error_t& e) {
+    return ZmqError("receive", e);
+  }
 }
 
 absl::StatusOr<int> Poll(zmq::pollitem_t* items, size_t count, absl::Duration timeout) {

@@ -13,7 +13,10 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "protocol/peer_address.h"
 #include "secure/secret_bytes.h"
 #include "secure/x25519.h"
 
@@ -57,25 +60,54 @@ absl::Status ConfigureSocket(zmq::socket_t& socket, const SocketConfig& config);
 absl::StatusOr<std::string> Bind(zmq::socket_t& socket, const std::string& endpoint);
 absl::Status Connect(zmq::socket_t& socket, const std::string& endpoint);
 
-// One received message on a ROUTER: the peer's routing id and the frame.
+// The routed envelope and peer addresses: protocol/peer_address.h.
+
+// Messages ZeroMQ queues per connection and direction before it drops
+// (ROUTER) or refuses (DEALER) more: ZMQ_SNDHWM/RCVHWM, raised from 1,000
+// for connections shared by a process's logical clients.
+inline constexpr int kConnectionQueueMessages = 1 << 17;
+
+// One received message on a ROUTER: the sender and the frame.
 struct RoutedFrame {
-  std::string peer;
+  std::string peer;  // EncodePeer(routing id, channel); see above
+  // Empty when the message was malformed (see ParseRoutedParts).
   zmq::message_t frame;
   // The connection's ZAP User-Id (for CURVE: the client's public key in hex,
-  // as the ZAP handler authenticated it); empty on a plain connection.
+  // as the ZAP handler authenticated it); empty on a plain connection. All
+  // channels of a connection share it.
   std::string user_id;
 };
 
-// Non-blocking receives. nullopt when nothing is waiting. A ROUTER message that
-// is not exactly [routing id][frame] is returned with `frame` empty so the
-// caller can count and refuse it.
+// One received message on a DEALER that multiplexes channels.
+struct ChannelFrame {
+  std::string channel;
+  zmq::message_t frame;
+  // False unless the message was [channel, frame] with a valid channel. A
+  // single-part message (a reply to the connection rather than a channel,
+  // such as the coordinator refusing a malformed envelope) keeps its frame
+  // here with `channel` empty; any other shape leaves both empty.
+  bool well_formed = true;
+};
+
+// Non-blocking receives. nullopt when nothing is waiting. A ROUTER message
+// that is neither [rid][frame] nor [rid][channel][frame] is returned with
+// `frame` empty and the connection's plain peer so the caller can count and
+// refuse it; one whose routing id cannot be encoded (over 255 bytes, which
+// only a hand-written ZMTP peer can announce) is dropped. ReceiveFrame is for
+// a DEALER without channels: a message of more than one part comes back
+// empty. ReceiveOnChannel: see ChannelFrame.
 absl::StatusOr<std::optional<RoutedFrame>> ReceiveRouted(zmq::socket_t& router);
 absl::StatusOr<std::optional<zmq::message_t>> ReceiveFrame(zmq::socket_t& dealer);
+absl::StatusOr<std::optional<ChannelFrame>> ReceiveOnChannel(zmq::socket_t& dealer);
 
 // Non-blocking sends. Returns Unavailable when the peer's queue is full or the
-// peer is gone (ROUTER_MANDATORY), rather than blocking the caller.
+// peer is gone (ROUTER_MANDATORY), rather than blocking the caller. A message
+// is sent whole or not at all. SendRouted returns InvalidArgument for a peer
+// that does not decode, SendOnChannel for an invalid channel (CheckChannel).
 absl::Status SendRouted(zmq::socket_t& router, const std::string& peer, zmq::message_t frame);
 absl::Status SendFrame(zmq::socket_t& dealer, zmq::message_t frame);
+absl::Status SendOnChannel(zmq::socket_t& dealer, absl::string_view channel,
+                           zmq::message_t frame);
 
 inline zmq::message_t ToMessage(const std::string& bytes) {
   return zmq::message_t(bytes.data(), bytes.size());

@@ -19,6 +19,10 @@ ABSL_FLAG(std::string, out, "sim-out", "Directory for metrics.jsonl, results.csv
 ABSL_FLAG(int, clients_per_process, 0,
           "Logical clients hosted by each client process; 0 spreads them over one process "
           "per core");
+ABSL_FLAG(std::string, connections, "shared",
+          "How a client process reaches the coordinator: 'shared' = one connection per process, "
+          "each logical client on a channel of it (one CURVE handshake and socket per process); "
+          "'per_client' = one connection per logical client, as real devices have");
 ABSL_FLAG(int, clients_per_round, 0,
           "Cohort size per round; 0 = --fraction of the clients. A round closes at its deadline "
           "with at least half its cohort (the quorum), else fails");

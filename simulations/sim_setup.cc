@@ -156,6 +156,10 @@ absl::StatusOr<SimSetup> Prepare() {
   if (const std::string p = absl::GetFlag(FLAGS_progress); p != "auto" && p != "on" && p != "off") {
     return absl::InvalidArgumentError(absl::StrCat("--progress=", p, ": want auto, on or off"));
   }
+  if (const std::string c = absl::GetFlag(FLAGS_connections); c != "shared" && c != "per_client") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--connections=", c, ": want shared or per_client"));
+  }
   if (const std::string http = absl::GetFlag(FLAGS_http_listen); !http.empty()) {
     FEDGE_ASSIGN_OR_RETURN(const ops::HttpEndpoint e, ops::ParseHttpListen(http, "--http_listen"));
     if (!ops::IsLoopbackHost(e.host)) {
@@ -344,15 +348,19 @@ std::vector<std::string> ClientArgs(const SimSetup& s, size_t d, const std::stri
     argv.push_back("--inject_fault=" + s.faults[d].inject_fault);
   }
   if (!s.devices_path.empty()) argv.push_back("--device_profile_file=" + s.devices_path);
+  if (SharedConnections()) argv.push_back("--multiplex");
   return argv;
 }
 
+bool SharedConnections() { return absl::GetFlag(FLAGS_connections) == "shared"; }
+
 absl::StatusOr<int> ClientsPerProcess(int clients) {
   // The most logical clients one process can host within its descriptor
-  // limit (ClientHost needs a few per client: sockets and a connection).
+  // limit (ClientHost needs a few per client, sockets and a connection,
+  // unless they share one connection).
   const uint64_t hard = OpenFileHardLimit();
   const int fit =
-      hard == 0 || hard == UINT64_MAX
+      SharedConnections() || hard == 0 || hard == UINT64_MAX
           ? std::numeric_limits<int>::max()
           : static_cast<int>(std::clamp<uint64_t>(client::ClientsForDescriptors(hard), 1,
                                                   std::numeric_limits<int>::max()));
@@ -374,6 +382,15 @@ absl::StatusOr<int> ClientsPerProcess(int clients) {
   }
   return per;
 }
+
+namespace {
+// Time spent in rounds, failed ones included.
+double RoundsSeconds(const std::vector<RoundRow>& rows) {
+  double total = 0;
+  for (const RoundRow& r : rows) total += r.round_seconds;
+  return total;
+}
+}  // namespace
 
 absl::Status Report(const SimSetup& s, const ExitInfo& coordinator, const ClientTally& clients,
                     absl::Time start) {
@@ -401,14 +418,15 @@ absl::Status Report(const SimSetup& s, const ExitInfo& coordinator, const Client
       "\nsummary: model %s, %d clients, partition %s, %d/%d rounds completed\n"
       "%s"
       "%s"
-      "  wall time %.1f s including start-up; mean round %.2f s\n"
+      "  wall time %.1f s, %.1f s of it outside rounds (start-up, registration, shut-down); "
+      "mean round %.2f s\n"
       "  bytes per round: up %.2f MB, down %.2f MB; one client's update %.1f KB (--compress=%s%s)\n"
       "  peak RSS: coordinator %.0f MB, largest client process %.0f MB (%d clients each)\n"
       "  results: %s/results.csv, %s\n",
       absl::GetFlag(FLAGS_model).c_str(), s.clients,
       absl::GetFlag(FLAGS_partition_file).empty() ? absl::GetFlag(FLAGS_partition).c_str() : "file",
       sum.completed_rounds, s.rounds, quality.c_str(), fed.c_str(), wall,
-      sum.mean_round_seconds, sum.mean_bytes_up / 1e6, sum.mean_bytes_down / 1e6,
+      std::max(0.0, wall - RoundsSeconds(rows)), sum.mean_round_seconds, sum.mean_bytes_up / 1e6, sum.mean_bytes_down / 1e6,
       sum.mean_update_bytes_per_client / 1e3, absl::GetFlag(FLAGS_compress).c_str(),
       absl::GetFlag(FLAGS_secure) != "none"
           ? absl::StrCat(", --secagg_bits=", absl::GetFlag(FLAGS_secagg_bits)).c_str()

@@ -73,6 +73,9 @@ std::vector<std::string> ClientArgs(const SimSetup& s, size_t d, const std::stri
 // open-descriptor limit can host. InvalidArgument naming the flag when an
 // explicit value cannot fit.
 absl::StatusOr<int> ClientsPerProcess(int clients);
+// --connections=shared: a client process's logical clients share one
+// connection (fedge-client --multiplex).
+bool SharedConnections();
 
 // Reads metrics.jsonl, writes results.csv and prints the summary. Internal
 // when a client process failed or not every round completed.

@@ -252,7 +252,7 @@ TEST(FaultRecoveryTest, StragglersAreNotWaitedForAndTheirLateUpdatesAreRefused) 
   // machine; under load (other jobs on the 2 cores) honest clients can be the
   // late ones and the straggler, handed a newer task first, drops its round-2
   // update instead of sending it (seen once with builds running alongside).
-  EXPECT_THAT(*log, ::testing::ContainsRegex(R"(refused a message from client-[0-9]+ \(WRONG_ROUND, round )"));
+  EXPECT_THAT(*log, ::testing::ContainsRegex(R"(refused a message from [^ ]+ \(WRONG_ROUND, round )"));
   // Every refusal was a late update, counted in the round it arrived in.
   ASSERT_TRUE(std::regex_search(
       *log, m, std::regex(R"(6 rounds completed, 0 failed, (\d+) messages refused \(WRONG_ROUND (\d+)\))")))

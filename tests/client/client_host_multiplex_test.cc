@@ -1,0 +1,110 @@
+// ClientHost with `multiplex`: a process's logical clients share one
+// connection, each on a channel named by its client id (protocol/wire.h),
+// against a coordinator played by the test over a real ZeroMQ ROUTER.
+
+#include <map>
+#include <set>
+#include <string>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "client/client_host.h"
+#include "protocol/peer_address.h"
+#include "tests/client/client_host_fixture.h"
+#include "tests/testing/status_matchers.h"
+
+namespace fedge::client {
+namespace {
+
+using ::fedge::testing::IsOk;
+
+class MultiplexTest : public ClientHostTest {
+ protected:
+  void SetUp() override {
+    configure_ = [](ClientHostOptions& o) { o.multiplex = true; };
+  }
+  // Waits for `n` Hellos; the peer each client id spoke from.
+  std::map<uint64_t, std::string> Hellos(int n) {
+    std::map<uint64_t, std::string> peers;
+    for (int i = 0; i < n; ++i) {
+      auto hello = coordinator_.Next();
+      EXPECT_THAT(hello, IsOk());
+      if (!hello.ok()) break;
+      EXPECT_TRUE(std::holds_alternative<protocol::Hello>(hello->second));
+      peers[std::get<protocol::Hello>(hello->second).client_id] = hello->first;
+    }
+    return peers;
+  }
+};
+
+TEST_F(MultiplexTest, EveryLogicalClientIsAChannelOfOneConnection) {
+  StartHost({4, 5, 6});
+  std::map<uint64_t, std::string> peers = Hellos(3);
+  ASSERT_EQ(peers.size(), 3u);
+  std::set<std::string> connections;
+  for (const auto& [id, peer] : peers) {
+    absl::StatusOr<protocol::PeerAddress> a = protocol::DecodePeer(peer);
+    ASSERT_THAT(a, IsOk());
+    connections.insert(a->routing_id);
+    EXPECT_EQ(a->channel, std::to_string(id));
+    coordinator_.Send(peer, protocol::Welcome{id, 50, 0});
+  }
+  EXPECT_EQ(connections.size(), 1u);
+
+  // A task on one channel is trained by that client only, and answered on it.
+  coordinator_.Send(peers[5], SmallTask(1));
+  auto update = coordinator_.Next();
+  ASSERT_THAT(update, IsOk());
+  ASSERT_TRUE(std::holds_alternative<protocol::Update>(update->second));
+  EXPECT_EQ(update->first, peers[5]);
+  EXPECT_EQ(std::get<protocol::Update>(update->second).client_id, 5u);
+  EXPECT_EQ(std::get<protocol::Update>(update->second).num_examples, 15u);
+
+  for (const auto& [id, peer] : peers) coordinator_.Send(peer, protocol::Shutdown{"done"});
+  JoinHost();
+  EXPECT_THAT(run_status_, IsOk());
+  EXPECT_EQ(host_->stats().updates_sent, 1u);
+  EXPECT_EQ(host_->stats().bad_frames, 0u);
+}
+
+TEST_F(MultiplexTest, FramesForNoClientOfTheProcessAreCountedAndDropped) {
+  StartHost({7});
+  const std::string peer = Register();
+  absl::StatusOr<protocol::PeerAddress> a = protocol::DecodePeer(peer);
+  ASSERT_THAT(a, IsOk());
+  // A channel the process does not host, and a reply to the bare connection.
+  coordinator_.Send(protocol::EncodePeer(a->routing_id, "99"), SmallTask(1));
+  coordinator_.Send(protocol::EncodePeer(a->routing_id, ""), SmallTask(1));
+  coordinator_.Send(peer, SmallTask(1));
+  auto update = coordinator_.Next();
+  ASSERT_THAT(update, IsOk());
+  ASSERT_TRUE(std::holds_alternative<protocol::Update>(update->second));
+  EXPECT_EQ(std::get<protocol::Update>(update->second).client_id, 7u);
+  coordinator_.Send(peer, protocol::Shutdown{"done"});
+  JoinHost();
+  EXPECT_THAT(run_status_, IsOk());
+  EXPECT_EQ(host_->stats().bad_frames, 2u);
+  EXPECT_EQ(host_->stats().tasks_received, 1u);
+}
+
+TEST_F(MultiplexTest, ClientsRegisterAgainWhenTheCoordinatorFallsSilent) {
+  configure_ = [](ClientHostOptions& o) {
+    o.multiplex = true;
+    o.coordinator_timeout = absl::Milliseconds(300);
+  };
+  StartHost({1, 2});
+  std::map<uint64_t, std::string> peers = Hellos(2);
+  ASSERT_EQ(peers.size(), 2u);
+  for (const auto& [id, peer] : peers) coordinator_.Send(peer, protocol::Welcome{id, 50, 0});
+  // Heartbeats go unanswered: the process opens its connection anew
+  // and both clients register again on it.
+  std::map<uint64_t, std::string> again = Hellos(2);
+  EXPECT_EQ(again.size(), 2u);
+  host_->Stop();
+  JoinHost();
+  EXPECT_GE(host_->stats().reconnects, 1u);
+}
+
+}  // namespace
+}  // namespace fedge::client
