@@ -313,7 +313,11 @@ std::vector<std::string> CoordinatorArgs(const SimSetup& s, const std::string& l
       // Registration of thousands of simulated clients at once: the
       // coordinator's default of 200 Hellos a second would take a minute
       // for 10,000 (clients back off and retry; this only shortens it).
-      absl::StrCat("--hello_frame_rate=", std::max(200, s.clients / 10))};
+      // A connection per client also means a CURVE handshake per client,
+      // which a coordinator can take ~1,000 of a second; shared
+      // connections have none, so all clients may register in a second.
+      absl::StrCat("--hello_frame_rate=",
+                   std::max(200, SharedConnections() ? s.clients : s.clients / 10))};
   for (std::string& arg : coordinator::EvaluationFlagArgs()) argv.push_back(std::move(arg));
   for (std::string& arg : coordinator::StrategyFlagArgs()) argv.push_back(std::move(arg));
   for (std::string& arg : coordinator::PrivacyFlagArgs()) argv.push_back(std::move(arg));
