@@ -87,10 +87,12 @@ class ClientHost::Impl final : public SessionIo {
 
   // ---- SessionIo ------------------------------------------------------------
 
-  void Send(size_t session, const std::string& frame) override {
+  void Send(size_t session, std::string frame) override {
     CoordinatorLink& link = LinkOf(session);
-    const bool sent = shared_ ? link.SendOn(channels_[session], frame) : link.Send(frame);
-    if (sent) stats_->bytes_sent += frame.size();
+    const size_t size = frame.size();
+    const bool sent = shared_ ? link.SendOn(channels_[session], std::move(frame))
+                              : link.Send(std::move(frame));
+    if (sent) stats_->bytes_sent += size;
   }
 
   absl::Status Reconnect(size_t session) override {
@@ -274,9 +276,42 @@ class ClientHost::Impl final : public SessionIo {
                   msg.status().ToString());
         continue;
       }
+      if (auto* task = std::get_if<protocol::Task>(&*msg); task != nullptr && !ResolveModel(*task)) {
+        ++stats_->tasks_unresolved;
+        FEDGE_LOG(kWarning, "client %d: round %d: the task names model version %d by reference, "
+                  "which this connection has not carried; refused", s.id(), task->round,
+                  task->model_version);
+        protocol::ErrorReply refusal;
+        refusal.code = protocol::ErrorCode::kInternal;
+        refusal.round = task->round;
+        refusal.message = "task model by reference: no such model received on this connection";
+        Send(*session, protocol::Encode(refusal));
+        continue;
+      }
       s.OnMessage(*msg, now);
       Reschedule(s, now);
     }
+  }
+
+  // A task whose model travels by reference gets the model this connection
+  // last carried for its version; a task with a model on a shared
+  // connection becomes that model. False: nothing to fill it in with.
+  bool ResolveModel(protocol::Task& task) {
+    if (!task.model_by_reference) {
+      if (shared_) {
+        last_model_version_ = task.model_version;
+        last_model_ = task.model;
+      }
+      return true;
+    }
+    if (!shared_ || !last_model_version_.has_value() ||
+        *last_model_version_ != task.model_version) {
+      return false;
+    }
+    task.model = last_model_;
+    task.model_by_reference = false;
+    ++stats_->tasks_by_reference;
+    return true;
   }
 
   std::optional<size_t> SessionOfChannel(const protocol::ChannelFrame& in) {
@@ -337,6 +372,9 @@ class ClientHost::Impl final : public SessionIo {
   absl::Time link_reopen_at_ = absl::InfinitePast();
   absl::Duration link_backoff_;
   bool handshake_failed_ = false;
+  // The model the shared connection last carried (ResolveModel).
+  std::optional<uint64_t> last_model_version_;
+  protocol::ModelPayload last_model_;
   // Check-in mode: when the tasks ended (awaiting the coordinator's RetryLater).
   std::optional<absl::Time> tasks_ended_at_;
 };

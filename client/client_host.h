@@ -157,6 +157,11 @@ struct ClientHostStats {
   // (a check-in device then gets a RetryLater, possibly after the round's
   // aggregation and evaluation).
   uint64_t updates_refused = 0;
+  // Tasks that named their model by reference (shared connection), filled in
+  // from the model the connection last carried; and those that could not be
+  // (no such model received: refused untrained).
+  uint64_t tasks_by_reference = 0;
+  uint64_t tasks_unresolved = 0;
   // The coordinator's last RetryLater (check-in mode): when to come back.
   std::optional<protocol::RetryLater> retry_later;
 };

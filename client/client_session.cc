@@ -236,7 +236,7 @@ void ClientSession::Handle(protocol::Task& m, absl::Time) {
       return;
     }
     secure_ = *std::move(session);
-    Send(advertise);
+    Send(std::move(advertise));
   }
   phase_ = Phase::kTraining;
   round_ = m.round;
@@ -313,7 +313,7 @@ void ClientSession::Handle(protocol::SecAggToClient& m, absl::Time) {
     secure_.reset();
     return;
   }
-  if (reply->has_value()) Send(**reply);
+  if (reply->has_value()) Send(*std::move(*reply));
 }
 
 void ClientSession::Handle(protocol::Shutdown& m, absl::Time) {
@@ -375,7 +375,7 @@ void ClientSession::Deliver(TrainingResult& r) {
       secure_.reset();
       return;
     }
-    if (masked->has_value()) Send(**masked);
+    if (masked->has_value()) Send(*std::move(*masked));
     ++stats.updates_sent;
     update_round_ = r.round;
     FEDGE_LOG(kDebug, "client %d: round %d: update masked (%d coordinates clipped)",

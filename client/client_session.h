@@ -54,7 +54,9 @@ class SessionIo {
  public:
   virtual ~SessionIo() = default;
   // Queues a frame on the session's connection or channel.
-  virtual void Send(size_t session, const std::string& frame) = 0;
+  // Queues a frame on the session's connection or channel; the frame's
+  // bytes are handed to ZeroMQ, not copied (an update is model-sized).
+  virtual void Send(size_t session, std::string frame) = 0;
   // Opens the session's connection anew (a CURVE handshake that failed is not
   // retried by ZeroMQ). A shared connection is the runner's to reopen; then
   // this does nothing.
@@ -153,7 +155,7 @@ class ClientSession {
 
   void SendHello(absl::Time now);
   absl::Status Reconnect(const char* why, absl::Time now);
-  void Send(const std::string& frame) { io_->Send(index_, frame); }
+  void Send(std::string frame) { io_->Send(index_, std::move(frame)); }
   // Tells the coordinator this client left the round, and why.
   void LeaveRound(uint64_t round, const absl::Status& why);
   // Sends a current result: the update (plain or masked), the evaluation,

@@ -64,8 +64,8 @@ void CoordinatorLink::Close(absl::Duration linger) {
   socket_.close();
 }
 
-bool CoordinatorLink::Send(const std::string& frame) {
-  absl::Status s = protocol::SendFrame(socket_, protocol::ToMessage(frame));
+bool CoordinatorLink::Send(std::string frame) {
+  absl::Status s = protocol::SendFrame(socket_, protocol::TakeMessage(std::move(frame)));
   if (!s.ok()) {
     FEDGE_LOG(kDebug, "client %d: send failed: %s", client_id_, s.ToString());
     return false;
@@ -73,8 +73,9 @@ bool CoordinatorLink::Send(const std::string& frame) {
   return true;
 }
 
-bool CoordinatorLink::SendOn(const std::string& channel, const std::string& frame) {
-  absl::Status s = protocol::SendOnChannel(socket_, channel, protocol::ToMessage(frame));
+bool CoordinatorLink::SendOn(const std::string& channel, std::string frame) {
+  absl::Status s =
+      protocol::SendOnChannel(socket_, channel, protocol::TakeMessage(std::move(frame)));
   if (!s.ok()) {
     FEDGE_LOG(kDebug, "client %s: send failed: %s", channel, s.ToString());
     return false;

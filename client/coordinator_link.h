@@ -61,10 +61,11 @@ class CoordinatorLink {
   void Close(absl::Duration linger);
   bool open() const { return socket_.handle() != nullptr; }
 
-  // Queues `frame`; false (logged at debug) if it could not be.
-  bool Send(const std::string& frame);
+  // Queues `frame`, handing its bytes to ZeroMQ; false (logged at debug) if
+  // it could not be.
+  bool Send(std::string frame);
   // The same on a channel of a shared connection (protocol/wire.h).
-  bool SendOn(const std::string& channel, const std::string& frame);
+  bool SendOn(const std::string& channel, std::string frame);
   zmq::socket_t& socket() { return socket_; }
   // The monitor's event socket, to poll beside socket().
   zmq::socket_t& handshake_events() { return monitor_->events(); }

@@ -1,5 +1,7 @@
 #include "client/model_gate.h"
 
+#include <cstring>
+
 #include "absl/strings/str_cat.h"
 
 namespace fedge::client {
@@ -31,14 +33,38 @@ std::optional<protocol::ErrorReply> ModelGate::Check(uint64_t round, uint64_t mo
                                    " this device already verified; refusing a rollback");
     return refusal;
   }
-  absl::Status s = verifier_->Verify(model_version, model, signature);
-  if (!s.ok()) {
-    refusal.code = protocol::ErrorCode::kBadSignature;
-    refusal.message = absl::StrCat("round ", round, ": ", s.message());
-    return refusal;
+  if (!SameAsLastVerified(model_version, model, signature)) {
+    absl::Status s = verifier_->Verify(model_version, model, signature);
+    if (!s.ok()) {
+      refusal.code = protocol::ErrorCode::kBadSignature;
+      refusal.message = absl::StrCat("round ", round, ": ", s.message());
+      return refusal;
+    }
+    Verified v;
+    v.version = model_version;
+    v.signature = signature.signature;
+    v.model.manifest = model.manifest;
+    v.model.architecture_id = model.architecture_id;
+    v.model.weights = model.weights;
+    v.model.mask = model.mask;
+    v.model.task = model.task;
+    last_verified_ = std::move(v);
   }
   highest_verified_ = std::max(highest_verified_.value_or(0), model_version);
   return std::nullopt;
+}
+
+bool ModelGate::SameAsLastVerified(uint64_t model_version, const protocol::ModelPayload& model,
+                                   const protocol::ModelSignature& signature) const {
+  if (!last_verified_.has_value()) return false;
+  const Verified& v = *last_verified_;
+  // Bytes, not float ==: NaN payloads and -0.0 must not pass for another model.
+  return v.version == model_version && v.signature == signature.signature &&
+         v.model.weights.size() == model.weights.size() &&
+         (model.weights.empty() || std::memcmp(v.model.weights.data(), model.weights.data(),
+                                  model.weights.size() * sizeof(float)) == 0) &&
+         v.model.manifest == model.manifest && v.model.architecture_id == model.architecture_id &&
+         v.model.mask == model.mask && v.model.task == model.task;
 }
 
 }  // namespace fedge::client

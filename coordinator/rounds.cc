@@ -93,18 +93,37 @@ void Coordinator::MaybeStartRound(absl::Time now) {
 }
 
 void Coordinator::SendTasks(protocol::Task& task, const std::vector<std::string>& peers) {
-  // Two encodings at most: with and without the architecture bytes. The
-  // model is moved into the task and back, not copied.
+  // Three encodings at most: with and without the architecture bytes, and
+  // by reference. The model is moved into the task and back, not copied.
   std::string architecture = std::move(model_.architecture);
   task.model = std::move(model_);
   std::shared_ptr<const std::string> without =
       std::make_shared<const std::string>(protocol::Encode(task));
   std::shared_ptr<const std::string> with;
+  std::shared_ptr<const std::string> by_reference;
+  // Connections shared by several clients (channels) that got the model.
+  std::set<std::string> connections;
   for (const std::string& peer : peers) {
     ClientRecord* r = registry_.Find(peer);
     if (r == nullptr) continue;
     r->has_model = true;  // what a check-in device stores
     r->model_version = model_version_;
+    // The model once per shared connection: ZeroMQ keeps a connection's
+    // messages in order, so the full task arrives first.
+    absl::StatusOr<protocol::PeerView> address = protocol::DecodePeerView(peer);
+    if (address.ok() && !address->channel.empty() &&
+        !connections.insert(std::string(address->routing_id)).second) {
+      if (!by_reference) {
+        protocol::ModelPayload model = std::move(task.model);
+        task.model = protocol::ModelPayload();
+        task.model_by_reference = true;
+        by_reference = std::make_shared<const std::string>(protocol::Encode(task));
+        task.model_by_reference = false;
+        task.model = std::move(model);
+      }
+      SendTo(peer, by_reference);
+      continue;
+    }
     if (r->cached_architectures.count(task.model.architecture_id)) {
       SendTo(peer, without);
     } else {

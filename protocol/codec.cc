@@ -79,6 +79,7 @@ void Write(BodyWriter& w, const Task& m) {
   w.Scalar(m.config.compression.block);
   w.Scalar(m.config.compression.fraction);
   w.Scalar(m.deadline_ms);
+  w.Scalar(static_cast<uint8_t>(m.model_by_reference ? 1 : 0));
   Write(w, m.model);
   w.String(m.signature.signature);
   Write(w, m.secure);
@@ -245,7 +246,15 @@ void Read(BodyReader& r, const DecodeLimits& lim, Task& m) {
   ReadPrivacy(r, m.config.privacy);
   ReadCompression(r, m.config.compression);
   r.Scalar(m.deadline_ms, "Task.deadline_ms");
+  uint8_t by_reference = 0;
+  r.Scalar(by_reference, "Task.model_by_reference");
+  if (by_reference > 1) throw WireFormatError("Task.model_by_reference is not 0 or 1");
+  m.model_by_reference = by_reference == 1;
   Read(r, lim, m.model);
+  if (m.model_by_reference &&
+      (!m.model.weights.empty() || !m.model.manifest.tensors.empty() || !m.model.mask.empty())) {
+    throw WireFormatError("Task.model is not empty although the task names its model by reference");
+  }
   r.String(m.signature.signature, kModelSignatureSize, "Task.signature");
   Read(r, lim, m.secure);
   r.Vector(m.control, lim.max_frame_bytes / sizeof(float), "Task.control");

@@ -25,7 +25,8 @@ inline constexpr size_t kEnvelopeSize = 16;
 // 4: tasks carry the differential-privacy setting.
 // 5: tasks carry the update compression; updates may carry a compressed delta.
 // 6: models may carry a prune mask (signed with them).
-inline constexpr uint16_t kProtocolVersion = 6;
+// 7: tasks may name their model by reference (shared connections).
+inline constexpr uint16_t kProtocolVersion = 7;
 inline constexpr char kMagic[4] = {'F', 'E', 'D', 'G'};
 
 struct Envelope {

@@ -166,6 +166,12 @@ struct Task {
   uint64_t model_version = 0;
   TrainingConfig config;
   uint32_t deadline_ms = 0;  // Time the coordinator waits for this round.
+  // On a connection shared by a process's logical clients (channels,
+  // protocol/peer_address.h) the coordinator sends a round's model once:
+  // later tasks of the round on that connection carry `model_by_reference`
+  // and an empty `model`, and the process fills in the model it last received
+  // on the connection for `model_version`. The signature covers it as usual.
+  bool model_by_reference = false;
   ModelPayload model;
   SecureAggregationTask secure;
   // The coordinator's signature of (model_version, model); empty when unsigned.

@@ -234,6 +234,13 @@ absl::StatusOr<std::optional<ChannelFrame>> ReceiveOnChannel(zmq::socket_t& deal
   }
 }
 
+zmq::message_t TakeMessage(std::string bytes) {
+  auto* owned = new std::string(std::move(bytes));
+  return zmq::message_t(
+      owned->data(), owned->size(),
+      [](void*, void* hint) { delete static_cast<std::string*>(hint); }, owned);
+}
+
 absl::StatusOr<int> Poll(zmq::pollitem_t* items, size_t count, absl::Duration timeout) {
   long ms = static_cast<long>(std::max<int64_t>(0, absl::ToInt64Milliseconds(timeout)));
   if (timeout > absl::ZeroDuration() && ms == 0) ms = 1;

@@ -112,6 +112,9 @@ absl::Status SendOnChannel(zmq::socket_t& dealer, absl::string_view channel,
 inline zmq::message_t ToMessage(const std::string& bytes) {
   return zmq::message_t(bytes.data(), bytes.size());
 }
+// A message that owns `bytes` without copying them (ZeroMQ frees them once
+// sent): for model-sized frames.
+zmq::message_t TakeMessage(std::string bytes);
 inline absl::string_view View(const zmq::message_t& m) {
   return absl::string_view(static_cast<const char*>(m.data()), m.size());
 }

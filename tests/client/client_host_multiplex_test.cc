@@ -106,5 +106,81 @@ TEST_F(MultiplexTest, ClientsRegisterAgainWhenTheCoordinatorFallsSilent) {
   EXPECT_GE(host_->stats().reconnects, 1u);
 }
 
+protocol::Task ByReference(uint64_t round) {
+  protocol::Task t = SmallTask(round);
+  t.model = protocol::ModelPayload();
+  t.model_by_reference = true;
+  return t;
+}
+
+// The coordinator sends a round's model once per shared connection: the
+// other clients of the process train the model the connection carried.
+TEST_F(MultiplexTest, ATaskByReferenceTrainsTheModelTheConnectionCarried) {
+  StartHost({1, 2});
+  std::map<uint64_t, std::string> peers = Hellos(2);
+  ASSERT_EQ(peers.size(), 2u);
+  for (const auto& [id, peer] : peers) coordinator_.Send(peer, protocol::Welcome{id, 50, 0});
+  coordinator_.Send(peers[1], SmallTask(1));
+  coordinator_.Send(peers[2], ByReference(1));
+  std::map<uint64_t, std::vector<float>> deltas;
+  for (int i = 0; i < 2; ++i) {
+    auto update = coordinator_.Next();
+    ASSERT_THAT(update, IsOk());
+    ASSERT_TRUE(std::holds_alternative<protocol::Update>(update->second));
+    const auto& u = std::get<protocol::Update>(update->second);
+    deltas[u.client_id] = u.delta;
+  }
+  // FakeTrainer returns 0.5 per weight of the model it was given.
+  EXPECT_EQ(deltas[1], (std::vector<float>{0.5f, 0.5f, 0.5f}));
+  EXPECT_EQ(deltas[2], (std::vector<float>{0.5f, 0.5f, 0.5f}));
+  for (const auto& [id, peer] : peers) coordinator_.Send(peer, protocol::Shutdown{"done"});
+  JoinHost();
+  EXPECT_EQ(host_->stats().tasks_by_reference, 1u);
+  EXPECT_EQ(host_->stats().tasks_unresolved, 0u);
+}
+
+// A reference to a model the connection has not carried (or a different
+// version) cannot be trained: the client says so for that round.
+TEST_F(MultiplexTest, ATaskByReferenceToNoModelHeldIsRefusedUntrained) {
+  StartHost({3});
+  const std::string peer = Register();
+  coordinator_.Send(peer, ByReference(1));
+  auto refusal = coordinator_.Next();
+  ASSERT_THAT(refusal, IsOk());
+  ASSERT_TRUE(std::holds_alternative<protocol::ErrorReply>(refusal->second));
+  EXPECT_EQ(std::get<protocol::ErrorReply>(refusal->second).round, 1u);
+  EXPECT_THAT(std::get<protocol::ErrorReply>(refusal->second).message,
+              ::testing::HasSubstr("by reference"));
+  // Round 2's model arrives; a reference to round 1's version is still refused.
+  coordinator_.Send(peer, SmallTask(2));
+  auto update = coordinator_.Next();
+  ASSERT_THAT(update, IsOk());
+  ASSERT_TRUE(std::holds_alternative<protocol::Update>(update->second));
+  coordinator_.Send(peer, ByReference(1));
+  refusal = coordinator_.Next();
+  ASSERT_THAT(refusal, IsOk());
+  EXPECT_TRUE(std::holds_alternative<protocol::ErrorReply>(refusal->second));
+  coordinator_.Send(peer, protocol::Shutdown{"done"});
+  JoinHost();
+  EXPECT_EQ(host_->stats().tasks_unresolved, 2u);
+  EXPECT_EQ(trainer_.calls.load(), 1);
+}
+
+// A device's own connection never resolves a reference.
+class OwnConnectionTest : public ClientHostTest {};
+TEST_F(OwnConnectionTest, ATaskByReferenceIsRefused) {
+  StartHost({4});
+  const std::string peer = Register();
+  coordinator_.Send(peer, SmallTask(1));
+  ASSERT_THAT(coordinator_.Next(), IsOk());
+  coordinator_.Send(peer, ByReference(2));
+  auto refusal = coordinator_.Next();
+  ASSERT_THAT(refusal, IsOk());
+  EXPECT_TRUE(std::holds_alternative<protocol::ErrorReply>(refusal->second));
+  coordinator_.Send(peer, protocol::Shutdown{"done"});
+  JoinHost();
+  EXPECT_EQ(host_->stats().tasks_unresolved, 1u);
+}
+
 }  // namespace
 }  // namespace fedge::client

@@ -222,6 +222,36 @@ TEST_F(SignedModelTest, TamperedWeightsAreRefusedUntrainedAndReported) {
   EXPECT_EQ(host_->stats().tasks_refused, 1u);
 }
 
+// The gate accepts a model it verified before without hashing it again, but
+// only the same bytes: not a copy with one weight changed or with -0.0 for 0.0
+// (equal as floats, different as signed bytes), under the same signature.
+TEST_F(SignedModelTest, AModelVerifiedOnceIsNotTakenForATamperedCopy) {
+  StartHost({1});
+  const std::string peer = Register();
+  protocol::Task t = SmallTask(1);
+  t.model.weights[0] = 0.0f;
+  auto sig = signer_->Sign(t.model_version, t.model);
+  ASSERT_THAT(sig, IsOk());
+  t.signature = *sig;
+  coordinator_.Send(peer, t);
+  EXPECT_EQ(NextUpdateRound(), 1u);
+  protocol::Task negative_zero = t;
+  negative_zero.round = 2;
+  negative_zero.model.weights[0] = -0.0f;
+  coordinator_.Send(peer, negative_zero);
+  EXPECT_EQ(NextRefusal(2), protocol::ErrorCode::kBadSignature);
+  protocol::Task changed = t;
+  changed.round = 3;
+  changed.model.weights[2] += 1.0f;
+  coordinator_.Send(peer, changed);
+  EXPECT_EQ(NextRefusal(3), protocol::ErrorCode::kBadSignature);
+  protocol::Task again = t;
+  again.round = 4;
+  coordinator_.Send(peer, again);
+  EXPECT_EQ(NextUpdateRound(), 4u);
+  EXPECT_EQ(trainer_.calls.load(), 2);
+}
+
 TEST_F(SignedModelTest, TamperedVersionIsRefused) {
   StartHost({1});
   const std::string peer = Register();

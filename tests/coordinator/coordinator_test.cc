@@ -10,6 +10,7 @@
 
 #include "absl/base/internal/endian.h"
 #include "protocol/envelope.h"
+#include "protocol/peer_address.h"
 #include "tests/testing/status_matchers.h"
 
 namespace fedge::coordinator {
@@ -105,6 +106,39 @@ TEST_F(CoordinatorTest, FedAvgOfUpdatesIsApplied) {
   EXPECT_EQ(tasks[1].round, 2u);
   EXPECT_EQ(tasks[1].model_version, 1u);
   EXPECT_TRUE(tasks[1].model.architecture.empty());
+}
+
+// Clients on channels of one connection get the round's model once; the
+// rest of that connection's tasks name it by reference. Connections of their
+// own, and other shared connections, each get the model.
+TEST_F(CoordinatorTest, ARoundsModelGoesOncePerSharedConnection) {
+  Start(Config(4));
+  const std::vector<std::string> peers = {
+      protocol::EncodePeer("host-x", "1"), protocol::EncodePeer("host-x", "2"),
+      protocol::EncodePeer("host-y", "3"), protocol::EncodePeer("device-4", "")};
+  for (size_t i = 0; i < peers.size(); ++i) Hello(peers[i], i + 1);
+  for (uint64_t round = 1; round <= 2; ++round) {
+    int full_on_x = 0, by_reference_on_x = 0;
+    for (size_t i = 0; i < peers.size(); ++i) {
+      auto tasks = outbox_.To<protocol::Task>(peers[i]);
+      ASSERT_EQ(tasks.size(), round) << i;
+      const protocol::Task& t = tasks.back();
+      EXPECT_EQ(t.round, round);
+      if (i < 2) {
+        (t.model_by_reference ? by_reference_on_x : full_on_x) += 1;
+        if (t.model_by_reference) EXPECT_TRUE(t.model.weights.empty());
+      } else {
+        EXPECT_FALSE(t.model_by_reference) << i;
+        EXPECT_EQ(t.model.weights, coord_->weights()) << i;
+      }
+    }
+    EXPECT_EQ(full_on_x, 1);
+    EXPECT_EQ(by_reference_on_x, 1);
+    if (round == 1) {
+      for (size_t i = 0; i < peers.size(); ++i) Send(peers[i], UpdateFor(i + 1, {1, 0, 0, 0}));
+      ASSERT_EQ(coord_->completed_rounds(), 1u);
+    }
+  }
 }
 
 // Records what the coordinator asks to evaluate; the test delivers results.

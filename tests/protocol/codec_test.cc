@@ -582,3 +582,30 @@ TEST(CodecTest, SecurityErrorCodesRoundTripAndLaterOnesAreRefused) {
 
 }  // namespace
 }  // namespace fedge::protocol
+
+namespace fedge::protocol {
+namespace {
+
+// A shared connection's later tasks of a round carry no model (protocol
+// version 7): the flag travels, and a model beside it is refused.
+TEST(CodecTest, TaskWithItsModelByReferenceRoundTripsAndCarriesNoModel) {
+  Task t = SampleTask();
+  t.model = ModelPayload();
+  t.model_by_reference = true;
+  absl::StatusOr<Message> m = Decode(Encode(t));
+  ASSERT_THAT(m, IsOk());
+  const Task& got = std::get<Task>(*m);
+  EXPECT_TRUE(got.model_by_reference);
+  EXPECT_EQ(got.round, 7u);
+  EXPECT_EQ(got.model_version, 6u);
+  EXPECT_TRUE(got.model.weights.empty());
+  EXPECT_FALSE(std::get<Task>(*Decode(Encode(SampleTask()))).model_by_reference);
+
+  Task both = SampleTask();
+  both.model_by_reference = true;
+  EXPECT_THAT(Decode(Encode(both)),
+              StatusIs(absl::StatusCode::kInvalidArgument, "by reference"));
+}
+
+}  // namespace
+}  // namespace fedge::protocol
