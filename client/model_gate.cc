@@ -1,7 +1,5 @@
 #include "client/model_gate.h"
 
-#include <cstring>
-
 #include "absl/strings/str_cat.h"
 
 namespace fedge::client {
@@ -58,13 +56,8 @@ bool ModelGate::SameAsLastVerified(uint64_t model_version, const protocol::Model
                                    const protocol::ModelSignature& signature) const {
   if (!last_verified_.has_value()) return false;
   const Verified& v = *last_verified_;
-  // Bytes, not float ==: NaN payloads and -0.0 must not pass for another model.
   return v.version == model_version && v.signature == signature.signature &&
-         v.model.weights.size() == model.weights.size() &&
-         (model.weights.empty() || std::memcmp(v.model.weights.data(), model.weights.data(),
-                                  model.weights.size() * sizeof(float)) == 0) &&
-         v.model.manifest == model.manifest && v.model.architecture_id == model.architecture_id &&
-         v.model.mask == model.mask && v.model.task == model.task;
+         protocol::SameModelBytes(v.model, model, /*architecture=*/false);
 }
 
 }  // namespace fedge::client

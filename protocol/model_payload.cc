@@ -1,5 +1,7 @@
 #include "protocol/model_payload.h"
 
+#include <cstring>
+
 #include <limits>
 #include <set>
 
@@ -94,6 +96,15 @@ std::vector<std::pair<uint64_t, uint64_t>> PrunableRanges(const ModelManifest& m
     offset += n;
   }
   return ranges;
+}
+
+bool SameModelBytes(const ModelPayload& a, const ModelPayload& b, bool architecture) {
+  return a.weights.size() == b.weights.size() &&
+         (a.weights.empty() ||
+          std::memcmp(a.weights.data(), b.weights.data(), a.weights.size() * sizeof(float)) == 0) &&
+         a.manifest == b.manifest && a.architecture_id == b.architecture_id &&
+         a.mask == b.mask && a.task == b.task &&
+         (!architecture || a.architecture == b.architecture);
 }
 
 }  // namespace fedge::protocol

@@ -88,6 +88,12 @@ struct ModelPayload {
   TaskSpec task;
 };
 
+// Whether `a` and `b` hold the same bytes in everything a model signature
+// covers (manifest, architecture id, weights, mask, task) and, when
+// `architecture` is set, the same architecture bytes. Weights compare as
+// bytes: -0.0 is not 0.0 and NaN payloads count.
+bool SameModelBytes(const ModelPayload& a, const ModelPayload& b, bool architecture);
+
 // The coordinator's Ed25519 signature of one model version; how it is made and
 // checked is in protocol/model_signature.h. Empty when the coordinator signs
 // nothing (--insecure without a key file).

@@ -609,3 +609,35 @@ TEST(CodecTest, TaskWithItsModelByReferenceRoundTripsAndCarriesNoModel) {
 
 }  // namespace
 }  // namespace fedge::protocol
+
+namespace fedge::protocol {
+namespace {
+
+TEST(SameModelBytesTest, ComparesBytesOfEverythingSignedAndOptionallyTheArchitecture) {
+  const ModelPayload a = SampleTask().model;
+  ModelPayload b = a;
+  EXPECT_TRUE(SameModelBytes(a, b, true));
+  b.weights[0] = -0.0f;
+  ModelPayload zero = a;
+  zero.weights[0] = 0.0f;
+  EXPECT_FALSE(SameModelBytes(zero, b, false));  // equal as floats, not as bytes
+  b = a;
+  b.architecture.clear();  // not signed: only compared when asked
+  EXPECT_TRUE(SameModelBytes(a, b, false));
+  EXPECT_FALSE(SameModelBytes(a, b, true));
+  b = a;
+  b.mask = "\x01";
+  EXPECT_FALSE(SameModelBytes(a, b, false));
+  b = a;
+  b.task.num_classes += 1;
+  EXPECT_FALSE(SameModelBytes(a, b, false));
+  b = a;
+  b.manifest.tensors[0].name = "other";
+  EXPECT_FALSE(SameModelBytes(a, b, false));
+  b = a;
+  b.weights.pop_back();
+  EXPECT_FALSE(SameModelBytes(a, b, false));
+}
+
+}  // namespace
+}  // namespace fedge::protocol
