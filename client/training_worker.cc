@@ -34,20 +34,8 @@ void TrainingWorker::Stop() {
 
 void TrainingWorker::Submit(size_t client, protocol::Task task) {
   Want(client, task.round);
-  // A round's queued tasks carry the same model: they share one copy, which
-  // each task gets back as it starts, so a process with 500 tasks queued
-  // holds one model, not 500.
-  std::shared_ptr<const protocol::ModelPayload> model;
-  if (queued_model_ != nullptr &&
-      protocol::SameModelBytes(*queued_model_, task.model, /*architecture=*/true)) {
-    model = queued_model_;
-  } else {
-    model = std::make_shared<const protocol::ModelPayload>(std::move(task.model));
-    queued_model_ = model;
-  }
-  task.model = protocol::ModelPayload();
   absl::MutexLock lock(&mu_);
-  jobs_.push_back(Job{client, std::move(task), std::move(model)});
+  jobs_.push_back(Job{client, std::move(task)});
 }
 
 std::deque<TrainingResult> TrainingWorker::TakeResults() {
@@ -92,8 +80,6 @@ void TrainingWorker::Loop() {
       job = std::move(jobs_.front());
       jobs_.pop_front();
     }
-    job.task.model = *job.model;
-    job.model.reset();
     TrainingResult r;
     r.client = job.client;
     r.round = job.task.round;

@@ -99,8 +99,7 @@ class TrainingWorker {
  private:
   struct Job {
     size_t client = 0;
-    protocol::Task task;  // its model moved to `model` while queued
-    std::shared_ptr<const protocol::ModelPayload> model;
+    protocol::Task task;
   };
   struct Slot {
     ClientData spec;
@@ -132,8 +131,6 @@ class TrainingWorker {
   std::function<void()> notify_;
   Clock* const clock_;
   std::vector<Slot> slots_;
-  // Submit's caller's thread only: the model the last queued task carried.
-  std::shared_ptr<const protocol::ModelPayload> queued_model_;
   std::unique_ptr<std::atomic<uint64_t>[]> wanted_round_;
   std::unique_ptr<Trainer> trainer_;  // training thread only
   // Training thread only: DP noise (client/device_privacy.h), made on first use.
