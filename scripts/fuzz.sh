@@ -3,8 +3,9 @@
 # UBSan, no LibTorch) and runs each target for SECONDS seconds (default 600)
 # from its seed corpus plus what earlier runs found, one at a time.
 #   ./scripts/fuzz.sh [SECONDS] [TARGET...]
-# Targets are the tests/fuzz/<TARGET>_fuzzer.cc files: checkpoint coordinator
-# decode key_file model_store. New inputs are kept in build-fuzz/corpus/<TARGET>/,
+# Targets are the tests/fuzz/<TARGET>_fuzzer.cc files: checkpoint compression
+# coordinator csv decode key_file model_store npy routed_envelope
+# verified_version. New inputs are kept in build-fuzz/corpus/<TARGET>/,
 # crashes written to build-fuzz/crashes/<TARGET>/ (replay one with
 # build-fuzz/bin/<TARGET>_fuzzer FILE). scripts/test.sh runs the same for 20 s.
 set -euo pipefail
