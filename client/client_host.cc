@@ -96,7 +96,7 @@ class ClientHost::Impl final : public SessionIo {
   }
 
   absl::Status Reconnect(size_t session) override {
-    // A shared connection is reopened by the runner (ReopenSharedLink).
+    // A shared connection is reopened by the runner (WatchSharedLink).
     if (shared_) return absl::OkStatus();
     return links_[session]->Open();
   }

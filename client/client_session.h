@@ -22,6 +22,8 @@
 //
 // Memory: an idle session is its state below (~300 bytes); model-sized
 // buffers live only in the training worker and in messages in flight.
+// A session's memory in a process, all told (its training slot and data
+// closure too), measured ~1.8 KB (docs/scale.md).
 // Not thread-safe: the runner's I/O thread only.
 
 #include <cstdint>
@@ -53,7 +55,6 @@ inline constexpr int kHelloResends = 3;
 class SessionIo {
  public:
   virtual ~SessionIo() = default;
-  // Queues a frame on the session's connection or channel.
   // Queues a frame on the session's connection or channel; the frame's
   // bytes are handed to ZeroMQ, not copied (an update is model-sized).
   virtual void Send(size_t session, std::string frame) = 0;

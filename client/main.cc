@@ -406,11 +406,12 @@ absl::Status Run(const Security& security) {
   if (absl::IsCancelled(s)) return absl::OkStatus();
   const client::ClientHostStats& st = host.stats();
   FEDGE_LOG(kInfo,
-            "updates sent %d, evaluations %d, tasks %d, reconnects %d, Hellos re-sent %d, "
-            "bytes up %d down %d",
-            st.updates_sent, st.evaluations_sent, st.tasks_received, st.reconnects,
-            st.hello_resends,
-            st.bytes_sent, st.bytes_received);
+            "updates sent %d, evaluations %d, tasks %d (%d of them with the model by "
+            "reference; %d more refused, their model not held), reconnects %d, Hellos re-sent "
+            "%d, bytes up %d down %d",
+            st.updates_sent, st.evaluations_sent, st.tasks_received, st.tasks_by_reference,
+            st.tasks_unresolved, st.reconnects, st.hello_resends, st.bytes_sent,
+            st.bytes_received);
   return s;
 }
 
