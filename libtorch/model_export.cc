@@ -262,16 +262,6 @@ std::string Serialize(const torch::jit::Module& module, const torch::jit::ExtraF
   return out.str();
 }
 
-absl::Status CatchTorch(const std::function<absl::Status()>& body, const std::string& what) {
-  try {
-    return body();
-  } catch (const c10::Error& e) {
-    return absl::InvalidArgumentError(absl::StrCat(what, ": ", e.what_without_backtrace()));
-  } catch (const std::exception& e) {
-    return absl::InternalError(absl::StrCat(what, ": ", e.what()));
-  }
-}
-
 }  // namespace
 
 std::vector<std::string> SupportedQuantizedEngines() {

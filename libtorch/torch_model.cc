@@ -214,6 +214,24 @@ void TorchModel::InitTensors(std::vector<FederatedTensor> tensors) {
   tensors_ = std::move(tensors);
 }
 
+absl::Status TorchModel::Load(const protocol::ModelPayload& payload) {
+  if (manifest_ != payload.manifest) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("task manifest does not match architecture ", payload.architecture_id));
+  }
+  return SetWeights(payload.weights);
+}
+
+absl::Status CatchTorch(const std::function<absl::Status()>& body, absl::string_view what) {
+  try {
+    return body();
+  } catch (const c10::Error& e) {
+    return absl::InvalidArgumentError(absl::StrCat(what, ": ", e.what_without_backtrace()));
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat(what, ": ", e.what()));
+  }
+}
+
 absl::Status TorchModel::SetWeights(absl::Span<const float> weights) {
   return CopyIntoTensors(weights, tensors_);
 }

@@ -15,6 +15,7 @@
 // Not thread-safe.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -23,6 +24,7 @@
 #include <torch/torch.h>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "client/architecture.h"
 #include "protocol/model_payload.h"
@@ -70,6 +72,9 @@ class TorchModel {
 
   // Copies flat weights (manifest order) into the parameters and buffers.
   absl::Status SetWeights(absl::Span<const float> weights);
+  // SetWeights from a payload whose manifest must be this model's
+  // (InvalidArgument naming the architecture otherwise).
+  absl::Status Load(const protocol::ModelPayload& payload);
   void GetWeights(std::vector<float>* out);
 
   virtual torch::Tensor Forward(const torch::Tensor& x) = 0;
@@ -91,6 +96,11 @@ class TorchModel {
   std::vector<FederatedTensor> tensors_;  // manifest order
   std::vector<torch::Tensor> params_;
 };
+
+// Runs `body`, turning LibTorch's exceptions into a Status that names
+// `what`: c10::Error (bad shapes, dtypes, archives) is InvalidArgument,
+// anything else Internal.
+absl::Status CatchTorch(const std::function<absl::Status()>& body, absl::string_view what);
 
 // A freshly initialised model for a --model value, seeded, as a payload
 // carrying `task`. InvalidArgument naming `flag_name` when the model does not

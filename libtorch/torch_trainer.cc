@@ -30,16 +30,6 @@ void ReleaseFreedMemory() {
 #endif
 }
 
-absl::Status CatchTorch(const std::function<absl::Status()>& body, const char* what) {
-  try {
-    return body();
-  } catch (const c10::Error& e) {
-    return absl::InvalidArgumentError(absl::StrCat(what, ": ", e.what_without_backtrace()));
-  } catch (const std::exception& e) {
-    return absl::InternalError(absl::StrCat(what, ": ", e.what()));
-  }
-}
-
 // The model's metrics on `examples`, in batches of ~100 (much larger conv
 // batches are ~10x slower in this build).
 absl::StatusOr<MetricSums> EvaluateBatches(TorchModel& model, const Objective& objective,
@@ -103,11 +93,7 @@ class TorchTrainer final : public Trainer {
     FEDGE_ASSIGN_OR_RETURN(std::unique_ptr<TorchModel> model, ModelFor(task.model));
     auto give_back =
         absl::MakeCleanup([&] { Return(task.model.architecture_id, std::move(model)); });
-    if (model->manifest() != task.model.manifest) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "task manifest does not match architecture ", task.model.architecture_id));
-    }
-    FEDGE_RETURN_IF_ERROR(model->SetWeights(task.model.weights));
+    FEDGE_RETURN_IF_ERROR(model->Load(task.model));
     const protocol::TrainingConfig& cfg = task.config;
     if (cfg.batch_size == 0 || cfg.local_epochs == 0 || !(cfg.learning_rate > 0) ||
         !(cfg.proximal_mu >= 0) || !std::isfinite(cfg.proximal_mu) || !(cfg.clip_norm >= 0) ||
@@ -128,11 +114,7 @@ class TorchTrainer final : public Trainer {
     FEDGE_ASSIGN_OR_RETURN(std::unique_ptr<TorchModel> model, ModelFor(task.model));
     auto give_back =
         absl::MakeCleanup([&] { Return(task.model.architecture_id, std::move(model)); });
-    if (model->manifest() != task.model.manifest) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "task manifest does not match architecture ", task.model.architecture_id));
-    }
-    FEDGE_RETURN_IF_ERROR(model->SetWeights(task.model.weights));
+    FEDGE_RETURN_IF_ERROR(model->Load(task.model));
     if (data.size() == 0) return absl::FailedPreconditionError("no held-out examples");
     FEDGE_RETURN_IF_ERROR(protocol::ValidateTaskSpec(task.model.task));
     FEDGE_RETURN_IF_ERROR(data::CheckFitsTask(data, task.model.task, "held-out data"));
