@@ -79,7 +79,11 @@ class BodyWriter {
     ar_(cereal::binary_data(v.data(), v.size() * sizeof(T)));
   }
   // Fixed-size raw bytes (keys, ids): no length prefix.
-  void Bytes(const uint8_t* data, size_t n) { ar_(cereal::binary_data(data, n)); }
+  // `data` is passed as a prvalue so cereal sees the element type uint8_t
+  // (see BodyReader::Bytes).
+  void Bytes(const uint8_t* data, size_t n) {
+    ar_(cereal::binary_data(static_cast<const uint8_t*>(data), n));
+  }
 
  private:
   StringStreambuf buf_;
@@ -119,7 +123,11 @@ class BodyReader {
   // Fixed-size raw bytes written by BodyWriter::Bytes.
   void Bytes(uint8_t* data, size_t n, const char* field) {
     Need(n, field);
-    ar_(cereal::binary_data(data, n));
+    // A prvalue pointer: from the lvalue `data` cereal would deduce the
+    // element type as `uint8_t*&` (8 bytes) and, when the body declares the
+    // other byte order, swap the bytes in 8-byte steps, past the end of an
+    // n-byte buffer (found by the decode fuzzer). Raw bytes are never swapped.
+    ar_(cereal::binary_data(static_cast<uint8_t*>(data), n));
   }
   // Reads a length prefix for items of `item_bytes` each and checks it.
   uint64_t Length(size_t item_bytes, size_t max_items, const char* field) {
