@@ -276,8 +276,10 @@ void ClientSession::Handle(protocol::ErrorReply& m, absl::Time now) {
               spec_.client_id, absl::FormatDuration(backoff_));
     return;
   }
-  FEDGE_LOG(kWarning, "client %d: coordinator refused a message (%s, round %d): %s",
-            spec_.client_id, protocol::ErrorCodeName(m.code), m.round, m.message);
+  // A stale update is routine in async mode (a slow device's), not a fault.
+  Log(m.code == protocol::ErrorCode::kStale ? LogLevel::kInfo : LogLevel::kWarning,
+      "client %d: coordinator refused a message (%s, round %d): %s", spec_.client_id,
+      protocol::ErrorCodeName(m.code), m.round, m.message);
   if (update_round_.has_value() && m.round == *update_round_) {
     ++stats.updates_refused;
     update_round_.reset();

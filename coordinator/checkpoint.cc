@@ -400,6 +400,9 @@ absl::StatusOr<uint64_t> ResumeMetricsLog(FileSystem* fs, const std::string& pat
   text.resize(end);
   text += checkpoint.round_metrics_line;
   text += '\n';
+  // With the async versions' lines that were waiting for their evaluations.
+  const uint64_t added =
+      1 + std::count(checkpoint.round_metrics_line.begin(), checkpoint.round_metrics_line.end(), '\n');
   FEDGE_RETURN_IF_ERROR(WriteFileDurably(*fs, path, text));
   if (dropped > 0) {
     FEDGE_LOG(kInfo,
@@ -407,7 +410,7 @@ absl::StatusOr<uint64_t> ResumeMetricsLog(FileSystem* fs, const std::string& pat
               "rounds run again)",
               path, dropped, checkpoint.coordinator.round);
   }
-  return kept + 1;
+  return kept + added;
 }
 
 }  // namespace fedge::coordinator

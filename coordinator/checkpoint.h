@@ -63,7 +63,9 @@ struct Checkpoint {
   CoordinatorSnapshot coordinator;
   // Lines of the metrics file (--metrics_out) written before this round's.
   uint64_t metrics_lines_before = 0;
-  // This round's metrics line (RoundReportJson), without the newline.
+  // This round's metrics line (RoundReportJson), without the newline; in
+  // async mode preceded by the lines of earlier versions not yet written
+  // (waiting for their evaluations), each ending in a newline.
   std::string round_metrics_line;
 };
 

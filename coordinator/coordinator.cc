@@ -26,8 +26,11 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(
   if (outbox == nullptr) return absl::InvalidArgumentError("outbox is required");
   absl::StatusOr<std::unique_ptr<Strategy>> strategy = MakeStrategy(config.strategy);
   if (!strategy.ok()) return strategy.status();
-  // The smallest cohort a round can have; MaybeStartRound checks the real one.
-  const size_t cohort = std::max<size_t>(config.clients_per_round, config.min_clients);
+  // The smallest cohort a round can have; MaybeStartRound checks the real
+  // one. An async buffer is exactly --buffer updates.
+  const size_t cohort = config.async.enabled
+                            ? config.async.buffer
+                            : std::max<size_t>(config.clients_per_round, config.min_clients);
   if (absl::Status fits = CheckStrategyFits(**strategy, config.strategy, config.secure.enabled,
                                             cohort, initial_model.weights.size());
       !fits.ok()) {
@@ -217,6 +220,10 @@ void Coordinator::Handle(const std::string& peer, protocol::Update& m, absl::Tim
     HandleEvaluation(peer, *client, m, now);
     return;
   }
+  if (async()) {
+    HandleAsyncUpdate(peer, *client, m, now);
+    return;
+  }
   if (auto bad = CheckRoundBinding(*client, m.client_id, m.round, m.model_version)) {
     Refuse(peer, bad->first, m.round, bad->second);
     return;
@@ -269,7 +276,14 @@ void Coordinator::Handle(const std::string& peer, protocol::ErrorReply& m, absl:
   if (security) ++stats_.models_refused_by_clients;
   Log(security ? LogLevel::kWarning : LogLevel::kInfo, "client %d reports (%s): %s",
       client->client_id, protocol::ErrorCodeName(m.code), m.message);
-  if (phase_ == Phase::kTraining && m.round == round_) {
+  if (async()) {
+    const AsyncTasks::Task* task = async_tasks_.Find(peer);
+    if (task != nullptr && task->round == m.round) {
+      if (client->checks_in) client->check_in_done = true;
+      DropFromRound(peer, "left its task");
+      MaybeStartRound(now);
+    }
+  } else if (phase_ == Phase::kTraining && m.round == round_) {
     if (client->checks_in && pending_.count(peer)) client->check_in_done = true;
     DropFromRound(peer, "left the round");
     MaybeCloseRound(now);
@@ -325,6 +339,12 @@ void Coordinator::OnTick(absl::Time now) {
     ++stats_.clients_dropped;
     DropFromRound(peer, "silent");
   }
+  for (const std::string& peer : async_tasks_.Expire(now)) {
+    pending_.erase(peer);
+    ++report_.dropped;
+    FEDGE_LOG(kInfo, "client at %s: its task's deadline passed; the slot goes to another",
+              protocol::DescribePeer(peer));
+  }
   MaybeCloseRound(now);
   MaybeFinishEvaluation(now);
   MaybeStartRound(now);
@@ -362,7 +382,9 @@ absl::Time Coordinator::round_deadline() const {
 
 absl::Time Coordinator::NextDeadline(absl::Time now) const {
   absl::Time next = now + config_.heartbeat_interval;
-  if (phase_ == Phase::kTraining) {
+  if (async()) {
+    next = std::min(next, async_tasks_.NextDeadline());
+  } else if (phase_ == Phase::kTraining) {
     next = std::min(next, open_round_->deadline());
   } else if (phase_ == Phase::kEvaluating) {
     next = std::min(next, evaluation_->deadline());

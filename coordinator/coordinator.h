@@ -14,6 +14,16 @@
 //   kTraining --deadline passed without a quorum, or the cohort dropped below
 //               it--> round failed; next round with the model unchanged
 //   after `rounds` completed rounds --> kFinished (Shutdown sent to everyone)
+// Asynchronous mode (config.async, coordinator/async_round.h): there is no
+// round barrier. kTraining lasts from the first task to the last version:
+// the coordinator keeps `concurrency` clients training, folds each update
+// into the open buffer (an AsyncRound) with its staleness discount, and when
+// the buffer is full steps the model, checkpoints the new version and opens
+// the next buffer; the tasks in flight carry on. The Evaluator runs beside
+// training, not between versions: a version's report is published when its
+// evaluation returns, or without one when the evaluator moved on to a newer
+// version first. After the last version the coordinator waits in
+// kServerEvaluating for its evaluation, then finishes.
 // Check-in devices (Hello with kCapCheckIn, the SDK's run-once) do one task
 // per connection: one that is not selected, whose update arrived, or whose
 // round ended gets the newest model if it holds an older one (GlobalModel)
@@ -37,6 +47,7 @@
 // Not thread-safe: one thread drives it.
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -49,6 +60,7 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "aggregation/aggregator.h"
+#include "coordinator/async_round.h"
 #include "coordinator/client_registry.h"
 #include "coordinator/coordinator_snapshot.h"
 #include "coordinator/dp_mechanism.h"
@@ -140,6 +152,8 @@ struct CoordinatorConfig {
   // Gets a snapshot at the end of every round; null: no checkpoints. Not
   // owned; must outlive the coordinator.
   CheckpointSink* checkpoint_sink = nullptr;
+  // Asynchronous buffered aggregation (FedBuff); off by default.
+  AsyncOptions async;
 };
 
 // OK, or InvalidArgument naming the setting that is out of range or
@@ -261,7 +275,10 @@ class Coordinator {
   // cohort; meaningful in kTraining.
   absl::Time round_start() const { return round_start_; }
   absl::Time round_deadline() const;
-  size_t cohort_size() const { return cohort_.size(); }
+  // In async mode: the updates the open buffer needs.
+  size_t cohort_size() const { return async() ? config_.async.buffer : cohort_.size(); }
+  // Async mode: tasks out now.
+  size_t tasks_in_flight() const { return async_tasks_.size(); }
   const ClientRegistry& registry() const { return registry_; }
 
  private:
@@ -350,6 +367,29 @@ class Coordinator {
   // that cached it, the one with it to the others (at most two encodings).
   void SendTasks(protocol::Task& task, const std::vector<std::string>& peers);
   void FailRound(absl::Time now, const std::string& why);
+  // The combined update of the completed round applied to model_ (control
+  // variates, DP, the server optimiser, pruning).
+  absl::Status StepModel();
+
+  // ---- Asynchronous mode (async_mode.cc) ----
+  bool async() const { return config_.async.enabled; }
+  // From kWaitingForClients: opens the first buffer once enough clients are
+  // live; in kTraining: gives free task slots to idle clients.
+  void MaybeStartAsync(absl::Time now);
+  // A new buffer for the next version; tasks in flight carry on.
+  void OpenAsyncRound(absl::Time now);
+  // Gives free task slots (up to the concurrency) to idle clients.
+  void Dispatch(absl::Time now);
+  void HandleAsyncUpdate(const std::string& peer, ClientRecord& client, protocol::Update& m,
+                         absl::Time now);
+  // The version just made: checkpoint, evaluate beside training, then the
+  // next buffer or the end.
+  void PublishAsync(absl::Time now);
+  // The evaluator's result for async version `round`: attaches it and
+  // publishes the reports it settles.
+  void OnAsyncEvaluation(uint64_t round, absl::StatusOr<EvalMetrics> result);
+  // Publishes every held report (without evaluation) and finishes.
+  void FinishAsync(const std::string& reason);
   // The end of every round, completed or failed: checkpoint, report, then
   // finish (with `finish_reason`) or start the next round, and tell the
   // round's check-in devices when to come back.
@@ -410,6 +450,20 @@ class Coordinator {
   std::vector<float> kept_delta_;   // a pruned model's round: the kept coordinates' mean
   std::unique_ptr<Round> open_round_;  // its aggregation (round.h)
   std::unique_ptr<FederatedEvaluation> evaluation_;  // valid in kEvaluating
+  // When the first task went out (elapsed_seconds in reports), and the time
+  // spent waiting for server-side evaluations since (eval_wait_seconds).
+  std::optional<absl::Time> training_start_;
+  absl::Duration eval_wait_;
+  absl::Time eval_started_;
+
+  // Async mode: the tasks in flight (pending_ holds the same peers), the
+  // task batches sent for the open buffer (their training seeds differ),
+  // published versions' reports waiting for their evaluation (oldest
+  // first), and why the run ends once the last one is evaluated.
+  AsyncTasks async_tasks_;
+  uint64_t async_batches_ = 0;
+  std::deque<RoundReport> unreported_;
+  std::string async_finish_reason_;
 
   protocol::Message scratch_;       // decode target reusing the update buffer
 

@@ -7,6 +7,46 @@
 #include "coordinator/coordinator.h"
 
 namespace fedge::coordinator {
+namespace {
+
+// --mode=async's pairings. Each refusal says why, so an operator knows it is
+// a limit of the method, not of the flag spelling.
+absl::Status ValidateAsyncConfig(const CoordinatorConfig& c) {
+  FEDGE_RETURN_IF_ERROR(ValidateAsyncOptions(c.async));
+  if (c.secure.enabled) {
+    return absl::InvalidArgumentError(
+        "--mode=async cannot run with --secure: SecAgg unmasks only the sum of a cohort that "
+        "masked together, and an asynchronous buffer folds each update alone as it arrives");
+  }
+  if (c.privacy.mode != protocol::PrivacyMode::kOff) {
+    return absl::InvalidArgumentError(
+        "--mode=async cannot run with --dp: the accountant composes sampled rounds of a fixed "
+        "rate, and an asynchronous buffer's members are whoever finished first");
+  }
+  if (c.over_select > 0) {
+    return absl::InvalidArgumentError(
+        "--over_select applies to synchronous rounds; --mode=async never waits for "
+        "stragglers (size the task slots with --concurrency)");
+  }
+  if (c.fraction_evaluate > 0) {
+    return absl::InvalidArgumentError(
+        "--fraction_evaluate cannot run with --mode=async: federated evaluation asks clients "
+        "between rounds, and async mode has none (evaluate server-side with --test_data)");
+  }
+  if (c.prune.final_sparsity > 0) {
+    return absl::InvalidArgumentError(
+        "--prune cannot run with --mode=async: a stale update was trained under an older "
+        "mask");
+  }
+  if (c.strategy.name == "scaffold") {
+    return absl::InvalidArgumentError(
+        "--strategy=scaffold cannot run with --mode=async: its control variates assume each "
+        "client trains on the current model");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 absl::Status ValidateCoordinatorConfig(const CoordinatorConfig& c) {
   if (c.rounds == 0) return absl::InvalidArgumentError("rounds must be at least 1");
@@ -92,6 +132,7 @@ absl::Status ValidateCoordinatorConfig(const CoordinatorConfig& c) {
     return absl::InvalidArgumentError(
         "--prune cannot run with --strategy=scaffold: its control variates are dense");
   }
+  if (c.async.enabled) FEDGE_RETURN_IF_ERROR(ValidateAsyncConfig(c));
   if (c.secure.enabled && c.min_clients < 2) {
     return absl::InvalidArgumentError(
         "secure aggregation needs min_clients >= 2: the sum of one update is that update");

@@ -134,7 +134,8 @@ absl::Status Coordinator::Restore(CoordinatorSnapshot snapshot) {
 
 bool Coordinator::SaveCheckpoint() {
   if (config_.checkpoint_sink == nullptr) return true;
-  absl::Status s = config_.checkpoint_sink->Save(Snapshot(), report_);
+  absl::Status s = config_.checkpoint_sink->Save(
+      Snapshot(), report_, std::vector<RoundReport>(unreported_.begin(), unreported_.end()));
   if (s.ok()) return true;
   phase_ = Phase::kFinished;
   halted_ = true;

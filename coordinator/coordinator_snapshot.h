@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/types/span.h"
 #include "coordinator/round_report.h"
 #include "protocol/model_payload.h"
 
@@ -68,10 +69,14 @@ struct CoordinatorSnapshot {
 class CheckpointSink {
  public:
   virtual ~CheckpointSink() = default;
-  // `report` is the round's, as the observer will get it. An error halts the
-  // coordinator (done(), without telling clients to shut down): carrying on
-  // would publish a model version a crash could lose.
-  virtual absl::Status Save(const CoordinatorSnapshot& snapshot, const RoundReport& report) = 0;
+  // `report` is the round's, as the observer will get it (an async
+  // version's may gain its evaluation first); `unpublished`, oldest first,
+  // are the reports of earlier async versions the observer has not had yet
+  // (waiting for their evaluations), which a resumed run must publish. An
+  // error halts the coordinator (done(), without telling clients to shut
+  // down): carrying on would publish a model version a crash could lose.
+  virtual absl::Status Save(const CoordinatorSnapshot& snapshot, const RoundReport& report,
+                            absl::Span<const RoundReport> unpublished) = 0;
 };
 
 }  // namespace fedge::coordinator

@@ -40,6 +40,7 @@
 #include "client/model_file.h"
 #include "coordinator/compression_flags.h"
 #include "coordinator/ops_setup.h"
+#include "coordinator/async_flags.h"
 #include "coordinator/strategy_flags.h"
 #include "protocol/model_signature.h"
 #include "secure/allow_list.h"
@@ -404,6 +405,7 @@ absl::StatusOr<coordinator::CoordinatorConfig> ConfigFromFlags() {
   cfg.training.max_examples = absl::GetFlag(FLAGS_max_examples);
   cfg.strategy = fedge::coordinator::StrategyOptionsFromFlags();
   FEDGE_ASSIGN_OR_RETURN(cfg.privacy, coordinator::PrivacyOptionsFromFlags());
+  FEDGE_ASSIGN_OR_RETURN(cfg.async, coordinator::AsyncOptionsFromFlags());
   FEDGE_ASSIGN_OR_RETURN(const coordinator::CompressionFlags compress,
                          coordinator::CompressionFlagsFromFlags(cfg.rounds));
   cfg.training.compression = compress.update;
@@ -576,6 +578,7 @@ int main(int argc, char** argv) {
   absl::FlagsUsageConfig usage;
   usage.contains_help_flags = [](absl::string_view file) {
     return absl::EndsWith(file, "/main.cc") || absl::EndsWith(file, "/strategy_flags.cc") ||
+           absl::EndsWith(file, "/async_flags.cc") ||
            absl::EndsWith(file, "/task_flags.cc") || absl::EndsWith(file, "/evaluation_flags.cc") ||
            absl::EndsWith(file, "/privacy_flags.cc") ||
            absl::EndsWith(file, "/compression_flags.cc") ||

@@ -17,15 +17,19 @@ namespace fedge::coordinator {
 
 const std::string& ReportPrinter::MetricsLine(const RoundReport& report) {
   if (line_round_ != report.round) {
-    // Measured once: the checkpoint written before the metrics line must
-    // hold the same figures, or a resumed run would rewrite them.
-    RoundReport with_process = report;
+    // Measured once per round: the checkpoint written before the metrics
+    // line must hold the same figures, or a resumed run would rewrite them.
     const ProcessStats process = ReadProcessStats();
-    with_process.rss_kb = process.rss_kb;
-    with_process.open_fds = process.open_fds;
-    line_ = RoundReportJson(with_process);
+    rss_kb_ = process.rss_kb;
+    open_fds_ = process.open_fds;
     line_round_ = report.round;
   }
+  // Formatted each time: an async round's report gains its evaluation after
+  // its checkpoint was written (coordinator.h).
+  RoundReport with_process = report;
+  with_process.rss_kb = rss_kb_;
+  with_process.open_fds = open_fds_;
+  line_ = RoundReportJson(with_process);
   return line_;
 }
 
@@ -57,6 +61,10 @@ std::string RoundLine(const RoundReport& r, uint64_t rounds) {
     }
     if (r.privacy.has_value()) {
       absl::StrAppendFormat(&line, "eps %.3f  clip %.3g  ", r.privacy->epsilon, r.privacy->clip);
+    }
+    if (r.async.has_value()) {
+      absl::StrAppendFormat(&line, "staleness %.1f (max %d)  ", r.async->staleness_mean,
+                            r.async->staleness_max);
     }
     absl::StrAppendFormat(&line, "%6.2fs  up %.2f MB  down %.2f MB", r.seconds,
                           r.bytes_up / 1e6, r.bytes_down / 1e6);
@@ -100,9 +108,17 @@ void ProgressLine::OnLoop(Coordinator& c, absl::Time now) {
 }
 
 absl::Status CheckpointWriter::Save(const CoordinatorSnapshot& snapshot,
-                                    const RoundReport& report) {
+                                    const RoundReport& report,
+                                    absl::Span<const RoundReport> unpublished) {
   const absl::Time start = absl::Now();
-  Checkpoint c{snapshot, printer_->lines_written(), printer_->MetricsLine(report)};
+  // Lines the metrics file lacks after its cursor, in order: a resumed run
+  // writes them all (ResumeMetricsLog).
+  std::string lines;
+  for (const RoundReport& r : unpublished) {
+    absl::StrAppend(&lines, printer_->MetricsLine(r), "\n");
+  }
+  lines += printer_->MetricsLine(report);
+  Checkpoint c{snapshot, printer_->lines_written(), std::move(lines)};
   FEDGE_ASSIGN_OR_RETURN(size_t bytes, store_->Write(c));
   FEDGE_LOG(kDebug, "checkpoint of round %d (model version %d): %d bytes in %.1f ms",
             snapshot.round, snapshot.model_version, bytes,

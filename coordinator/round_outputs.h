@@ -52,7 +52,9 @@ class ReportPrinter final : public RoundObserver {
   uint64_t rounds_;
   bool quiet_;
   uint64_t lines_ = 0;
-  std::optional<uint64_t> line_round_;  // the round `line_` belongs to
+  std::optional<uint64_t> line_round_;  // the round the process figures belong to
+  int64_t rss_kb_ = -1;
+  int64_t open_fds_ = -1;
   std::string line_;
 };
 
@@ -82,7 +84,8 @@ class CheckpointWriter final : public CheckpointSink {
   CheckpointWriter(CheckpointStore* store, ReportPrinter* printer,
                    std::optional<uint64_t> kill_after_round = std::nullopt)
       : store_(store), printer_(printer), kill_after_round_(kill_after_round) {}
-  absl::Status Save(const CoordinatorSnapshot& snapshot, const RoundReport& report) override;
+  absl::Status Save(const CoordinatorSnapshot& snapshot, const RoundReport& report,
+                    absl::Span<const RoundReport> unpublished) override;
 
  private:
   CheckpointStore* store_;

@@ -14,6 +14,15 @@ std::string RoundReportJson(const RoundReport& r) {
       "\"round_seconds\":%.4f,\"bytes_up\":%d,\"bytes_down\":%d",
       r.round, r.completed ? "true" : "false", r.model_version, r.selected, r.aggregated,
       r.dropped, r.rejected, r.seconds, r.bytes_up, r.bytes_down);
+  absl::StrAppendFormat(&s, ",\"elapsed_seconds\":%.4f,\"eval_wait_seconds\":%.4f",
+                        r.elapsed_seconds, r.eval_wait_seconds);
+  if (r.async.has_value()) {
+    absl::StrAppendFormat(&s,
+                          ",\"staleness_mean\":%.4f,\"staleness_max\":%d,"
+                          "\"stale_refused\":%d,\"in_flight\":%d",
+                          r.async->staleness_mean, r.async->staleness_max,
+                          r.async->stale_refused, r.async->in_flight);
+  }
   if (r.sparsity.has_value()) absl::StrAppendFormat(&s, ",\"sparsity\":%.6f", *r.sparsity);
   if (r.update_frames > 0) {
     absl::StrAppendFormat(&s, ",\"update_bytes_per_client\":%d",

@@ -50,6 +50,14 @@ struct PrivacyFigures {
   uint32_t clipped = 0;       // central and local: updates the coordinator clipped
 };
 
+// --mode=async (coordinator/async_round.h): the buffer that made the version.
+struct AsyncFigures {
+  double staleness_mean = 0;   // of the folded updates, in model versions
+  uint64_t staleness_max = 0;
+  uint64_t stale_refused = 0;  // updates refused as older than --max_staleness
+  uint32_t in_flight = 0;      // tasks out when the version was published
+};
+
 struct RoundReport {
   uint64_t round = 0;
   bool completed = false;
@@ -66,6 +74,17 @@ struct RoundReport {
   // Set when the round ran a federated evaluation (--fraction_evaluate).
   std::optional<FederatedMetrics> federated;
   double seconds = 0;
+  // When the round's model was made (aggregated and stepped), counted from
+  // the first task of the run (of this process, after a restart): for time
+  // to accuracy. Evaluation after a synchronous round delays the next one,
+  // so it is inside the later rounds' figures.
+  double elapsed_seconds = 0;
+  // Of elapsed_seconds, the time the run waited for server-side evaluations
+  // between synchronous rounds (0 in async mode, where they run beside
+  // training): subtract it for the training time to accuracy.
+  double eval_wait_seconds = 0;
+  // Set in --mode=async.
+  std::optional<AsyncFigures> async;
   uint64_t bytes_up = 0;
   uint64_t bytes_down = 0;
   // The frames that carried a model update up (a plain Update, a secure

@@ -22,6 +22,10 @@ using protocol::ErrorCode;
 // ---- Rounds ------------------------------------------------------------------
 
 void Coordinator::MaybeStartRound(absl::Time now) {
+  if (async()) {
+    MaybeStartAsync(now);
+    return;
+  }
   if (phase_ != Phase::kWaitingForClients || paused_) return;
   // Selectable peers are registered ones: while registrations arrive, this
   // runs for every Hello, and listing 10,000 peers each time made
@@ -46,6 +50,7 @@ void Coordinator::MaybeStartRound(absl::Time now) {
   ++round_;
   phase_ = Phase::kTraining;
   round_start_ = now;
+  if (!training_start_.has_value()) training_start_ = now;
   round_deadline_ = now + config_.round_timeout;
   pending_.clear();
   reported_.clear();
@@ -209,6 +214,14 @@ absl::Status Coordinator::SignModelVersion() {
 }
 
 void Coordinator::DropFromRound(const std::string& peer, const char* why) {
+  if (async()) {
+    if (async_tasks_.End(peer)) {
+      pending_.erase(peer);
+      ++report_.dropped;
+      FEDGE_LOG(kInfo, "client at %s lost its task (%s)", protocol::DescribePeer(peer), why);
+    }
+    return;
+  }
   if (phase_ == Phase::kEvaluating) {
     evaluation_->Drop(peer);
     return;
@@ -274,12 +287,9 @@ absl::Status Coordinator::PruneForNextRound() {
   return absl::OkStatus();
 }
 
-void Coordinator::CompleteRound(absl::Time now) {
+absl::Status Coordinator::StepModel() {
   absl::Status s = ComputeMeanDelta();
-  if (!s.ok()) {
-    FailRound(now, std::string(s.message()));
-    return;
-  }
+  if (!s.ok()) return s;
   if (!control_.empty()) s = UpdateControlVariate();
   if (s.ok() && dp_ != nullptr) {
     PrivacyFigures figures;
@@ -290,7 +300,11 @@ void Coordinator::CompleteRound(absl::Time now) {
   // The model this round produces is the one pruned for the next: it is what
   // is evaluated, checkpointed and sent.
   if (s.ok()) s = PruneForNextRound();
-  if (!s.ok()) {
+  return s;
+}
+
+void Coordinator::CompleteRound(absl::Time now) {
+  if (absl::Status s = StepModel(); !s.ok()) {
     FailRound(now, std::string(s.message()));
     return;
   }
@@ -299,12 +313,19 @@ void Coordinator::CompleteRound(absl::Time now) {
   consecutive_failures_ = 0;
   report_.completed = true;
   report_.model_version = model_version_;
+  report_.seconds = absl::ToDoubleSeconds(now - round_start_);
+  report_.elapsed_seconds = absl::ToDoubleSeconds(now - training_start_.value_or(now));
+  report_.eval_wait_seconds = absl::ToDoubleSeconds(eval_wait_);
+  if (async()) {
+    PublishAsync(now);
+    return;
+  }
   report_.dropped += static_cast<uint32_t>(pending_.size());
   pending_.clear();
-  report_.seconds = absl::ToDoubleSeconds(now - round_start_);
   retry_advisor_.OnRoundCompleted(now - round_start_);
   if (evaluator_ != nullptr) {
     phase_ = Phase::kServerEvaluating;
+    eval_started_ = now;
     evaluator_->Start(round_, std::make_shared<const std::vector<float>>(model_.weights));
     return;
   }
@@ -314,6 +335,10 @@ void Coordinator::CompleteRound(absl::Time now) {
 void Coordinator::OnServerEvaluation(uint64_t round, absl::StatusOr<EvalMetrics> result,
                                      absl::Time now) {
   now_ = now;
+  if (async()) {
+    OnAsyncEvaluation(round, std::move(result));
+    return;
+  }
   if (phase_ != Phase::kServerEvaluating || round != round_) {
     FEDGE_LOG(kWarning, "ignoring an evaluation of round %d (round %d, %s)", round, round_,
               phase_ == Phase::kServerEvaluating ? "evaluating" : "not evaluating");
@@ -325,6 +350,7 @@ void Coordinator::OnServerEvaluation(uint64_t round, absl::StatusOr<EvalMetrics>
   } else {
     FEDGE_LOG(kError, "round %d: evaluation failed: %s", round_, result.status().ToString());
   }
+  eval_wait_ += now - eval_started_;
   AfterServerEvaluation(now);
 }
 
@@ -439,8 +465,11 @@ void Coordinator::FailRound(absl::Time now, const std::string& why) {
   report_.model_version = model_version_;
   report_.aggregated = 0;
   report_.seconds = absl::ToDoubleSeconds(now - round_start_);
-  report_.dropped += static_cast<uint32_t>(pending_.size());
-  pending_.clear();
+  report_.elapsed_seconds = absl::ToDoubleSeconds(now - training_start_.value_or(now));
+  if (!async()) {  // async tasks in flight carry on into the next buffer
+    report_.dropped += static_cast<uint32_t>(pending_.size());
+    pending_.clear();
+  }
   if (dp_ != nullptr && !report_.privacy.has_value()) {
     // What was sampled may show in a failure: the round is charged anyway.
     PrivacyFigures figures;
@@ -459,6 +488,12 @@ void Coordinator::FailRound(absl::Time now, const std::string& why) {
 void Coordinator::EndRound(absl::Time now, const char* outcome,
                            std::optional<std::string> finish_reason) {
   if (!SaveCheckpoint()) return;
+  // Async: versions published before this failed buffer come first, their
+  // evaluations or not.
+  for (const RoundReport& r : unreported_) {
+    if (observer_) observer_->OnRoundEnd(r);
+  }
+  unreported_.clear();
   if (observer_) observer_->OnRoundEnd(report_);
   phase_ = Phase::kWaitingForClients;
   open_round_.reset();

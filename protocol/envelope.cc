@@ -99,6 +99,7 @@ const char* ErrorCodeName(ErrorCode code) {
     case ErrorCode::kBadSignature: return "BAD_SIGNATURE";
     case ErrorCode::kRollback: return "ROLLBACK";
     case ErrorCode::kRateLimited: return "RATE_LIMITED";
+    case ErrorCode::kStale: return "STALE";
   }
   return "UNKNOWN";
 }

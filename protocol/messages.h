@@ -60,9 +60,12 @@ enum class ErrorCode : uint16_t {
   // The sender exceeded its frame rate (coordinator/frame_rate_limiter.h);
   // the frame was dropped undecoded. Slow down and resend.
   kRateLimited = 17,
+  // --mode=async: the update was trained on a model version more than
+  // --max_staleness versions older than the current one; it was not folded.
+  kStale = 18,
 };
 // The highest ErrorCode; decoding refuses codes above it. Bump when appending.
-inline constexpr uint16_t kMaxErrorCode = 17;
+inline constexpr uint16_t kMaxErrorCode = 18;
 const char* ErrorCodeName(ErrorCode code);
 
 // Capability bits a client announces in Hello.

@@ -20,7 +20,8 @@ namespace {
 absl::Status Bad(const std::string& spec, absl::string_view why) {
   return absl::InvalidArgumentError(absl::StrCat(
       "--device_profile=", spec, ": ", why,
-      " (want terms slow=FRACTION:FACTOR or lognormal=SIGMA, online=P; or file=PATH)"));
+      " (want terms base=FACTOR, slow=FRACTION:FACTOR or lognormal=SIGMA, online=P; or "
+      "file=PATH)"));
 }
 
 }  // namespace
@@ -30,7 +31,7 @@ absl::StatusOr<std::map<uint64_t, client::DeviceProfile>> DeviceProfilesFromSpec
   std::map<uint64_t, client::DeviceProfile> out;
   for (int i = 0; i < clients; ++i) out[static_cast<uint64_t>(i)] = client::DeviceProfile();
   std::optional<std::pair<double, double>> slow;  // fraction, factor
-  std::optional<double> sigma, online;
+  std::optional<double> sigma, online, base;
   std::optional<std::string> file;
   for (absl::string_view term : absl::StrSplit(spec, ',', absl::SkipEmpty())) {
     absl::string_view v = term;
@@ -49,6 +50,12 @@ absl::StatusOr<std::map<uint64_t, client::DeviceProfile>> DeviceProfilesFromSpec
         return Bad(spec, absl::StrCat("'", term, "': want SIGMA in [0, 5]"));
       }
       sigma = s;
+    } else if (v = term; absl::ConsumePrefix(&v, "base=")) {
+      double f;
+      if (!absl::SimpleAtod(v, &f) || !(f >= 1 && f <= 1000)) {
+        return Bad(spec, absl::StrCat("'", term, "': want FACTOR in [1, 1000]"));
+      }
+      base = f;
     } else if (v = term; absl::ConsumePrefix(&v, "online=")) {
       double p;
       if (!absl::SimpleAtod(v, &p) || !(p > 0 && p <= 1)) {
@@ -62,7 +69,7 @@ absl::StatusOr<std::map<uint64_t, client::DeviceProfile>> DeviceProfilesFromSpec
     }
   }
   if (slow && sigma) return Bad(spec, "slow and lognormal exclude each other");
-  if (file && (slow || sigma || online)) return Bad(spec, "file= stands alone");
+  if (file && (slow || sigma || online || base)) return Bad(spec, "file= stands alone");
   if (file) {
     absl::StatusOr<std::string> text = ReadFile(*file);
     if (!text.ok()) return Bad(spec, text.status().message());
@@ -95,6 +102,9 @@ absl::StatusOr<std::map<uint64_t, client::DeviceProfile>> DeviceProfilesFromSpec
   }
   if (online) {
     for (auto& [id, p] : out) p.online = *online;
+  }
+  if (base) {
+    for (auto& [id, p] : out) p.slowdown *= *base;
   }
   return out;
 }

@@ -13,6 +13,10 @@
 //   lognormal=SIGMA       speeds spread log-normally: slowdown_i =
 //                         exp(SIGMA * (z_max - z_i)), z_i ~ N(0, 1), so the
 //                         fastest client runs at this machine's speed
+//   base=FACTOR           every client FACTOR times slower than this machine
+//                         (slow and lognormal multiply it): devices slower
+//                         than a server core, as phones are, so that their
+//                         waiting, not this machine's cores, bounds a round
 //   online=P              every client takes each task with probability P
 //   file=PATH             per-client lines 'CLIENT_ID SLOWDOWN ONLINE'
 //                         (unlisted clients: 1 1); alone

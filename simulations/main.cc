@@ -217,6 +217,7 @@ int main(int argc, char** argv) {
   absl::FlagsUsageConfig usage;
   usage.contains_help_flags = [](absl::string_view file) {
     return absl::EndsWith(file, "/sim_flags.cc") || absl::EndsWith(file, "/strategy_flags.cc") ||
+           absl::EndsWith(file, "/async_flags.cc") ||
            absl::EndsWith(file, "/attack_flags.cc") || absl::EndsWith(file, "/task_flags.cc") ||
            absl::EndsWith(file, "/evaluation_flags.cc") ||
            absl::EndsWith(file, "/privacy_flags.cc") ||

@@ -63,6 +63,8 @@ absl::StatusOr<std::vector<RoundRow>> ParseMetrics(const std::string& jsonl) {
     Number(line, "epsilon", &r.epsilon);
     Number(line, "epsilon_coordinator", &r.epsilon_coordinator);
     Number(line, "update_bytes_per_client", &r.update_bytes_per_client);
+    Number(line, "elapsed_seconds", &r.elapsed_seconds);
+    Number(line, "eval_wait_seconds", &r.eval_wait_seconds);
     rows.push_back(r);
   }
   return rows;
@@ -79,16 +81,17 @@ std::string ResultsCsv(const std::vector<RoundRow>& rows) {
   std::string out =
       "round,completed,clients,test_accuracy,test_loss,train_loss,round_seconds,bytes_up,"
       "bytes_down,backdoor_success,test_mse,test_mae,fed_clients,fed_loss,fed_accuracy,"
-      "fed_mse,epsilon,epsilon_coordinator,update_bytes_per_client\n";
+      "fed_mse,epsilon,epsilon_coordinator,update_bytes_per_client,elapsed_seconds,eval_wait_seconds\n";
   for (const RoundRow& r : rows) {
     absl::StrAppendFormat(&out,
                           "%d,%d,%d,%.6f,%.6f,%.6f,%.4f,%d,%d,%.6f,%.6f,%.6f,%d,%.6f,%.6f,%.6f,%.6f,"
-                          "%.6f,%d\n",
+                          "%.6f,%d,%.4f,%.4f\n",
                           r.round, r.completed ? 1 : 0, r.clients, r.test_accuracy, r.test_loss,
                           r.train_loss, r.round_seconds, r.bytes_up, r.bytes_down,
                           r.backdoor_success, r.test_mse, r.test_mae, r.fed_clients, r.fed_loss,
                           r.fed_accuracy, r.fed_mse, r.epsilon, r.epsilon_coordinator,
-                          r.update_bytes_per_client);
+                          r.update_bytes_per_client, r.elapsed_seconds,
+                          r.eval_wait_seconds);
   }
   return out;
 }
@@ -125,6 +128,13 @@ Summary Summarize(const std::vector<RoundRow>& rows) {
     s.mean_update_bytes_per_client /= s.completed_rounds;
   }
   return s;
+}
+
+const RoundRow* FirstReaching(const std::vector<RoundRow>& rows, double target) {
+  for (const RoundRow& r : rows) {
+    if (r.completed && r.test_accuracy >= target) return &r;
+  }
+  return nullptr;
 }
 
 }  // namespace fedge::sim

@@ -30,6 +30,10 @@ struct RoundRow {
   // against the coordinator (local, distributed DP); NaN without DP.
   double epsilon = NAN, epsilon_coordinator = NAN;
   double round_seconds = 0;
+  // When the round's model was made, from the run's first task.
+  double elapsed_seconds = NAN;
+  // Of it, waiting for server-side evaluation between synchronous rounds.
+  double eval_wait_seconds = 0;
   int64_t bytes_up = 0;
   int64_t bytes_down = 0;
   // One client's upload of its update (--compress, --secagg_bits); 0 when no
@@ -44,7 +48,8 @@ absl::StatusOr<std::vector<RoundRow>> ReadMetrics(const std::string& path);
 
 // Header "round,completed,clients,test_accuracy,test_loss,train_loss,
 // round_seconds,bytes_up,bytes_down,backdoor_success,test_mse,test_mae,
-// fed_clients,fed_loss,fed_accuracy,fed_mse" and a row per round
+// fed_clients,fed_loss,fed_accuracy,fed_mse,epsilon,epsilon_coordinator,
+// update_bytes_per_client,elapsed_seconds,eval_wait_seconds" and a row per round
 // (nan where a figure was not measured).
 std::string ResultsCsv(const std::vector<RoundRow>& rows);
 
@@ -64,6 +69,10 @@ struct Summary {
   double mean_update_bytes_per_client = 0;  // over completed rounds
 };
 Summary Summarize(const std::vector<RoundRow>& rows);
+
+// The first completed round whose test accuracy is at least `target`;
+// nullptr when none is.
+const RoundRow* FirstReaching(const std::vector<RoundRow>& rows, double target);
 
 }  // namespace fedge::sim
 

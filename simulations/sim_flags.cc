@@ -92,7 +92,8 @@ ABSL_FLAG(std::string, advertise_host, "",
           "With --launcher=mpi: the host name or address the other ranks reach rank 0 by "
           "(default: rank 0's host name)");
 ABSL_FLAG(std::string, device_profile, "",
-          "Heterogeneous devices: comma-separated slow=FRACTION:FACTOR (a --seed-chosen "
+          "Heterogeneous devices: comma-separated base=FACTOR (every client FACTOR times slower "
+          "than this machine), slow=FRACTION:FACTOR (a --seed-chosen "
           "FRACTION of the clients FACTOR times slower) or lognormal=SIGMA (speeds spread "
           "log-normally, the fastest at this machine's speed), and online=P (each task taken "
           "with probability P); or file=PATH (lines 'CLIENT_ID SLOWDOWN ONLINE'). Applied for "
@@ -104,6 +105,9 @@ ABSL_FLAG(std::string, http_listen, "",
           "status page at http://HOST:PORT/, /metrics, /status; fedge-ctl controls the run. "
           "Loopback addresses only (the simulation's coordinator has no token); PORT 0 picks "
           "a free one, logged at start");
+ABSL_FLAG(double, target_accuracy, 0,
+          "Report when the global model's test accuracy first reached this (round, and seconds "
+          "from the first task, evaluation included) in the summary; 0 = off");
 ABSL_FLAG(std::string, progress, "auto",
           "While a round runs, keep one line updated with its progress (updates in / cohort, "
           "elapsed, deadline): on, off, or auto (on when stdout is a terminal; otherwise one "

@@ -21,6 +21,7 @@
 #include "base/process_stats.h"
 #include "base/status_macros.h"
 #include "client/coordinator_link.h"
+#include "coordinator/async_flags.h"
 #include "coordinator/evaluation_flags.h"
 #include "coordinator/strategy.h"
 #include "coordinator/privacy_flags.h"
@@ -229,6 +230,9 @@ absl::StatusOr<SimSetup> Prepare() {
       absl::GetFlag(FLAGS_secure) == "none") {
     return absl::InvalidArgumentError("--kill_phase=unmasking needs --secure");
   }
+  if (const double t = absl::GetFlag(FLAGS_target_accuracy); !(t >= 0 && t <= 1)) {
+    return absl::InvalidArgumentError(absl::StrCat("--target_accuracy=", t, ": want 0 to 1"));
+  }
   if (absl::GetFlag(FLAGS_kill_coordinator_after_updates) > 0 &&
       absl::GetFlag(FLAGS_kill_coordinator_at_round) <= 0) {
     return absl::InvalidArgumentError(
@@ -261,6 +265,9 @@ absl::StatusOr<SimSetup> Prepare() {
   probe.prune = compress.prune;
   probe.strategy = options;
   probe.privacy = privacy;
+  probe.over_select = absl::GetFlag(FLAGS_over_select);
+  probe.fraction_evaluate = coordinator::EvaluationFlagsFromFlags().fraction;
+  FEDGE_ASSIGN_OR_RETURN(probe.async, coordinator::AsyncOptionsFromFlags());
   FEDGE_RETURN_IF_ERROR(coordinator::ValidateCoordinatorConfig(probe));
   return s;
 }
@@ -320,6 +327,7 @@ std::vector<std::string> CoordinatorArgs(const SimSetup& s, const std::string& l
                    std::max(200, SharedConnections() ? s.clients : s.clients / 10))};
   for (std::string& arg : coordinator::EvaluationFlagArgs()) argv.push_back(std::move(arg));
   for (std::string& arg : coordinator::StrategyFlagArgs()) argv.push_back(std::move(arg));
+  for (std::string& arg : coordinator::AsyncFlagArgs()) argv.push_back(std::move(arg));
   for (std::string& arg : coordinator::PrivacyFlagArgs()) argv.push_back(std::move(arg));
   for (std::string& arg : coordinator::CompressionFlagArgs()) argv.push_back(std::move(arg));
   for (std::string& arg : data::TaskFlagArgs(s.data.task)) argv.push_back(std::move(arg));
@@ -437,6 +445,18 @@ absl::Status Report(const SimSetup& s, const ExitInfo& coordinator, const Client
           : "",
       coordinator.max_rss_kb / 1024.0, clients.peak_rss_kb / 1024.0, s.per_process,
       s.out.c_str(), s.metrics_path.c_str());
+  if (const double target = absl::GetFlag(FLAGS_target_accuracy); target > 0) {
+    const RoundRow* reached = FirstReaching(rows, target);
+    if (reached != nullptr) {
+      std::printf("  test accuracy %.4f first reached in round %d (%.4f), %.2f s after the "
+                  "first task, %.2f s of it waiting for evaluation between rounds\n",
+                  target, static_cast<int>(reached->round), reached->test_accuracy,
+                  reached->elapsed_seconds, reached->eval_wait_seconds);
+    } else {
+      std::printf("  test accuracy %.4f not reached in %d rounds\n", target,
+                  sum.completed_rounds);
+    }
+  }
   if (clients.kills > 0) {
     std::printf("  client processes killed as injected: %d\n", clients.kills);
   }

@@ -268,6 +268,19 @@ TEST(MetricsLogTest, ResumeKeepsTheCursorsLinesAndAppendsTheRoundsLineOnce) {
   ExpectLines(CountLines(&fs, "/out/none"), 0);
 }
 
+// An async checkpoint also carries earlier versions' lines that were still
+// waiting for their evaluations: a resumed run writes each once, in order.
+TEST(MetricsLogTest, ResumingAnAsyncCheckpointWritesTheVersionsStillUnpublished) {
+  FakeFileSystem fs;
+  const std::string path = "/out/metrics.jsonl";
+  Checkpoint c = MakeCheckpoint(4);
+  c.metrics_lines_before = 1;
+  c.round_metrics_line = "{\"round\":2}\n{\"round\":3}\n{\"round\":4}";
+  fs.SetContents(path, "{\"round\":1}\n{\"round\":3,\"test_accuracy\":0.5}\n");
+  ExpectLines(ResumeMetricsLog(&fs, path, c), 4);
+  EXPECT_EQ(*fs.Contents(path), "{\"round\":1}\n{\"round\":2}\n{\"round\":3}\n{\"round\":4}\n");
+}
+
 TEST(CheckpointStorePosixTest, WritesRotatesAndLoadsOnARealDirectory) {
   testing::TempDir dir;
   auto store = CheckpointStore::Open(dir.File("state"), PosixFileSystem::Default());

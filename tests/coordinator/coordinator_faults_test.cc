@@ -28,7 +28,8 @@ class RecordingSink : public CheckpointSink {
  public:
   RecordingSink(const RecordingOutbox* outbox, const Reports* reports)
       : outbox_(outbox), reports_(reports) {}
-  absl::Status Save(const CoordinatorSnapshot& s, const RoundReport& r) override {
+  absl::Status Save(const CoordinatorSnapshot& s, const RoundReport& r,
+                    absl::Span<const RoundReport>) override {
     if (!fail.ok()) return fail;
     snapshots.push_back(s);
     reports_seen.push_back(reports_->reports.size());

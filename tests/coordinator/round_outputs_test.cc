@@ -44,7 +44,7 @@ RoundReport Report(uint64_t round) {
 
 // The ordering fedge-coordinator follows: checkpoint, then the metrics line.
 void EndRound(CheckpointWriter& writer, ReportPrinter& printer, uint64_t round) {
-  ASSERT_THAT(writer.Save(Snapshot(round), Report(round)), IsOk());
+  ASSERT_THAT(writer.Save(Snapshot(round), Report(round), {}), IsOk());
   printer.OnRoundEnd(Report(round));
 }
 

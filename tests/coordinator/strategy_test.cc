@@ -73,7 +73,8 @@ StrategyOptions Named(const std::string& name) {
 // Keeps every checkpoint the coordinator takes, as the file would hold it.
 class KeepingSink : public CheckpointSink {
  public:
-  absl::Status Save(const CoordinatorSnapshot& s, const RoundReport&) override {
+  absl::Status Save(const CoordinatorSnapshot& s, const RoundReport&,
+                    absl::Span<const RoundReport>) override {
     Checkpoint c;
     c.coordinator = s;
     absl::StatusOr<std::string> bytes = EncodeCheckpoint(c);

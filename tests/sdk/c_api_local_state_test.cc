@@ -290,7 +290,8 @@ TEST_F(CApiLocalStateTest, RefusedUpdateLeavesTheControlVariateAsItWas) {
 class ControlSink final : public coordinator::CheckpointSink {
  public:
   absl::Status Save(const coordinator::CoordinatorSnapshot& s,
-                    const coordinator::RoundReport&) override {
+                    const coordinator::RoundReport&,
+                    absl::Span<const coordinator::RoundReport>) override {
     absl::MutexLock lock(&mu_);
     if (s.completed_rounds > 0) by_round_.resize(s.completed_rounds, s.control_variate);
     return absl::OkStatus();

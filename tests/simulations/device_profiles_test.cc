@@ -36,6 +36,18 @@ TEST(DeviceProfilesTest, SlowPicksTheRoundedFractionBySeed) {
   EXPECT_EQ(n, 3);
 }
 
+TEST(DeviceProfilesTest, BaseMultipliesEveryDeviceAndKeepsTheSlowOnes) {
+  auto plain = DeviceProfilesFromSpec("slow=0.3:5", 100, 0);
+  auto based = DeviceProfilesFromSpec("base=4,slow=0.3:5", 100, 0);
+  ASSERT_THAT(based, IsOk());
+  for (const auto& [id, d] : *based) {
+    // The same seed-chosen 30 % are 5x slower than the rest, all 4x slower
+    // than this machine.
+    EXPECT_EQ(d.slowdown, 4 * plain->at(id).slowdown) << id;
+  }
+  EXPECT_EQ(DeviceProfilesFromSpec("base=2.5", 3, 0)->at(1).slowdown, 2.5);
+}
+
 TEST(DeviceProfilesTest, LognormalSpreadsFromTheFastest) {
   auto p = DeviceProfilesFromSpec("lognormal=0.5,online=0.9", 4000, 3);
   ASSERT_THAT(p, IsOk());
@@ -67,7 +79,8 @@ TEST(DeviceProfilesTest, FileListsSomeClients) {
 TEST(DeviceProfilesTest, BadSpecsNameTheFlagAndTerm) {
   for (const char* spec : {"slow=1.5:2", "slow=0.3:0.5", "slow=0.3", "lognormal=-1",
                            "online=0", "online=2", "fast=2", "slow=0.1:2,lognormal=1",
-                           "file=/x,online=0.5", "file=/does/not/exist"}) {
+                           "file=/x,online=0.5", "file=/does/not/exist", "base=0.5", "base=x",
+                           "file=/x,base=2"}) {
     auto p = DeviceProfilesFromSpec(spec, 10, 0);
     EXPECT_THAT(p, StatusIs(absl::StatusCode::kInvalidArgument,
                             std::string("--device_profile=") + spec))

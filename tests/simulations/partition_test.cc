@@ -144,11 +144,16 @@ TEST(ResultsTest, BestAccuracyAndBackdoorSuccessAreSummarised) {
   const std::string csv = ResultsCsv(*rows);
   EXPECT_THAT(csv, ::testing::HasSubstr(",bytes_down,backdoor_success,test_mse,test_mae,"
                                          "fed_clients,fed_loss,fed_accuracy,fed_mse,epsilon,"
-                                         "epsilon_coordinator,update_bytes_per_client\n"));
-  EXPECT_THAT(csv, ::testing::HasSubstr(",0.875000,nan,nan,0,nan,nan,nan,nan,nan,0\n"));
+                                         "epsilon_coordinator,update_bytes_per_client,elapsed_seconds,eval_wait_seconds\n"));
+  EXPECT_THAT(csv, ::testing::HasSubstr(",0.875000,nan,nan,0,nan,nan,nan,nan,nan,0,nan,0.0000\n"));
   // Without the attack the column is there, unmeasured.
   rows->back().backdoor_success = NAN;
-  EXPECT_THAT(ResultsCsv(*rows), ::testing::EndsWith(",nan,nan,nan,0,nan,nan,nan,nan,nan,0\n"));
+  EXPECT_THAT(ResultsCsv(*rows), ::testing::EndsWith(",nan,nan,nan,0,nan,nan,nan,nan,nan,0,nan,0.0000\n"));
+  // Time to accuracy: the first completed round at or above the target.
+  ASSERT_NE(FirstReaching(*rows, 0.65), nullptr);
+  EXPECT_EQ(FirstReaching(*rows, 0.65)->round, 2);
+  EXPECT_EQ(FirstReaching(*rows, 0.6)->round, 1);
+  EXPECT_EQ(FirstReaching(*rows, 0.71), nullptr);
 }
 
 TEST(BalanceClientsTest, SpreadsExamplesEvenlyWithinTheCap) {
