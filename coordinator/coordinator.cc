@@ -339,6 +339,10 @@ void Coordinator::OnTick(absl::Time now) {
     ++stats_.clients_dropped;
     DropFromRound(peer, "silent");
   }
+  if (relay_task_.has_value() && phase_ == Phase::kWaitingForClients && now >= relay_deadline_) {
+    FailRelay(absl::StrCat(registry_.size(), " devices registered, --min_clients ",
+                           config_.min_clients, " needed before the root's deadline"));
+  }
   for (const std::string& peer : async_tasks_.Expire(now)) {
     pending_.erase(peer);
     ++report_.dropped;
@@ -382,7 +386,9 @@ absl::Time Coordinator::round_deadline() const {
 
 absl::Time Coordinator::NextDeadline(absl::Time now) const {
   absl::Time next = now + config_.heartbeat_interval;
-  if (async()) {
+  if (relay_task_.has_value() && phase_ == Phase::kWaitingForClients) {
+    next = std::min(next, relay_deadline_);
+  } else if (async()) {
     next = std::min(next, async_tasks_.NextDeadline());
   } else if (phase_ == Phase::kTraining) {
     next = std::min(next, open_round_->deadline());

@@ -24,6 +24,13 @@
 // evaluation returns, or without one when the evaluator moved on to a newer
 // version first. After the last version the coordinator waits in
 // kServerEvaluating for its evaluation, then finishes.
+// Relay mode (config.relay, a gateway's coordinator: fedge-gateway): to its
+// devices it is a coordinator like any other, but its rounds are the root's.
+// StartRelayRound hands it the root's task (model, version, signature, client
+// settings); it runs one round over its devices with that task, unchanged, so
+// devices verify the root's signature; the combined update and the devices'
+// example count go to the RelaySink instead of a server optimiser. It makes
+// no model versions of its own and signs nothing.
 // Check-in devices (Hello with kCapCheckIn, the SDK's run-once) do one task
 // per connection: one that is not selected, whose update arrived, or whose
 // round ended gets the newest model if it holds an older one (GlobalModel)
@@ -96,6 +103,8 @@ struct Sender {
   std::string identity;
 };
 
+class RelaySink;  // below
+
 struct CoordinatorConfig {
   uint64_t rounds = 10;              // completed rounds before shutting down
   uint32_t clients_per_round = 0;    // cohort size; 0 = use `fraction`
@@ -154,6 +163,9 @@ struct CoordinatorConfig {
   CheckpointSink* checkpoint_sink = nullptr;
   // Asynchronous buffered aggregation (FedBuff); off by default.
   AsyncOptions async;
+  // A gateway's coordinator (see "Relay mode" above); null: a root. Not
+  // owned; must outlive the coordinator.
+  RelaySink* relay = nullptr;
 };
 
 // OK, or InvalidArgument naming the setting that is out of range or
@@ -183,6 +195,23 @@ class Evaluator {
   // `weights`: the global model after `round`. Must not call back into the
   // coordinator.
   virtual void Start(uint64_t round, std::shared_ptr<const std::vector<float>> weights) = 0;
+};
+
+// What a gateway's round yields for the root: its devices' example-weighted
+// mean update and their example count (the weight the root gives it).
+struct RelayResult {
+  std::vector<float> delta;
+  uint64_t num_examples = 0;
+  uint32_t devices = 0;    // updates combined
+  double train_loss = 0;   // example-weighted; NaN when none reported one
+};
+
+// Receives each relay round's outcome (config.relay).
+class RelaySink {
+ public:
+  virtual ~RelaySink() = default;
+  // `round`: the root's round id. An error says why the round failed.
+  virtual void OnRelayDone(uint64_t round, absl::StatusOr<RelayResult> result) = 0;
 };
 
 // Receives a report after each round (completed or failed).
@@ -230,6 +259,14 @@ class Coordinator {
   // round still completes, without them). Ignored unless the coordinator is
   // waiting for exactly that round's evaluation.
   void OnServerEvaluation(uint64_t round, absl::StatusOr<EvalMetrics> result, absl::Time now);
+
+  // Relay mode: runs the root's `task` over this gateway's devices (its
+  // model, version, signature and settings unchanged). A round still open
+  // is failed first (the root moved on). InvalidArgument for a task this
+  // gateway cannot relay (another architecture, SCAFFOLD control variates, a
+  // root secure round, an evaluation); FailedPrecondition outside relay
+  // mode or once finished. The outcome goes to the RelaySink.
+  absl::Status StartRelayRound(protocol::Task task, absl::Time now);
 
   // When OnTick next needs to run (a deadline), at most one heartbeat away.
   absl::Time NextDeadline(absl::Time now) const;
@@ -390,6 +427,13 @@ class Coordinator {
   void OnAsyncEvaluation(uint64_t round, absl::StatusOr<EvalMetrics> result);
   // Publishes every held report (without evaluation) and finishes.
   void FinishAsync(const std::string& reason);
+
+  // ---- Relay mode (relay_mode.cc) ----
+  bool relay() const { return config_.relay != nullptr; }
+  // The completed relay round's combined update to the sink.
+  void CompleteRelayRound(absl::Time now);
+  // Tells the sink that the relay round failed (or never started).
+  void FailRelay(const std::string& why);
   // The end of every round, completed or failed: checkpoint, report, then
   // finish (with `finish_reason`) or start the next round, and tell the
   // round's check-in devices when to come back.
@@ -464,6 +508,11 @@ class Coordinator {
   uint64_t async_batches_ = 0;
   std::deque<RoundReport> unreported_;
   std::string async_finish_reason_;
+
+  // Relay mode: the root's task waiting to run or running (its model moved
+  // into model_), and when it must have started.
+  std::optional<protocol::Task> relay_task_;
+  absl::Time relay_deadline_ = absl::InfiniteFuture();
 
   protocol::Message scratch_;       // decode target reusing the update buffer
 

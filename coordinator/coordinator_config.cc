@@ -46,6 +46,24 @@ absl::Status ValidateAsyncConfig(const CoordinatorConfig& c) {
   return absl::OkStatus();
 }
 
+// A gateway combines its devices' updates with the plain weighted mean, or
+// the root's FedAvg over gateways would not equal FedAvg over the devices.
+absl::Status ValidateRelayConfig(const CoordinatorConfig& c) {
+  if (c.strategy.name != "fedavg" || c.strategy.clip_norm > 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "a gateway combines its devices' updates by their example-weighted mean (the root's "
+        "strategy runs at the root): --strategy=", c.strategy.name,
+        c.strategy.clip_norm > 0 ? " with --clip_norm" : "", " is not available on a gateway"));
+  }
+  if (c.async.enabled || c.privacy.mode != protocol::PrivacyMode::kOff ||
+      c.prune.final_sparsity > 0 || c.fraction_evaluate > 0) {
+    return absl::InvalidArgumentError(
+        "a gateway relays the root's rounds: --mode=async, --dp, --prune and "
+        "--fraction_evaluate are the root's settings, not a gateway's");
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status ValidateCoordinatorConfig(const CoordinatorConfig& c) {
@@ -133,6 +151,7 @@ absl::Status ValidateCoordinatorConfig(const CoordinatorConfig& c) {
         "--prune cannot run with --strategy=scaffold: its control variates are dense");
   }
   if (c.async.enabled) FEDGE_RETURN_IF_ERROR(ValidateAsyncConfig(c));
+  if (c.relay != nullptr) FEDGE_RETURN_IF_ERROR(ValidateRelayConfig(c));
   if (c.secure.enabled && c.min_clients < 2) {
     return absl::InvalidArgumentError(
         "secure aggregation needs min_clients >= 2: the sum of one update is that update");

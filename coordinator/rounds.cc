@@ -27,6 +27,7 @@ void Coordinator::MaybeStartRound(absl::Time now) {
     return;
   }
   if (phase_ != Phase::kWaitingForClients || paused_) return;
+  if (relay() && !relay_task_.has_value()) return;  // rounds are the root's
   // Selectable peers are registered ones: while registrations arrive, this
   // runs for every Hello, and listing 10,000 peers each time made
   // registration quadratic (6 s for 10,000 clients, most of it here).
@@ -47,11 +48,15 @@ void Coordinator::MaybeStartRound(absl::Time now) {
     std::shuffle(peers.begin(), peers.end(), rng_);
     peers.resize(cohort);
   }
-  ++round_;
+  round_ = relay() ? relay_task_->round : round_ + 1;
   phase_ = Phase::kTraining;
   round_start_ = now;
   if (!training_start_.has_value()) training_start_ = now;
   round_deadline_ = now + config_.round_timeout;
+  if (relay() && relay_task_->deadline_ms > 0) {
+    // The root's deadline bounds the gateway's round.
+    round_deadline_ = std::min(round_deadline_, relay_deadline_);
+  }
   pending_.clear();
   reported_.clear();
   report_ = RoundReport();
@@ -73,12 +78,18 @@ void Coordinator::MaybeStartRound(absl::Time now) {
   protocol::Task task;
   task.round = round_;
   task.model_version = model_version_;
-  task.config = config_.training;
-  strategy_->ConfigureTask(&task.config);
-  if (dp_ != nullptr) dp_->ConfigureTask(&task.config);
-  task.control = control_;  // empty unless SCAFFOLD
-  task.config.seed = config_.seed * 1000003u + round_;
-  task.deadline_ms = static_cast<uint32_t>(absl::ToInt64Milliseconds(config_.round_timeout));
+  if (relay()) {
+    // The root's settings, seed included, as a flat run would send them.
+    task.config = relay_task_->config;
+  } else {
+    task.config = config_.training;
+    strategy_->ConfigureTask(&task.config);
+    if (dp_ != nullptr) dp_->ConfigureTask(&task.config);
+    task.control = control_;  // empty unless SCAFFOLD
+    task.config.seed = config_.seed * 1000003u + round_;
+  }
+  task.deadline_ms = static_cast<uint32_t>(
+      absl::ToInt64Milliseconds(std::max(absl::ZeroDuration(), round_deadline_ - now)));
   open_round_->PrepareTask(&task);
   if (absl::Status s = SignModelVersion(); !s.ok()) {
     FailRound(now, absl::StrCat("cannot sign model version ", model_version_, ": ", s.message()));
@@ -304,6 +315,10 @@ absl::Status Coordinator::StepModel() {
 }
 
 void Coordinator::CompleteRound(absl::Time now) {
+  if (relay()) {
+    CompleteRelayRound(now);
+    return;
+  }
   if (absl::Status s = StepModel(); !s.ok()) {
     FailRound(now, std::string(s.message()));
     return;
@@ -460,6 +475,7 @@ void Coordinator::FailRound(absl::Time now, const std::string& why) {
   ++stats_.rounds_failed;
   ++consecutive_failures_;
   FEDGE_LOG(kWarning, "round %d failed: %s", round_, why);
+  if (relay()) FailRelay(why);
   report_.completed = false;
   report_.failure = why;
   report_.model_version = model_version_;
