@@ -6,6 +6,8 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 
 #define FEDGE_RETURN_IF_ERROR(expr)                  \
   do {                                               \
@@ -24,5 +26,14 @@
   auto var = (expr);                                 \
   if (!var.ok()) return std::move(var).status();     \
   lhs = std::move(var).value()
+
+namespace fedge {
+
+// `s` with `prefix` before its message (e.g. the flag that named the file).
+inline absl::Status AnnotateStatus(const absl::Status& s, absl::string_view prefix) {
+  return absl::Status(s.code(), absl::StrCat(prefix, s.message()));
+}
+
+}  // namespace fedge
 
 #endif  // FEDGE_BASE_STATUS_MACROS_H_

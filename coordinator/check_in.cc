@@ -70,6 +70,7 @@ std::shared_ptr<const std::string> Coordinator::GlobalModelFrame(bool with_archi
 bool Coordinator::SendModelIfNewer(const std::string& peer, bool has_model, uint64_t version,
                                    bool architecture_cached) {
   if (has_model && version >= model_version_) return false;
+  if (model_.weights.empty()) return false;  // a gateway before the root's first task
   std::shared_ptr<const std::string> frame = GlobalModelFrame(!architecture_cached);
   if (frame == nullptr) return false;
   ++stats_.models_sent;

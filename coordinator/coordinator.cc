@@ -18,6 +18,9 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(
     Evaluator* evaluator, RoundObserver* observer, absl::Time /*now*/) {
   if (absl::Status s = ValidateCoordinatorConfig(config); !s.ok()) return s;
   absl::Status s = protocol::ValidateManifest(initial_model.manifest, initial_model.weights.size());
+  // A gateway's coordinator may start without a model: the root's first
+  // task brings it.
+  if (config.relay != nullptr && initial_model.weights.empty()) s = absl::OkStatus();
   if (!s.ok()) return s;
   if (s = protocol::ValidateTaskSpec(initial_model.task); !s.ok()) return s;
   if (!aggregation::AllFinite(initial_model.weights.data(), initial_model.weights.size())) {

@@ -263,10 +263,14 @@ class Coordinator {
   // Relay mode: runs the root's `task` over this gateway's devices (its
   // model, version, signature and settings unchanged). A round still open
   // is failed first (the root moved on). InvalidArgument for a task this
-  // gateway cannot relay (another architecture, SCAFFOLD control variates, a
+  // gateway cannot relay (a malformed model, SCAFFOLD control variates, a
   // root secure round, an evaluation); FailedPrecondition outside relay
-  // mode or once finished. The outcome goes to the RelaySink.
+  // mode or once finished. The outcome goes to the RelaySink. A relay
+  // coordinator may be created with an empty model: it takes the root's.
   absl::Status StartRelayRound(protocol::Task task, absl::Time now);
+  // Relay mode: the root ended the run (`reason`): any open round fails and
+  // the devices are told to shut down.
+  void EndRelay(const std::string& reason, absl::Time now);
 
   // When OnTick next needs to run (a deadline), at most one heartbeat away.
   absl::Time NextDeadline(absl::Time now) const;

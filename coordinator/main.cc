@@ -306,11 +306,6 @@ struct InitialModel {
   std::unique_ptr<coordinator::BackgroundEvaluator> evaluator;
 };
 
-// InvalidArgument (a usage error) naming the flag that is wrong.
-absl::Status AnnotateStatus(const absl::Status& s, absl::string_view prefix) {
-  return absl::Status(s.code(), absl::StrCat(prefix, s.message()));
-}
-
 absl::StatusOr<InitialModel> LoadInitialModel() {
   absl::StatusOr<std::optional<data::Dataset>> test = LoadTestData();
   if (!test.ok()) return AnnotateStatus(test.status(), "--test_data: ");

@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "aggregation/kernels.h"
 #include "base/log.h"
 #include "coordinator/coordinator.h"
 
@@ -22,13 +23,22 @@ absl::Status Coordinator::StartRelayRound(protocol::Task task, absl::Time now) {
     return absl::InvalidArgumentError(
         absl::StrCat("the root's round ", task.round, " cannot be relayed: ", why));
   };
-  if (task.model.architecture_id != model_.architecture_id) {
-    return refuse(absl::StrCat("its model is ", task.model.architecture_id,
-                               ", this gateway serves ", model_.architecture_id, " (--model)"));
+  // Whatever model the root trains (it signed it; devices verify that), as
+  // long as it is well-formed.
+  if (absl::Status s = protocol::ValidateManifest(task.model.manifest, task.model.weights.size());
+      !s.ok()) {
+    return refuse(s.message());
   }
-  if (task.model.weights.size() != model_.weights.size()) {
-    return refuse(absl::StrCat("its model has ", task.model.weights.size(), " weights, want ",
-                               model_.weights.size()));
+  if (absl::Status s = protocol::ValidateTaskSpec(task.model.task); !s.ok()) {
+    return refuse(s.message());
+  }
+  if (task.model.weights.empty() ||
+      !aggregation::AllFinite(task.model.weights.data(), task.model.weights.size())) {
+    return refuse("its model has no weights, or NaN or infinite ones");
+  }
+  if (task.model.architecture.empty() && task.model.architecture_id != model_.architecture_id) {
+    return refuse(absl::StrCat("it leaves out the bytes of architecture ",
+                               task.model.architecture_id, ", which this gateway does not hold"));
   }
   if (!task.control.empty()) {
     return refuse("SCAFFOLD's control variates are per client, not per gateway");
@@ -87,6 +97,16 @@ void Coordinator::CompleteRelayRound(absl::Time now) {
   relay_deadline_ = absl::InfiniteFuture();
   config_.relay->OnRelayDone(round_, std::move(result));
   EndRound(now, "completed", std::nullopt);
+}
+
+void Coordinator::EndRelay(const std::string& reason, absl::Time now) {
+  now_ = now;
+  if (phase_ == Phase::kFinished) return;
+  FailRelay(reason);
+  open_round_.reset();
+  evaluation_.reset();
+  pending_.clear();
+  Finish(reason);
 }
 
 void Coordinator::FailRelay(const std::string& why) {

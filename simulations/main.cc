@@ -28,6 +28,7 @@
 #include "report/run_flags.h"
 #include "simulations/mpi_run.h"
 #include "simulations/sim_flags.h"
+#include "simulations/gateways.h"
 #include "simulations/sim_keys.h"
 #include "simulations/sim_setup.h"
 #include "simulations/subprocess.h"
@@ -51,7 +52,12 @@ absl::Status RunLocal() {
   }
   std::vector<std::string> coordinator_security = {"--insecure"};
   std::vector<std::vector<std::string>> client_security(s.devices.size(), {"--insecure"});
-  if (!absl::GetFlag(FLAGS_insecure)) {
+  std::optional<GatewayPlan> gateways;
+  if (const int g = absl::GetFlag(FLAGS_gateways); g > 0) {
+    FEDGE_ASSIGN_OR_RETURN(gateways, PlanGateways(s, g, absl::GetFlag(FLAGS_insecure)));
+    coordinator_security = gateways->root_security;
+    client_security = gateways->device_security;
+  } else if (!absl::GetFlag(FLAGS_insecure)) {
     FEDGE_ASSIGN_OR_RETURN(SimKeys keys, MakeSimKeys(s.out + "/keys", s.devices));
     coordinator_security = {"--key_file=" + keys.coordinator_key,
                             "--allowlist=" + keys.allowlist};
@@ -65,6 +71,7 @@ absl::Status RunLocal() {
   const std::vector<std::string> env = ChildEnv();
   std::vector<std::string> coordinator_argv = {bin + "/fedge-coordinator"};
   for (std::string& a : CoordinatorArgs(s, listen)) coordinator_argv.push_back(std::move(a));
+  if (gateways) UseGatewaysAsCohort(*gateways, &coordinator_argv);
   coordinator_argv.insert(coordinator_argv.end(), coordinator_security.begin(),
                           coordinator_security.end());
   if (kill_coordinator_at > 0) coordinator_argv.push_back("--state_dir=" + s.out + "/state");
@@ -82,11 +89,19 @@ absl::Status RunLocal() {
                          StartCoordinator(first_argv, &endpoint, &coordinator_tee));
   FEDGE_LOG(kInfo, "coordinator listening on %s", endpoint);
 
+  // Supervised with the client processes: one that dies stops the run.
   std::vector<ProcessRole> client_procs;
+  std::vector<std::string> gateway_endpoints;
+  if (gateways) {
+    FEDGE_ASSIGN_OR_RETURN(client_procs,
+                           StartGateways(s, *gateways, endpoint, &gateway_endpoints));
+  }
   for (size_t d = 0; d < s.devices.size(); ++d) {
     const std::string ids = ShortIdList(s.devices[d]);
     std::vector<std::string> argv = {bin + "/fedge-client"};
-    for (std::string& a : ClientArgs(s, d, endpoint, s.partition_path, s.holdout_path)) {
+    const std::string& connect_to =
+        gateways ? gateway_endpoints[gateways->gateway_of[d]] : endpoint;
+    for (std::string& a : ClientArgs(s, d, connect_to, s.partition_path, s.holdout_path)) {
       argv.push_back(std::move(a));
     }
     argv.insert(argv.end(), client_security[d].begin(), client_security[d].end());

@@ -105,6 +105,11 @@ ABSL_FLAG(std::string, http_listen, "",
           "status page at http://HOST:PORT/, /metrics, /status; fedge-ctl controls the run. "
           "Loopback addresses only (the simulation's coordinator has no token); PORT 0 picks "
           "a free one, logged at start");
+ABSL_FLAG(int, gateways, 0,
+          "Spread the client processes over this many fedge-gateway processes (round-robin); "
+          "the root coordinator sees the gateways as its clients and every root round runs over "
+          "every device through them, so the run equals the flat one on the same seed "
+          "(docs/topologies.md). 0: clients connect to the root");
 ABSL_FLAG(double, target_accuracy, 0,
           "Report when the global model's test accuracy first reached this (round, and seconds "
           "from the first task, evaluation included) in the summary; 0 = off");

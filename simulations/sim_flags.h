@@ -15,6 +15,7 @@ ABSL_DECLARE_FLAG(std::string, http_listen);
 ABSL_DECLARE_FLAG(std::string, device_profile);
 ABSL_DECLARE_FLAG(std::string, progress);
 ABSL_DECLARE_FLAG(double, target_accuracy);
+ABSL_DECLARE_FLAG(int, gateways);
 ABSL_DECLARE_FLAG(int, clients);
 ABSL_DECLARE_FLAG(int, rounds);
 ABSL_DECLARE_FLAG(int, local_epochs);

@@ -230,6 +230,9 @@ absl::StatusOr<SimSetup> Prepare() {
       absl::GetFlag(FLAGS_secure) == "none") {
     return absl::InvalidArgumentError("--kill_phase=unmasking needs --secure");
   }
+  if (const int g = absl::GetFlag(FLAGS_gateways); g != 0) {
+    FEDGE_RETURN_IF_ERROR(CheckGatewayFlags(g, static_cast<int>(s.devices.size())));
+  }
   if (const double t = absl::GetFlag(FLAGS_target_accuracy); !(t >= 0 && t <= 1)) {
     return absl::InvalidArgumentError(absl::StrCat("--target_accuracy=", t, ": want 0 to 1"));
   }
@@ -403,6 +406,43 @@ double RoundsSeconds(const std::vector<RoundRow>& rows) {
   return total;
 }
 }  // namespace
+
+absl::Status CheckGatewayFlags(int gateways, int client_processes) {
+  const auto no = [](absl::string_view flag, absl::string_view why) {
+    return absl::InvalidArgumentError(absl::StrCat("--gateways with ", flag, ": ", why));
+  };
+  if (gateways < 0 || gateways > client_processes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--gateways=", gateways, ": want 0 to the number of client processes (",
+        client_processes, "; see --clients_per_process)"));
+  }
+  if (absl::GetFlag(FLAGS_launcher) != "local") {
+    return no("--launcher=mpi", "gateways run on rank 0's host only; not supported yet");
+  }
+  if (absl::GetFlag(FLAGS_clients_per_round) != 0 || absl::GetFlag(FLAGS_fraction) != 1 ||
+      absl::GetFlag(FLAGS_over_select) > 0) {
+    return no("--clients_per_round, --fraction or --over_select",
+              "every root round runs over every gateway's devices");
+  }
+  if (absl::GetFlag(FLAGS_secure) != "none") {
+    return no("--secure", "a gateway's update is its devices' mean in the clear; secure "
+                          "aggregation at the root or among a gateway's devices is not built");
+  }
+  if (coordinator::AsyncOptionsFromFlags().ok() && coordinator::AsyncOptionsFromFlags()->enabled) {
+    return no("--mode=async", "gateways relay synchronous rounds");
+  }
+  if (absl::StatusOr<coordinator::PrivacyOptions> dp = coordinator::PrivacyOptionsFromFlags();
+      dp.ok() && dp->mode != protocol::PrivacyMode::kOff) {
+    return no("--dp", "the root would clip and count each gateway, not each device");
+  }
+  if (coordinator::StrategyOptionsFromFlags().name == "scaffold") {
+    return no("--strategy=scaffold", "its control variates are per device, not per gateway");
+  }
+  if (coordinator::EvaluationFlagsFromFlags().fraction > 0) {
+    return no("--fraction_evaluate", "federated evaluation through gateways is not built");
+  }
+  return absl::OkStatus();
+}
 
 absl::Status Report(const SimSetup& s, const ExitInfo& coordinator, const ClientTally& clients,
                     absl::Time start) {

@@ -79,6 +79,9 @@ bool SharedConnections();
 
 // Reads metrics.jsonl, writes results.csv and prints the summary. Internal
 // when a client process failed or not every round completed.
+// --gateways: the pairings that cannot work, as usage errors naming the flags.
+absl::Status CheckGatewayFlags(int gateways, int client_processes);
+
 absl::Status Report(const SimSetup& s, const ExitInfo& coordinator, const ClientTally& clients,
                     absl::Time start);
 

@@ -128,7 +128,9 @@ TEST(RelayTest, ThreeGatewaysOfTenMakeTheFlatThirtyDeviceModel) {
     cfg.round_timeout = absl::Seconds(60);
     cfg.training.batch_size = 1;  // the root's settings replace these
     cfg.relay = &sinks[g];
-    auto made = Coordinator::Create(cfg, TinyModel(), &gw_box[g], nullptr, nullptr, now);
+    // No model until the root's first task brings it.
+    auto made = Coordinator::Create(cfg, protocol::ModelPayload(), &gw_box[g], nullptr, nullptr,
+                                    now);
     ASSERT_THAT(made, IsOk());
     gw[g] = *std::move(made);
     for (int k = 0; k < kPerGateway; ++k) {
@@ -238,10 +240,15 @@ TEST(RelayTest, TasksAGatewayCannotRelayAreRefusedWithTheReason) {
   protocol::Task task;
   task.round = 1;
   task.model = TinyModel();
-  protocol::Task other = task;
-  other.model.architecture_id = "builtin:cnn";
-  EXPECT_THAT((*gw)->StartRelayRound(other, now),
-              StatusIs(absl::StatusCode::kInvalidArgument, "this gateway serves builtin:mlp"));
+  protocol::Task malformed = task;
+  malformed.model.weights.pop_back();  // the manifest says 4
+  EXPECT_THAT((*gw)->StartRelayRound(malformed, now),
+              StatusIs(absl::StatusCode::kInvalidArgument, "cannot be relayed"));
+  protocol::Task unknown = task;
+  unknown.model.architecture_id = "builtin:cnn";
+  unknown.model.architecture.clear();
+  EXPECT_THAT((*gw)->StartRelayRound(unknown, now),
+              StatusIs(absl::StatusCode::kInvalidArgument, "which this gateway does not hold"));
   protocol::Task scaffold = task;
   scaffold.control = {0, 0, 0, 0};
   EXPECT_THAT((*gw)->StartRelayRound(scaffold, now),
