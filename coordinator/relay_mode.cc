@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "aggregation/kernels.h"
 #include "base/log.h"
+#include "compression/compression.h"
 #include "coordinator/coordinator.h"
 
 namespace fedge::coordinator {
@@ -46,6 +47,11 @@ absl::Status Coordinator::StartRelayRound(protocol::Task task, absl::Time now) {
   if (task.secure.enabled) {
     return refuse("the root runs secure aggregation; a gateway's update would be unmasked "
                   "(run SecAgg among the gateway's devices instead, fedge-gateway --secure)");
+  }
+  if (config_.secure.enabled &&
+      task.config.compression.method != compression::Method::kFloat32) {
+    return refuse("the root asks for compressed updates, which secure aggregation among this "
+                  "gateway's devices cannot carry (fixed-point words, not compressed floats)");
   }
   if (task.config.evaluate_only) {
     return refuse("federated evaluation through gateways is not supported");

@@ -68,6 +68,12 @@ ABSL_FLAG(std::string, root_pub, "",
 ABSL_FLAG(std::string, device_pub_out, "",
           "Write here the identity this gateway's devices pin with fedge-client "
           "--coordinator_pub: this gateway's CURVE key and the root's signing key");
+ABSL_FLAG(std::string, secure, "none",
+          "Secure aggregation among this gateway's devices: none, secagg or plus (as "
+          "fedge-coordinator --secure): the gateway sees only their sum, the root only the "
+          "gateway's mean");
+ABSL_FLAG(double, secagg_dropout, 0.2, "With --secure: the share of devices a round survives");
+ABSL_FLAG(double, secagg_clip, 1.0, "With --secure: each coordinate's clip before fixed point");
 ABSL_FLAG(bool, insecure, false,
           "Plain TCP on both sides, nobody authenticated (testing only); with --root_pub the "
           "root's model signatures are still checked");
@@ -193,6 +199,18 @@ int Main() {
   cfg.client_frame_limit = {20, 40};
   cfg.unregistered_frame_limit = {200, 400};
   cfg.relay = bridge->get();
+  if (const std::string secure = absl::GetFlag(FLAGS_secure); secure != "none") {
+    if (secure != "secagg" && secure != "plus") {
+      std::fprintf(stderr, "fedge-gateway: --secure=%s: want none, secagg or plus\n",
+                   secure.c_str());
+      return 2;
+    }
+    cfg.secure.enabled = true;
+    cfg.secure.variant =
+        secure == "plus" ? secure::SecAggVariant::kPlus : secure::SecAggVariant::kFull;
+    cfg.secure.expected_dropout = absl::GetFlag(FLAGS_secagg_dropout);
+    cfg.secure.clip = static_cast<float>(absl::GetFlag(FLAGS_secagg_clip));
+  }
   if (security->allow_list != nullptr) {
     cfg.enrolment = std::make_shared<coordinator::AllowListEnrolment>(security->allow_list.get());
   }

@@ -70,7 +70,10 @@ absl::StatusOr<std::vector<ProcessRole>> StartGateways(const SimSetup& s, const 
         absl::StrCat("--min_devices=", logical),
         absl::StrCat("--round_timeout=", absl::FormatDuration(absl::GetFlag(FLAGS_round_timeout))),
         absl::StrCat("--heartbeat_interval=",
-                     absl::FormatDuration(absl::GetFlag(FLAGS_heartbeat_interval)))};
+                     absl::FormatDuration(absl::GetFlag(FLAGS_heartbeat_interval))),
+        "--secure=" + absl::GetFlag(FLAGS_secure),
+        absl::StrCat("--secagg_dropout=", absl::GetFlag(FLAGS_secagg_dropout)),
+        absl::StrCat("--secagg_clip=", absl::GetFlag(FLAGS_secagg_clip))};
     argv.insert(argv.end(), plan.gateway_security[g].begin(), plan.gateway_security[g].end());
     auto tee = std::make_unique<StderrTee>();
     std::string endpoint;
@@ -92,6 +95,8 @@ absl::StatusOr<std::vector<ProcessRole>> StartGateways(const SimSetup& s, const 
 
 void UseGatewaysAsCohort(const GatewayPlan& plan, std::vector<std::string>* argv) {
   for (std::string& a : *argv) {
+    // --secure runs among each gateway's devices; the root sees means.
+    if (absl::StartsWith(a, "--secure=")) a = "--secure=none";
     if (absl::StartsWith(a, "--min_clients=")) a = absl::StrCat("--min_clients=", plan.gateways);
     if (absl::StartsWith(a, "--quorum=")) a = absl::StrCat("--quorum=", plan.gateways);
   }

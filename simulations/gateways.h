@@ -44,7 +44,8 @@ absl::StatusOr<std::vector<ProcessRole>> StartGateways(const SimSetup& s, const 
                                                        std::vector<std::string>* endpoints);
 
 // The coordinator's arguments for a root of gateways: --min_clients and
-// --quorum are the gateways, not the devices.
+// --quorum are the gateways, not the devices; --secure runs among each
+// gateway's devices, not at the root.
 void UseGatewaysAsCohort(const GatewayPlan& plan, std::vector<std::string>* coordinator_argv);
 
 }  // namespace fedge::sim

@@ -424,10 +424,6 @@ absl::Status CheckGatewayFlags(int gateways, int client_processes) {
     return no("--clients_per_round, --fraction or --over_select",
               "every root round runs over every gateway's devices");
   }
-  if (absl::GetFlag(FLAGS_secure) != "none") {
-    return no("--secure", "a gateway's update is its devices' mean in the clear; secure "
-                          "aggregation at the root or among a gateway's devices is not built");
-  }
   if (coordinator::AsyncOptionsFromFlags().ok() && coordinator::AsyncOptionsFromFlags()->enabled) {
     return no("--mode=async", "gateways relay synchronous rounds");
   }
