@@ -150,28 +150,6 @@ TEST(AsyncTasksTest, ChoosesIdlePeersUpToTheConcurrencyAndExpiresOverdueTasks) {
 
 // ---- The coordinator in async mode -------------------------------------------
 
-class RecordingEvaluator final : public Evaluator {
- public:
-  void Start(uint64_t round, std::shared_ptr<const std::vector<float>> weights) override {
-    started.emplace_back(round, *weights);
-  }
-  std::vector<std::pair<uint64_t, std::vector<float>>> started;
-};
-
-class KeepingSink : public CheckpointSink {
- public:
-  absl::Status Save(const CoordinatorSnapshot& s, const RoundReport&,
-                    absl::Span<const RoundReport>) override {
-    Checkpoint c;
-    c.coordinator = s;
-    absl::StatusOr<std::string> bytes = EncodeCheckpoint(c);
-    if (!bytes.ok()) return bytes.status();
-    files.push_back(*std::move(bytes));
-    return absl::OkStatus();
-  }
-  std::vector<std::string> files;
-};
-
 CoordinatorConfig AsyncConfig(uint64_t rounds, uint32_t concurrency, uint32_t buffer) {
   CoordinatorConfig cfg;
   cfg.rounds = rounds;

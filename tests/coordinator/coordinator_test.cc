@@ -141,14 +141,6 @@ TEST_F(CoordinatorTest, ARoundsModelGoesOncePerSharedConnection) {
   }
 }
 
-// Records what the coordinator asks to evaluate; the test delivers results.
-class RecordingEvaluator final : public Evaluator {
- public:
-  void Start(uint64_t round, std::shared_ptr<const std::vector<float>> weights) override {
-    started.emplace_back(round, *weights);
-  }
-  std::vector<std::pair<uint64_t, std::vector<float>>> started;
-};
 
 // The server-side evaluation runs while the coordinator keeps serving: a
 // heartbeat is answered meanwhile, the next round waits for the result, and

@@ -2,8 +2,10 @@
 #define FEDGE_TESTS_COORDINATOR_FAKES_H_
 
 // Test doubles shared by the coordinator tests: an Outbox that decodes and
-// keeps every frame sent, a RoundObserver that keeps every report, and the
-// smallest model a coordinator accepts.
+// keeps every frame sent, a RoundObserver that keeps every report, an
+// Evaluator that records what it is asked, a CheckpointSink that keeps each
+// checkpoint as the file would hold it, and the smallest model a coordinator
+// accepts.
 
 #include <map>
 #include <memory>
@@ -13,6 +15,7 @@
 
 #include <gtest/gtest.h>
 
+#include "coordinator/checkpoint.h"
 #include "coordinator/coordinator.h"
 #include "protocol/codec.h"
 
@@ -68,6 +71,31 @@ class Reports : public RoundObserver {
  public:
   void OnRoundEnd(const RoundReport& r) override { reports.push_back(r); }
   std::vector<RoundReport> reports;
+};
+
+// Records what the coordinator asks to evaluate; the test delivers results.
+class RecordingEvaluator final : public Evaluator {
+ public:
+  void Start(uint64_t round, std::shared_ptr<const std::vector<float>> weights) override {
+    started.emplace_back(round, *weights);
+  }
+  std::vector<std::pair<uint64_t, std::vector<float>>> started;
+};
+
+// Keeps every checkpoint the coordinator takes, encoded as the file would
+// hold it.
+class KeepingSink : public CheckpointSink {
+ public:
+  absl::Status Save(const CoordinatorSnapshot& s, const RoundReport&,
+                    absl::Span<const RoundReport>) override {
+    Checkpoint c;
+    c.coordinator = s;
+    absl::StatusOr<std::string> bytes = EncodeCheckpoint(c);
+    if (!bytes.ok()) return bytes.status();
+    files.push_back(*std::move(bytes));
+    return absl::OkStatus();
+  }
+  std::vector<std::string> files;
 };
 
 }  // namespace fedge::coordinator

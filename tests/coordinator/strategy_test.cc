@@ -70,20 +70,6 @@ StrategyOptions Named(const std::string& name) {
   return o;
 }
 
-// Keeps every checkpoint the coordinator takes, as the file would hold it.
-class KeepingSink : public CheckpointSink {
- public:
-  absl::Status Save(const CoordinatorSnapshot& s, const RoundReport&,
-                    absl::Span<const RoundReport>) override {
-    Checkpoint c;
-    c.coordinator = s;
-    absl::StatusOr<std::string> bytes = EncodeCheckpoint(c);
-    if (!bytes.ok()) return bytes.status();
-    files.push_back(*std::move(bytes));
-    return absl::OkStatus();
-  }
-  std::vector<std::string> files;
-};
 
 // Drives one coordinator through rounds with the deltas above.
 class Driver {

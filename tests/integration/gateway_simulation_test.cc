@@ -109,10 +109,7 @@ TEST(GatewaySimulationTest, ImpossiblePairingsAreUsageErrors) {
     std::vector<std::string> argv = {"--clients=4", "--clients_per_process=2", "--rounds=1",
                                      "--insecure"};
     argv.insert(argv.end(), flags.begin(), flags.end());
-    sim::Subprocess p = StartSim(dir.path(), argv);
-    sim::ExitInfo e = Finish(p, absl::Minutes(1));
-    EXPECT_EQ(e.exit_code, 2) << message;
-    EXPECT_THAT(ReadFile(dir.path() + "/sim.log").value_or(""), ::testing::HasSubstr(message));
+    ExpectUsageError(dir.path(), argv, message);
   }
 }
 

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
@@ -111,6 +112,16 @@ inline pid_t ChildNamed(pid_t parent, const std::string& name) {
 
 // Waits (polling, bounded) until the first round's metrics line is written:
 // every child is then up and working.
+// Runs fedge-sim with `flags` (on top of StartSim's) expecting a usage
+// error: exit code 2 and `message` in its log.
+inline void ExpectUsageError(const std::string& out, const std::vector<std::string>& flags,
+                             const std::string& message) {
+  sim::Subprocess p = StartSim(out, flags);
+  sim::ExitInfo e = Finish(p, absl::Minutes(1));
+  EXPECT_EQ(e.exit_code, 2) << message;
+  EXPECT_THAT(ReadFile(out + "/sim.log").value_or(""), ::testing::HasSubstr(message));
+}
+
 inline bool FirstRoundDone(const std::string& out, absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
   while (absl::Now() < deadline) {
