@@ -15,7 +15,9 @@ ClientRecord& ClientRegistry::Register(const std::string& peer, uint64_t client_
   r.client_id = client_id;
   r.num_examples = num_examples;
   r.last_seen = now;
-  peer_by_id_[client_id] = peer;
+  auto [slot, added] = peer_by_id_.try_emplace(client_id, peer);
+  if (added || slot->second != peer) ordered_.reset();
+  slot->second = peer;
   return r;
 }
 
@@ -33,6 +35,7 @@ void ClientRegistry::Remove(const std::string& peer) {
   if (it == by_peer_.end()) return;
   peer_by_id_.erase(it->second.client_id);
   by_peer_.erase(it);
+  ordered_.reset();
 }
 
 std::vector<std::string> ClientRegistry::ExpireSilentSince(absl::Time cutoff) {
@@ -49,11 +52,16 @@ const ClientRecord* ClientRegistry::Find(const std::string& peer) const {
   return it == by_peer_.end() ? nullptr : &it->second;
 }
 
-std::vector<std::string> ClientRegistry::PeersByClientId() const {
-  std::vector<std::string> peers;
-  peers.reserve(peer_by_id_.size());
-  for (const auto& [id, peer] : peer_by_id_) peers.push_back(peer);
-  return peers;
+std::vector<std::string> ClientRegistry::PeersByClientId() const { return OrderedPeers(); }
+
+const std::vector<std::string>& ClientRegistry::OrderedPeers() const {
+  if (!ordered_.has_value()) {
+    std::vector<std::string> peers;
+    peers.reserve(peer_by_id_.size());
+    for (const auto& [id, peer] : peer_by_id_) peers.push_back(peer);
+    ordered_ = std::move(peers);
+  }
+  return *ordered_;
 }
 
 }  // namespace fedge::coordinator

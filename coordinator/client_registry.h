@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -53,10 +54,14 @@ class ClientRegistry {
   size_t size() const { return by_peer_.size(); }
   // Peers in a stable (client id) order, for reproducible cohort selection.
   std::vector<std::string> PeersByClientId() const;
+  // The same without a copy: valid until the registry changes.
+  const std::vector<std::string>& OrderedPeers() const;
 
  private:
   std::map<std::string, ClientRecord> by_peer_;
   std::map<uint64_t, std::string> peer_by_id_;
+  // OrderedPeers, built when first asked after a change.
+  mutable std::optional<std::vector<std::string>> ordered_;
 };
 
 }  // namespace fedge::coordinator

@@ -182,6 +182,7 @@ void Coordinator::Handle(const std::string& peer, protocol::Hello& m, absl::Time
   }
   // A re-registering peer that was in the round has lost its task.
   DropFromRound(peer, "re-registered");
+  ForgetConnectionModel(peer);
   ClientRecord& r = registry_.Register(peer, m.client_id, m.num_examples, now);
   ++stats_.registrations;
   r.identity = sender_identity_;
@@ -275,6 +276,7 @@ void Coordinator::Handle(const std::string& peer, protocol::ErrorReply& m, absl:
   // Never answer an error with an error; nor let another key speak for it.
   if (client == nullptr || CheckIdentity(*client)) return;
   client->last_seen = now;
+  ForgetConnectionModel(peer);  // e.g. a task whose model it did not hold
   const bool security = m.code == ErrorCode::kBadSignature || m.code == ErrorCode::kRollback;
   if (security) ++stats_.models_refused_by_clients;
   Log(security ? LogLevel::kWarning : LogLevel::kInfo, "client %d reports (%s): %s",
@@ -327,6 +329,14 @@ void Coordinator::Handle(const std::string& peer, protocol::SecAggToServer& m, a
   }
   client->cached_architectures.insert(model_.architecture_id);
   MaybeCloseRound(now);
+}
+
+void Coordinator::ForgetConnectionModel(const std::string& peer) {
+  if (connection_model_.empty()) return;
+  absl::StatusOr<protocol::PeerView> address = protocol::DecodePeerView(peer);
+  if (address.ok() && !address->channel.empty()) {
+    connection_model_.erase(std::string(address->routing_id));
+  }
 }
 
 // ---- Timers ------------------------------------------------------------------

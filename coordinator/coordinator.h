@@ -421,6 +421,9 @@ class Coordinator {
   void OpenAsyncRound(absl::Time now);
   // Gives free task slots (up to the concurrency) to idle clients.
   void Dispatch(absl::Time now);
+  // `want` idle selectable peers drawn uniformly, when few of the registered
+  // ones are wanted; empty when they should be listed instead.
+  std::vector<std::string> SampleIdlePeers(size_t want);
   void HandleAsyncUpdate(const std::string& peer, ClientRecord& client, protocol::Update& m,
                          absl::Time now);
   // The version just made: checkpoint, evaluate beside training, then the
@@ -519,6 +522,13 @@ class Coordinator {
   absl::Time relay_deadline_ = absl::InfiniteFuture();
 
   protocol::Message scratch_;       // decode target reusing the update buffer
+
+  // Shared connections (by routing id) and the model version last sent on
+  // each in full: later tasks of that version name it by reference. Forgotten
+  // when a client of the connection registers (the process may have
+  // restarted) or reports an error.
+  std::map<std::string, uint64_t> connection_model_;
+  void ForgetConnectionModel(const std::string& peer);
 
   RetryAdvisor retry_advisor_;
   // GlobalModel frames for model_version_ (with / without architecture).

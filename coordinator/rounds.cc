@@ -117,18 +117,23 @@ void Coordinator::SendTasks(protocol::Task& task, const std::vector<std::string>
       std::make_shared<const std::string>(protocol::Encode(task));
   std::shared_ptr<const std::string> with;
   std::shared_ptr<const std::string> by_reference;
-  // Connections shared by several clients (channels) that got the model.
-  std::set<std::string> connections;
   for (const std::string& peer : peers) {
     ClientRecord* r = registry_.Find(peer);
     if (r == nullptr) continue;
     r->has_model = true;  // what a check-in device stores
     r->model_version = model_version_;
-    // The model once per shared connection: ZeroMQ keeps a connection's
-    // messages in order, so the full task arrives first.
+    // The model once per shared connection and version: ZeroMQ keeps a
+    // connection's messages in order, so the full task arrives first, in
+    // this batch or an earlier one (async mode sends a task at a time).
     absl::StatusOr<protocol::PeerView> address = protocol::DecodePeerView(peer);
-    if (address.ok() && !address->channel.empty() &&
-        !connections.insert(std::string(address->routing_id)).second) {
+    bool carried = false;
+    if (address.ok() && !address->channel.empty()) {
+      auto [it, added] = connection_model_.try_emplace(std::string(address->routing_id),
+                                                       model_version_);
+      carried = !added && it->second == model_version_;
+      it->second = model_version_;
+    }
+    if (carried) {
       if (!by_reference) {
         protocol::ModelPayload model = std::move(task.model);
         task.model = protocol::ModelPayload();

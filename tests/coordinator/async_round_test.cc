@@ -16,6 +16,7 @@
 #include "aggregation/aggregator.h"
 #include "coordinator/checkpoint.h"
 #include "coordinator/coordinator.h"
+#include "protocol/peer_address.h"
 #include "tests/coordinator/fakes.h"
 #include "tests/testing/status_matchers.h"
 
@@ -486,6 +487,122 @@ TEST_F(AsyncCoordinatorTest, ResumingFromACheckpointPublishesEachVersionOnceAndI
   EXPECT_THAT(versions, ElementsAre(4u, 5u, 6u));
   EXPECT_TRUE(one.coord->done());
   EXPECT_EQ(one.sink.files.size(), 3u);
+}
+
+// Async mode sends a task at a time: on a shared connection the first task
+// of a version carries the model and later ones, in later batches, name it by
+// reference; a Hello from the connection (its process may have restarted)
+// or an error it reports makes the next task carry the model again.
+TEST(AsyncSharedConnectionTest, AVersionsModelGoesOncePerConnectionAcrossBatches) {
+  const absl::Time now = absl::FromUnixSeconds(1000);
+  RecordingOutbox box;
+  CoordinatorConfig cfg = AsyncConfig(100, 1, 100);  // one slot: one task per batch
+  cfg.min_clients = 3;
+  auto made = Coordinator::Create(cfg, TinyModel(), &box, nullptr, nullptr, now);
+  ASSERT_THAT(made, IsOk());
+  Coordinator& c = **made;
+  const std::vector<std::string> peers = {protocol::EncodePeer("host-x", "1"),
+                                          protocol::EncodePeer("host-x", "2"),
+                                          protocol::EncodePeer("host-x", "3")};
+  for (size_t i = 0; i < peers.size(); ++i) {
+    protocol::Hello h;
+    h.client_id = i + 1;
+    h.num_examples = 10;
+    c.OnFrame(peers[i], protocol::Encode(h), now);
+  }
+  // Every task in order, with whether it carried the model.
+  std::vector<bool> carried;
+  std::map<std::string, size_t> seen;
+  const auto answer_one = [&] {
+    for (size_t i = 0; i < peers.size(); ++i) {
+      const auto tasks = box.To<protocol::Task>(peers[i]);
+      if (tasks.size() == seen[peers[i]]) continue;
+      seen[peers[i]] = tasks.size();
+      const protocol::Task& t = tasks.back();
+      carried.push_back(!t.model_by_reference);
+      EXPECT_EQ(t.model_by_reference, t.model.weights.empty());
+      protocol::Update u;
+      u.round = t.round;
+      u.model_version = t.model_version;
+      u.client_id = i + 1;
+      u.num_examples = 10;
+      u.delta = {0.1f, 0, 0, 0};
+      c.OnFrame(peers[i], protocol::Encode(u), now);
+      return;
+    }
+    ADD_FAILURE() << "no task out";
+  };
+  for (int k = 0; k < 4; ++k) answer_one();
+  EXPECT_EQ(c.model_version(), 0u);  // the buffer of 100 is far from full
+  EXPECT_EQ(carried, (std::vector<bool>{true, false, false, false}));
+  // The client holding the fifth task (by reference) registers again: that
+  // task is dropped, and the next one carries the model.
+  size_t busy = peers.size();
+  for (size_t i = 0; i < peers.size(); ++i) {
+    const size_t n = box.To<protocol::Task>(peers[i]).size();
+    if (n > seen[peers[i]]) {
+      EXPECT_TRUE(box.To<protocol::Task>(peers[i]).back().model_by_reference);
+      busy = i;
+      seen[peers[i]] = n;
+    }
+  }
+  ASSERT_LT(busy, peers.size());
+  protocol::Hello again;
+  again.client_id = busy + 1;
+  again.num_examples = 10;
+  c.OnFrame(peers[busy], protocol::Encode(again), now);
+  for (int k = 0; k < 2; ++k) answer_one();
+  ASSERT_EQ(carried.size(), 6u);
+  EXPECT_TRUE(carried[4]);
+  EXPECT_FALSE(carried[5]);
+}
+
+// With many more clients than slots the coordinator draws idle clients at
+// random instead of listing them all: only idle ones, each about equally often.
+TEST(AsyncDispatchTest, ManyClientsFewSlotsDrawsIdleClientsUniformly) {
+  const absl::Time now = absl::FromUnixSeconds(1000);
+  RecordingOutbox box;
+  CoordinatorConfig cfg = AsyncConfig(1000000, 2, 1);
+  auto made = Coordinator::Create(cfg, TinyModel(), &box, nullptr, nullptr, now);
+  ASSERT_THAT(made, IsOk());
+  Coordinator& c = **made;
+  constexpr int kClients = 40;
+  for (int i = 0; i < kClients; ++i) {
+    protocol::Hello h;
+    h.client_id = static_cast<uint64_t>(i + 1);
+    h.num_examples = 10;
+    c.OnFrame("p" + std::to_string(i), protocol::Encode(h), now);
+  }
+  std::vector<size_t> answered(kClients, 0);
+  std::vector<int> tasks(kClients, 0);
+  for (int step = 0; step < 2000; ++step) {
+    ASSERT_EQ(c.tasks_in_flight(), 2u) << step;
+    // The lowest- and the highest-numbered busy client answer in turn, so
+    // neither slot is held for ever.
+    int busy = -1;
+    for (int k = 0; k < kClients; ++k) {
+      const int i = step % 2 == 0 ? k : kClients - 1 - k;
+      const size_t n = box.To<protocol::Task>("p" + std::to_string(i)).size();
+      ASSERT_LE(n, answered[i] + 1) << "two tasks out to one client";
+      if (n > answered[i]) {
+        busy = i;
+        break;
+      }
+    }
+    ASSERT_GE(busy, 0);
+    const protocol::Task t = box.To<protocol::Task>("p" + std::to_string(busy)).back();
+    ++answered[busy];
+    ++tasks[busy];
+    protocol::Update u;
+    u.round = t.round;
+    u.model_version = t.model_version;
+    u.client_id = static_cast<uint64_t>(busy + 1);
+    u.num_examples = 10;
+    u.delta = {0, 0, 0, 0};
+    c.OnFrame("p" + std::to_string(busy), protocol::Encode(u), now);
+  }
+  // 2000 tasks over 40 clients: 50 each on average (sd ~7).
+  for (int i = 0; i < kClients; ++i) EXPECT_NEAR(tasks[i], 50, 25) << i;
 }
 
 TEST(AsyncConfigTest, ImpossiblePairingsAreRefusedNamingTheFlags) {
