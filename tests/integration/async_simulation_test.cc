@@ -2,7 +2,8 @@
 // made from exactly --buffer updates while slower devices' updates arrive
 // stale; --max_staleness refuses the too old; a coordinator SIGKILLed after
 // a version's checkpoint resumes and publishes each version once, and no
-// client ever sees a rollback; impossible pairings are usage errors.
+// client ever sees a rollback; a client process killed while training costs
+// only its tasks; impossible pairings are usage errors.
 
 #include <numeric>
 
@@ -74,6 +75,24 @@ TEST(AsyncSimulationTest, CoordinatorKilledAfterACheckpointPublishesEachVersionO
   const std::string log = ReadFile(dir.File("sim.log")).value_or("");
   EXPECT_THAT(log, ::testing::HasSubstr("resumed from"));
   EXPECT_THAT(log, ::testing::HasSubstr("0 tasks refused by clients (bad signature or rollback)"));
+}
+
+// A client process SIGKILLed while training: its tasks are dropped (its
+// connection is gone, or it falls silent) and their slots go to others;
+// every version still folds exactly --buffer updates.
+TEST(AsyncSimulationTest, AClientProcessKilledWhileTrainingLosesOnlyItsTasks) {
+  TempDir dir;
+  const std::string metrics = RunSim(
+      dir.path(), {"--clients=8", "--clients_per_process=2", "--rounds=8", "--insecure",
+                   "--mode=async", "--concurrency=8", "--buffer=2", "--kill_clients=0.25",
+                   "--kill_phase=training", "--kill_round=1", "--heartbeat_interval=200ms"});
+  EXPECT_THAT(Field(metrics, "model_version"), ::testing::ElementsAre(1, 2, 3, 4, 5, 6, 7, 8));
+  EXPECT_THAT(Field(metrics, "clients"), ::testing::Each(2));
+  // Every client has a task from the start (concurrency 8), so the doomed
+  // process dies in its first; the coordinator takes its tasks back.
+  const std::string log = ReadFile(dir.File("sim.log")).value_or("");
+  EXPECT_THAT(log, ::testing::HasSubstr("SIGKILL while training in round 1"));
+  EXPECT_THAT(log, ::testing::HasSubstr("lost its task"));
 }
 
 TEST(AsyncSimulationTest, ImpossiblePairingsAreUsageErrors) {
