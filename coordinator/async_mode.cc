@@ -109,14 +109,8 @@ std::vector<std::string> Coordinator::SampleIdlePeers(size_t want) {
 
 void Coordinator::HandleAsyncUpdate(const std::string& peer, ClientRecord& client,
                                     protocol::Update& m, absl::Time now) {
-  if (auto bad = CheckIdentity(client)) {
+  if (auto bad = CheckSender(client, m.client_id)) {
     Refuse(peer, bad->first, m.round, bad->second);
-    return;
-  }
-  if (m.client_id != client.client_id) {
-    Refuse(peer, ErrorCode::kNotRegistered, m.round,
-           absl::StrCat("update names client ", m.client_id, " but this connection is client ",
-                        client.client_id));
     return;
   }
   const AsyncTasks::Task* task = async_tasks_.Find(peer);

@@ -368,6 +368,10 @@ class Coordinator {
   // Signs model_ at model_version_ unless already done.
   absl::Status SignModelVersion();
 
+  // CheckIdentity, and that a message naming `client_id` comes from that
+  // client's connection.
+  std::optional<std::pair<protocol::ErrorCode, std::string>> CheckSender(
+      const ClientRecord& client, uint64_t client_id) const;
   std::optional<std::pair<protocol::ErrorCode, std::string>> CheckRoundBinding(
       const ClientRecord& client, uint64_t client_id, uint64_t round,
       uint64_t model_version) const;

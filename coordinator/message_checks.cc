@@ -26,15 +26,21 @@ std::optional<std::pair<ErrorCode, std::string>> Coordinator::CheckIdentity(
   return std::nullopt;
 }
 
-std::optional<std::pair<ErrorCode, std::string>> Coordinator::CheckRoundBinding(
-    const ClientRecord& client, uint64_t client_id, uint64_t round,
-    uint64_t model_version) const {
+std::optional<std::pair<ErrorCode, std::string>> Coordinator::CheckSender(
+    const ClientRecord& client, uint64_t client_id) const {
   if (auto bad = CheckIdentity(client)) return bad;
   if (client_id != client.client_id) {
     return {{ErrorCode::kNotRegistered,
              absl::StrCat("message names client ", client_id, " but this connection is client ",
                           client.client_id)}};
   }
+  return std::nullopt;
+}
+
+std::optional<std::pair<ErrorCode, std::string>> Coordinator::CheckRoundBinding(
+    const ClientRecord& client, uint64_t client_id, uint64_t round,
+    uint64_t model_version) const {
+  if (auto bad = CheckSender(client, client_id)) return bad;
   if (phase_ != Phase::kTraining || round != round_) {
     return {{ErrorCode::kWrongRound,
              absl::StrCat("message for round ", round, "; ",

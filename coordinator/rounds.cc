@@ -53,10 +53,8 @@ void Coordinator::MaybeStartRound(absl::Time now) {
   round_start_ = now;
   if (!training_start_.has_value()) training_start_ = now;
   round_deadline_ = now + config_.round_timeout;
-  if (relay() && relay_task_->deadline_ms > 0) {
-    // The root's deadline bounds the gateway's round.
-    round_deadline_ = std::min(round_deadline_, relay_deadline_);
-  }
+  // The root's deadline bounds a gateway's round.
+  if (relay()) round_deadline_ = std::min(round_deadline_, relay_deadline_);
   pending_.clear();
   reported_.clear();
   report_ = RoundReport();

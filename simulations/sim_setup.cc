@@ -424,7 +424,8 @@ absl::Status CheckGatewayFlags(int gateways, int client_processes) {
     return no("--clients_per_round, --fraction or --over_select",
               "every root round runs over every gateway's devices");
   }
-  if (coordinator::AsyncOptionsFromFlags().ok() && coordinator::AsyncOptionsFromFlags()->enabled) {
+  if (absl::StatusOr<coordinator::AsyncOptions> async = coordinator::AsyncOptionsFromFlags();
+      async.ok() && async->enabled) {
     return no("--mode=async", "gateways relay synchronous rounds");
   }
   if (absl::StatusOr<coordinator::PrivacyOptions> dp = coordinator::PrivacyOptionsFromFlags();
