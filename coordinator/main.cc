@@ -409,18 +409,10 @@ absl::StatusOr<coordinator::CoordinatorConfig> ConfigFromFlags() {
   cfg.seed = absl::GetFlag(FLAGS_seed);
   cfg.strategy.seed = cfg.seed;
   cfg.limits.max_frame_bytes = size_t{absl::GetFlag(FLAGS_max_frame_mb)} << 20;
-  if (const std::string secure = absl::GetFlag(FLAGS_secure); secure != "none") {
-    if (secure != "secagg" && secure != "plus") {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--secure=", secure, ": want none, secagg or plus"));
-    }
-    cfg.secure.enabled = true;
-    cfg.secure.variant =
-        secure == "plus" ? secure::SecAggVariant::kPlus : secure::SecAggVariant::kFull;
-    cfg.secure.expected_dropout = absl::GetFlag(FLAGS_secagg_dropout);
-    cfg.secure.clip = static_cast<float>(absl::GetFlag(FLAGS_secagg_clip));
-    cfg.secure.phase_timeout = absl::GetFlag(FLAGS_secagg_phase_timeout);
-  }
+  FEDGE_RETURN_IF_ERROR(coordinator::ApplySecureMode(
+      absl::GetFlag(FLAGS_secure), absl::GetFlag(FLAGS_secagg_dropout),
+      absl::GetFlag(FLAGS_secagg_clip), &cfg.secure));
+  cfg.secure.phase_timeout = absl::GetFlag(FLAGS_secagg_phase_timeout);
   return cfg;
 }
 

@@ -249,4 +249,21 @@ absl::Status SecureRound::ControlDelta(absl::Span<float> mean) const {
   return absl::OkStatus();
 }
 
+absl::Status ApplySecureMode(absl::string_view mode, double dropout, double clip,
+                             SecureAggregationSettings* settings) {
+  if (mode == "none") {
+    settings->enabled = false;
+    return absl::OkStatus();
+  }
+  if (mode != "secagg" && mode != "plus") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--secure=", mode, ": want none, secagg or plus"));
+  }
+  settings->enabled = true;
+  settings->variant = mode == "plus" ? secure::SecAggVariant::kPlus : secure::SecAggVariant::kFull;
+  settings->expected_dropout = dropout;
+  settings->clip = static_cast<float>(clip);
+  return absl::OkStatus();
+}
+
 }  // namespace fedge::coordinator

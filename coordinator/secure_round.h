@@ -47,6 +47,12 @@ struct SecureAggregationSettings {
   absl::Duration phase_timeout = absl::Seconds(30);
 };
 
+// --secure=MODE (none, secagg or plus) with --secagg_dropout and
+// --secagg_clip into `settings` (fedge-coordinator and fedge-gateway);
+// InvalidArgument naming --secure for another mode.
+absl::Status ApplySecureMode(absl::string_view mode, double dropout, double clip,
+                             SecureAggregationSettings* settings);
+
 class SecureRound final : public Round {
  public:
   struct Member {

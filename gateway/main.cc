@@ -199,17 +199,12 @@ int Main() {
   cfg.client_frame_limit = {20, 40};
   cfg.unregistered_frame_limit = {200, 400};
   cfg.relay = bridge->get();
-  if (const std::string secure = absl::GetFlag(FLAGS_secure); secure != "none") {
-    if (secure != "secagg" && secure != "plus") {
-      std::fprintf(stderr, "fedge-gateway: --secure=%s: want none, secagg or plus\n",
-                   secure.c_str());
-      return 2;
-    }
-    cfg.secure.enabled = true;
-    cfg.secure.variant =
-        secure == "plus" ? secure::SecAggVariant::kPlus : secure::SecAggVariant::kFull;
-    cfg.secure.expected_dropout = absl::GetFlag(FLAGS_secagg_dropout);
-    cfg.secure.clip = static_cast<float>(absl::GetFlag(FLAGS_secagg_clip));
+  if (absl::Status s = coordinator::ApplySecureMode(absl::GetFlag(FLAGS_secure),
+                                                    absl::GetFlag(FLAGS_secagg_dropout),
+                                                    absl::GetFlag(FLAGS_secagg_clip), &cfg.secure);
+      !s.ok()) {
+    std::fprintf(stderr, "fedge-gateway: %s\n", std::string(s.message()).c_str());
+    return 2;
   }
   if (security->allow_list != nullptr) {
     cfg.enrolment = std::make_shared<coordinator::AllowListEnrolment>(security->allow_list.get());
