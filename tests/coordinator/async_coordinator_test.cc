@@ -56,10 +56,7 @@ class AsyncCoordinatorTest : public ::testing::Test {
   }
   void RegisterAll() {
     for (int c = 0; c < 4; ++c) {
-      protocol::Hello h;
-      h.client_id = static_cast<uint64_t>(c + 1);
-      h.num_examples = 10 * static_cast<uint64_t>(c + 1);
-      coord_->OnFrame(Peer(c), protocol::Encode(h), now_);
+      SendHello(*coord_, Peer(c), c + 1, 10 * static_cast<uint64_t>(c + 1), now_);
     }
   }
   static std::string Peer(int c) { return "p" + std::to_string(c); }
@@ -77,14 +74,9 @@ class AsyncCoordinatorTest : public ::testing::Test {
   // Client `peer` answers its newest task with `delta`.
   void Answer(const std::string& peer, std::vector<float> delta, absl::Time at) {
     const protocol::Task task = outbox_.To<protocol::Task>(peer).back();
-    protocol::Update u;
-    u.round = task.round;
-    u.model_version = task.model_version;
-    u.client_id = static_cast<uint64_t>(std::stoi(peer.substr(1)) + 1);
-    u.num_examples = 10 * u.client_id;
-    u.delta = std::move(delta);
+    const uint64_t id = static_cast<uint64_t>(std::stoi(peer.substr(1)) + 1);
     ++sent_[peer];
-    coord_->OnFrame(peer, protocol::Encode(u), at);
+    SendUpdate(*coord_, peer, task.round, task.model_version, id, 10 * id, std::move(delta), at);
   }
 
   absl::Time now_ = absl::FromUnixSeconds(1000);
@@ -157,21 +149,13 @@ TEST_F(AsyncCoordinatorTest, RefusesUpdatesWithoutATaskTooStaleOrForAnotherVersi
     if (!busy.count(Peer(c))) idle = Peer(c);
   }
   // An update from a client with no task out.
-  protocol::Update u;
-  u.round = 1;
-  u.model_version = 0;
-  u.client_id = static_cast<uint64_t>(std::stoi(idle.substr(1)) + 1);
-  u.num_examples = 5;
-  u.delta = {1, 1, 1, 1};
-  coord_->OnFrame(idle, protocol::Encode(u), now_);
+  SendUpdate(*coord_, idle, 1, 0, std::stoi(idle.substr(1)) + 1, 5, {1, 1, 1, 1}, now_);
   EXPECT_EQ(outbox_.Count(idle, ErrorCode::kNotInCohort), 1u);
   // A wrong model version for the task sent.
   const std::string a = busy.begin()->first;
-  protocol::Task task = busy.begin()->second;
-  u.client_id = static_cast<uint64_t>(std::stoi(a.substr(1)) + 1);
-  u.round = task.round;
-  u.model_version = task.model_version + 5;
-  coord_->OnFrame(a, protocol::Encode(u), now_);
+  const protocol::Task task = busy.begin()->second;
+  SendUpdate(*coord_, a, task.round, task.model_version + 5, std::stoi(a.substr(1)) + 1, 5,
+             {1, 1, 1, 1}, now_);
   EXPECT_EQ(outbox_.Count(a, ErrorCode::kWrongModelVersion), 1u);
   EXPECT_EQ(coord_->model_version(), 0u);
   // The other busy client stays out while two versions are made (buffer 1):
@@ -208,16 +192,14 @@ TEST_F(AsyncCoordinatorTest, AnOverdueTaskFreesItsSlotAndItsLateUpdateIsNotFolde
   // is training for).
   ASSERT_EQ(coord_->tasks_in_flight(), 1u);
   const bool same = outbox_.To<protocol::Task>(late).size() == 2;
-  protocol::Update u;
-  u.round = old.round;
-  u.model_version = old.model_version;
-  u.client_id = static_cast<uint64_t>(std::stoi(late.substr(1)) + 1);
-  u.num_examples = 5;
-  u.delta = {1, 1, 1, 1};
-  coord_->OnFrame(late, protocol::Encode(u), now_ + absl::Seconds(31));
+  const auto send_late = [&] {
+    SendUpdate(*coord_, late, old.round, old.model_version, std::stoi(late.substr(1)) + 1, 5,
+               {1, 1, 1, 1}, now_ + absl::Seconds(31));
+  };
+  send_late();
   if (same) {
     EXPECT_EQ(coord_->model_version(), 1u);  // it answers the new task, once
-    coord_->OnFrame(late, protocol::Encode(u), now_ + absl::Seconds(31));
+    send_late();
     // Refused: it has no task now, or a newer one.
     EXPECT_EQ(outbox_.Count(late, ErrorCode::kNotInCohort) +
                   outbox_.Count(late, ErrorCode::kWrongRound),
@@ -278,13 +260,9 @@ void DriveTo(Coordinator* c, const RecordingOutbox& box, std::map<std::string, s
       if (tasks.size() <= (*answered)[peer]) continue;
       (*answered)[peer] = tasks.size();
       const protocol::Task& t = tasks.back();
-      protocol::Update u;
-      u.round = t.round;
-      u.model_version = t.model_version;
-      u.client_id = static_cast<uint64_t>(p + 1);
-      u.num_examples = 10 * u.client_id;
-      u.delta = {0.1f * (p + 1), -0.1f, 0.05f, 0.01f * static_cast<float>(t.model_version)};
-      c->OnFrame(peer, protocol::Encode(u), now);
+      SendUpdate(*c, peer, t.round, t.model_version, p + 1, 10 * static_cast<uint64_t>(p + 1),
+                 {0.1f * (p + 1), -0.1f, 0.05f, 0.01f * static_cast<float>(t.model_version)},
+                 now);
       any = true;
     }
     ASSERT_TRUE(any) << "no task out at version " << c->model_version();
@@ -327,10 +305,7 @@ TEST_F(AsyncCoordinatorTest, ResumingFromACheckpointPublishesEachVersionOnceAndI
     r->coord = *std::move(made);
     ASSERT_THAT(r->coord->Restore(c->coordinator), IsOk());
     for (int p = 0; p < 4; ++p) {
-      protocol::Hello h;
-      h.client_id = static_cast<uint64_t>(p + 1);
-      h.num_examples = 10 * h.client_id;
-      r->coord->OnFrame(Peer(p), protocol::Encode(h), now_);
+      SendHello(*r->coord, Peer(p), p + 1, 10 * static_cast<uint64_t>(p + 1), now_);
     }
   };
   Resumed one, two;
@@ -345,13 +320,8 @@ TEST_F(AsyncCoordinatorTest, ResumingFromACheckpointPublishesEachVersionOnceAndI
     if (one.outbox.To<protocol::Task>(Peer(p)).empty()) idle = Peer(p);
   }
   ASSERT_FALSE(idle.empty());
-  protocol::Update old;
-  old.round = 4;
-  old.model_version = 3;
-  old.client_id = static_cast<uint64_t>(std::stoi(idle.substr(1)) + 1);
-  old.num_examples = 10;
-  old.delta = {100, 100, 100, 100};
-  one.coord->OnFrame(idle, protocol::Encode(old), now_);
+  SendUpdate(*one.coord, idle, 4, 3, std::stoi(idle.substr(1)) + 1, 10, {100, 100, 100, 100},
+             now_);
   EXPECT_EQ(one.outbox.Count(idle, ErrorCode::kNotInCohort), 1u);
   EXPECT_EQ(one.coord->inputs_accepted(), 0u);
 
@@ -384,10 +354,7 @@ TEST(AsyncSharedConnectionTest, AVersionsModelGoesOncePerConnectionAcrossBatches
                                           protocol::EncodePeer("host-x", "2"),
                                           protocol::EncodePeer("host-x", "3")};
   for (size_t i = 0; i < peers.size(); ++i) {
-    protocol::Hello h;
-    h.client_id = i + 1;
-    h.num_examples = 10;
-    c.OnFrame(peers[i], protocol::Encode(h), now);
+    SendHello(c, peers[i], i + 1, 10, now);
   }
   // Every task in order, with whether it carried the model.
   std::vector<bool> carried;
@@ -400,13 +367,7 @@ TEST(AsyncSharedConnectionTest, AVersionsModelGoesOncePerConnectionAcrossBatches
       const protocol::Task& t = tasks.back();
       carried.push_back(!t.model_by_reference);
       EXPECT_EQ(t.model_by_reference, t.model.weights.empty());
-      protocol::Update u;
-      u.round = t.round;
-      u.model_version = t.model_version;
-      u.client_id = i + 1;
-      u.num_examples = 10;
-      u.delta = {0.1f, 0, 0, 0};
-      c.OnFrame(peers[i], protocol::Encode(u), now);
+      SendUpdate(c, peers[i], t.round, t.model_version, i + 1, 10, {0.1f, 0, 0, 0}, now);
       return;
     }
     ADD_FAILURE() << "no task out";
@@ -426,10 +387,7 @@ TEST(AsyncSharedConnectionTest, AVersionsModelGoesOncePerConnectionAcrossBatches
     }
   }
   ASSERT_LT(busy, peers.size());
-  protocol::Hello again;
-  again.client_id = busy + 1;
-  again.num_examples = 10;
-  c.OnFrame(peers[busy], protocol::Encode(again), now);
+  SendHello(c, peers[busy], busy + 1, 10, now);
   for (int k = 0; k < 2; ++k) answer_one();
   ASSERT_EQ(carried.size(), 6u);
   EXPECT_TRUE(carried[4]);
@@ -447,10 +405,7 @@ TEST(AsyncDispatchTest, ManyClientsFewSlotsDrawsIdleClientsUniformly) {
   Coordinator& c = **made;
   constexpr int kClients = 40;
   for (int i = 0; i < kClients; ++i) {
-    protocol::Hello h;
-    h.client_id = static_cast<uint64_t>(i + 1);
-    h.num_examples = 10;
-    c.OnFrame("p" + std::to_string(i), protocol::Encode(h), now);
+    SendHello(c, "p" + std::to_string(i), i + 1, 10, now);
   }
   std::vector<size_t> answered(kClients, 0);
   std::vector<int> tasks(kClients, 0);
@@ -472,13 +427,8 @@ TEST(AsyncDispatchTest, ManyClientsFewSlotsDrawsIdleClientsUniformly) {
     const protocol::Task t = box.To<protocol::Task>("p" + std::to_string(busy)).back();
     ++answered[busy];
     ++tasks[busy];
-    protocol::Update u;
-    u.round = t.round;
-    u.model_version = t.model_version;
-    u.client_id = static_cast<uint64_t>(busy + 1);
-    u.num_examples = 10;
-    u.delta = {0, 0, 0, 0};
-    c.OnFrame("p" + std::to_string(busy), protocol::Encode(u), now);
+    SendUpdate(c, "p" + std::to_string(busy), t.round, t.model_version, busy + 1, 10,
+               {0, 0, 0, 0}, now);
   }
   // 2000 tasks over 40 clients: 50 each on average (sd ~7).
   for (int i = 0; i < kClients; ++i) EXPECT_NEAR(tasks[i], 50, 25) << i;

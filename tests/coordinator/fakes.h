@@ -73,6 +73,28 @@ class Reports : public RoundObserver {
   std::vector<RoundReport> reports;
 };
 
+// A client's Hello from `peer`.
+inline void SendHello(Coordinator& c, const std::string& peer, uint64_t client_id,
+                      uint64_t examples, absl::Time now) {
+  protocol::Hello h;
+  h.client_id = client_id;
+  h.num_examples = examples;
+  c.OnFrame(peer, protocol::Encode(h), now);
+}
+
+// A client's update for `round` on `model_version` from `peer`.
+inline void SendUpdate(Coordinator& c, const std::string& peer, uint64_t round,
+                       uint64_t model_version, uint64_t client_id, uint64_t examples,
+                       std::vector<float> delta, absl::Time now) {
+  protocol::Update u;
+  u.round = round;
+  u.model_version = model_version;
+  u.client_id = client_id;
+  u.num_examples = examples;
+  u.delta = std::move(delta);
+  c.OnFrame(peer, protocol::Encode(u), now);
+}
+
 // Records what the coordinator asks to evaluate; the test delivers results.
 class RecordingEvaluator final : public Evaluator {
  public:

@@ -67,14 +67,6 @@ class Sink : public RelaySink {
 std::string DevicePeer(int d) { return "dev" + std::to_string(d); }
 std::string GatewayPeer(int g) { return "gw" + std::to_string(g); }
 
-void Hello(Coordinator* c, const std::string& peer, uint64_t id, uint64_t examples,
-           absl::Time now) {
-  protocol::Hello h;
-  h.client_id = id;
-  h.num_examples = examples;
-  c->OnFrame(peer, protocol::Encode(h), now);
-}
-
 // Device `d` answers the newest task `box` holds for it.
 void DeviceAnswers(Coordinator* c, const RecordingOutbox& box, int d, absl::Time now,
                    const protocol::ModelVerifier& verifier) {
@@ -83,13 +75,8 @@ void DeviceAnswers(Coordinator* c, const RecordingOutbox& box, int d, absl::Time
   const protocol::Task& t = tasks.back();
   // What a device checks: the root's signature over the model it got.
   ASSERT_THAT(verifier.Verify(t.model_version, t.model, t.signature), IsOk()) << d;
-  protocol::Update u;
-  u.round = t.round;
-  u.model_version = t.model_version;
-  u.client_id = static_cast<uint64_t>(d + 1);
-  u.num_examples = DeviceExamples(d);
-  u.delta = DeviceDelta(d, t.round);
-  c->OnFrame(DevicePeer(d), protocol::Encode(u), now);
+  SendUpdate(*c, DevicePeer(d), t.round, t.model_version, d + 1, DeviceExamples(d),
+             DeviceDelta(d, t.round), now);
 }
 
 TEST(RelayTest, ThreeGatewaysOfTenMakeTheFlatThirtyDeviceModel) {
@@ -103,7 +90,7 @@ TEST(RelayTest, ThreeGatewaysOfTenMakeTheFlatThirtyDeviceModel) {
                                   now);
   ASSERT_THAT(flat, IsOk());
   for (int d = 0; d < kDevices; ++d) {
-    Hello(flat->get(), DevicePeer(d), d + 1, DeviceExamples(d), now);
+    SendHello(**flat, DevicePeer(d), d + 1, DeviceExamples(d), now);
   }
   for (uint64_t r = 1; r <= 2; ++r) {
     for (int d = 0; d < kDevices; ++d) DeviceAnswers(flat->get(), flat_box, d, now, **verifier);
@@ -135,10 +122,10 @@ TEST(RelayTest, ThreeGatewaysOfTenMakeTheFlatThirtyDeviceModel) {
     gw[g] = *std::move(made);
     for (int k = 0; k < kPerGateway; ++k) {
       const int d = g * kPerGateway + k;
-      Hello(gw[g].get(), DevicePeer(d), d + 1, DeviceExamples(d), now);
+      SendHello(*gw[g], DevicePeer(d), d + 1, DeviceExamples(d), now);
     }
     EXPECT_EQ(gw[g]->phase(), Coordinator::Phase::kWaitingForClients);  // no root task yet
-    Hello(root->get(), GatewayPeer(g), 1000 + g, 1, now);
+    SendHello(**root, GatewayPeer(g), 1000 + g, 1, now);
   }
   for (uint64_t r = 1; r <= 2; ++r) {
     ASSERT_EQ((*root)->round(), r);
@@ -165,13 +152,9 @@ TEST(RelayTest, ThreeGatewaysOfTenMakeTheFlatThirtyDeviceModel) {
       for (int k = 0; k < kPerGateway; ++k) examples += DeviceExamples(g * kPerGateway + k);
       EXPECT_EQ(result->num_examples, examples);
       EXPECT_EQ(result->devices, static_cast<uint32_t>(kPerGateway));
-      protocol::Update up;
-      up.round = root_task.round;
-      up.model_version = root_task.model_version;
-      up.client_id = static_cast<uint64_t>(1000 + g);
-      up.num_examples = result->num_examples;
-      up.delta = result->delta;
-      (*root)->OnFrame(GatewayPeer(g), protocol::Encode(up), now);
+      // The gateway's update: its devices' mean, weighted by their count.
+      SendUpdate(**root, GatewayPeer(g), root_task.round, root_task.model_version, 1000 + g,
+                 result->num_examples, result->delta, now);
     }
     EXPECT_EQ((*root)->stats().frames_received - frames_before, 3u);  // 3 updates, not 30
   }
@@ -205,7 +188,7 @@ TEST(RelayTest, AGatewayRoundThatFailsTellsTheRootAndTheNextTaskRuns) {
   task.deadline_ms = 5000;
   // Only one device registered: the round cannot start before the root's
   // deadline, and the root is told.
-  Hello(gw->get(), "a", 1, 10, now);
+  SendHello(**gw, "a", 1, 10, now);
   ASSERT_THAT((*gw)->StartRelayRound(task, now), IsOk());
   EXPECT_EQ((*gw)->NextDeadline(now), now + absl::Seconds(1));  // a heartbeat away first
   (*gw)->OnTick(now + absl::Seconds(5));
@@ -214,7 +197,7 @@ TEST(RelayTest, AGatewayRoundThatFailsTellsTheRootAndTheNextTaskRuns) {
   EXPECT_THAT(sink.done[0].second, StatusIs(absl::StatusCode::kUnavailable,
                                             "--min_clients 2 needed before the root's deadline"));
   // Two devices; a round the devices leave fails below the quorum.
-  Hello(gw->get(), "b", 2, 10, now);
+  SendHello(**gw, "b", 2, 10, now);
   task.round = 8;
   ASSERT_THAT((*gw)->StartRelayRound(task, now + absl::Seconds(6)), IsOk());
   EXPECT_EQ((*gw)->phase(), Coordinator::Phase::kTraining);

@@ -30,71 +30,75 @@ std::vector<float> FinalWeights(const TempDir& dir) {
   return file.ok() ? file->payload.weights : std::vector<float>();
 }
 
-TEST(GatewaySimulationTest, ThreeGatewaysOfTenClientsMakeTheFlatModel) {
-  const std::vector<std::string> run = {"--clients=30", "--clients_per_process=5", "--rounds=2",
-                                        "--partition=dirichlet:0.5", "--seed=4",
-                                        "--max_examples=6000"};
+// The same simulation run flat and with --gateways=3: both metrics files,
+// the tree's log, and how far apart the final models are.
+struct FlatAndTree {
+  std::string flat, tree, tree_log;
+  double max_diff = NAN;
+  double max_abs = 0;  // the largest weight, for scale
+};
+
+FlatAndTree RunFlatAndTree(const std::vector<std::string>& run) {
+  FlatAndTree out;
   TempDir flat_dir, tree_dir;
-  const std::string flat = RunSim(flat_dir.path(), run);
+  out.flat = RunSim(flat_dir.path(), run);
   std::vector<std::string> tree_run = run;
   tree_run.push_back("--gateways=3");
-  const std::string tree = RunSim(tree_dir.path(), tree_run);
+  out.tree = RunSim(tree_dir.path(), tree_run);
+  out.tree_log = ReadFile(tree_dir.File("sim.log")).value_or("");
+  const std::vector<float> a = FinalWeights(flat_dir), b = FinalWeights(tree_dir);
+  EXPECT_EQ(a.size(), b.size());
+  EXPECT_FALSE(a.empty());
+  if (a.size() != b.size() || a.empty()) return out;
+  out.max_diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    out.max_diff = std::max(out.max_diff, static_cast<double>(std::fabs(a[i] - b[i])));
+    out.max_abs = std::max(out.max_abs, static_cast<double>(std::fabs(a[i])));
+  }
+  return out;
+}
 
-  EXPECT_THAT(Field(flat, "clients"), ::testing::ElementsAre(30, 30));
-  EXPECT_THAT(Field(tree, "clients"), ::testing::ElementsAre(3, 3));  // the gateways
+const std::vector<std::string> kRun = {"--clients=30", "--clients_per_process=5", "--rounds=2",
+                                       "--partition=dirichlet:0.5", "--seed=4",
+                                       "--max_examples=6000"};
+
+TEST(GatewaySimulationTest, ThreeGatewaysOfTenClientsMakeTheFlatModel) {
+  const FlatAndTree r = RunFlatAndTree(kRun);
+  EXPECT_THAT(Field(r.flat, "clients"), ::testing::ElementsAre(30, 30));
+  EXPECT_THAT(Field(r.tree, "clients"), ::testing::ElementsAre(3, 3));  // the gateways
   // Into the root: 3 updates a round instead of 30.
-  const std::vector<int64_t> flat_up = Field(flat, "bytes_up"), tree_up = Field(tree, "bytes_up");
+  const std::vector<int64_t> flat_up = Field(r.flat, "bytes_up"),
+                             tree_up = Field(r.tree, "bytes_up");
   ASSERT_EQ(flat_up.size(), 2u);
   ASSERT_EQ(tree_up.size(), 2u);
-  for (size_t r = 0; r < 2; ++r) {
-    EXPECT_LT(tree_up[r] * 8, flat_up[r]) << r;
-  }
-  const std::vector<float> a = FinalWeights(flat_dir), b = FinalWeights(tree_dir);
-  ASSERT_EQ(a.size(), b.size());
-  ASSERT_FALSE(a.empty());
-  double max_diff = 0, max_abs = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    max_diff = std::max(max_diff, static_cast<double>(std::fabs(a[i] - b[i])));
-    max_abs = std::max(max_abs, static_cast<double>(std::fabs(a[i])));
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_LT(tree_up[i] * 8, flat_up[i]) << i;
   }
   // Float rounding of sums taken in another order (and the gateways' means
   // sent as float32): 7.5e-9 measured, the largest weight 0.09.
-  EXPECT_LT(max_diff, 1e-5) << "largest weight " << max_abs;
-  absl::StatusOr<std::vector<sim::RoundRow>> fr = sim::ParseMetrics(flat),
-                                             tr = sim::ParseMetrics(tree);
+  EXPECT_LT(r.max_diff, 1e-5) << "largest weight " << r.max_abs;
+  absl::StatusOr<std::vector<sim::RoundRow>> fr = sim::ParseMetrics(r.flat),
+                                             tr = sim::ParseMetrics(r.tree);
   ASSERT_THAT(fr, IsOk());
   ASSERT_THAT(tr, IsOk());
   EXPECT_NEAR(fr->back().test_accuracy, tr->back().test_accuracy, 2e-4);
-  const std::string log = ReadFile(tree_dir.File("sim.log")).value_or("");
-  EXPECT_THAT(log, ::testing::HasSubstr("relayed 2 root rounds"));
+  EXPECT_THAT(r.tree_log, ::testing::HasSubstr("relayed 2 root rounds"));
   // The devices pinned the root's signing key through their gateway.
-  EXPECT_THAT(log, ::testing::HasSubstr("0 tasks refused by clients (bad signature or rollback)"));
-  EXPECT_THAT(log, ::testing::Not(::testing::HasSubstr("BAD_SIGNATURE")));
+  EXPECT_THAT(r.tree_log,
+              ::testing::HasSubstr("0 tasks refused by clients (bad signature or rollback)"));
+  EXPECT_THAT(r.tree_log, ::testing::Not(::testing::HasSubstr("BAD_SIGNATURE")));
 }
 
 // --secure with gateways: SecAgg among each gateway's devices (the gateway
 // sees only their sum, the root only the gateways' means). The same model as
 // SecAgg over all 30 clients at once, to the fixed point's rounding.
 TEST(GatewaySimulationTest, SecureAggregationAmongEachGatewaysDevicesMakesTheFlatSecureModel) {
-  const std::vector<std::string> run = {"--clients=30", "--clients_per_process=5", "--rounds=2",
-                                        "--partition=dirichlet:0.5", "--seed=4",
-                                        "--max_examples=6000", "--secure=secagg"};
-  TempDir flat_dir, tree_dir;
-  const std::string flat = RunSim(flat_dir.path(), run);
-  std::vector<std::string> tree_run = run;
-  tree_run.push_back("--gateways=3");
-  const std::string tree = RunSim(tree_dir.path(), tree_run);
-  EXPECT_THAT(Field(tree, "clients"), ::testing::ElementsAre(3, 3));
-  const std::vector<float> a = FinalWeights(flat_dir), b = FinalWeights(tree_dir);
-  ASSERT_EQ(a.size(), b.size());
-  ASSERT_FALSE(a.empty());
-  double max_diff = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    max_diff = std::max(max_diff, static_cast<double>(std::fabs(a[i] - b[i])));
-  }
-  EXPECT_LT(max_diff, 1e-5);  // 1.5e-8 measured
-  const std::string log = ReadFile(tree_dir.File("sim.log")).value_or("");
-  EXPECT_THAT(log, ::testing::HasSubstr("relayed 2 root rounds"));
+  std::vector<std::string> run = kRun;
+  run.push_back("--secure=secagg");
+  const FlatAndTree r = RunFlatAndTree(run);
+  EXPECT_THAT(Field(r.tree, "clients"), ::testing::ElementsAre(3, 3));
+  EXPECT_LT(r.max_diff, 1e-5) << "largest weight " << r.max_abs;  // 1.5e-8 measured
+  EXPECT_THAT(r.tree_log, ::testing::HasSubstr("relayed 2 root rounds"));
 }
 
 TEST(GatewaySimulationTest, ImpossiblePairingsAreUsageErrors) {
