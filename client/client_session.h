@@ -152,6 +152,9 @@ class ClientSession {
   void Handle(protocol::Update&, absl::Time) { UnexpectedKind("Update"); }
   void Handle(protocol::SecAggToServer&, absl::Time) { UnexpectedKind("SecAggToServer"); }
   void Handle(protocol::Leave&, absl::Time) { UnexpectedKind("Leave"); }
+  void Handle(protocol::PredictRequest&, absl::Time) { UnexpectedKind("PredictRequest"); }
+  // Predictions travel on the SDK's own connection (client/sdk), not here.
+  void Handle(protocol::PredictReply&, absl::Time) { UnexpectedKind("PredictReply"); }
   void UnexpectedKind(const char* kind);
 
   void SendHello(absl::Time now);

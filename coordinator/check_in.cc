@@ -30,6 +30,15 @@ void Coordinator::Handle(const std::string& peer, protocol::RetryLater&, absl::T
 void Coordinator::Handle(const std::string& peer, protocol::GlobalModel&, absl::Time) {
   Refuse(peer, ErrorCode::kUnknownKind, round_, "GlobalModel is sent by coordinators only");
 }
+// A gateway routes predictions to its PredictionService before they get
+// here (CoordinatorServer::Route); a root serves none.
+void Coordinator::Handle(const std::string& peer, protocol::PredictRequest&, absl::Time) {
+  Refuse(peer, ErrorCode::kUnknownKind, round_,
+         "this coordinator serves no predictions: ask a gateway (fedge-gateway)");
+}
+void Coordinator::Handle(const std::string& peer, protocol::PredictReply&, absl::Time) {
+  Refuse(peer, ErrorCode::kUnknownKind, round_, "PredictReply is sent by gateways only");
+}
 
 std::vector<std::string> Coordinator::SelectablePeers() const {
   std::vector<std::string> peers = registry_.PeersByClientId();

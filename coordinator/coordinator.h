@@ -340,6 +340,8 @@ class Coordinator {
   void Handle(const std::string& peer, protocol::Leave& m, absl::Time now);
   void Handle(const std::string& peer, protocol::RetryLater&, absl::Time now);
   void Handle(const std::string& peer, protocol::GlobalModel&, absl::Time now);
+  void Handle(const std::string& peer, protocol::PredictRequest&, absl::Time now);
+  void Handle(const std::string& peer, protocol::PredictReply&, absl::Time now);
 
   // ---- Check-in devices (check_in.cc) ----
   // Sends `client` the newest model if it holds an older one, then when to

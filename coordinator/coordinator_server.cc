@@ -129,6 +129,16 @@ void CoordinatorServer::DrainHandshakeEvents() {
   }
 }
 
+FrameHandler* CoordinatorServer::RouteOf(absl::string_view frame) const {
+  if (routes_.empty()) return nullptr;
+  const std::optional<protocol::MessageKind> kind = protocol::PeekKind(frame);
+  if (!kind.has_value()) return nullptr;
+  for (const auto& [k, handler] : routes_) {
+    if (k == *kind) return handler;
+  }
+  return nullptr;
+}
+
 absl::Status CoordinatorServer::Serve(Coordinator* coordinator,
                                       BackgroundEvaluator* evaluations) {
   coordinator->OnTick(clock_->Now());
@@ -166,6 +176,12 @@ absl::Status CoordinatorServer::Serve(Coordinator* coordinator,
       FEDGE_ASSIGN_OR_RETURN(std::optional<protocol::RoutedFrame> in,
                              protocol::ReceiveRouted(router_));
       if (!in.has_value()) break;
+      FrameHandler* route = RouteOf(protocol::View(in->frame));
+      if (route != nullptr) {
+        route->OnFrame(Sender{std::move(in->peer), std::move(in->user_id)},
+                       protocol::View(in->frame), clock_->Now());
+        continue;
+      }
       coordinator->OnFrame(Sender{std::move(in->peer), std::move(in->user_id)},
                            protocol::View(in->frame), clock_->Now());
       if (after_frame_) after_frame_(*coordinator);

@@ -25,6 +25,7 @@
 #include "base/clock.h"
 #include "coordinator/background_evaluator.h"
 #include "coordinator/coordinator.h"
+#include "protocol/envelope.h"
 #include "protocol/handshake_monitor.h"
 #include "protocol/wire.h"
 #include "protocol/zap_authenticator.h"
@@ -67,6 +68,15 @@ class LoopHook {
   virtual void OnLoop(Coordinator& coordinator, absl::Time now) = 0;
 };
 
+// Frames of a kind the Coordinator does not serve, routed to another
+// service on the serving thread (gateway inference: gateway/
+// prediction_service.h). The handler decodes and answers them itself.
+class FrameHandler {
+ public:
+  virtual ~FrameHandler() = default;
+  virtual void OnFrame(const Sender& from, absl::string_view frame, absl::Time now) = 0;
+};
+
 class CoordinatorServer {
  public:
   // Binds `endpoint` ("tcp://127.0.0.1:*", "ipc:///tmp/x"); plain ZMTP unless
@@ -96,6 +106,12 @@ class CoordinatorServer {
   // Not owned; must outlive Serve. Add before Serve; run in this order.
   void add_loop_hook(LoopHook* hook) { loop_hooks_.push_back(hook); }
 
+  // Frames of `kind` go to `handler` instead of the coordinator. Not owned;
+  // must outlive Serve. Set before Serve.
+  void Route(protocol::MessageKind kind, FrameHandler* handler) {
+    routes_.emplace_back(kind, handler);
+  }
+
   Outbox* outbox();
   bool secure() const { return zap_ != nullptr; }
   // Zeros on a plain server. Call from the serving thread or after Serve.
@@ -105,6 +121,7 @@ class CoordinatorServer {
   class RouterOutbox;
   explicit CoordinatorServer(Clock* clock);
   void DrainHandshakeEvents();
+  FrameHandler* RouteOf(absl::string_view frame) const;
 
   zmq::context_t ctx_;
   std::unique_ptr<protocol::ZapAuthenticator> zap_;  // before router_ binds
@@ -116,6 +133,7 @@ class CoordinatorServer {
   std::atomic<bool> stop_{false};
   std::function<void(const Coordinator&)> after_frame_;
   std::vector<LoopHook*> loop_hooks_;
+  std::vector<std::pair<protocol::MessageKind, FrameHandler*>> routes_;
   uint64_t handshakes_failed_ = 0;
   absl::Time last_handshake_log_ = absl::InfinitePast();
   uint64_t handshake_failures_unlogged_ = 0;

@@ -23,9 +23,13 @@
 #include "base/log.h"
 #include "base/signals.h"
 #include "base/status_macros.h"
+#include "base/file_system.h"
 #include "client/client_host.h"
+#include "client/model_store.h"
+#include "client/signature_model_verifier.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/coordinator_server.h"
+#include "gateway/prediction_service.h"
 #include "gateway/relay_bridge.h"
 #include "protocol/model_signature.h"
 #include "secure/allow_list.h"
@@ -74,6 +78,21 @@ ABSL_FLAG(std::string, secure, "none",
           "gateway's mean");
 ABSL_FLAG(double, secagg_dropout, 0.2, "With --secure: the share of devices a round survives");
 ABSL_FLAG(double, secagg_clip, 1.0, "With --secure: each coordinate's clip before fixed point");
+ABSL_FLAG(bool, predictions, true,
+          "Serve gateway inference: devices' PredictRequests (fedge_gateway_predict) are run "
+          "on the newest verified model, batched across devices");
+ABSL_FLAG(uint32_t, predict_max_batch, 32,
+          "Most examples one batched prediction runs; 1 runs each request alone (the cnn's "
+          "cost per example on one thread is lowest at 16-32 and rises again at 64)");
+ABSL_FLAG(uint32_t, predict_queue, 4096,
+          "Most examples waiting for prediction; more are refused BUSY (devices fall back to "
+          "their own model)");
+ABSL_FLAG(uint32_t, predict_max_request, 1024, "Most examples one prediction request may carry");
+ABSL_FLAG(int, predict_threads, 1, "LibTorch threads of the gateway's predictor");
+ABSL_FLAG(std::string, model_dir, "",
+          "Keep the root's verified models here (created if missing; verified with --root_pub "
+          "when loaded): a restarted gateway serves predictions with the newest at once and "
+          "refuses older ones from the root as rollbacks. Empty: models are kept in memory");
 ABSL_FLAG(bool, insecure, false,
           "Plain TCP on both sides, nobody authenticated (testing only); with --root_pub the "
           "root's model signatures are still checked");
@@ -153,6 +172,59 @@ client::LogicalClientSpec GatewaySpec(uint64_t id) {
   return spec;
 }
 
+// Gateway inference and the gateway's model store.
+struct Inference {
+  std::shared_ptr<const client::ModelVerifier> verifier;  // outlives store
+  std::unique_ptr<client::ModelStore> store;              // null: no --model_dir
+  std::unique_ptr<gateway::PredictionService> service;    // null: --nopredictions
+};
+
+absl::StatusOr<Inference> SetUpInference(
+    const std::shared_ptr<const protocol::ModelVerifier>& root_verifier,
+    coordinator::Outbox* outbox, const protocol::DecodeLimits& limits) {
+  Inference inf;
+  if (const std::string dir = absl::GetFlag(FLAGS_model_dir); !dir.empty()) {
+    if (root_verifier != nullptr) {
+      inf.verifier = std::make_shared<client::SignatureModelVerifier>(root_verifier);
+    }
+    absl::StatusOr<std::unique_ptr<client::ModelStore>> store =
+        client::ModelStore::Open(dir, PosixFileSystem::Default(), inf.verifier.get());
+    if (!store.ok()) return AnnotateStatus(store.status(), "--model_dir: ");
+    inf.store = *std::move(store);
+  }
+  if (!absl::GetFlag(FLAGS_predictions)) return inf;
+  gateway::PredictionOptions options;
+  options.max_batch = absl::GetFlag(FLAGS_predict_max_batch);
+  options.max_queued = absl::GetFlag(FLAGS_predict_queue);
+  options.max_request = absl::GetFlag(FLAGS_predict_max_request);
+  options.threads = absl::GetFlag(FLAGS_predict_threads);
+  options.limits = limits;
+  FEDGE_ASSIGN_OR_RETURN(inf.service, gateway::PredictionService::Create(options, outbox));
+  if (inf.store != nullptr) {
+    if (auto m = inf.store->Current(); m.ok()) {
+      inf.service->SetModel((*m)->version, (*m)->payload);
+      FEDGE_LOG(kInfo, "model %d from --model_dir serves predictions", (*m)->version);
+    }
+  }
+  return inf;
+}
+
+// On the upstream I/O thread, for every model that passed the root-signature
+// and rollback checks.
+void KeepModel(Inference& inf, uint64_t version, const protocol::ModelPayload& model,
+               const protocol::ModelSignature& signature) {
+  if (inf.service != nullptr) inf.service->SetModel(version, model);
+  if (inf.store == nullptr) return;
+  if (absl::StatusOr<std::shared_ptr<const client::StoredModel>> m = inf.store->Current();
+      m.ok() && (*m)->version >= version) {
+    return;
+  }
+  if (absl::Status s = inf.store->Commit(version, model, signature.signature); !s.ok()) {
+    // Not fatal: predictions go on from memory; the next model retries.
+    FEDGE_LOG(kError, "--model_dir: keeping model %d: %s", version, s.ToString());
+  }
+}
+
 int Main() {
   SetLogTag(absl::StrCat("gateway ", absl::GetFlag(FLAGS_gateway_id)));
   static std::atomic<coordinator::CoordinatorServer*> stop_server{nullptr};
@@ -223,6 +295,16 @@ int Main() {
     return 2;
   }
   (*server)->add_loop_hook(bridge->get());
+  absl::StatusOr<Inference> inference =
+      SetUpInference(security->verifier, (*server)->outbox(), cfg.limits);
+  if (!inference.ok()) {
+    std::fprintf(stderr, "fedge-gateway: %s\n", std::string(inference.status().message()).c_str());
+    return 2;
+  }
+  if (inference->service != nullptr) {
+    (*server)->Route(protocol::MessageKind::kPredictRequest, inference->service.get());
+    (*server)->add_loop_hook(inference->service.get());
+  }
   stop_server.store(server->get());
 
   client::ClientHostOptions opts;
@@ -231,6 +313,13 @@ int Main() {
   opts.curve = security->upstream;
   opts.model_verifier = security->verifier;
   opts.seed = absl::GetFlag(FLAGS_gateway_id);
+  if (inference->store != nullptr) {
+    if (auto m = inference->store->Current(); m.ok()) opts.held_model_version = (*m)->version;
+  }
+  opts.on_model = [&inference](uint64_t version, const protocol::ModelPayload& model,
+                               const protocol::ModelSignature& signature) {
+    KeepModel(*inference, version, model, signature);
+  };
   gateway::RelayBridge* relay = bridge->get();
   auto make_trainer = [relay]() -> absl::StatusOr<std::unique_ptr<client::Trainer>> {
     return relay->MakeTrainer();
@@ -261,12 +350,18 @@ int Main() {
   up.join();
   stop_host.store(nullptr);
   stop_server.store(nullptr);
+  if (inference->service != nullptr) {
+    const gateway::PredictionStats p = inference->service->stats();
+    FEDGE_LOG(kInfo, "predictions: %d requests (%d examples) in %d batches (largest %d), %d "
+              "refused", p.requests, p.examples, p.batches, p.largest_batch, p.refused);
+  }
   const client::ClientHostStats& st = host.stats();
   FEDGE_LOG(kInfo, "relayed %d root rounds (%d tasks); devices: %d registrations, %d rounds "
             "completed, %d failed",
             st.updates_sent, st.tasks_received, (*coord)->stats().registrations,
             (*coord)->completed_rounds(), (*coord)->stats().rounds_failed);
-  if (!served.ok()) {
+  // Cancelled: a signal stopped the gateway, a normal end.
+  if (!served.ok() && !absl::IsCancelled(served)) {
     FEDGE_LOG(kError, "serving devices: %s", served.ToString());
     return 1;
   }

@@ -133,6 +133,24 @@ void Write(BodyWriter& w, const GlobalModel& m) {
   w.String(m.signature.signature);
 }
 
+void Write(BodyWriter& w, const PredictRequest& m) {
+  w.Scalar(m.request_id);
+  w.Scalar(m.client_id);
+  w.Scalar(m.count);
+  w.Vector(m.inputs);
+}
+
+void Write(BodyWriter& w, const PredictReply& m) {
+  w.Scalar(m.request_id);
+  w.Scalar(static_cast<uint8_t>(m.ok ? 1 : 0));
+  w.Scalar(m.code);
+  w.String(m.message);
+  w.Scalar(m.model_version);
+  w.Scalar(m.count);
+  w.Scalar(m.output_size);
+  w.Vector(m.outputs);
+}
+
 // ---- Reading ---------------------------------------------------------------
 // Each Read fills a message of the right type; WireFormatError on bad bytes.
 
@@ -309,6 +327,27 @@ void Read(BodyReader& r, const DecodeLimits& lim, GlobalModel& m) {
   r.String(m.signature.signature, kModelSignatureSize, "GlobalModel.signature");
 }
 
+void Read(BodyReader& r, const DecodeLimits& lim, PredictRequest& m) {
+  r.Scalar(m.request_id, "PredictRequest.request_id");
+  r.Scalar(m.client_id, "PredictRequest.client_id");
+  r.Scalar(m.count, "PredictRequest.count");
+  r.Vector(m.inputs, lim.max_frame_bytes / sizeof(float), "PredictRequest.inputs");
+}
+
+void Read(BodyReader& r, const DecodeLimits& lim, PredictReply& m) {
+  r.Scalar(m.request_id, "PredictReply.request_id");
+  uint8_t ok = 0;
+  r.Scalar(ok, "PredictReply.ok");
+  if (ok > 1) throw WireFormatError("PredictReply.ok is not 0 or 1");
+  m.ok = ok == 1;
+  r.Scalar(m.code, "PredictReply.code");
+  r.String(m.message, lim.max_name_bytes * 16, "PredictReply.message");
+  r.Scalar(m.model_version, "PredictReply.model_version");
+  r.Scalar(m.count, "PredictReply.count");
+  r.Scalar(m.output_size, "PredictReply.output_size");
+  r.Vector(m.outputs, lim.max_frame_bytes / sizeof(float), "PredictReply.outputs");
+}
+
 absl::Status ValidateSignedModel(const ModelPayload& model, const ModelSignature& signature,
                                  const char* field) {
   FEDGE_RETURN_IF_ERROR(ValidateManifest(model.manifest, model.weights.size()));
@@ -350,6 +389,23 @@ absl::Status Validate(const Message& m) {
     return ValidateSignedModel(t->model, t->signature, "Task.signature");
   } else if (const auto* g = std::get_if<GlobalModel>(&m)) {
     return ValidateSignedModel(g->model, g->signature, "GlobalModel.signature");
+  } else if (const auto* q = std::get_if<PredictRequest>(&m)) {
+    if (q->count == 0 || q->inputs.size() % q->count != 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          q->inputs.size(), " inputs are not ", q->count,
+          " whole examples"));
+    }
+  } else if (const auto* p = std::get_if<PredictReply>(&m)) {
+    const uint16_t c = static_cast<uint16_t>(p->code);
+    if (c == 0 || c > kMaxErrorCode) {
+      return absl::InvalidArgumentError(absl::StrCat("PredictReply.code ", c, " is unknown"));
+    }
+    const uint64_t want = uint64_t{p->count} * p->output_size;
+    if (p->ok ? (p->count == 0 || p->outputs.size() != want) : !p->outputs.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          p->outputs.size(), " outputs for ", p->count, " examples of ",
+          p->output_size, (p->ok ? "" : " in a refusal")));
+    }
   }
   return absl::OkStatus();
 }
@@ -371,6 +427,8 @@ std::string Encode(const Message& message) {
   if (const auto* g = std::get_if<GlobalModel>(&message)) {
     hint += g->model.weights.size() * 4 + g->model.architecture.size();
   }
+  if (const auto* q = std::get_if<PredictRequest>(&message)) hint += q->inputs.size() * 4;
+  if (const auto* p = std::get_if<PredictReply>(&message)) hint += p->outputs.size() * 4;
   hint += internal::SecAggSizeHint(message);
   frame.reserve(hint);
   {
@@ -398,6 +456,8 @@ absl::Status DecodeInto(absl::string_view frame, const DecodeLimits& limits, Mes
     case MessageKind::kLeave: EmplaceKeepingStorage<Leave>(out); break;
     case MessageKind::kRetryLater: EmplaceKeepingStorage<RetryLater>(out); break;
     case MessageKind::kGlobalModel: EmplaceKeepingStorage<GlobalModel>(out); break;
+    case MessageKind::kPredictRequest: EmplaceKeepingStorage<PredictRequest>(out); break;
+    case MessageKind::kPredictReply: EmplaceKeepingStorage<PredictReply>(out); break;
   }
   absl::string_view body = frame.substr(kEnvelopeSize);
   const char* kind_name = MessageKindName(env.kind);

@@ -53,6 +53,15 @@ absl::StatusOr<Envelope> ParseEnvelope(absl::string_view frame, size_t max_frame
   return env;
 }
 
+std::optional<MessageKind> PeekKind(absl::string_view frame) {
+  if (frame.size() < kEnvelopeSize || frame.substr(0, 4) != absl::string_view(kMagic, 4)) {
+    return std::nullopt;
+  }
+  const uint16_t kind = absl::little_endian::Load16(frame.data() + 6);
+  if (kind == 0 || kind > kMaxMessageKind) return std::nullopt;
+  return static_cast<MessageKind>(kind);
+}
+
 ErrorCode ErrorCodeForDecodeFailure(const absl::Status& status) {
   switch (status.code()) {
     case absl::StatusCode::kFailedPrecondition: return ErrorCode::kVersionMismatch;
@@ -76,6 +85,8 @@ const char* MessageKindName(MessageKind kind) {
     case MessageKind::kLeave: return "Leave";
     case MessageKind::kRetryLater: return "RetryLater";
     case MessageKind::kGlobalModel: return "GlobalModel";
+    case MessageKind::kPredictRequest: return "PredictRequest";
+    case MessageKind::kPredictReply: return "PredictReply";
   }
   return "Unknown";
 }
@@ -100,6 +111,8 @@ const char* ErrorCodeName(ErrorCode code) {
     case ErrorCode::kRollback: return "ROLLBACK";
     case ErrorCode::kRateLimited: return "RATE_LIMITED";
     case ErrorCode::kStale: return "STALE";
+    case ErrorCode::kNoModel: return "NO_MODEL";
+    case ErrorCode::kBusy: return "BUSY";
   }
   return "UNKNOWN";
 }

@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include "absl/strings/string_view.h"
 
 #include "absl/status/statusor.h"
@@ -26,7 +27,8 @@ inline constexpr size_t kEnvelopeSize = 16;
 // 5: tasks carry the update compression; updates may carry a compressed delta.
 // 6: models may carry a prune mask (signed with them).
 // 7: tasks may name their model by reference (shared connections).
-inline constexpr uint16_t kProtocolVersion = 7;
+// 8: gateway inference (PredictRequest, PredictReply; NO_MODEL, BUSY).
+inline constexpr uint16_t kProtocolVersion = 8;
 inline constexpr char kMagic[4] = {'F', 'E', 'D', 'G'};
 
 struct Envelope {
@@ -45,6 +47,11 @@ void WriteEnvelope(MessageKind kind, uint32_t body_length, char* out);
 //   ResourceExhausted  frame larger than `max_frame_bytes`;
 //   Unimplemented      unknown message kind.
 absl::StatusOr<Envelope> ParseEnvelope(absl::string_view frame, size_t max_frame_bytes);
+
+// The kind a frame declares, looked at without any other check (routing by
+// kind before the receiver decodes it in full); nullopt when the frame is
+// too short, foreign or of no known kind.
+std::optional<MessageKind> PeekKind(absl::string_view frame);
 
 // The wire error code that reports a decode failure with this status.
 ErrorCode ErrorCodeForDecodeFailure(const absl::Status& status);

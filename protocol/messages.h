@@ -30,8 +30,10 @@ enum class MessageKind : uint16_t {
   kLeave = 10,       // client -> coordinator: disconnecting now; forget me.
   kRetryLater = 11,  // coordinator -> check-in client: no (more) work now.
   kGlobalModel = 12, // coordinator -> check-in client: the newest model.
+  kPredictRequest = 13,  // device -> gateway: run the newest model on these inputs.
+  kPredictReply = 14,    // gateway -> device: the outputs, or why there are none.
 };
-inline constexpr uint16_t kMaxMessageKind = 12;
+inline constexpr uint16_t kMaxMessageKind = 14;
 
 // Why a message was refused. Stable on the wire: append only.
 enum class ErrorCode : uint16_t {
@@ -63,9 +65,15 @@ enum class ErrorCode : uint16_t {
   // --mode=async: the update was trained on a model version more than
   // --max_staleness versions older than the current one; it was not folded.
   kStale = 18,
+  // PredictReply: the gateway holds no verified model yet (it gets the
+  // root's with the root's first task to it); predict on the device.
+  kNoModel = 19,
+  // PredictReply: the gateway's inference queue is full; retry later or
+  // predict on the device.
+  kBusy = 20,
 };
 // The highest ErrorCode; decoding refuses codes above it. Bump when appending.
-inline constexpr uint16_t kMaxErrorCode = 18;
+inline constexpr uint16_t kMaxErrorCode = 20;
 const char* ErrorCodeName(ErrorCode code);
 
 // Capability bits a client announces in Hello.
@@ -268,8 +276,36 @@ struct SecAggToClient {
   secure::SecAggServerMessage body;
 };
 
+// Gateway inference (gateway/prediction_service.h): a device too small to
+// run the model, or one without a model yet, asks its gateway. Needs no
+// registration: the CURVE allow-list already admitted the connection.
+struct PredictRequest {
+  uint64_t request_id = 0;  // echoed by the reply
+  uint64_t client_id = 0;   // for the gateway's logs only
+  uint32_t count = 0;       // examples
+  // `count` examples of the model's input shape, row-major (the gateway
+  // refuses another length with WRONG_LENGTH naming the one it wants).
+  std::vector<float> inputs;
+};
+
+struct PredictReply {
+  uint64_t request_id = 0;
+  // OK: `outputs` holds count x output_size floats (per example what
+  // fedge_model_predict writes), from model `model_version`. Otherwise
+  // `code` and `message` say why not (NO_MODEL, BUSY, WRONG_LENGTH,
+  // TOO_LARGE, INTERNAL) and the other fields are zero.
+  bool ok = false;
+  ErrorCode code = ErrorCode::kInternal;
+  std::string message;
+  uint64_t model_version = 0;
+  uint32_t count = 0;
+  uint32_t output_size = 0;
+  std::vector<float> outputs;
+};
+
 using Message = std::variant<Hello, Welcome, Task, Update, ErrorReply, Heartbeat, Shutdown,
-                             SecAggToServer, SecAggToClient, Leave, RetryLater, GlobalModel>;
+                             SecAggToServer, SecAggToClient, Leave, RetryLater, GlobalModel,
+                             PredictRequest, PredictReply>;
 
 // The kind tag for each message type.
 template <typename T> constexpr MessageKind KindOf();
@@ -285,6 +321,8 @@ template <> constexpr MessageKind KindOf<SecAggToClient>() { return MessageKind:
 template <> constexpr MessageKind KindOf<Leave>() { return MessageKind::kLeave; }
 template <> constexpr MessageKind KindOf<RetryLater>() { return MessageKind::kRetryLater; }
 template <> constexpr MessageKind KindOf<GlobalModel>() { return MessageKind::kGlobalModel; }
+template <> constexpr MessageKind KindOf<PredictRequest>() { return MessageKind::kPredictRequest; }
+template <> constexpr MessageKind KindOf<PredictReply>() { return MessageKind::kPredictReply; }
 
 const char* MessageKindName(MessageKind kind);
 

@@ -222,6 +222,18 @@ fedge_status fedge_model_predict(fedge_client* client, int n, const float* input
   return Guard([&] { return client->impl->Predict(n, inputs, inputs_len, outputs, outputs_len); });
 }
 
+fedge_status fedge_gateway_predict(fedge_client* client, int n, const float* inputs,
+                                   size_t inputs_len, float* outputs, size_t outputs_len,
+                                   int64_t timeout_ms, fedge_predict_report* report) {
+  if (client == nullptr) {
+    return Fail(FEDGE_ERR_INVALID_ARGUMENT, "fedge_gateway_predict: null client");
+  }
+  return Guard([&] {
+    return client->impl->GatewayPredict(n, inputs, inputs_len, outputs, outputs_len, timeout_ms,
+                                        report);
+  });
+}
+
 void fedge_client_destroy(fedge_client* client) {
   try {
     delete client;

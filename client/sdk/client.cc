@@ -28,6 +28,7 @@
 #include "libtorch/model_export.h"
 #include "client/sdk/device_data.h"
 #include "client/sdk/device_state.h"
+#include "client/sdk/gateway_link.h"
 #include "client/sdk/status_map.h"
 #include "client/signature_model_verifier.h"
 #include "client/torch_plugin.h"
@@ -244,6 +245,14 @@ class Client::Impl {
                                             absl::MakeSpan(outputs, out)));
   }
 
+  Error GatewayPredict(int n, const float* inputs, size_t inputs_len, float* outputs,
+                       size_t outputs_len, int64_t timeout_ms, fedge_predict_report* report) {
+    fedge_predict_report rep{};
+    Error e = GatewayPredictImpl(n, inputs, inputs_len, outputs, outputs_len, timeout_ms, &rep);
+    if (report != nullptr) *report = rep;
+    return e;
+  }
+
   // From the store: no LibTorch needed.
   Error GetModelInfo(fedge_model_info* out) {
     if (out == nullptr) return Error(FEDGE_ERR_INVALID_ARGUMENT, "out is null");
@@ -433,6 +442,84 @@ class Client::Impl {
     return trainer_;
   }
 
+  Error GatewayPredictImpl(int n, const float* inputs, size_t inputs_len, float* outputs,
+                           size_t outputs_len, int64_t timeout_ms, fedge_predict_report* rep) {
+    if (inputs == nullptr || outputs == nullptr || n <= 0 || timeout_ms <= 0) {
+      return Error(FEDGE_ERR_INVALID_ARGUMENT,
+                   "inputs and outputs must be non-null, n > 0 and timeout_ms > 0");
+    }
+    if (inputs_len == 0 || inputs_len % size_t(n) != 0) {
+      return Error(FEDGE_ERR_INVALID_ARGUMENT,
+                   absl::StrCat("inputs_len ", inputs_len, " is not ", n,
+                                " whole examples (it must be n x the model's input size)"));
+    }
+    std::lock_guard<std::mutex> lock(gateway_mu_);
+    const absl::Time now = absl::Now();
+    Error gateway;
+    if (now < gateway_skip_until_) {
+      gateway = Error(FEDGE_ERR_UNAVAILABLE,
+                      absl::StrCat("not asked: ", gateway_failure_, "; asked again in ",
+                                   absl::FormatDuration(absl::Trunc(gateway_skip_until_ - now,
+                                                                    absl::Milliseconds(1)))));
+    } else {
+      if (gateway_link_ == nullptr) {
+        gateway_link_ = std::make_unique<sdk::GatewayLink>(config_.coordinator_endpoint,
+                                                           security_.curve, config_.client_id);
+      }
+      absl::StatusOr<protocol::PredictReply> reply = gateway_link_->Predict(
+          uint32_t(n), absl::MakeConstSpan(inputs, inputs_len), absl::Milliseconds(timeout_ms));
+      if (reply.ok()) {
+        gateway_backoff_ = absl::ZeroDuration();
+        const size_t out = size_t(n) * reply->output_size;
+        if (outputs_len < out) {
+          return Error(FEDGE_ERR_INVALID_ARGUMENT,
+                       absl::StrCat("outputs has room for ", outputs_len, " floats; ", n,
+                                    " examples of the gateway's model ", reply->model_version,
+                                    " need ", out, " (", reply->output_size, " each)"));
+        }
+        std::copy(reply->outputs.begin(), reply->outputs.end(), outputs);
+        rep->source = FEDGE_PREDICTED_BY_GATEWAY;
+        rep->model_version = reply->model_version;
+        rep->output_size = reply->output_size;
+        return Error();
+      }
+      gateway = sdk::ToError(reply.status());
+      if (gateway.code() == FEDGE_ERR_INVALID_ARGUMENT) {
+        NoteGateway(gateway, rep);
+        return gateway;
+      }
+      if (gateway.code() == FEDGE_ERR_TIMEOUT || gateway.code() == FEDGE_ERR_INTERNAL) {
+        // Silent or broken: stop asking for a while, so a device whose
+        // gateway is down does not wait out every call.
+        gateway_backoff_ = gateway_backoff_ == absl::ZeroDuration()
+                               ? absl::Seconds(1)
+                               : std::min(2 * gateway_backoff_, absl::Seconds(30));
+        gateway_skip_until_ = absl::Now() + gateway_backoff_;
+        gateway_failure_ = gateway.message();
+      }
+    }
+    NoteGateway(gateway, rep);
+    Error local = Predict(n, inputs, inputs_len, outputs, outputs_len);
+    if (local.code() == FEDGE_ERR_NO_MODEL) {
+      return Error(gateway.code(), absl::StrCat(gateway.message(),
+                                                "; no stored model to fall back on: ",
+                                                local.message()));
+    }
+    if (!local.ok()) return local;
+    std::lock_guard<std::mutex> p(predict_mu_);
+    rep->source = FEDGE_PREDICTED_ON_DEVICE;
+    rep->model_version = predictor_version_;
+    rep->output_size = int64_t(predictor_->output_size());
+    return Error();
+  }
+
+  static void NoteGateway(const Error& e, fedge_predict_report* rep) {
+    rep->gateway_status = e.code();
+    const size_t n = std::min(e.message().size(), sizeof(rep->gateway_message) - 1);
+    std::copy_n(e.message().data(), n, rep->gateway_message);
+    rep->gateway_message[n] = '\0';
+  }
+
   // REQUIRES: predict_mu_ held.
   Error EnsurePredictor() {
     absl::StatusOr<std::shared_ptr<const client::StoredModel>> m = store_->Current();
@@ -492,6 +579,13 @@ class Client::Impl {
 
   std::mutex hint_mu_;
   std::optional<protocol::TaskSpec> task_hint_;  // GUARDED_BY(hint_mu_)
+
+  // Gateway inference (fedge_gateway_predict); all GUARDED_BY(gateway_mu_).
+  std::mutex gateway_mu_;
+  std::unique_ptr<sdk::GatewayLink> gateway_link_;
+  absl::Duration gateway_backoff_ = absl::ZeroDuration();  // 0: the gateway answered last
+  absl::Time gateway_skip_until_ = absl::InfinitePast();
+  std::string gateway_failure_;
 };
 
 Error Client::Create(ClientConfig config, std::unique_ptr<Client>* out) {
@@ -530,6 +624,11 @@ Error Client::GetModelInfo(fedge_model_info* out) { return impl_->GetModelInfo(o
 Error Client::Predict(int n, const float* inputs, size_t inputs_len, float* outputs,
                       size_t outputs_len) {
   return impl_->Predict(n, inputs, inputs_len, outputs, outputs_len);
+}
+Error Client::GatewayPredict(int n, const float* inputs, size_t inputs_len, float* outputs,
+                             size_t outputs_len, int64_t timeout_ms,
+                             fedge_predict_report* report) {
+  return impl_->GatewayPredict(n, inputs, inputs_len, outputs, outputs_len, timeout_ms, report);
 }
 
 }  // namespace fedge

@@ -126,7 +126,9 @@ TEST_F(CoordinatorTest, ARoundsModelGoesOncePerSharedConnection) {
       EXPECT_EQ(t.round, round);
       if (i < 2) {
         (t.model_by_reference ? by_reference_on_x : full_on_x) += 1;
-        if (t.model_by_reference) EXPECT_TRUE(t.model.weights.empty());
+        if (t.model_by_reference) {
+          EXPECT_TRUE(t.model.weights.empty());
+        }
       } else {
         EXPECT_FALSE(t.model_by_reference) << i;
         EXPECT_EQ(t.model.weights, coord_->weights()) << i;

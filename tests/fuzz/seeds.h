@@ -68,6 +68,21 @@ inline std::vector<std::string> SeedFrames() {
   strategy_task.control = {0, 0.1f, -0.1f, 0, 0, 0, 0, 0, 0};
   Update scaffold_update = update;
   scaffold_update.control_delta = {0.01f, 0.02f, 0.03f, 0.04f, 0.05f, 0.06f};
+  // Gateway inference: a request of two 3-float examples, the reply with
+  // their outputs, and a refusal.
+  PredictRequest predict{5, 7, 2, {0.1f, 0.2f, 0.3f, 0.4f, 0.5f, 0.6f}};
+  PredictReply predicted;
+  predicted.request_id = 5;
+  predicted.ok = true;
+  predicted.model_version = 3;
+  predicted.count = 2;
+  predicted.output_size = 2;
+  predicted.outputs = {0.9f, 0.1f, 0.2f, 0.8f};
+  PredictReply busy;
+  busy.request_id = 6;
+  busy.ok = false;
+  busy.code = ErrorCode::kBusy;
+  busy.message = "4096 examples wait already";
   return {
       Encode(Hello{7, 10, kCapBuiltinModels, "fedge", {"builtin:mlp"}}),
       Encode(Welcome{7, 1000, 0}),
@@ -94,6 +109,9 @@ inline std::vector<std::string> SeedFrames() {
       Encode(GlobalModel{3, signed_task.model, signed_task.signature}),
       Encode(strategy_task),
       Encode(scaffold_update),
+      Encode(predict),
+      Encode(predicted),
+      Encode(busy),
   };
 }
 

@@ -75,6 +75,10 @@ class FEDGE_API Client {
   Error GetModelInfo(fedge_model_info* out);
   Error Predict(int n, const float* inputs, size_t inputs_len, float* outputs,
                 size_t outputs_len);
+  // As fedge_gateway_predict.
+  Error GatewayPredict(int n, const float* inputs, size_t inputs_len, float* outputs,
+                       size_t outputs_len, int64_t timeout_ms,
+                       fedge_predict_report* report = nullptr);
 
   class Impl;
 

@@ -264,6 +264,45 @@ FEDGE_API fedge_status fedge_model_predict(fedge_client* client, int n, const fl
                                            size_t inputs_len, float* outputs,
                                            size_t outputs_len);
 
+/* Who answered a fedge_gateway_predict (fedge_predict_report.source). */
+#define FEDGE_PREDICTED_BY_GATEWAY 1
+#define FEDGE_PREDICTED_ON_DEVICE 2
+
+/* What one fedge_gateway_predict did. */
+typedef struct fedge_predict_report {
+  int source;               /* FEDGE_PREDICTED_BY_GATEWAY or FEDGE_PREDICTED_ON_DEVICE */
+  uint64_t model_version;   /* the model that predicted */
+  int64_t output_size;      /* floats written per example */
+  /* FEDGE_OK when the gateway answered; otherwise why not:
+   * FEDGE_ERR_TIMEOUT (no answer within timeout_ms), FEDGE_ERR_UNAVAILABLE
+   * (unreachable lately and not asked, or it refused: no model yet, busy,
+   * not a gateway), FEDGE_ERR_INVALID_ARGUMENT (it refused the inputs),
+   * FEDGE_ERR_INTERNAL; gateway_message says more. */
+  int gateway_status;
+  char gateway_message[256];
+} fedge_predict_report;
+
+/* Gateway inference, for a device too small to run the model or without
+ * one yet: sends n examples to the gateway at coordinator_endpoint (over
+ * CURVE with the device's key, like run_once) and writes the outputs of the
+ * gateway's newest verified model (the root's, batched there with other
+ * devices' requests), as fedge_model_predict would. `inputs` holds exactly
+ * n examples (inputs_len = n x the model's input size); `outputs` has room
+ * for outputs_len floats. When the gateway does not answer within
+ * timeout_ms (> 0) or refuses for a reason of its own, the newest stored
+ * model predicts instead (FEDGE_OK, report->source says which); after a
+ * timeout the gateway is not asked again for 1 s, doubling while it stays
+ * silent, up to 30 s, so a device whose gateway is down predicts at once.
+ * Errors: FEDGE_ERR_INVALID_ARGUMENT for arguments, for buffers too small
+ * and when the gateway refuses the inputs (their length, too many
+ * examples); the gateway's FEDGE_ERR_TIMEOUT or FEDGE_ERR_UNAVAILABLE when
+ * no stored model could stand in. Calls on one handle are serialised; may
+ * run while run_once does. `report` may be NULL. */
+FEDGE_API fedge_status fedge_gateway_predict(fedge_client* client, int n, const float* inputs,
+                                             size_t inputs_len, float* outputs,
+                                             size_t outputs_len, int64_t timeout_ms,
+                                             fedge_predict_report* report);
+
 FEDGE_API void fedge_client_destroy(fedge_client* client); /* NULL is a no-op */
 
 /* Data files as a data source, read into memory when opened (a device
