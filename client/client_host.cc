@@ -105,7 +105,14 @@ class ClientHost::Impl final : public SessionIo {
     return links_[shared_ ? 0 : session]->handshake_error();
   }
 
+  // On a shared connection the tasks of a round share the model the
+  // connection carried (ResolveModel): queued, they hold one copy in all.
   void Submit(size_t session, protocol::Task task) override {
+    if (shared_ && last_model_ != nullptr && last_model_version_ == task.model_version) {
+      task.model = protocol::ModelPayload();
+      worker_->Submit(session, std::move(task), last_model_);
+      return;
+    }
     worker_->Submit(session, std::move(task));
   }
   void Abandon(size_t session) override { worker_->Abandon(session); }
@@ -300,7 +307,7 @@ class ClientHost::Impl final : public SessionIo {
     if (!task.model_by_reference) {
       if (shared_) {
         last_model_version_ = task.model_version;
-        last_model_ = task.model;
+        last_model_ = std::make_shared<const protocol::ModelPayload>(task.model);
       }
       return true;
     }
@@ -308,7 +315,7 @@ class ClientHost::Impl final : public SessionIo {
         *last_model_version_ != task.model_version) {
       return false;
     }
-    task.model = last_model_;
+    task.model = *last_model_;  // the session verifies it; Submit drops it again
     task.model_by_reference = false;
     ++stats_->tasks_by_reference;
     return true;
@@ -374,7 +381,7 @@ class ClientHost::Impl final : public SessionIo {
   bool handshake_failed_ = false;
   // The model the shared connection last carried (ResolveModel).
   std::optional<uint64_t> last_model_version_;
-  protocol::ModelPayload last_model_;
+  std::shared_ptr<const protocol::ModelPayload> last_model_;
   // Check-in mode: when the tasks ended (awaiting the coordinator's RetryLater).
   std::optional<absl::Time> tasks_ended_at_;
 };

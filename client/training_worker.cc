@@ -32,10 +32,25 @@ void TrainingWorker::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-void TrainingWorker::Submit(size_t client, protocol::Task task) {
+void TrainingWorker::Submit(size_t client, protocol::Task task,
+                            std::shared_ptr<const protocol::ModelPayload> model) {
   Want(client, task.round);
   absl::MutexLock lock(&mu_);
-  jobs_.push_back(Job{client, std::move(task)});
+  jobs_.push_back(Job{client, std::move(task), std::move(model)});
+}
+
+void TrainingWorker::AttachModel(Job* job) {
+  if (job->model == nullptr) return;
+  if (job->model != attached_from_) {
+    attached_ = *job->model;  // once per model a process trains
+    attached_from_ = job->model;
+  }
+  job->task.model = std::move(attached_);
+}
+
+void TrainingWorker::DetachModel(Job* job) {
+  if (job->model == nullptr) return;
+  attached_ = std::move(job->task.model);
 }
 
 std::deque<TrainingResult> TrainingWorker::TakeResults() {
@@ -86,7 +101,9 @@ void TrainingWorker::Loop() {
     r.model_version = job.task.model_version;
     r.evaluation = job.task.config.evaluate_only;
     const absl::Time started = clock_->Now();
+    AttachModel(&job);
     r.status = RunJob(slots_[job.client], job, &r.outcome);
+    DetachModel(&job);
     r.busy = clock_->Now() - started;
     {
       absl::MutexLock lock(&mu_);

@@ -83,8 +83,12 @@ class TrainingWorker {
   // Makes running and queued jobs end at their next batch; Stop joins.
   void Stop();
 
-  // Queues `task` for logical client `client` and wants its round.
-  void Submit(size_t client, protocol::Task task);
+  // Queues `task` for logical client `client` and wants its round. With
+  // `model` set, `task.model` must be empty and the task trains `*model`:
+  // the tasks of one round queued on a shared connection then hold one
+  // copy of the model between them, not one each.
+  void Submit(size_t client, protocol::Task task,
+              std::shared_ptr<const protocol::ModelPayload> model = nullptr);
   // The round `client` should be training for; anything else is abandoned.
   void Want(size_t client, uint64_t round) { wanted_round_[client].store(round); }
   void Abandon(size_t client) { wanted_round_[client].store(0); }
@@ -100,6 +104,7 @@ class TrainingWorker {
   struct Job {
     size_t client = 0;
     protocol::Task task;
+    std::shared_ptr<const protocol::ModelPayload> model;  // null: task.model
   };
   struct Slot {
     ClientData spec;
@@ -124,6 +129,11 @@ class TrainingWorker {
   absl::Status EnsureEvalData(Slot& slot);
   // Runs `job` for `slot`: trains, or evaluates when the task says so.
   absl::Status RunJob(Slot& slot, const Job& job, TrainOutcome* outcome);
+  // Puts a shared model into job->task.model (copying it only when it is
+  // not the one the last job trained) and takes it back after the job, so
+  // the tasks of a round on a shared connection cost one copy in all.
+  void AttachModel(Job* job);
+  void DetachModel(Job* job);
   // Compresses outcome->delta into outcome->packed as the task asks.
   static absl::Status Compress(Slot& slot, const protocol::Task& task, TrainOutcome* outcome);
 
@@ -133,6 +143,10 @@ class TrainingWorker {
   std::vector<Slot> slots_;
   std::unique_ptr<std::atomic<uint64_t>[]> wanted_round_;
   std::unique_ptr<Trainer> trainer_;  // training thread only
+  // Training thread only: the shared model last attached, and its copy
+  // (moved into a job's task while it runs).
+  std::shared_ptr<const protocol::ModelPayload> attached_from_;
+  protocol::ModelPayload attached_;
   // Training thread only: DP noise (client/device_privacy.h), made on first use.
   std::unique_ptr<privacy::RandomBits> noise_bits_;
   std::atomic<bool> stopping_{false};
