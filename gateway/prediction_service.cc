@@ -92,9 +92,24 @@ void PredictionService::Refuse(const std::string& peer, uint64_t request_id, Err
     absl::MutexLock lock(&mu_);
     ++stats_.refused;
   }
-  FEDGE_LOG(kDebug, "prediction request %d refused (%s): %s", request_id,
-            protocol::ErrorCodeName(code), message);
+  LogRefusal(absl::StrCat("prediction request ", request_id, " refused (",
+                          protocol::ErrorCodeName(code), "): ", message));
   (void)outbox_->Send(peer, EncodeReply(Refusal(request_id, code, std::move(message))));
+}
+
+void PredictionService::LogRefusal(const std::string& line) {
+  const absl::Time now = absl::Now();
+  if (now - last_refusal_log_ < absl::Seconds(1)) {
+    ++refusals_unlogged_;
+    return;
+  }
+  if (refusals_unlogged_ > 0) {
+    FEDGE_LOG(kInfo, "%s (and %d more refused in the last second)", line, refusals_unlogged_);
+  } else {
+    FEDGE_LOG(kInfo, "%s", line);
+  }
+  last_refusal_log_ = now;
+  refusals_unlogged_ = 0;
 }
 
 void PredictionService::OnFrame(const coordinator::Sender& from, absl::string_view frame,
@@ -112,7 +127,7 @@ void PredictionService::OnFrame(const coordinator::Sender& from, absl::string_vi
       absl::MutexLock lock(&mu_);
       ++stats_.refused;
     }
-    FEDGE_LOG(kInfo, "prediction request refused: %s", error.message);
+    LogRefusal(absl::StrCat("prediction request refused: ", error.message));
     (void)outbox_->Send(from.peer, std::make_shared<const std::string>(protocol::Encode(error)));
     return;
   }

@@ -102,6 +102,8 @@ class PredictionService final : public coordinator::FrameHandler,
                     PredictorFactory factory, int wake_fd);
   void Refuse(const std::string& peer, uint64_t request_id, protocol::ErrorCode code,
               std::string message);
+  // At most a line a second, counting the rest (a flood must not flood the log).
+  void LogRefusal(const std::string& line);
   void Worker();
   // Worker thread: one batch of requests against the newest model.
   void RunBatch(std::vector<Pending> batch);
@@ -129,6 +131,10 @@ class PredictionService final : public coordinator::FrameHandler,
   uint64_t predictor_version_ = 0;
   uint64_t failed_version_ = 0;  // the version whose predictor failed to load
   absl::Status load_error_;
+
+  // The serving thread's own.
+  absl::Time last_refusal_log_ = absl::InfinitePast();
+  uint64_t refusals_unlogged_ = 0;
 
   std::thread worker_;  // last: started once the rest is built
 };

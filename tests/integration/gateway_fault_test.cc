@@ -19,24 +19,6 @@
 namespace fedge::testing {
 namespace {
 
-// Starts fedge-gateway with `flags` plus --listen and --ready_fd; its bound
-// device endpoint into `endpoint`.
-sim::Subprocess StartGateway(const std::string& listen, const std::vector<std::string>& flags,
-                             std::string* endpoint, int stderr_fd) {
-  Pipe ready;
-  std::vector<std::string> argv = {Bin("fedge-gateway"), "--listen=" + listen,
-                                   absl::StrCat("--ready_fd=", ready.write)};
-  argv.insert(argv.end(), flags.begin(), flags.end());
-  absl::StatusOr<sim::Subprocess> p =
-      sim::Subprocess::Start(argv, {"OMP_NUM_THREADS=1"}, ready.write, -1, stderr_fd);
-  EXPECT_TRUE(p.ok()) << p.status();
-  ready.CloseWrite();
-  absl::StatusOr<std::string> line = sim::ReadLineWithTimeout(ready.read, absl::Seconds(60));
-  EXPECT_TRUE(line.ok()) << line.status();
-  *endpoint = line.ok() ? *line : "";
-  return *std::move(p);
-}
-
 size_t Lines(const std::string& path) {
   const std::string text = ReadFile(path).value_or("");
   return static_cast<size_t>(std::count(text.begin(), text.end(), '\n'));

@@ -27,22 +27,6 @@ namespace {
 constexpr size_t kInput = 28 * 28;
 constexpr size_t kOutput = 10;
 
-sim::Subprocess StartGateway(const std::string& listen, const std::vector<std::string>& flags,
-                             std::string* endpoint, int stderr_fd) {
-  Pipe ready;
-  std::vector<std::string> argv = {Bin("fedge-gateway"), "--listen=" + listen,
-                                   absl::StrCat("--ready_fd=", ready.write)};
-  argv.insert(argv.end(), flags.begin(), flags.end());
-  absl::StatusOr<sim::Subprocess> p =
-      sim::Subprocess::Start(argv, {"OMP_NUM_THREADS=1"}, ready.write, -1, stderr_fd);
-  EXPECT_TRUE(p.ok()) << p.status();
-  ready.CloseWrite();
-  absl::StatusOr<std::string> line = sim::ReadLineWithTimeout(ready.read, absl::Seconds(60));
-  EXPECT_TRUE(line.ok()) << line.status();
-  *endpoint = line.ok() ? *line : "";
-  return *std::move(p);
-}
-
 protocol::ModelPayload Model(uint64_t seed) {
   absl::StatusOr<protocol::ModelPayload> m =
       client::MakeInitialModel("mlp", seed, protocol::FashionMnistTask());

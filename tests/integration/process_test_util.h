@@ -59,6 +59,25 @@ inline sim::Subprocess StartCoordinator(const std::string& listen,
   return *std::move(p);
 }
 
+// Starts fedge-gateway with `flags` plus --listen and --ready_fd; its bound
+// device endpoint into `endpoint`.
+inline sim::Subprocess StartGateway(const std::string& listen,
+                                    const std::vector<std::string>& flags,
+                                    std::string* endpoint, int stderr_fd = -1) {
+  Pipe ready;
+  std::vector<std::string> argv = {Bin("fedge-gateway"), "--listen=" + listen,
+                                   absl::StrCat("--ready_fd=", ready.write)};
+  argv.insert(argv.end(), flags.begin(), flags.end());
+  absl::StatusOr<sim::Subprocess> p =
+      sim::Subprocess::Start(argv, {"OMP_NUM_THREADS=1"}, ready.write, -1, stderr_fd);
+  EXPECT_TRUE(p.ok()) << p.status();
+  ready.CloseWrite();
+  absl::StatusOr<std::string> line = sim::ReadLineWithTimeout(ready.read, absl::Seconds(60));
+  EXPECT_TRUE(line.ok()) << line.status();
+  *endpoint = line.ok() ? *line : "";
+  return *std::move(p);
+}
+
 inline sim::Subprocess StartClient(const std::vector<std::string>& flags, int stderr_fd = -1) {
   std::vector<std::string> argv = {Bin("fedge-client")};
   argv.insert(argv.end(), flags.begin(), flags.end());

@@ -59,7 +59,8 @@ class Device {
     monitor_.reset();
     socket_.close();
   }
-  void Send(const std::string& s) { ASSERT_THAT(SendFrame(socket_, ToMessage(s)), IsOk()); }
+  void Send(const std::string& s) { ASSERT_THAT(TrySend(s), IsOk()); }
+  absl::Status TrySend(const std::string& s) { return SendFrame(socket_, ToMessage(s)); }
 
   // The next handshake event, or nullopt after kTimeout.
   std::optional<HandshakeEvent> NextHandshake() {
@@ -187,7 +188,10 @@ TEST_F(ZapAuthenticatorTest, EnrollingAKeyTakesEffectAtItsNextHandshake) {
 
 TEST_F(ZapAuthenticatorTest, PlainPeerFailsWithAnExplanation) {
   Device plain(nullptr, endpoint_);
-  plain.Send("plain");
+  // The handshake may already have failed and its connection be gone, so
+  // the frame may find no pipe to queue in (UNAVAILABLE under ASan's
+  // slower timing, seen once in CI); either way it must never arrive.
+  (void)plain.TrySend("plain");
   std::optional<HandshakeEvent> e = plain.NextHandshake();
   ASSERT_TRUE(e.has_value());
   // Either side may notice the mismatch first: the plain peer then sees the
