@@ -192,13 +192,25 @@ absl::StatusOr<Inference> SetUpInference(
     if (!store.ok()) return AnnotateStatus(store.status(), "--model_dir: ");
     inf.store = *std::move(store);
   }
-  if (!absl::GetFlag(FLAGS_predictions)) return inf;
   gateway::PredictionOptions options;
   options.max_batch = absl::GetFlag(FLAGS_predict_max_batch);
   options.max_queued = absl::GetFlag(FLAGS_predict_queue);
   options.max_request = absl::GetFlag(FLAGS_predict_max_request);
   options.threads = absl::GetFlag(FLAGS_predict_threads);
   options.limits = limits;
+  if (!absl::GetFlag(FLAGS_predictions)) {
+    const gateway::PredictionOptions d;
+    const char* set = options.max_batch != d.max_batch       ? "--predict_max_batch"
+                      : options.max_queued != d.max_queued   ? "--predict_queue"
+                      : options.max_request != d.max_request ? "--predict_max_request"
+                      : options.threads != d.threads         ? "--predict_threads"
+                                                             : nullptr;
+    if (set != nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(set, " has no effect with --nopredictions; drop one of them"));
+    }
+    return inf;
+  }
   FEDGE_ASSIGN_OR_RETURN(inf.service, gateway::PredictionService::Create(options, outbox));
   if (inf.store != nullptr) {
     if (auto m = inf.store->Current(); m.ok()) {
@@ -225,6 +237,91 @@ void KeepModel(Inference& inf, uint64_t version, const protocol::ModelPayload& m
   }
 }
 
+// A usage error (a flag, a key file): said on stderr, exit code 2.
+int UsageError(const absl::Status& s) {
+  std::fprintf(stderr, "fedge-gateway: %s\n", std::string(s.message()).c_str());
+  return 2;
+}
+
+// --device_pub_out: what this gateway's devices pin.
+absl::Status WriteDevicePub(const Security& security) {
+  const std::string out = absl::GetFlag(FLAGS_device_pub_out);
+  if (out.empty()) return absl::OkStatus();
+  if (!security.device_identity.has_value()) {
+    return absl::InvalidArgumentError("--device_pub_out needs CURVE (not --insecure)");
+  }
+  return AnnotateStatus(secure::WriteCoordinatorIdentityFile(out, *security.device_identity),
+                        "--device_pub_out: ");
+}
+
+// The devices' coordinator: relay mode, the root's settings relayed.
+absl::StatusOr<coordinator::CoordinatorConfig> DeviceSideConfig(const Security& security,
+                                                                coordinator::RelaySink* relay) {
+  coordinator::CoordinatorConfig cfg;
+  cfg.rounds = ~uint64_t{0} >> 1;  // the root decides when the run ends
+  cfg.min_clients = absl::GetFlag(FLAGS_min_devices);
+  cfg.quorum = absl::GetFlag(FLAGS_quorum) ? absl::GetFlag(FLAGS_quorum) : cfg.min_clients;
+  cfg.round_timeout = absl::GetFlag(FLAGS_round_timeout);
+  cfg.heartbeat_interval = absl::GetFlag(FLAGS_heartbeat_interval);
+  cfg.max_failed_rounds = ~uint32_t{0};  // a failed round is the root's to judge
+  cfg.training.batch_size = 1;           // placeholders: the root's settings are relayed
+  cfg.limits.max_frame_bytes = size_t{absl::GetFlag(FLAGS_max_frame_mb)} << 20;
+  cfg.client_frame_limit = {20, 40};
+  cfg.unregistered_frame_limit = {200, 400};
+  cfg.relay = relay;
+  FEDGE_RETURN_IF_ERROR(coordinator::ApplySecureMode(absl::GetFlag(FLAGS_secure),
+                                                     absl::GetFlag(FLAGS_secagg_dropout),
+                                                     absl::GetFlag(FLAGS_secagg_clip), &cfg.secure));
+  if (security.allow_list != nullptr) {
+    cfg.enrolment = std::make_shared<coordinator::AllowListEnrolment>(security.allow_list.get());
+  }
+  return cfg;
+}
+
+// The gateway as one client of the root; every model it verifies goes to
+// gateway inference (and --model_dir).
+client::ClientHostOptions UpstreamOptions(const Security& security, Inference* inference) {
+  client::ClientHostOptions opts;
+  opts.coordinator_endpoint = absl::GetFlag(FLAGS_root);
+  opts.coordinator_timeout = absl::GetFlag(FLAGS_root_timeout);
+  opts.curve = security.upstream;
+  opts.model_verifier = security.verifier;
+  opts.seed = absl::GetFlag(FLAGS_gateway_id);
+  if (inference->store != nullptr) {
+    if (auto m = inference->store->Current(); m.ok()) opts.held_model_version = (*m)->version;
+  }
+  opts.on_model = [inference](uint64_t version, const protocol::ModelPayload& model,
+                              const protocol::ModelSignature& signature) {
+    KeepModel(*inference, version, model, signature);
+  };
+  return opts;
+}
+
+// --ready_fd: the bound device endpoint and a newline.
+absl::Status AnnounceReady(const std::string& endpoint) {
+  const int fd = absl::GetFlag(FLAGS_ready_fd);
+  if (fd < 0) return absl::OkStatus();
+  const std::string line = endpoint + "\n";
+  const bool written = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+  ::close(fd);
+  return written ? absl::OkStatus()
+                 : absl::InternalError(absl::StrCat("cannot write to --ready_fd ", fd));
+}
+
+void LogSummary(const Inference& inference, const client::ClientHost& host,
+                const coordinator::Coordinator& coord) {
+  if (inference.service != nullptr) {
+    const gateway::PredictionStats p = inference.service->stats();
+    FEDGE_LOG(kInfo, "predictions: %d requests (%d examples) in %d batches (largest %d), %d "
+              "refused", p.requests, p.examples, p.batches, p.largest_batch, p.refused);
+  }
+  const client::ClientHostStats& st = host.stats();
+  FEDGE_LOG(kInfo, "relayed %d root rounds (%d tasks); devices: %d registrations, %d rounds "
+            "completed, %d failed",
+            st.updates_sent, st.tasks_received, coord.stats().registrations,
+            coord.completed_rounds(), coord.stats().rounds_failed);
+}
+
 int Main() {
   SetLogTag(absl::StrCat("gateway ", absl::GetFlag(FLAGS_gateway_id)));
   static std::atomic<coordinator::CoordinatorServer*> stop_server{nullptr};
@@ -239,88 +336,36 @@ int Main() {
     }
   });
   absl::StatusOr<Security> security = LoadSecurity();
-  if (!security.ok()) {
-    std::fprintf(stderr, "fedge-gateway: %s\n", std::string(security.status().message()).c_str());
-    return 2;
-  }
-  if (const std::string out = absl::GetFlag(FLAGS_device_pub_out); !out.empty()) {
-    if (!security->device_identity.has_value()) {
-      std::fprintf(stderr, "fedge-gateway: --device_pub_out needs CURVE (not --insecure)\n");
-      return 2;
-    }
-    if (absl::Status w = secure::WriteCoordinatorIdentityFile(out, *security->device_identity);
-        !w.ok()) {
-      std::fprintf(stderr, "fedge-gateway: --device_pub_out: %s\n", w.ToString().c_str());
-      return 2;
-    }
-  }
+  if (!security.ok()) return UsageError(security.status());
+  if (absl::Status s = WriteDevicePub(*security); !s.ok()) return UsageError(s);
   absl::StatusOr<std::unique_ptr<gateway::RelayBridge>> bridge = gateway::RelayBridge::Create();
   if (!bridge.ok()) {
     FEDGE_LOG(kError, "%s", bridge.status().ToString());
     return 1;
   }
-  coordinator::CoordinatorConfig cfg;
-  cfg.rounds = ~uint64_t{0} >> 1;  // the root decides when the run ends
-  cfg.min_clients = absl::GetFlag(FLAGS_min_devices);
-  cfg.quorum = absl::GetFlag(FLAGS_quorum) ? absl::GetFlag(FLAGS_quorum) : cfg.min_clients;
-  cfg.round_timeout = absl::GetFlag(FLAGS_round_timeout);
-  cfg.heartbeat_interval = absl::GetFlag(FLAGS_heartbeat_interval);
-  cfg.max_failed_rounds = ~uint32_t{0};  // a failed round is the root's to judge
-  cfg.training.batch_size = 1;           // placeholders: the root's settings are relayed
-  cfg.limits.max_frame_bytes = size_t{absl::GetFlag(FLAGS_max_frame_mb)} << 20;
-  cfg.client_frame_limit = {20, 40};
-  cfg.unregistered_frame_limit = {200, 400};
-  cfg.relay = bridge->get();
-  if (absl::Status s = coordinator::ApplySecureMode(absl::GetFlag(FLAGS_secure),
-                                                    absl::GetFlag(FLAGS_secagg_dropout),
-                                                    absl::GetFlag(FLAGS_secagg_clip), &cfg.secure);
-      !s.ok()) {
-    std::fprintf(stderr, "fedge-gateway: %s\n", std::string(s.message()).c_str());
-    return 2;
-  }
-  if (security->allow_list != nullptr) {
-    cfg.enrolment = std::make_shared<coordinator::AllowListEnrolment>(security->allow_list.get());
-  }
-  auto server = coordinator::CoordinatorServer::Create(absl::GetFlag(FLAGS_listen),
-                                                       cfg.limits.max_frame_bytes,
-                                                       std::move(security->server));
+  gateway::RelayBridge* relay = bridge->get();
+  absl::StatusOr<coordinator::CoordinatorConfig> cfg = DeviceSideConfig(*security, relay);
+  if (!cfg.ok()) return UsageError(cfg.status());
+  auto server = coordinator::CoordinatorServer::Create(
+      absl::GetFlag(FLAGS_listen), cfg->limits.max_frame_bytes, std::move(security->server));
   if (!server.ok()) {
     FEDGE_LOG(kError, "%s", server.status().ToString());
     return 2;
   }
-  auto coord = coordinator::Coordinator::Create(cfg, protocol::ModelPayload(), (*server)->outbox(),
-                                                nullptr, nullptr, absl::Now());
-  if (!coord.ok()) {
-    std::fprintf(stderr, "fedge-gateway: %s\n", std::string(coord.status().message()).c_str());
-    return 2;
-  }
-  (*server)->add_loop_hook(bridge->get());
+  auto coord = coordinator::Coordinator::Create(*cfg, protocol::ModelPayload(),
+                                                (*server)->outbox(), nullptr, nullptr, absl::Now());
+  if (!coord.ok()) return UsageError(coord.status());
+  (*server)->add_loop_hook(relay);
   absl::StatusOr<Inference> inference =
-      SetUpInference(security->verifier, (*server)->outbox(), cfg.limits);
-  if (!inference.ok()) {
-    std::fprintf(stderr, "fedge-gateway: %s\n", std::string(inference.status().message()).c_str());
-    return 2;
-  }
+      SetUpInference(security->verifier, (*server)->outbox(), cfg->limits);
+  if (!inference.ok()) return UsageError(inference.status());
   if (inference->service != nullptr) {
     (*server)->Route(protocol::MessageKind::kPredictRequest, inference->service.get());
     (*server)->add_loop_hook(inference->service.get());
   }
   stop_server.store(server->get());
 
-  client::ClientHostOptions opts;
-  opts.coordinator_endpoint = absl::GetFlag(FLAGS_root);
-  opts.coordinator_timeout = absl::GetFlag(FLAGS_root_timeout);
-  opts.curve = security->upstream;
-  opts.model_verifier = security->verifier;
-  opts.seed = absl::GetFlag(FLAGS_gateway_id);
-  if (inference->store != nullptr) {
-    if (auto m = inference->store->Current(); m.ok()) opts.held_model_version = (*m)->version;
-  }
-  opts.on_model = [&inference](uint64_t version, const protocol::ModelPayload& model,
-                               const protocol::ModelSignature& signature) {
-    KeepModel(*inference, version, model, signature);
-  };
-  gateway::RelayBridge* relay = bridge->get();
+  const client::ClientHostOptions opts = UpstreamOptions(*security, &*inference);
   auto make_trainer = [relay]() -> absl::StatusOr<std::unique_ptr<client::Trainer>> {
     return relay->MakeTrainer();
   };
@@ -329,13 +374,9 @@ int Main() {
   FEDGE_LOG(kInfo, "gateway %d: devices connect to %s (%s); root %s", absl::GetFlag(FLAGS_gateway_id),
             (*server)->endpoint(),
             (*server)->secure() ? "CURVE" : "plain TCP, INSECURE", opts.coordinator_endpoint);
-  if (int fd = absl::GetFlag(FLAGS_ready_fd); fd >= 0) {
-    const std::string line = (*server)->endpoint() + "\n";
-    if (::write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
-      FEDGE_LOG(kError, "cannot write to --ready_fd %d", fd);
-      return 2;
-    }
-    ::close(fd);
+  if (absl::Status s = AnnounceReady((*server)->endpoint()); !s.ok()) {
+    FEDGE_LOG(kError, "%s", s.message());
+    return 2;
   }
   // Upstream on a thread of its own; when the root ends the run, the devices
   // are told, and the serving loop ends with them.
@@ -350,16 +391,7 @@ int Main() {
   up.join();
   stop_host.store(nullptr);
   stop_server.store(nullptr);
-  if (inference->service != nullptr) {
-    const gateway::PredictionStats p = inference->service->stats();
-    FEDGE_LOG(kInfo, "predictions: %d requests (%d examples) in %d batches (largest %d), %d "
-              "refused", p.requests, p.examples, p.batches, p.largest_batch, p.refused);
-  }
-  const client::ClientHostStats& st = host.stats();
-  FEDGE_LOG(kInfo, "relayed %d root rounds (%d tasks); devices: %d registrations, %d rounds "
-            "completed, %d failed",
-            st.updates_sent, st.tasks_received, (*coord)->stats().registrations,
-            (*coord)->completed_rounds(), (*coord)->stats().rounds_failed);
+  LogSummary(*inference, host, **coord);
   // Cancelled: a signal stopped the gateway, a normal end.
   if (!served.ok() && !absl::IsCancelled(served)) {
     FEDGE_LOG(kError, "serving devices: %s", served.ToString());

@@ -236,5 +236,26 @@ TEST(GatewayInferenceTest, ARootCoordinatorRefusesPredictionsAndTheDeviceFallsBa
   coordinator.Wait(absl::Seconds(10));
 }
 
+TEST(GatewayInferenceTest, ImpossibleInferenceFlagsAreUsageErrors) {
+  TempDir dir;
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--nopredictions", "--predict_max_batch=8"},
+       "--predict_max_batch has no effect with --nopredictions"},
+      {{"--predict_queue=10"}, "--predict_queue (10) must be at least --predict_max_request"},
+      {{"--predict_max_batch=0"}, "must be at least 1"},
+  };
+  for (const auto& [flags, message] : cases) {
+    CapturedOutput err(dir.File("err.log"));
+    std::vector<std::string> argv = {Bin("fedge-gateway"), "--insecure",
+                                     "--listen=tcp://127.0.0.1:*", "--root=tcp://127.0.0.1:9"};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    absl::StatusOr<sim::Subprocess> p = sim::Subprocess::Start(argv, {}, -1, -1, err.fd());
+    ASSERT_TRUE(p.ok()) << p.status();
+    sim::ExitInfo e = Finish(*p, absl::Seconds(30));
+    EXPECT_EQ(e.exit_code, 2) << message;
+    EXPECT_THAT(err.Read(), ::testing::HasSubstr(message));
+  }
+}
+
 }  // namespace
 }  // namespace fedge::testing
