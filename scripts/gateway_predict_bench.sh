@@ -41,7 +41,7 @@ trap stop_gateway EXIT
 start_gateway() {
   local store=$1 batch=$2 ready="$OUT/ready.$$"
   rm -f "$ready" && mkfifo "$ready"
-  "$BIN/fedge-gateway" --insecure --root=tcp://127.0.0.1:9 --gateway_id=1 \
+  "$BIN/fedge-gateway" --insecure --root="ipc://$OUT/no-root" --gateway_id=1 \
     --listen=tcp://127.0.0.1:* --model_dir="$store" --predict_max_batch="$batch" \
     --ready_fd=3 3>"$ready" 2>>"$OUT/gateway.log" &
   gateway_pid=$!

@@ -28,6 +28,7 @@
 #include "libtorch/model_export.h"
 #include "client/sdk/device_data.h"
 #include "client/sdk/device_state.h"
+#include "client/sdk/device_trainer.h"
 #include "client/sdk/gateway_link.h"
 #include "client/sdk/status_map.h"
 #include "client/signature_model_verifier.h"
@@ -97,90 +98,11 @@ static_assert(FEDGE_DP_OFF == static_cast<int>(protocol::PrivacyMode::kOff) &&
                   FEDGE_DP_LOCAL == static_cast<int>(protocol::PrivacyMode::kLocal),
               "fedge_run_report.dp_mode mirrors protocol::PrivacyMode");
 
-// What happened to the task of one RunOnce. Written on the training thread,
-// read after ClientHost::Run has joined it.
-struct TaskRecord {
-  bool received = false;
-  bool trained = false;
-  bool ineligible = false;
-  uint64_t round = 0;
-  uint64_t model_version = 0;
-  protocol::PrivacyConfig privacy;  // what the task asked of the device
-  absl::Status status;
-  absl::Status data_status;  // loading the device's data for the task failed
-};
-
-using TrainerLoader = std::function<absl::StatusOr<std::shared_ptr<client::Trainer>>()>;
-
-// Trains a task while the device stays eligible and within the time limit.
-// LibTorch is loaded on the first task, not when the host starts, so a
-// device waiting for a task stays small.
-class DeviceTrainer final : public client::Trainer {
- public:
-  // `inner` may be null (not loaded yet): `load` gives it.
-  // `source` (the device's declaration) must outlive this.
-  DeviceTrainer(std::shared_ptr<client::Trainer> inner, TrainerLoader load,
-                std::function<bool()> eligible, absl::Duration max_train,
-                const DataSource* source, TaskRecord* record)
-      : inner_(std::move(inner)), load_(std::move(load)), eligible_(std::move(eligible)),
-        max_train_(max_train), source_(source), record_(record) {}
-
-  absl::Status Train(const protocol::Task& task, const Dataset& data,
-                     const client::StopPredicate& should_stop,
-                     client::TrainOutcome* out) override {
-    TaskRecord& r = *record_;
-    r.received = true;
-    r.round = task.round;
-    r.model_version = task.model_version;
-    r.privacy = task.config.privacy;
-    if (eligible_ && !eligible_()) {
-      r.ineligible = true;
-      r.status = absl::FailedPreconditionError("device not eligible: not training");
-      return r.status;
-    }
-    // Before LibTorch is loaded: a device whose data cannot train this
-    // model does not pay for it.
-    if (absl::Status s = sdk::CheckDeviceDataFitsTask(data, *source_, task.model.task); !s.ok()) {
-      return r.status = s;
-    }
-    if (inner_ == nullptr) {
-      absl::StatusOr<std::shared_ptr<client::Trainer>> loaded = load_();
-      if (!loaded.ok()) return r.status = loaded.status();
-      inner_ = *std::move(loaded);
-    }
-    const absl::Time deadline = max_train_ > absl::ZeroDuration()
-                                    ? absl::Now() + max_train_ : absl::InfiniteFuture();
-    bool timed_out = false;
-    r.status = inner_->Train(task, data, [&] {
-      if (should_stop && should_stop()) return true;
-      if (absl::Now() > deadline) return timed_out = true;
-      if (eligible_ && !eligible_()) return r.ineligible = true;
-      return false;
-    }, out);
-    if (!r.status.ok() && r.ineligible) {
-      r.status = absl::FailedPreconditionError(
-          "device became ineligible during training: stopped, nothing uploaded");
-    } else if (!r.status.ok() && timed_out) {
-      r.status = absl::DeadlineExceededError("training exceeded max_train_ms");
-    }
-    r.trained = r.status.ok();
-    return r.status;
-  }
-
-  std::vector<std::string> CachedArchitectures() const override {
-    return inner_ != nullptr ? inner_->CachedArchitectures() : std::vector<std::string>();
-  }
-
- private:
-  std::shared_ptr<client::Trainer> inner_;
-  TrainerLoader load_;
-  std::function<bool()> eligible_;
-  absl::Duration max_train_;
-  const DataSource* source_;
-  TaskRecord* record_;
-};
-
 }  // namespace
+
+using sdk::DeviceTrainer;
+using sdk::TaskRecord;
+using sdk::TrainerLoader;
 
 class Client::Impl {
  public:
@@ -454,51 +376,30 @@ class Client::Impl {
                                 " whole examples (it must be n x the model's input size)"));
     }
     std::lock_guard<std::mutex> lock(gateway_mu_);
-    const absl::Time now = absl::Now();
-    Error gateway;
-    if (now < gateway_skip_until_) {
-      gateway = Error(FEDGE_ERR_UNAVAILABLE,
-                      absl::StrCat("not asked: ", gateway_failure_, "; asked again in ",
-                                   absl::FormatDuration(absl::Trunc(gateway_skip_until_ - now,
-                                                                    absl::Milliseconds(1)))));
-    } else {
-      if (gateway_link_ == nullptr) {
-        gateway_link_ = std::make_unique<sdk::GatewayLink>(config_.coordinator_endpoint,
-                                                           security_.curve, config_.client_id);
-      }
-      absl::StatusOr<protocol::PredictReply> reply = gateway_link_->Predict(
-          uint32_t(n), absl::MakeConstSpan(inputs, inputs_len), absl::Milliseconds(timeout_ms));
-      if (reply.ok()) {
-        gateway_backoff_ = absl::ZeroDuration();
-        const size_t out = size_t(n) * reply->output_size;
-        if (outputs_len < out) {
-          return Error(FEDGE_ERR_INVALID_ARGUMENT,
-                       absl::StrCat("outputs has room for ", outputs_len, " floats; ", n,
-                                    " examples of the gateway's model ", reply->model_version,
-                                    " need ", out, " (", reply->output_size, " each)"));
-        }
-        std::copy(reply->outputs.begin(), reply->outputs.end(), outputs);
-        rep->source = FEDGE_PREDICTED_BY_GATEWAY;
-        rep->model_version = reply->model_version;
-        rep->output_size = reply->output_size;
-        return Error();
-      }
-      gateway = sdk::ToError(reply.status());
-      if (gateway.code() == FEDGE_ERR_INVALID_ARGUMENT) {
-        NoteGateway(gateway, rep);
-        return gateway;
-      }
-      if (gateway.code() == FEDGE_ERR_TIMEOUT || gateway.code() == FEDGE_ERR_INTERNAL) {
-        // Silent or broken: stop asking for a while, so a device whose
-        // gateway is down does not wait out every call.
-        gateway_backoff_ = gateway_backoff_ == absl::ZeroDuration()
-                               ? absl::Seconds(1)
-                               : std::min(2 * gateway_backoff_, absl::Seconds(30));
-        gateway_skip_until_ = absl::Now() + gateway_backoff_;
-        gateway_failure_ = gateway.message();
-      }
+    if (gateway_ == nullptr) {
+      gateway_ = std::make_unique<sdk::GatewayPredictor>(config_.coordinator_endpoint,
+                                                         security_.curve, config_.client_id);
     }
+    absl::StatusOr<protocol::PredictReply> reply = gateway_->Predict(
+        uint32_t(n), absl::MakeConstSpan(inputs, inputs_len), absl::Milliseconds(timeout_ms));
+    if (reply.ok()) {
+      const size_t out = size_t(n) * reply->output_size;
+      if (outputs_len < out) {
+        return Error(FEDGE_ERR_INVALID_ARGUMENT,
+                     absl::StrCat("outputs has room for ", outputs_len, " floats; ", n,
+                                  " examples of the gateway's model ", reply->model_version,
+                                  " need ", out, " (", reply->output_size, " each)"));
+      }
+      std::copy(reply->outputs.begin(), reply->outputs.end(), outputs);
+      rep->source = FEDGE_PREDICTED_BY_GATEWAY;
+      rep->model_version = reply->model_version;
+      rep->output_size = reply->output_size;
+      return Error();
+    }
+    const Error gateway = sdk::ToError(reply.status());
     NoteGateway(gateway, rep);
+    // The inputs themselves were refused: no use predicting them elsewhere.
+    if (gateway.code() == FEDGE_ERR_INVALID_ARGUMENT) return gateway;
     Error local = Predict(n, inputs, inputs_len, outputs, outputs_len);
     if (local.code() == FEDGE_ERR_NO_MODEL) {
       return Error(gateway.code(), absl::StrCat(gateway.message(),
@@ -515,8 +416,7 @@ class Client::Impl {
 
   static void NoteGateway(const Error& e, fedge_predict_report* rep) {
     rep->gateway_status = e.code();
-    const size_t n = std::min(e.message().size(), sizeof(rep->gateway_message) - 1);
-    std::copy_n(e.message().data(), n, rep->gateway_message);
+    const size_t n = e.message().copy(rep->gateway_message, sizeof(rep->gateway_message) - 1);
     rep->gateway_message[n] = '\0';
   }
 
@@ -580,12 +480,9 @@ class Client::Impl {
   std::mutex hint_mu_;
   std::optional<protocol::TaskSpec> task_hint_;  // GUARDED_BY(hint_mu_)
 
-  // Gateway inference (fedge_gateway_predict); all GUARDED_BY(gateway_mu_).
+  // Gateway inference (fedge_gateway_predict).
   std::mutex gateway_mu_;
-  std::unique_ptr<sdk::GatewayLink> gateway_link_;
-  absl::Duration gateway_backoff_ = absl::ZeroDuration();  // 0: the gateway answered last
-  absl::Time gateway_skip_until_ = absl::InfinitePast();
-  std::string gateway_failure_;
+  std::unique_ptr<sdk::GatewayPredictor> gateway_;  // GUARDED_BY(gateway_mu_)
 };
 
 Error Client::Create(ClientConfig config, std::unique_ptr<Client>* out) {

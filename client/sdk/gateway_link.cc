@@ -1,5 +1,6 @@
 #include "client/sdk/gateway_link.h"
 
+#include <algorithm>
 #include <utility>
 #include <variant>
 
@@ -110,6 +111,27 @@ absl::StatusOr<protocol::PredictReply> GatewayLink::Predict(uint32_t count,
   Drop();
   return absl::DeadlineExceededError(absl::StrCat("no prediction from gateway ", endpoint_,
                                                   " within ", absl::FormatDuration(timeout)));
+}
+
+absl::StatusOr<protocol::PredictReply> GatewayPredictor::Predict(uint32_t count,
+                                                                 absl::Span<const float> inputs,
+                                                                 absl::Duration timeout) {
+  const absl::Time now = absl::Now();
+  if (now < skip_until_) {
+    return absl::UnavailableError(absl::StrCat(
+        "not asked: ", failure_, "; asked again in ",
+        absl::FormatDuration(absl::Trunc(skip_until_ - now, absl::Milliseconds(1)))));
+  }
+  absl::StatusOr<protocol::PredictReply> reply = link_.Predict(count, inputs, timeout);
+  if (absl::IsDeadlineExceeded(reply.status()) || absl::IsInternal(reply.status())) {
+    backoff_ = backoff_ == absl::ZeroDuration() ? absl::Seconds(1)
+                                                : std::min(2 * backoff_, absl::Seconds(30));
+    skip_until_ = absl::Now() + backoff_;
+    failure_ = std::string(reply.status().message());
+  } else {
+    backoff_ = absl::ZeroDuration();  // it answered, if only to refuse
+  }
+  return reply;
 }
 
 }  // namespace fedge::sdk

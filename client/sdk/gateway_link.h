@@ -55,6 +55,29 @@ class GatewayLink {
   std::optional<zmq::socket_t> socket_;
 };
 
+// fedge_gateway_predict's gateway half: the link, and the back-off after
+// the gateway stayed silent (1 s, doubling up to 30 s while it stays so) in
+// which it is not asked, so a device whose gateway is down predicts on
+// itself at once. Not thread-safe.
+class GatewayPredictor {
+ public:
+  GatewayPredictor(std::string endpoint, std::shared_ptr<const protocol::CurveClientKeys> curve,
+                   uint64_t client_id)
+      : link_(std::move(endpoint), std::move(curve), client_id) {}
+
+  // As GatewayLink::Predict; Unavailable ("not asked: ...") during a
+  // back-off. A timeout or a broken socket starts or lengthens the back-off;
+  // any answer ends it.
+  absl::StatusOr<protocol::PredictReply> Predict(uint32_t count, absl::Span<const float> inputs,
+                                                 absl::Duration timeout);
+
+ private:
+  GatewayLink link_;
+  absl::Duration backoff_ = absl::ZeroDuration();  // 0: the gateway answered last
+  absl::Time skip_until_ = absl::InfinitePast();
+  std::string failure_;  // why the back-off started
+};
+
 }  // namespace fedge::sdk
 
 #endif  // FEDGE_CLIENT_SDK_GATEWAY_LINK_H_

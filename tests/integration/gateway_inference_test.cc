@@ -104,8 +104,8 @@ TEST(GatewayInferenceTest, DevicesGetTheGatewaysPredictionsAndFallBackWhenItDies
   const protocol::ModelPayload own = Model(5);     // device B's own, version 2
   Store(dir.File("gateway"), 4, served);
   Store(dir.File("b"), 2, own);
-  // No root listens on port 9 (discard): the gateway serves from its store.
-  const std::vector<std::string> flags = {"--insecure", "--root=tcp://127.0.0.1:9",
+  // No root listens there: the gateway serves from its store.
+  const std::vector<std::string> flags = {"--insecure", "--root=ipc://" + dir.File("no-root"),
                                           "--gateway_id=7", "--model_dir=" + dir.File("gateway")};
   std::string endpoint;
   sim::Subprocess gateway = StartGateway("tcp://127.0.0.1:*", flags, &endpoint, log.fd());
@@ -199,7 +199,7 @@ TEST(GatewayInferenceTest, AGatewayServesTheRootsModelAndKeepsItAcrossARestart) 
   const protocol::ModelPayload& kept = kept_model->payload;
   EXPECT_EQ(newest, 1u);
   // Restarted with no root at all, it serves that model.
-  flags[1] = "--root=tcp://127.0.0.1:9";
+  flags[1] = "--root=ipc://" + dir.File("no-root");
   sim::Subprocess again = StartGateway("tcp://127.0.0.1:*", flags, &endpoint, log.fd());
   Device d(endpoint, dir.File("d"), 1);
   const std::vector<float> in = Images(2, 2);
@@ -247,7 +247,8 @@ TEST(GatewayInferenceTest, ImpossibleInferenceFlagsAreUsageErrors) {
   for (const auto& [flags, message] : cases) {
     CapturedOutput err(dir.File("err.log"));
     std::vector<std::string> argv = {Bin("fedge-gateway"), "--insecure",
-                                     "--listen=tcp://127.0.0.1:*", "--root=tcp://127.0.0.1:9"};
+                                     "--listen=tcp://127.0.0.1:*",
+                                     "--root=ipc://" + dir.File("no-root")};
     argv.insert(argv.end(), flags.begin(), flags.end());
     absl::StatusOr<sim::Subprocess> p = sim::Subprocess::Start(argv, {}, -1, -1, err.fd());
     ASSERT_TRUE(p.ok()) << p.status();
