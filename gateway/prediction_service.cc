@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 #include <utility>
 
@@ -76,9 +77,17 @@ void PredictionService::SetModel(uint64_t version, protocol::ModelPayload model)
   auto m = std::make_shared<Model>();
   m->version = version;
   m->payload = std::move(model);
+  // The largest request this model can be asked: max_request examples of
+  // its input, plus the envelope and the fixed fields. A larger frame is
+  // refused before it is decoded (the socket's limit is the model-sized
+  // update limit, far larger).
+  const int64_t input = m->payload.task.InputSize();
+  const size_t limit =
+      input > 0 ? 256 + size_t{options_.max_request} * size_t(input) * sizeof(float) : 0;
   absl::MutexLock lock(&mu_);
   if (model_ != nullptr && model_->version >= version) return;
   model_ = std::move(m);
+  max_request_bytes_ = limit;
 }
 
 PredictionStats PredictionService::stats() const {
@@ -114,7 +123,14 @@ void PredictionService::LogRefusal(const std::string& line) {
 
 void PredictionService::OnFrame(const coordinator::Sender& from, absl::string_view frame,
                                 absl::Time) {
-  absl::StatusOr<protocol::Message> decoded = protocol::Decode(frame, options_.limits);
+  protocol::DecodeLimits limits = options_.limits;
+  {
+    absl::MutexLock lock(&mu_);
+    if (max_request_bytes_ > 0) {
+      limits.max_frame_bytes = std::min(limits.max_frame_bytes, max_request_bytes_);
+    }
+  }
+  absl::StatusOr<protocol::Message> decoded = protocol::Decode(frame, limits);
   auto* request = decoded.ok() ? std::get_if<protocol::PredictRequest>(&*decoded) : nullptr;
   if (request == nullptr) {
     // No request id to answer with: an ErrorReply, as the coordinator sends.

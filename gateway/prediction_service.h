@@ -123,6 +123,8 @@ class PredictionService final : public coordinator::FrameHandler,
   std::deque<Pending> queue_ ABSL_GUARDED_BY(mu_);
   uint64_t queued_examples_ ABSL_GUARDED_BY(mu_) = 0;
   std::shared_ptr<const Model> model_ ABSL_GUARDED_BY(mu_);  // the newest set
+  // The largest request frame model_ can take (0: no model, or no input size).
+  size_t max_request_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<Finished> finished_ ABSL_GUARDED_BY(mu_);
   PredictionStats stats_ ABSL_GUARDED_BY(mu_);
 

@@ -481,6 +481,32 @@ TEST_F(PredictionServiceTest, AFullQueueRefusesBusy) {
   EXPECT_EQ(outbox_.RepliesTo("dev-2")[1].request_id, 5u);
 }
 
+// A frame larger than max_request examples of the model's input could
+// carry is refused before it is decoded, with TOO_LARGE.
+TEST_F(PredictionServiceTest, AFrameLargerThanTheModelCanBeAskedIsRefusedUndecoded) {
+  PredictionOptions options = Options();
+  options.max_request = 4;
+  Start(options);
+  protocol::ModelPayload model;
+  model.task.input_shape = {static_cast<int64_t>(kIn)};
+  service_->SetModel(1, model);
+  PredictRequest huge = Request(1, 1);
+  huge.count = 200;  // whole examples, so only the size can refuse it
+  huge.inputs.assign(200 * kIn, 0.5f);
+  service_->OnFrame(coordinator::Sender{"dev-1", ""}, protocol::Encode(huge), absl::Now());
+  ASSERT_EQ(outbox_.size(), 1u);  // at once
+  std::vector<protocol::ErrorReply> errors = outbox_.ErrorsTo("dev-1");
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].code, ErrorCode::kTooLarge);
+  EXPECT_THAT(errors[0].message, HasSubstr("prediction request"));
+  // A request of the largest size still fits.
+  const PredictRequest largest = Request(2, 4);
+  Send("dev-2", largest);
+  AwaitSent(2);
+  ExpectAnswered("dev-2", largest, 1);
+  EXPECT_EQ(log_->factory_calls.load(), 1);
+}
+
 TEST_F(PredictionServiceTest, AnUndecodableFrameGetsAnErrorReply) {
   Start();
   service_->SetModel(1, protocol::ModelPayload());

@@ -227,36 +227,56 @@ TEST_F(CApiLocalStateTest, ScaffoldControlVariateSurvivesCheckInsAndARestart) {
 // plus Gaussian noise on every value, no training metrics leave the device,
 // and the run report tells the firmware what the task asked.
 TEST_F(CApiLocalStateTest, LocalDpTaskIsReportedAndItsUploadClippedAndNoised) {
-  FakeCoordinator coordinator;
   const protocol::ModelPayload mlp = Mlp();
-  protocol::Task task = ScaffoldTask(1, mlp, {});
-  task.config.privacy = {protocol::PrivacyMode::kLocal, 0.5f, 0.01};
-  fedge_client* device = Create(coordinator.endpoint(), "dp");
-  fedge_run_report report{};
-  std::optional<protocol::Update> u = CheckIn(device, coordinator, task, false, &report);
-  fedge_client_destroy(device);
-  ASSERT_TRUE(u.has_value());
-  EXPECT_EQ(report.dp_mode, FEDGE_DP_LOCAL);
-  EXPECT_FLOAT_EQ(static_cast<float>(report.dp_clip), 0.5f);
-  EXPECT_DOUBLE_EQ(report.dp_noise_stddev, 0.01);
-  EXPECT_TRUE(std::isnan(u->metrics.loss));
-  // |clipped + noise|^2 = 0.25 + d * 0.01^2 (+ a cross term of mean 0):
-  // 0.25 + 19.92 for the mlp's 199,210 values, within 2 %.
-  double sum2 = 0;
-  for (float v : u->delta) sum2 += double{v} * v;
-  const double want = 0.25 + static_cast<double>(u->delta.size()) * 1e-4;
-  EXPECT_NEAR(sum2, want, 0.02 * want);
-
-  // Without DP the report says so, and the same training uploads its raw
-  // delta, with its loss.
+  // Without DP the report says so, and the training uploads its raw delta,
+  // with its loss. Training is deterministic, so the DP run below trains
+  // this same delta.
   FakeCoordinator plain;
-  device = Create(plain.endpoint(), "plain");
+  fedge_client* device = Create(plain.endpoint(), "plain");
+  fedge_run_report report{};
   std::optional<protocol::Update> raw =
       CheckIn(device, plain, ScaffoldTask(1, mlp, {}), false, &report);
   fedge_client_destroy(device);
   ASSERT_TRUE(raw.has_value());
   EXPECT_EQ(report.dp_mode, FEDGE_DP_OFF);
   EXPECT_TRUE(std::isfinite(raw->metrics.loss));
+
+  // The clip is half the raw delta's norm, so it bites, and the noise is
+  // small enough for a missing clip to show: its energy (d sigma^2) is a
+  // quarter of what an unclipped delta would leave over (norm^2 / 4).
+  double norm2 = 0;
+  for (float v : raw->delta) norm2 += double{v} * v;
+  ASSERT_GT(norm2, 0);
+  const float clip = static_cast<float>(std::sqrt(norm2) / 2);
+  const double sigma =
+      std::sqrt(norm2) / (4 * std::sqrt(static_cast<double>(raw->delta.size())));
+  FakeCoordinator coordinator;
+  protocol::Task task = ScaffoldTask(1, mlp, {});
+  task.config.privacy = {protocol::PrivacyMode::kLocal, clip, sigma};
+  device = Create(coordinator.endpoint(), "dp");
+  std::optional<protocol::Update> u = CheckIn(device, coordinator, task, false, &report);
+  fedge_client_destroy(device);
+  ASSERT_TRUE(u.has_value());
+  EXPECT_EQ(report.dp_mode, FEDGE_DP_LOCAL);
+  EXPECT_FLOAT_EQ(static_cast<float>(report.dp_clip), clip);
+  EXPECT_DOUBLE_EQ(report.dp_noise_stddev, sigma);
+  EXPECT_TRUE(std::isnan(u->metrics.loss));
+  ASSERT_EQ(u->delta.size(), raw->delta.size());
+  // The upload is the raw delta scaled to norm `clip` plus noise: what is
+  // left after taking the clipped delta away has mean 0 and variance
+  // sigma^2 (over 199,210 values the mean's standard error is sigma / 446
+  // and the variance's 0.32 %; the bounds are about 6 of them). Unclipped,
+  // the variance would come out 5 sigma^2.
+  const double scale = 0.5;
+  const double d = static_cast<double>(u->delta.size());
+  double sum = 0, sum2 = 0;
+  for (size_t i = 0; i < u->delta.size(); ++i) {
+    const double noise = double{u->delta[i]} - scale * raw->delta[i];
+    sum += noise;
+    sum2 += noise * noise;
+  }
+  EXPECT_NEAR(sum / d, 0.0, 6 * sigma / std::sqrt(d));
+  EXPECT_NEAR(sum2 / d, sigma * sigma, 0.02 * sigma * sigma);
 }
 
 TEST_F(CApiLocalStateTest, RefusedUpdateLeavesTheControlVariateAsItWas) {
