@@ -140,8 +140,11 @@ class Client::Impl {
     }
   }
 
+  // `rep`, when given, gets the version and output size of the model that
+  // predicted (under the same lock, so a model stored meanwhile cannot be
+  // reported in its place).
   Error Predict(int n, const float* inputs, size_t inputs_len, float* outputs,
-                size_t outputs_len) {
+                size_t outputs_len, fedge_predict_report* rep = nullptr) {
     if (inputs == nullptr || outputs == nullptr || n <= 0) {
       return Error(FEDGE_ERR_INVALID_ARGUMENT, "inputs and outputs must be non-null and n > 0");
     }
@@ -162,6 +165,10 @@ class Client::Impl {
                                 " examples of model ", predictor_version_, " (target ",
                                 protocol::TargetName(predictor_task_), ") need ", out, " (",
                                 predictor_->output_size(), " each)"));
+    }
+    if (rep != nullptr) {
+      rep->model_version = predictor_version_;
+      rep->output_size = int64_t(predictor_->output_size());
     }
     return sdk::ToError(predictor_->Predict(absl::MakeConstSpan(inputs, in), size_t(n),
                                             absl::MakeSpan(outputs, out)));
@@ -400,17 +407,14 @@ class Client::Impl {
     NoteGateway(gateway, rep);
     // The inputs themselves were refused: no use predicting them elsewhere.
     if (gateway.code() == FEDGE_ERR_INVALID_ARGUMENT) return gateway;
-    Error local = Predict(n, inputs, inputs_len, outputs, outputs_len);
+    Error local = Predict(n, inputs, inputs_len, outputs, outputs_len, rep);
     if (local.code() == FEDGE_ERR_NO_MODEL) {
       return Error(gateway.code(), absl::StrCat(gateway.message(),
                                                 "; no stored model to fall back on: ",
                                                 local.message()));
     }
     if (!local.ok()) return local;
-    std::lock_guard<std::mutex> p(predict_mu_);
     rep->source = FEDGE_PREDICTED_ON_DEVICE;
-    rep->model_version = predictor_version_;
-    rep->output_size = int64_t(predictor_->output_size());
     return Error();
   }
 
