@@ -1,6 +1,9 @@
 #include "client/client_host.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <optional>
 #include <random>
 #include <unordered_map>
 
@@ -11,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/log.h"
 #include "base/status_macros.h"
+#include "base/wake_fd.h"
 #include "client/client_session.h"
 #include "client/coordinator_link.h"
 #include "protocol/wire.h"
@@ -30,9 +34,12 @@ class ClientHost::Impl final : public SessionIo {
   Impl(ClientHostOptions options, TrainerFactory trainer_factory,
        std::vector<LogicalClientSpec> specs, Clock* clock, ClientHostStats* stats)
       : options_(std::move(options)), clock_(clock), stats_(stats), context_(&options_, stats),
-        shared_(options_.multiplex),
-        wake_endpoint_(absl::StrCat(
-            "inproc://fedge-client-wake-", reinterpret_cast<uintptr_t>(this))) {
+        shared_(options_.multiplex) {
+    if (absl::StatusOr<WakeFd> wake = WakeFd::Create("client host"); wake.ok()) {
+      wake_.emplace(*std::move(wake));
+    } else {
+      wake_error_ = wake.status();
+    }
     SizeContextForClients(ctx_, shared_ ? 1 : specs.size());
     std::vector<TrainingWorker::ClientData> data;
     sessions_.reserve(specs.size());
@@ -62,8 +69,7 @@ class ClientHost::Impl final : public SessionIo {
   }
 
   absl::Status Run() {
-    wake_pull_ = zmq::socket_t(ctx_, zmq::socket_type::pull);
-    FEDGE_RETURN_IF_ERROR(protocol::Bind(wake_pull_, wake_endpoint_).status());
+    FEDGE_RETURN_IF_ERROR(wake_error_);
     worker_->Start();
     absl::Status result = Serve();
     worker_->Stop();
@@ -76,7 +82,6 @@ class ClientHost::Impl final : public SessionIo {
       if (LinkOf(s.index()).open()) s.Leave(reason);
     }
     for (std::unique_ptr<CoordinatorLink>& link : links_) link->Close(linger);
-    wake_pull_.close();
     return result;
   }
 
@@ -107,10 +112,10 @@ class ClientHost::Impl final : public SessionIo {
 
   // On a shared connection the tasks of a round share the model the
   // connection carried (ResolveModel): queued, they hold one copy in all.
-  void Submit(size_t session, protocol::Task task) override {
-    if (shared_ && last_model_ != nullptr && last_model_version_ == task.model_version) {
-      task.model = protocol::ModelPayload();
-      worker_->Submit(session, std::move(task), last_model_);
+  void Submit(size_t session, protocol::Task task,
+              std::shared_ptr<const protocol::ModelPayload> model) override {
+    if (model != nullptr) {
+      worker_->Submit(session, std::move(task), std::move(model));
       return;
     }
     worker_->Submit(session, std::move(task));
@@ -155,7 +160,7 @@ class ClientHost::Impl final : public SessionIo {
         next = std::min(next, *tasks_ended_at_ + options_.heartbeat_interval);
       }
 
-      items[0] = {wake_pull_.handle(), 0, ZMQ_POLLIN, 0};
+      items[0] = {nullptr, wake_->fd(), ZMQ_POLLIN, 0};
       for (size_t i = 0; i < n; ++i) {
         items[i + 1] = {links_[i]->socket().handle(), 0, ZMQ_POLLIN, 0};
         items[n + i + 1] = {links_[i]->handshake_events().handle(), 0, ZMQ_POLLIN, 0};
@@ -164,7 +169,7 @@ class ClientHost::Impl final : public SessionIo {
           protocol::Poll(items.data(), items.size(), std::max(next - now, absl::ZeroDuration()))
               .status());
       if (items[0].revents & ZMQ_POLLIN) {
-        DrainWake();
+        wake_->Drain();
         FEDGE_RETURN_IF_ERROR(worker_->fatal());
       }
       for (size_t i = 0; i < n; ++i) {
@@ -283,7 +288,9 @@ class ClientHost::Impl final : public SessionIo {
                   msg.status().ToString());
         continue;
       }
-      if (auto* task = std::get_if<protocol::Task>(&*msg); task != nullptr && !ResolveModel(*task)) {
+      auto* task = std::get_if<protocol::Task>(&*msg);
+      std::shared_ptr<const protocol::ModelPayload> model;
+      if (task != nullptr && !ResolveModel(*task, &model)) {
         ++stats_->tasks_unresolved;
         FEDGE_LOG(kWarning, "client %d: round %d: the task names model version %d by reference, "
                   "which this connection has not carried; refused", s.id(), task->round,
@@ -295,19 +302,28 @@ class ClientHost::Impl final : public SessionIo {
         Send(*session, protocol::Encode(refusal));
         continue;
       }
-      s.OnMessage(*msg, now);
+      if (model != nullptr) {
+        s.OnTask(*task, std::move(model), now);
+      } else {
+        s.OnMessage(*msg, now);
+      }
       Reschedule(s, now);
     }
   }
 
-  // A task whose model travels by reference gets the model this connection
-  // last carried for its version; a task with a model on a shared
-  // connection becomes that model. False: nothing to fill it in with.
-  bool ResolveModel(protocol::Task& task) {
+  // On a shared connection a task's model is shared with the other tasks of
+  // its version, never copied per task: a task carrying its model gives it
+  // up to become the connection's model (*model), and a task by reference
+  // gets the model the connection last carried for its version. Elsewhere
+  // *model stays null and the task keeps its own. False: a task by
+  // reference with nothing to fill it in with.
+  bool ResolveModel(protocol::Task& task, std::shared_ptr<const protocol::ModelPayload>* model) {
     if (!task.model_by_reference) {
       if (shared_) {
         last_model_version_ = task.model_version;
-        last_model_ = std::make_shared<const protocol::ModelPayload>(task.model);
+        last_model_ = std::make_shared<const protocol::ModelPayload>(std::move(task.model));
+        task.model = protocol::ModelPayload();
+        *model = last_model_;
       }
       return true;
     }
@@ -315,7 +331,7 @@ class ClientHost::Impl final : public SessionIo {
         *last_model_version_ != task.model_version) {
       return false;
     }
-    task.model = *last_model_;  // the session verifies it; Submit drops it again
+    *model = last_model_;
     task.model_by_reference = false;
     ++stats_->tasks_by_reference;
     return true;
@@ -334,26 +350,14 @@ class ClientHost::Impl final : public SessionIo {
     return it->second;
   }
 
-  // Called from the training thread. Out of sockets or descriptors the wake
-  // is skipped, not fatal: the I/O loop still takes the result at its next
-  // timer (at most a second away).
+  // Called from the training thread (and Stop). A failed wake is not fatal:
+  // the I/O loop still takes the result at its next timer (at most a second
+  // away).
   void Wake() {
-    try {
-      zmq::socket_t s(ctx_, zmq::socket_type::push);
-      s.set(zmq::sockopt::linger, 0);
-      s.connect(wake_endpoint_);
-      s.send(zmq::str_buffer("w"), zmq::send_flags::dontwait);
-    } catch (const zmq::error_t& e) {
-      if (wake_failures_.fetch_add(1) == 0) {
-        FEDGE_LOG(kWarning, "cannot wake the I/O thread (%s); results wait for its next timer",
-                  e.what());
-      }
-    }
-  }
-
-  void DrainWake() {
-    zmq::message_t m;
-    while (wake_pull_.recv(m, zmq::recv_flags::dontwait)) {
+    if (!wake_.has_value() || wake_->Signal()) return;
+    if (wake_failures_.fetch_add(1) == 0) {
+      FEDGE_LOG(kWarning, "cannot wake the I/O thread (%s); results wait for its next timer",
+                std::strerror(errno));
     }
   }
 
@@ -362,9 +366,11 @@ class ClientHost::Impl final : public SessionIo {
   ClientHostStats* stats_;
   SessionContext context_;
   const bool shared_;  // one connection, a channel per session
-  const std::string wake_endpoint_;
+  // The training thread's wake-up of the I/O loop; made with the host, so
+  // Stop() from another thread never races its creation.
+  std::optional<WakeFd> wake_;
+  absl::Status wake_error_;
   zmq::context_t ctx_;
-  zmq::socket_t wake_pull_;
   std::vector<ClientSession> sessions_;
   std::vector<std::string> channels_;  // per session: its client id in decimal
   std::unordered_map<uint64_t, size_t> index_of_;  // client id -> session

@@ -189,7 +189,10 @@ void ClientSession::Handle(protocol::Welcome& m, absl::Time now) {
   FEDGE_LOG(kDebug, "client %d: registered", spec_.client_id);
 }
 
-void ClientSession::Handle(protocol::Task& m, absl::Time) {
+void ClientSession::OnTask(protocol::Task& m, std::shared_ptr<const protocol::ModelPayload> shared,
+                           absl::Time now) {
+  last_heard_ = now;
+  const protocol::ModelPayload& model = shared != nullptr ? *shared : m.model;
   ClientHostStats& stats = context_->stats();
   ++stats.tasks_received;
   if (phase_ == Phase::kTraining && m.round == round_) return;  // duplicate
@@ -200,7 +203,7 @@ void ClientSession::Handle(protocol::Task& m, absl::Time) {
   }
   // Nothing trains on a model whose signature does not verify or that is
   // older than one already verified; whatever ran before is abandoned.
-  if (std::optional<protocol::ErrorReply> refusal = context_->gate().Check(m)) {
+  if (std::optional<protocol::ErrorReply> refusal = context_->gate().Check(m, model, shared)) {
     ++stats.tasks_refused;
     FEDGE_LOG(kWarning, "client %d: refused a task (%s): %s", spec_.client_id,
               protocol::ErrorCodeName(refusal->code), refusal->message);
@@ -213,7 +216,7 @@ void ClientSession::Handle(protocol::Task& m, absl::Time) {
   // A task for another round while training means the coordinator moved on
   // (the round failed or we re-registered): the running job is abandoned at
   // its next batch and its result dropped.
-  context_->NoteVerifiedModel(m.model_version, m.model, m.signature);
+  context_->NoteVerifiedModel(m.model_version, model, m.signature);
   secure_.reset();
   held_.reset();
   if (!TakesTask(spec_.profile, context_->options().seed, spec_.client_id, m.round)) {
@@ -228,7 +231,8 @@ void ClientSession::Handle(protocol::Task& m, absl::Time) {
     // Keys are exchanged now, while the model trains.
     std::string advertise;
     absl::StatusOr<std::unique_ptr<SecureSession>> session =
-        SecureSession::Start(m, spec_.client_id, secure::SecureRandom::Default(), &advertise);
+        SecureSession::Start(m, model, spec_.client_id, secure::SecureRandom::Default(),
+                             &advertise);
     if (!session.ok()) {
       io_->Abandon(index_);
       phase_ = Phase::kIdle;
@@ -240,7 +244,7 @@ void ClientSession::Handle(protocol::Task& m, absl::Time) {
   }
   phase_ = Phase::kTraining;
   round_ = m.round;
-  io_->Submit(index_, std::move(m));
+  io_->Submit(index_, std::move(m), std::move(shared));
 }
 
 void ClientSession::Handle(protocol::GlobalModel& m, absl::Time) {

@@ -65,8 +65,11 @@ class SessionIo {
   // Why the session's connection last failed its handshake; empty if not.
   virtual std::string HandshakeError(size_t session) const = 0;
   // Starts training `task`; a running or queued job of the session is
-  // abandoned at its next batch and its result dropped.
-  virtual void Submit(size_t session, protocol::Task task) = 0;
+  // abandoned at its next batch and its result dropped. A non-null `model`
+  // is the task's model, shared with the other tasks of its round (the
+  // task's own is then empty).
+  virtual void Submit(size_t session, protocol::Task task,
+                      std::shared_ptr<const protocol::ModelPayload> model) = 0;
   virtual void Abandon(size_t session) = 0;
   // Architectures the trainer has cached, for the Hello.
   virtual std::vector<std::string> CachedArchitectures() const = 0;
@@ -129,6 +132,11 @@ class ClientSession {
   void Register(absl::Time now);
 
   void OnMessage(protocol::Message& message, absl::Time now);
+  // A task whose model is `model`, shared by the tasks a connection carried
+  // for its version (task.model is empty): neither copied nor compared byte
+  // by byte per task.
+  void OnTask(protocol::Task& task, std::shared_ptr<const protocol::ModelPayload> model,
+              absl::Time now);
   // A training or evaluation result of this session (stale ones are dropped).
   void OnResult(TrainingResult result, absl::Time now);
   // Heartbeats, re-sent Hellos, reconnects, held updates. Unavailable once
@@ -141,7 +149,7 @@ class ClientSession {
 
  private:
   void Handle(protocol::Welcome& m, absl::Time now);
-  void Handle(protocol::Task& m, absl::Time now);
+  void Handle(protocol::Task& m, absl::Time now) { OnTask(m, nullptr, now); }
   void Handle(protocol::GlobalModel& m, absl::Time now);
   void Handle(protocol::RetryLater& m, absl::Time now);
   void Handle(protocol::ErrorReply& m, absl::Time now);

@@ -15,9 +15,8 @@ void SizeContextForClients(zmq::context_t& ctx, size_t logical_clients) {
   // reaped, and a few of the host's own: libzmq's default of 1,023 stopped a
   // process near 340 clients ("Too many open files"). Each socket also holds
   // a descriptor (its mailbox), and each connection one, so the process's
-  // descriptor limit is raised too. Never below libzmq's default: the host
-  // opens a short-lived socket per finished task to wake its I/O thread, and
-  // closed sockets are reaped asynchronously.
+  // descriptor limit is raised too. Never below libzmq's default: a
+  // reconnect's closed socket is reaped asynchronously.
   const size_t sockets = std::clamp<size_t>(4 * logical_clients + 16, 1023, 65535);
   zmq_ctx_set(ctx.handle(), ZMQ_MAX_SOCKETS, static_cast<int>(sockets));
   const uint64_t want = std::max<uint64_t>(DescriptorsForClients(logical_clients), 2 * sockets + 64);

@@ -23,6 +23,7 @@
 #include "absl/strings/str_split.h"
 #include "base/file_system.h"
 #include "base/file_util.h"
+#include "base/heap_policy.h"
 #include "base/id_list.h"
 #include "base/log.h"
 #include "base/signals.h"
@@ -386,8 +387,9 @@ absl::Status Run(const Security& security) {
   client::TorchTrainerOptions topts;
   topts.threads = absl::GetFlag(FLAGS_threads);
   // A process hosting several logical clients (simulations) keeps the model
-  // between their tasks; a single device keeps nothing.
+  // and its freed heap between their tasks; a single device keeps nothing.
   topts.keep_models = ids.size() > 1;
+  if (topts.keep_models) KeepFreedHeap();
   FEDGE_ASSIGN_OR_RETURN(client::FaultPlan faults,
                          client::ParseFaultPlan(absl::GetFlag(FLAGS_inject_fault)));
   if (!faults.empty()) {

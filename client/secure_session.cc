@@ -17,6 +17,12 @@ namespace fedge::client {
 absl::StatusOr<std::unique_ptr<SecureSession>> SecureSession::Start(
     const protocol::Task& task, uint64_t client_id, secure::SecureRandom& random,
     std::string* first_frame) {
+  return Start(task, task.model, client_id, random, first_frame);
+}
+
+absl::StatusOr<std::unique_ptr<SecureSession>> SecureSession::Start(
+    const protocol::Task& task, const protocol::ModelPayload& model, uint64_t client_id,
+    secure::SecureRandom& random, std::string* first_frame) {
   const std::vector<uint64_t>& cohort = task.secure.cohort;
   auto it = std::find(cohort.begin(), cohort.end(), client_id);
   if (!task.secure.enabled || it == cohort.end()) {
@@ -25,7 +31,7 @@ absl::StatusOr<std::unique_ptr<SecureSession>> SecureSession::Start(
   }
   // [weighted delta | weight], then SCAFFOLD's control-variate change.
   // A pruned model's updates carry only its kept weights.
-  const size_t model_size = compression::KeptCount(task.model.mask, task.model.weights.size());
+  const size_t model_size = compression::KeptCount(model.mask, model.weights.size());
   const bool control = !task.control.empty();
   const size_t want = model_size + 1 + (control ? model_size : 0);
   if (task.secure.config.input_length != want) {

@@ -32,6 +32,13 @@ class SecureSession {
                                                               uint64_t client_id,
                                                               secure::SecureRandom& random,
                                                               std::string* first_frame);
+  // The same for a task whose model travels apart from it (`model`; the
+  // task's own is empty): only its size and pruning mask are read.
+  static absl::StatusOr<std::unique_ptr<SecureSession>> Start(const protocol::Task& task,
+                                                              const protocol::ModelPayload& model,
+                                                              uint64_t client_id,
+                                                              secure::SecureRandom& random,
+                                                              std::string* first_frame);
 
   uint64_t round() const { return round_; }
 
