@@ -1,8 +1,5 @@
 #include "coordinator/background_evaluator.h"
 
-#include <sys/eventfd.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstring>
 #include <utility>
@@ -14,16 +11,14 @@ namespace fedge::coordinator {
 
 absl::StatusOr<std::unique_ptr<BackgroundEvaluator>> BackgroundEvaluator::Create(
     EvaluateFn evaluate) {
-  const int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (fd < 0) {
-    return absl::InternalError(
-        absl::StrCat("server-side evaluation: eventfd: ", std::strerror(errno)));
-  }
-  return std::unique_ptr<BackgroundEvaluator>(new BackgroundEvaluator(std::move(evaluate), fd));
+  absl::StatusOr<WakeFd> wake = WakeFd::Create("server-side evaluation");
+  if (!wake.ok()) return wake.status();
+  return std::unique_ptr<BackgroundEvaluator>(
+      new BackgroundEvaluator(std::move(evaluate), *std::move(wake)));
 }
 
-BackgroundEvaluator::BackgroundEvaluator(EvaluateFn evaluate, int wake_fd)
-    : evaluate_(std::move(evaluate)), wake_fd_(wake_fd), worker_([this] { Work(); }) {}
+BackgroundEvaluator::BackgroundEvaluator(EvaluateFn evaluate, WakeFd wake)
+    : evaluate_(std::move(evaluate)), wake_(std::move(wake)), worker_([this] { Work(); }) {}
 
 BackgroundEvaluator::~BackgroundEvaluator() {
   {
@@ -31,7 +26,6 @@ BackgroundEvaluator::~BackgroundEvaluator() {
     stop_ = true;
   }
   worker_.join();
-  ::close(wake_fd_);
 }
 
 void BackgroundEvaluator::Start(uint64_t round,
@@ -47,9 +41,7 @@ void BackgroundEvaluator::Start(uint64_t round,
 }
 
 std::optional<BackgroundEvaluator::Result> BackgroundEvaluator::TakeResult() {
-  uint64_t count;
-  // Clears the readiness; EAGAIN when nothing was signalled.
-  (void)::read(wake_fd_, &count, sizeof count);
+  wake_.Drain();
   absl::MutexLock lock(&mu_);
   std::optional<Result> r = std::move(result_);
   result_.reset();
@@ -75,8 +67,7 @@ void BackgroundEvaluator::Work() {
       absl::MutexLock lock(&mu_);
       result_ = Result{job.round, std::move(metrics)};
     }
-    const uint64_t one = 1;
-    if (::write(wake_fd_, &one, sizeof one) != sizeof one) {
+    if (!wake_.Signal()) {
       FEDGE_LOG(kError, "server-side evaluation: cannot wake the event loop: %s",
                 std::strerror(errno));
     }

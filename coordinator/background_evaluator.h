@@ -23,6 +23,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/types/span.h"
+#include "base/wake_fd.h"
 #include "coordinator/coordinator.h"
 
 namespace fedge::coordinator {
@@ -44,16 +45,16 @@ class BackgroundEvaluator final : public Evaluator {
   void Start(uint64_t round, std::shared_ptr<const std::vector<float>> weights) override;
 
   // Readable (POLLIN) while a result waits to be taken.
-  int wake_fd() const { return wake_fd_; }
+  int wake_fd() const { return wake_.fd(); }
   // The finished evaluation, if any.
   std::optional<Result> TakeResult();
 
  private:
-  BackgroundEvaluator(EvaluateFn evaluate, int wake_fd);
+  BackgroundEvaluator(EvaluateFn evaluate, WakeFd wake);
   void Work();
 
   const EvaluateFn evaluate_;
-  const int wake_fd_;  // an eventfd
+  const WakeFd wake_;
   absl::Mutex mu_;
   struct Job {
     uint64_t round;

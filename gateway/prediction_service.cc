@@ -1,10 +1,7 @@
 #include "gateway/prediction_service.h"
 
-#include <sys/eventfd.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <utility>
 
@@ -48,18 +45,16 @@ absl::StatusOr<std::unique_ptr<PredictionService>> PredictionService::Create(
       return client::LoadTorchPredictor(model, threads, dirs);
     };
   }
-  const int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (fd < 0) {
-    return absl::InternalError(absl::StrCat("gateway inference: eventfd: ", std::strerror(errno)));
-  }
+  absl::StatusOr<WakeFd> wake = WakeFd::Create("gateway inference");
+  if (!wake.ok()) return wake.status();
   return std::unique_ptr<PredictionService>(
-      new PredictionService(std::move(options), outbox, std::move(factory), fd));
+      new PredictionService(std::move(options), outbox, std::move(factory), *std::move(wake)));
 }
 
 PredictionService::PredictionService(PredictionOptions options, coordinator::Outbox* outbox,
-                                     PredictorFactory factory, int wake_fd)
+                                     PredictorFactory factory, WakeFd wake)
     : options_(std::move(options)), outbox_(outbox), factory_(std::move(factory)),
-      wake_fd_(wake_fd) {
+      wake_(std::move(wake)) {
   worker_ = std::thread([this] { Worker(); });
 }
 
@@ -70,7 +65,6 @@ PredictionService::~PredictionService() {
     work_.SignalAll();
   }
   worker_.join();
-  ::close(wake_fd_);
 }
 
 void PredictionService::SetModel(uint64_t version, protocol::ModelPayload model) {
@@ -178,8 +172,7 @@ void PredictionService::OnFrame(const coordinator::Sender& from, absl::string_vi
 }
 
 size_t PredictionService::SendFinished() {
-  uint64_t drained = 0;
-  (void)::read(wake_fd_, &drained, sizeof drained);  // nonblocking: 0 or more wake-ups
+  wake_.Drain();
   std::vector<Finished> out;
   {
     absl::MutexLock lock(&mu_);
@@ -194,8 +187,7 @@ void PredictionService::Post(std::vector<Finished> replies) {
     absl::MutexLock lock(&mu_);
     for (Finished& f : replies) finished_.push_back(std::move(f));
   }
-  const uint64_t one = 1;
-  if (::write(wake_fd_, &one, sizeof one) != sizeof one) {
+  if (!wake_.Signal()) {
     FEDGE_LOG(kError, "gateway inference: cannot wake the serving loop: %s",
               std::strerror(errno));
   }

@@ -32,6 +32,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "base/wake_fd.h"
 #include "client/torch_plugin.h"
 #include "coordinator/coordinator_server.h"
 #include "protocol/codec.h"
@@ -77,7 +78,7 @@ class PredictionService final : public coordinator::FrameHandler,
 
   // ---- The serving thread only ----
   void OnFrame(const coordinator::Sender& from, absl::string_view frame, absl::Time now) override;
-  int wake_fd() const override { return wake_fd_; }
+  int wake_fd() const override { return wake_.fd(); }
   void OnLoop(coordinator::Coordinator&, absl::Time) override { SendFinished(); }
   // Sends the replies the worker finished; returns how many.
   size_t SendFinished();
@@ -99,7 +100,7 @@ class PredictionService final : public coordinator::FrameHandler,
   };
 
   PredictionService(PredictionOptions options, coordinator::Outbox* outbox,
-                    PredictorFactory factory, int wake_fd);
+                    PredictorFactory factory, WakeFd wake);
   void Refuse(const std::string& peer, uint64_t request_id, protocol::ErrorCode code,
               std::string message);
   // At most a line a second, counting the rest (a flood must not flood the log).
@@ -115,7 +116,7 @@ class PredictionService final : public coordinator::FrameHandler,
   const PredictionOptions options_;
   coordinator::Outbox* const outbox_;
   const PredictorFactory factory_;
-  const int wake_fd_;
+  const WakeFd wake_;
 
   mutable absl::Mutex mu_;
   absl::CondVar work_;

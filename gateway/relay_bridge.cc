@@ -1,8 +1,5 @@
 #include "gateway/relay_bridge.h"
 
-#include <sys/eventfd.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -41,22 +38,19 @@ class RelayTrainer final : public client::Trainer {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<RelayBridge>> RelayBridge::Create() {
-  const int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (fd < 0) {
-    return absl::InternalError(absl::StrCat("gateway: eventfd: ", std::strerror(errno)));
-  }
-  return std::unique_ptr<RelayBridge>(new RelayBridge(fd));
+  absl::StatusOr<WakeFd> wake = WakeFd::Create("gateway");
+  if (!wake.ok()) return wake.status();
+  return std::unique_ptr<RelayBridge>(new RelayBridge(*std::move(wake)));
 }
 
-RelayBridge::~RelayBridge() { ::close(wake_fd_); }
+RelayBridge::~RelayBridge() = default;
 
 std::unique_ptr<client::Trainer> RelayBridge::MakeTrainer() {
   return std::make_unique<RelayTrainer>(this);
 }
 
 void RelayBridge::Wake() {
-  const uint64_t one = 1;
-  if (::write(wake_fd_, &one, sizeof one) != sizeof one) {
+  if (!wake_.Signal()) {
     FEDGE_LOG(kError, "gateway: cannot wake the serving loop: %s", std::strerror(errno));
   }
 }
@@ -101,8 +95,7 @@ void RelayBridge::OnRelayDone(uint64_t round, absl::StatusOr<coordinator::RelayR
 }
 
 void RelayBridge::OnLoop(coordinator::Coordinator& coordinator, absl::Time now) {
-  uint64_t count;
-  (void)::read(wake_fd_, &count, sizeof count);  // clears the readiness
+  wake_.Drain();
   std::optional<protocol::Task> task;
   std::optional<std::string> end;
   {

@@ -22,6 +22,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "base/wake_fd.h"
 #include "client/trainer.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/coordinator_server.h"
@@ -44,7 +45,7 @@ class RelayBridge final : public coordinator::RelaySink, public coordinator::Loo
 
   // ---- RelaySink, LoopHook: the serving thread only ----
   void OnRelayDone(uint64_t round, absl::StatusOr<coordinator::RelayResult> result) override;
-  int wake_fd() const override { return wake_fd_; }
+  int wake_fd() const override { return wake_.fd(); }
   void OnLoop(coordinator::Coordinator& coordinator, absl::Time now) override;
 
   // The training thread: runs `task` over the devices; Cancelled when
@@ -53,10 +54,10 @@ class RelayBridge final : public coordinator::RelaySink, public coordinator::Loo
                                                  const client::StopPredicate& should_stop);
 
  private:
-  explicit RelayBridge(int wake_fd) : wake_fd_(wake_fd) {}
+  explicit RelayBridge(WakeFd wake) : wake_(std::move(wake)) {}
   void Wake();
 
-  const int wake_fd_;  // an eventfd
+  const WakeFd wake_;
   absl::Mutex mu_;
   std::optional<protocol::Task> posted_ ABSL_GUARDED_BY(mu_);
   // The outcome for the round being waited for (by its id).

@@ -1,8 +1,5 @@
 #include "ops/control_channel.h"
 
-#include <sys/eventfd.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstring>
 
@@ -22,16 +19,15 @@ const char* CommandName(Command c) {
 }
 
 absl::StatusOr<std::unique_ptr<ControlChannel>> ControlChannel::Create(size_t max_pending) {
-  const int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (fd < 0) return absl::InternalError(absl::StrCat("eventfd: ", std::strerror(errno)));
-  return std::unique_ptr<ControlChannel>(new ControlChannel(fd, max_pending));
+  absl::StatusOr<WakeFd> wake = WakeFd::Create("control channel");
+  if (!wake.ok()) return wake.status();
+  return std::unique_ptr<ControlChannel>(new ControlChannel(*std::move(wake), max_pending));
 }
 
 ControlChannel::~ControlChannel() {
   // Callers still waiting get a broken promise, not a hang.
   absl::MutexLock lock(&mu_);
   pending_.clear();
-  ::close(wake_fd_);
 }
 
 absl::StatusOr<CommandReply> ControlChannel::Call(Command command, absl::Duration timeout) {
@@ -47,10 +43,9 @@ absl::StatusOr<CommandReply> ControlChannel::Call(Command command, absl::Duratio
     }
     pending_.push_back(std::move(p));
   }
-  const uint64_t one = 1;
-  // Nonblocking: the counter cannot realistically overflow; a failed write
-  // leaves the command for the loop's next regular wake-up (<= 100 ms).
-  (void)!::write(wake_fd_, &one, sizeof(one));
+  // A failed signal (never in practice) leaves the command for the loop's
+  // next regular wake-up (<= 100 ms).
+  (void)wake_.Signal();
   if (reply.wait_for(absl::ToChronoNanoseconds(timeout)) != std::future_status::ready) {
     return absl::DeadlineExceededError(absl::StrCat("the coordinator did not answer '",
                                                     CommandName(command), "' within ",
@@ -70,8 +65,7 @@ void ControlChannel::Close() {
 }
 
 void ControlChannel::Serve(const std::function<CommandReply(Command)>& handler) {
-  uint64_t count;
-  (void)!::read(wake_fd_, &count, sizeof(count));  // resets the counter
+  wake_.Drain();
   std::deque<std::shared_ptr<Pending>> todo;
   {
     absl::MutexLock lock(&mu_);

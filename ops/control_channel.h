@@ -19,6 +19,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "base/wake_fd.h"
 
 namespace fedge::ops {
 
@@ -47,7 +48,7 @@ class ControlChannel {
   absl::StatusOr<CommandReply> Call(Command command, absl::Duration timeout);
 
   // The loop's side: readable while commands are pending.
-  int wake_fd() const { return wake_fd_; }
+  int wake_fd() const { return wake_.fd(); }
   // Answers every pending command with `handler`, on the calling thread.
   void Serve(const std::function<CommandReply(Command)>& handler);
   // The loop is gone: pending and later calls fail at once as Unavailable.
@@ -58,9 +59,10 @@ class ControlChannel {
     Command command;
     std::promise<CommandReply> reply;
   };
-  ControlChannel(int wake_fd, size_t max_pending) : wake_fd_(wake_fd), max_pending_(max_pending) {}
+  ControlChannel(WakeFd wake, size_t max_pending)
+      : wake_(std::move(wake)), max_pending_(max_pending) {}
 
-  const int wake_fd_;
+  const WakeFd wake_;
   const size_t max_pending_;
   absl::Mutex mu_;
   std::deque<std::shared_ptr<Pending>> pending_ ABSL_GUARDED_BY(mu_);
