@@ -22,8 +22,15 @@ const char* PhaseName(ClientSession::Phase p) {
 // ---- SessionContext ---------------------------------------------------------
 
 SessionContext::SessionContext(const ClientHostOptions* options, ClientHostStats* stats)
-    : options_(options), stats_(stats), gate_(options->model_verifier), rng_(options->seed) {
+    : options_(options), stats_(stats), gate_(options->model_verifier), rng_(options->seed),
+      registrations_(std::random_device()()) {
   if (options_->held_model_version.has_value()) gate_.RefuseBelow(*options_->held_model_version);
+}
+
+uint64_t SessionContext::NewRegistration() {
+  uint64_t r = 0;
+  while (r == 0) r = registrations_();
+  return r;
 }
 
 absl::Duration SessionContext::Jittered(absl::Duration d) {
@@ -70,6 +77,7 @@ void ClientSession::Register(absl::Time now) {
   update_round_.reset();
   held_.reset();
   io_->Abandon(index_);
+  registration_ = context_->NewRegistration();
   SendHello(now);
 }
 
@@ -89,6 +97,7 @@ void ClientSession::SendHello(absl::Time now) {
   }
   hello.software_version = "fedge 0.1";
   hello.cached_architectures = io_->CachedArchitectures();
+  hello.registration = registration_;
   Send(protocol::Encode(hello));
   // Each unanswered Hello waits twice as long as the one before: a
   // coordinator registering thousands of clients answers late, not never.

@@ -85,6 +85,9 @@ class SessionContext {
   ModelGate& gate() { return gate_; }
   // Scales d by a uniform factor in [0.5, 1.5).
   absl::Duration Jittered(absl::Duration d);
+  // A fresh nonzero Hello.registration: random, so a restarted host (same
+  // --seed) never repeats one it used before.
+  uint64_t NewRegistration();
 
   // A model passed the gate: the newest this host holds, and the caller's.
   void NoteVerifiedModel(uint64_t version, const protocol::ModelPayload& model,
@@ -101,6 +104,7 @@ class SessionContext {
   ClientHostStats* stats_;
   ModelGate gate_;
   std::mt19937_64 rng_;
+  std::mt19937_64 registrations_;
   std::optional<uint64_t> newest_model_;
   absl::Status fatal_;
 };
@@ -185,6 +189,7 @@ class ClientSession {
   absl::Time next_heartbeat_;
   absl::Time register_deadline_;  // re-register if no Welcome by then
   int hellos_unanswered_ = 0;     // Hellos re-sent on this connection
+  uint64_t registration_ = 0;     // Hello.registration, drawn by Register()
   uint64_t round_ = 0;
   // The current round's secure aggregation, when the task asked for it.
   // Outlives training: unmasking happens after the update is sent.

@@ -34,6 +34,8 @@ struct ClientRecord {
   // The newest model version it holds (from its Hello, then what it was sent).
   bool has_model = false;
   uint64_t model_version = 0;
+  // Hello.registration of the Hello that registered it (0: unknown).
+  uint64_t registration = 0;
 };
 
 class ClientRegistry {

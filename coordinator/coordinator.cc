@@ -136,6 +136,15 @@ void Coordinator::Refuse(const std::string& peer, ErrorCode code, uint64_t round
   SendTo(peer, std::make_shared<const std::string>(protocol::Encode(reply)));
 }
 
+void Coordinator::SendWelcome(const std::string& peer, uint64_t client_id) {
+  protocol::Welcome w;
+  w.client_id = client_id;
+  w.heartbeat_interval_ms =
+      static_cast<uint32_t>(absl::ToInt64Milliseconds(config_.heartbeat_interval));
+  w.model_version = model_version_;
+  SendTo(peer, std::make_shared<const std::string>(protocol::Encode(w)));
+}
+
 void Coordinator::SendTo(const std::string& peer, std::shared_ptr<const std::string> frame) {
   const size_t size = frame->size();
   absl::Status s = outbox_->Send(peer, std::move(frame));
@@ -180,6 +189,20 @@ void Coordinator::Handle(const std::string& peer, protocol::Hello& m, absl::Time
     Refuse(peer, ErrorCode::kBadWeight, round_, "a client with no examples cannot train");
     return;
   }
+  // The same registration again from the same peer: our Welcome was slow and
+  // the client asked again. It lost nothing, so it keeps its round (and its
+  // SecAgg cohort seat); it gets another Welcome, which it ignores if the
+  // first one arrived.
+  if (const ClientRecord* known = registry_.Find(peer);
+      known != nullptr && m.registration != 0 && known->registration == m.registration &&
+      known->client_id == m.client_id) {
+    ++stats_.hellos_repeated;
+    registry_.Touch(peer, now);
+    FEDGE_LOG(kDebug, "client %d at %s repeated its Hello; welcomed again", m.client_id,
+              protocol::DescribePeer(peer));
+    SendWelcome(peer, m.client_id);
+    return;
+  }
   // A re-registering peer that was in the round has lost its task.
   DropFromRound(peer, "re-registered");
   ForgetConnectionModel(peer);
@@ -193,14 +216,10 @@ void Coordinator::Handle(const std::string& peer, protocol::Hello& m, absl::Time
   r.check_in_done = false;
   r.has_model = m.has_model;
   r.model_version = m.model_version;
+  r.registration = m.registration;
   FEDGE_LOG(kDebug, "client %d registered (%d examples) as %s", m.client_id, m.num_examples,
             protocol::DescribePeer(peer));
-  protocol::Welcome w;
-  w.client_id = m.client_id;
-  w.heartbeat_interval_ms =
-      static_cast<uint32_t>(absl::ToInt64Milliseconds(config_.heartbeat_interval));
-  w.model_version = model_version_;
-  SendTo(peer, std::make_shared<const std::string>(protocol::Encode(w)));
+  SendWelcome(peer, m.client_id);
   const uint64_t round_before = round_;
   MaybeStartRound(now);
   // A check-in device that arrives while a round runs without it is not

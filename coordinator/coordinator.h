@@ -380,6 +380,7 @@ class Coordinator {
 
   void Refuse(const std::string& peer, protocol::ErrorCode code, uint64_t round,
               const std::string& why);
+  void SendWelcome(const std::string& peer, uint64_t client_id);
   void SendTo(const std::string& peer, std::shared_ptr<const std::string> frame);
   void MaybeStartRound(absl::Time now);
   void DropFromRound(const std::string& peer, const char* why);

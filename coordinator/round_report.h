@@ -124,6 +124,9 @@ struct CoordinatorStats {
   uint64_t clients_left = 0;
   // Hellos accepted; clients dropped after missing their heartbeats.
   uint64_t registrations = 0;
+  // Hellos that repeated their peer's registration (a slow Welcome): answered
+  // again, the client kept its round.
+  uint64_t hellos_repeated = 0;
   uint64_t clients_dropped = 0;
 };
 

@@ -31,6 +31,7 @@ void Write(BodyWriter& w, const Hello& m) {
   for (const std::string& a : m.cached_architectures) w.String(a);
   w.Scalar(static_cast<uint8_t>(m.has_model ? 1 : 0));
   w.Scalar(m.model_version);
+  w.Scalar(m.registration);
 }
 
 void Write(BodyWriter& w, const Welcome& m) {
@@ -170,6 +171,7 @@ void Read(BodyReader& r, const DecodeLimits& lim, Hello& m) {
   if (has_model > 1) throw WireFormatError("Hello.has_model is not 0 or 1");
   m.has_model = has_model == 1;
   r.Scalar(m.model_version, "Hello.model_version");
+  r.Scalar(m.registration, "Hello.registration");
 }
 
 void Read(BodyReader& r, const DecodeLimits&, Welcome& m) {

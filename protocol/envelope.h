@@ -28,7 +28,8 @@ inline constexpr size_t kEnvelopeSize = 16;
 // 6: models may carry a prune mask (signed with them).
 // 7: tasks may name their model by reference (shared connections).
 // 8: gateway inference (PredictRequest, PredictReply; NO_MODEL, BUSY).
-inline constexpr uint16_t kProtocolVersion = 8;
+// 9: Hellos carry their registration, so a re-sent one is recognised.
+inline constexpr uint16_t kProtocolVersion = 9;
 inline constexpr char kMagic[4] = {'F', 'E', 'D', 'G'};
 
 struct Envelope {

@@ -100,6 +100,13 @@ struct Hello {
   // meaningful when has_model is set.
   bool has_model = false;
   uint64_t model_version = 0;
+  // Random per registration: a Hello re-sent because the Welcome was slow
+  // repeats it, a new registration (reconnect, restart, NOT_REGISTERED)
+  // draws another. The coordinator answers a repeat on the same peer with
+  // another Welcome and leaves the client in its round; it treats any other
+  // Hello from a registered peer as a client that lost its state. 0: unknown
+  // (every Hello is a new registration).
+  uint64_t registration = 0;
 };
 
 struct Welcome {

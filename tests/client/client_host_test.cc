@@ -108,14 +108,21 @@ TEST_F(ClientHostTest, UnansweredHellosAreResentOnTheSameConnectionBeforeReconne
   configure_ = [](ClientHostOptions& o) { o.welcome_timeout = absl::Milliseconds(40); };
   StartHost({4});
   std::vector<std::string> peers;
+  std::vector<uint64_t> registrations;
   for (int i = 0; i < kHelloResends + 2; ++i) {
     auto hello = coordinator_.Next();
     ASSERT_THAT(hello, IsOk()) << "Hello " << i;
     ASSERT_TRUE(std::holds_alternative<protocol::Hello>(hello->second));
     peers.push_back(hello->first);
+    registrations.push_back(std::get<protocol::Hello>(hello->second).registration);
   }
   host_->Stop();
   JoinHost();
+  // Re-sends repeat their registration (the coordinator keeps such a client
+  // in its round); the Hello on the new connection is a new registration.
+  EXPECT_NE(registrations[0], 0u);
+  for (int i = 1; i <= kHelloResends; ++i) EXPECT_EQ(registrations[i], registrations[0]) << i;
+  EXPECT_NE(registrations[kHelloResends + 1], registrations[0]);
   // The routing id is the client's, so the connections are told apart by
   // the host's own counts (it may have gone on after the fifth Hello):
   // never more than kHelloResends re-sends per connection, and five Hellos

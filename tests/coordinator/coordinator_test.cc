@@ -224,7 +224,7 @@ TEST_F(CoordinatorTest, BadInputIsRefusedCountedAndDoesNotTouchTheAggregate) {
   coord_->OnFrame("a", unknown, now_);
   // Wrong protocol version.
   std::string version = protocol::Encode(UpdateFor(1, good));
-  absl::little_endian::Store16(version.data() + 4, 9);
+  absl::little_endian::Store16(version.data() + 4, protocol::kProtocolVersion + 1);
   coord_->OnFrame("a", version, now_);
   // Wrong round, wrong model version, wrong length, NaN, wrong client id.
   protocol::Update wrong_round = UpdateFor(1, good);
@@ -508,6 +508,45 @@ TEST_F(CoordinatorTest, CountsRegistrationsAndSilentDrops) {
   coord_->OnTick(now_);
   EXPECT_EQ(coord_->stats().clients_dropped, 2u);
   EXPECT_EQ(coord_->registered_clients(), 0u);
+}
+
+// A Hello re-sent because the Welcome was slow (the same registration from
+// the same peer) is answered again and leaves the client in its round; a new
+// registration, or a Hello without one, means the client lost its task.
+TEST_F(CoordinatorTest, ARepeatedHelloKeepsItsRoundANewRegistrationDoesNot) {
+  Start(Config(2));
+  auto hello = [&](const std::string& peer, uint64_t id, uint64_t registration) {
+    protocol::Hello h;
+    h.client_id = id;
+    h.num_examples = 100;
+    h.registration = registration;
+    Send(peer, h);
+  };
+  hello("a", 1, 11);
+  hello("b", 2, 22);
+  ASSERT_EQ(coord_->phase(), Coordinator::Phase::kTraining);
+  ASSERT_EQ(outbox_.To<protocol::Task>("a").size(), 1u);
+
+  hello("a", 1, 11);  // repeated: still in round 1
+  EXPECT_EQ(coord_->stats().hellos_repeated, 1u);
+  EXPECT_EQ(coord_->stats().registrations, 2u);
+  EXPECT_EQ(outbox_.To<protocol::Welcome>("a").size(), 2u);
+  Send("a", UpdateFor(1, {1, 0, 0, 0}));
+  EXPECT_TRUE(ErrorsTo("a").empty());
+
+  // Another client on b's peer with the same registration value is no
+  // repeat: b's client 2 is dropped from the round, which cannot complete.
+  hello("b", 3, 22);
+  EXPECT_EQ(coord_->stats().hellos_repeated, 1u);
+  EXPECT_EQ(coord_->stats().registrations, 3u);
+  EXPECT_EQ(coord_->completed_rounds(), 0u);
+
+  // A new registration on a's peer (a restarted client), and a Hello without
+  // one, register anew.
+  hello("a", 1, 12);
+  hello("a", 1, 0);
+  EXPECT_EQ(coord_->stats().hellos_repeated, 1u);
+  EXPECT_EQ(coord_->stats().registrations, 5u);
 }
 
 TEST(CoordinatorCreateTest, RejectsInconsistentConfig) {

@@ -54,6 +54,7 @@ inline std::vector<std::string> SeedFrames() {
   Hello check_in{7, 10, kCapBuiltinModels | kCapCheckIn, "fedge", {"builtin:mlp"}};
   check_in.has_model = true;
   check_in.model_version = 2;
+  check_in.registration = 0x5eed;
   // Strategies: buffers and normalisation layers in the manifest, FedProx,
   // norm bounding and FedBN settings, SCAFFOLD's control variates.
   Task strategy_task = task;

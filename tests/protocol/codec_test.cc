@@ -131,10 +131,12 @@ TEST(CodecTest, CheckInMessagesRoundTrip) {
   Hello h{5, 600, kCapCheckIn, "fedge test", {}};
   h.has_model = true;
   h.model_version = 12;
+  h.registration = 0x8badf00d12345678ull;
   auto hm = Decode(Encode(h));
   ASSERT_THAT(hm, IsOk());
   EXPECT_TRUE(std::get<Hello>(*hm).has_model);
   EXPECT_EQ(std::get<Hello>(*hm).model_version, 12u);
+  EXPECT_EQ(std::get<Hello>(*hm).registration, 0x8badf00d12345678ull);
   EXPECT_EQ(std::get<Hello>(*hm).capabilities, kCapCheckIn);
 
   auto lm = Decode(Encode(Leave{5, "battery low"}));
@@ -162,7 +164,7 @@ TEST(CodecTest, MalformedCheckInMessagesAreRefused) {
   // has_model is a boolean byte.
   Hello h{5, 600, kCapCheckIn, "fedge test", {}};
   std::string frame = Encode(h);
-  frame[frame.size() - 9] = 2;  // has_model, before the u64 version
+  frame[frame.size() - 17] = 2;  // has_model, before the u64 version and registration
   EXPECT_THAT(Decode(frame), StatusIs(absl::StatusCode::kInvalidArgument, "Hello.has_model"));
   GlobalModel g{7, SampleTask().model, {}};
   g.signature.signature = "short";
