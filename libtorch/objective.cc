@@ -31,6 +31,20 @@ torch::Tensor ExamplesTensor(const data::Dataset& data) {
   return torch::from_blob(const_cast<float*>(data.features.data()), shape, torch::kFloat32).clone();
 }
 
+torch::Tensor ExamplesView(const data::Dataset& data) {
+  const std::vector<int64_t> shape = WithBatch(data.size(), data.example_shape);
+  if (data.storage == data::Storage::kUint8) {
+    return torch::from_blob(const_cast<uint8_t*>(data.bytes.data()), shape, torch::kUInt8);
+  }
+  return torch::from_blob(const_cast<float*>(data.features.data()), shape, torch::kFloat32);
+}
+
+torch::Tensor ExamplesBatch(const torch::Tensor& view, const torch::Tensor& idx) {
+  torch::Tensor rows = view.index_select(0, idx);
+  if (rows.scalar_type() == torch::kUInt8) return rows.to(torch::kFloat32).div_(255.0f);
+  return rows;
+}
+
 torch::Tensor TargetsTensor(const data::Dataset& data, const protocol::TaskSpec& task) {
   const int64_t n = data.size();
   torch::Tensor flat =

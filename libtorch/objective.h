@@ -28,6 +28,13 @@ namespace fedge::client {
 // [0, 1]); a copy, so it may be indexed freely.
 torch::Tensor ExamplesTensor(const data::Dataset& data);
 
+// The examples without a copy: a [N, *example_shape] view of the data set's
+// own storage (uint8 or float32), valid while `data` lives and is unchanged.
+torch::Tensor ExamplesView(const data::Dataset& data);
+// Rows `idx` (int64) of a view as a float32 batch: the same values as those
+// rows of ExamplesTensor, converted for this batch only.
+torch::Tensor ExamplesBatch(const torch::Tensor& view, const torch::Tensor& idx);
+
 // The targets as the loss wants them: int64 [N] class indices, float [N]
 // for binary, float [N, K] for multi-label, float [N, *target_shape] real.
 torch::Tensor TargetsTensor(const data::Dataset& data, const protocol::TaskSpec& task);

@@ -163,3 +163,39 @@ TEST(ObjectiveTest, DataThatDoesNotFitTheTaskIsRefusedBeforeTraining) {
 
 }  // namespace
 }  // namespace fedge::client
+
+namespace fedge::client {
+namespace {
+
+// Training gathers and converts each batch from a view of the data set
+// (ExamplesView, ExamplesBatch): bit for bit the rows of the whole-set copy,
+// for byte images (scaled to [0, 1]) and for float features, and the view
+// copies nothing.
+TEST(ExamplesBatchTest, BatchesOfTheViewEqualRowsOfTheWholeSetCopy) {
+  Dataset bytes;
+  bytes.storage = data::Storage::kUint8;
+  bytes.example_shape = {1, 2, 3};
+  for (int i = 0; i < 5 * 6; ++i) bytes.bytes.push_back(static_cast<uint8_t>(i * 37 % 256));
+  bytes.targets = {0, 1, 2, 3, 4};
+  const Dataset floats = Floats(5, {4}, {}, [](int i, int) { return static_cast<float>(i); });
+  for (const Dataset* d : std::vector<const Dataset*>{&bytes, &floats}) {
+    const torch::Tensor view = ExamplesView(*d);
+    EXPECT_EQ(view.data_ptr(), d->storage == data::Storage::kUint8
+                                   ? static_cast<const void*>(d->bytes.data())
+                                   : static_cast<const void*>(d->features.data()));
+    std::vector<int64_t> order = {3, 0, 4};
+    const torch::Tensor idx = torch::from_blob(order.data(), {3}, torch::kInt64);
+    const torch::Tensor batch = ExamplesBatch(view, idx);
+    const torch::Tensor want = ExamplesTensor(*d).index_select(0, idx);
+    EXPECT_EQ(batch.scalar_type(), torch::kFloat32);
+    EXPECT_EQ(batch.sizes(), want.sizes());
+    EXPECT_TRUE(torch::equal(batch, want));
+  }
+  EXPECT_FLOAT_EQ(ExamplesBatch(ExamplesView(bytes), torch::tensor({1}, torch::kInt64))
+                      .flatten()[0]
+                      .item<float>(),
+                  (6 * 37 % 256) / 255.0f);
+}
+
+}  // namespace
+}  // namespace fedge::client
