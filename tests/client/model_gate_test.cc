@@ -10,6 +10,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "tests/client/signed_model_fixture.h"
 #include "tests/testing/status_matchers.h"
 
 namespace fedge::client {
@@ -18,11 +19,7 @@ namespace {
 using ::fedge::testing::IsOk;
 
 protocol::ModelPayload Model(float first_weight) {
-  protocol::ModelPayload m;
-  m.manifest.tensors = {{"w", {3}, protocol::DType::kFloat32}};
-  m.architecture_id = "builtin:mlp";
-  m.weights = {first_weight, 2, 3};
-  return m;
+  return fixtures::ThreeWeightModel(first_weight);
 }
 
 class ModelGateTest : public ::testing::Test {

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/testing/fake_file_system.h"
+#include "tests/client/signed_model_fixture.h"
 #include "tests/testing/status_matchers.h"
 
 namespace fedge::client {
@@ -17,11 +18,7 @@ using ::fedge::testing::IsOk;
 using ::fedge::testing::StatusIs;
 
 protocol::ModelPayload Model(float first_weight) {
-  protocol::ModelPayload m;
-  m.manifest.tensors = {{"w", {3}, protocol::DType::kFloat32}};
-  m.architecture_id = "builtin:mlp";
-  m.weights = {first_weight, 2, 3};
-  return m;
+  return fixtures::ThreeWeightModel(first_weight);
 }
 
 TEST(SignatureModelVerifierTest, StoreKeepsOnlyModelsThePinnedKeySigned) {
