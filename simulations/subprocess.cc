@@ -134,7 +134,7 @@ void StderrTee::CloseWriteEnd() {
 }
 
 std::string StderrTee::last_error() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return last_error_.empty() ? last_line_ : last_error_;
 }
 
@@ -162,7 +162,7 @@ void StderrTee::Loop() {
       if (line.empty()) continue;
       // fedge log lines: "HH:MM:SS.mmm L [tag] message".
       const bool error = line.size() > 14 && (line[13] == 'E' || line[13] == 'F') && line[14] == ' ';
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       if (error) last_error_ = line;
       last_line_ = line;
     }

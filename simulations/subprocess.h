@@ -7,13 +7,14 @@
 
 #include <atomic>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
 namespace fedge::sim {
@@ -72,9 +73,9 @@ class StderrTee {
   void Loop();
   int read_fd_ = -1, write_fd_ = -1;
   std::atomic<bool> stop_{false};
-  mutable std::mutex mu_;
-  std::string last_error_;  // guarded by mu_
-  std::string last_line_;   // guarded by mu_
+  mutable absl::Mutex mu_;
+  std::string last_error_ ABSL_GUARDED_BY(mu_);
+  std::string last_line_ ABSL_GUARDED_BY(mu_);
   std::thread thread_;
 };
 
