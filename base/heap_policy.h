@@ -13,10 +13,10 @@
 // of them in the training thread (measured with perf, docs/scale.md).
 //
 // KeepFreedHeap fixes the thresholds: blocks below 4 MB come from the heap
-// and freed memory stays there for the next task (274 page faults in the
-// same window). The process's resident size then stays near its peak
+// and freed memory stays there for the next task (274-320 page faults in
+// the same window). The process's resident size then stays near its peak
 // instead of shrinking between rounds, and the peak of a 10,000-client
-// process (1,000 a round) rose from 506-512 MB to 547 MB. A single device
+// process (1,000 a round over CURVE) rose from 506-512 MB to 533-547 MB. A single device
 // does not call it: it returns its training heap between tasks (TorchTrainer
 // without keep_models).
 

@@ -1,9 +1,9 @@
 // fedge-bench-floor: the compute floor of a simulated round (issue 11): the
 // same tasks a round gives its clients, trained back to back in one process
 // with the trainer a client process uses (LibTorch, one intra-op thread, the
-// model and the freed heap kept between tasks), divided by the cores used. A round cannot be
-// faster than that; fedge-sim's mean round time over it is the framework's
-// overhead factor.
+// model and the freed heap kept between tasks), divided by the cores used. A
+// round cannot be faster than that; fedge-sim's mean round time over it is
+// the framework's overhead factor.
 //
 //   fedge-bench-floor [--clients=200] [--examples=150] [--model=mlp] [--cores=2]
 //                     [--data_dir=/usr/share/datasets/fashion-mnist]

@@ -19,16 +19,18 @@ std::vector<int64_t> WithBatch(int64_t n, const std::vector<int64_t>& shape) {
 
 std::string Sizes(const torch::Tensor& t) { return c10::str(t.sizes()); }
 
+// Byte images as the model sees them: float32 scaled to [0, 1] (a new
+// tensor); float features as they are.
+torch::Tensor AsModelInput(const torch::Tensor& examples) {
+  if (examples.scalar_type() == torch::kUInt8) return examples.to(torch::kFloat32).div_(255.0f);
+  return examples;
+}
+
 }  // namespace
 
 torch::Tensor ExamplesTensor(const data::Dataset& data) {
-  const std::vector<int64_t> shape = WithBatch(data.size(), data.example_shape);
-  if (data.storage == data::Storage::kUint8) {
-    return torch::from_blob(const_cast<uint8_t*>(data.bytes.data()), shape, torch::kUInt8)
-        .to(torch::kFloat32)
-        .div_(255.0f);
-  }
-  return torch::from_blob(const_cast<float*>(data.features.data()), shape, torch::kFloat32).clone();
+  const torch::Tensor view = ExamplesView(data);
+  return view.scalar_type() == torch::kUInt8 ? AsModelInput(view) : view.clone();
 }
 
 torch::Tensor ExamplesView(const data::Dataset& data) {
@@ -40,9 +42,7 @@ torch::Tensor ExamplesView(const data::Dataset& data) {
 }
 
 torch::Tensor ExamplesBatch(const torch::Tensor& view, const torch::Tensor& idx) {
-  torch::Tensor rows = view.index_select(0, idx);
-  if (rows.scalar_type() == torch::kUInt8) return rows.to(torch::kFloat32).div_(255.0f);
-  return rows;
+  return AsModelInput(view.index_select(0, idx));
 }
 
 torch::Tensor TargetsTensor(const data::Dataset& data, const protocol::TaskSpec& task) {
