@@ -10,6 +10,7 @@
 #include "base/splitmix.h"
 #include "absl/strings/str_split.h"
 #include "base/little_endian.h"
+#include "compression/half.h"
 
 namespace fedge::compression {
 namespace {
@@ -46,44 +47,62 @@ float BlockScale(absl::Span<const float> x, uint32_t levels) {
   return s;
 }
 
-// Unbiased rounding of x / s to an integer in [-L, L]: floor(v) + Bernoulli(frac(v)).
-int32_t RoundStochastic(float x, float s, uint32_t levels, Coins& coins) {
-  if (s == 0) return 0;
-  const double v = static_cast<double>(x) / s;
-  const double lo = std::floor(v);
-  const int32_t q = static_cast<int32_t>(lo) + (coins.Uniform() < v - lo ? 1 : 0);
-  const int32_t l = static_cast<int32_t>(levels);
-  return std::min(l, std::max(-l, q));
+// Unbiased rounding of each x / s to an integer in [-L, L]: floor(v) +
+// Bernoulli(frac(v)), one coin per value in order; a block whose scale is 0
+// (all zeros) draws none. Per block, so the scale is not looked up (a 64-bit
+// division) per value.
+void RoundBlock(absl::Span<const float> x, float s, int32_t levels, Coins& coins, int8_t* q) {
+  if (s == 0) {
+    std::fill(q, q + x.size(), 0);
+    return;
+  }
+  // A local copy: the stores through q (a character type) could alias the
+  // caller's generator, which would keep its state in memory.
+  Coins local = coins;
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double v = static_cast<double>(x[i]) / s;
+    // floor(v) by truncation (|v| <= L fits), without a branch the signs of
+    // the values would mispredict half the time, and without a libm call.
+    int32_t t = static_cast<int32_t>(v);
+    t -= static_cast<int32_t>(static_cast<double>(t) > v);
+    const int32_t r = t + static_cast<int32_t>(local.Uniform() < v - static_cast<double>(t));
+    q[i] = static_cast<int8_t>(std::min(levels, std::max(-levels, r)));
+  }
+  coins = local;
 }
 
 void Quantize(absl::Span<const float> delta, const Config& c, uint64_t seed, std::string* out) {
   const uint64_t n = delta.size();
-  const uint32_t levels = Levels(c.method);
+  const int32_t levels = static_cast<int32_t>(Levels(c.method));
   const uint64_t blocks = CeilDiv(n, c.block);
-  out->clear();
-  AppendLe(c.block, 4, out);
+  out->resize(PayloadBytes(c, n));
+  char* p = out->data();
+  PutLe(c.block, 4, p);
   std::vector<float> scales(blocks);
   for (uint64_t b = 0; b < blocks; ++b) {
     const uint64_t begin = b * c.block;
     scales[b] = BlockScale(delta.subspan(begin, std::min<uint64_t>(c.block, n - begin)), levels);
+    uint32_t bits;
+    std::memcpy(&bits, &scales[b], 4);
+    PutLe(bits, 4, p + 4 + 4 * b);
   }
-  AppendFloatsLe(scales, out);
+  char* values = p + 4 + 4 * blocks;
+  // int8 values are written in place; int4 values are rounded to bytes
+  // first, then packed two to a byte.
+  std::vector<int8_t> unpacked(c.method == Method::kInt4 ? n : 0);
+  int8_t* q = c.method == Method::kInt8 ? reinterpret_cast<int8_t*>(values) : unpacked.data();
   Coins coins(seed);
-  if (c.method == Method::kInt8) {
-    for (uint64_t i = 0; i < n; ++i) {
-      const int32_t q = RoundStochastic(delta[i], scales[i / c.block], levels, coins);
-      out->push_back(static_cast<char>(static_cast<int8_t>(q)));
-    }
-    return;
+  for (uint64_t b = 0; b < blocks; ++b) {
+    const uint64_t begin = b * c.block;
+    RoundBlock(delta.subspan(begin, std::min<uint64_t>(c.block, n - begin)), scales[b], levels,
+               coins, q + begin);
   }
-  for (uint64_t i = 0; i < n; i += 2) {
-    const uint32_t lo =
-        static_cast<uint32_t>(RoundStochastic(delta[i], scales[i / c.block], levels, coins)) & 0xf;
-    const uint32_t hi =
-        i + 1 < n ? static_cast<uint32_t>(RoundStochastic(delta[i + 1], scales[(i + 1) / c.block],
-                                                           levels, coins)) & 0xf
-                  : 0;
-    out->push_back(static_cast<char>(lo | (hi << 4)));
+  if (c.method == Method::kInt4) {
+    for (uint64_t i = 0; i < n; i += 2) {
+      const uint32_t lo = static_cast<uint32_t>(unpacked[i]) & 0xf;
+      const uint32_t hi = i + 1 < n ? static_cast<uint32_t>(unpacked[i + 1]) & 0xf : 0;
+      values[i / 2] = static_cast<char>(lo | (hi << 4));
+    }
   }
 }
 
@@ -133,14 +152,18 @@ absl::Status DecodeHalf(absl::string_view p, uint64_t n, std::vector<float>* out
                      absl::StrCat(p.size(), " bytes for ", n, " coordinates, want ", 2 * n));
   }
   out->resize(n);
-  for (uint64_t i = 0; i < n; ++i) {
-    const uint16_t h = static_cast<uint16_t>(GetLe(p.data() + 2 * i, 2));
-    if ((h & 0x7c00) == 0x7c00) {
-      return Malformed(Method::kFloat16, absl::StrCat("value ", i, " is not finite"));
-    }
-    (*out)[i] = HalfToFloat(h);
+  if (const size_t bad = HalvesToFloats(p.data(), absl::MakeSpan(*out)); bad != n) {
+    return Malformed(Method::kFloat16, absl::StrCat("value ", bad, " is not finite"));
   }
   return absl::OkStatus();
+}
+
+// Value i of an int8 or int4 payload's values.
+int32_t QuantizedValue(Method m, const char* v, uint64_t i) {
+  if (m == Method::kInt8) return static_cast<int8_t>(v[i]);
+  const uint32_t byte = static_cast<unsigned char>(v[i / 2]);
+  const int32_t nibble = static_cast<int32_t>((i % 2 == 0) ? byte & 0xf : byte >> 4);
+  return (nibble ^ 8) - 8;  // four-bit two's complement
 }
 
 absl::Status DecodeQuantized(Method m, absl::string_view p, uint64_t n, std::vector<float>* out) {
@@ -168,18 +191,24 @@ absl::Status DecodeQuantized(Method m, absl::string_view p, uint64_t n, std::vec
   }
   const char* v = p.data() + 4 + 4 * blocks;
   out->resize(n);
-  for (uint64_t i = 0; i < n; ++i) {
-    int32_t q;
-    if (m == Method::kInt8) {
-      q = static_cast<int8_t>(v[i]);
-      if (q == -128) return Malformed(m, absl::StrCat("value ", i, " is -128"));
-    } else {
-      const uint32_t byte = static_cast<unsigned char>(v[i / 2]);
-      const uint32_t nibble = (i % 2 == 0) ? byte & 0xf : byte >> 4;
-      q = nibble >= 8 ? static_cast<int32_t>(nibble) - 16 : static_cast<int32_t>(nibble);
-      if (q == -8) return Malformed(m, absl::StrCat("value ", i, " is -8"));
+  float* o = out->data();
+  // The one value an encoder never makes (-128, or -8 in four bits) is
+  // collected per block without a branch, and located only when present.
+  const int32_t forbidden = m == Method::kInt8 ? -128 : -8;
+  for (uint64_t b = 0; b < blocks; ++b) {
+    const float s = scales[b];
+    const uint64_t begin = b * block, end = std::min(n, begin + block);
+    bool bad = false;
+    for (uint64_t i = begin; i < end; ++i) {
+      const int32_t q = QuantizedValue(m, v, i);
+      bad |= q == forbidden;
+      o[i] = static_cast<float>(q) * s;
     }
-    (*out)[i] = static_cast<float>(q) * scales[i / block];
+    if (bad) {
+      uint64_t i = begin;
+      while (QuantizedValue(m, v, i) != forbidden) ++i;
+      return Malformed(m, absl::StrCat("value ", i, " is ", forbidden));
+    }
   }
   if (m == Method::kInt4 && n % 2 == 1 && (static_cast<unsigned char>(v[n / 2]) >> 4) != 0) {
     return Malformed(m, "the padding nibble is not 0");
@@ -348,7 +377,7 @@ absl::Status Compress(absl::Span<const float> delta, const Config& config, uint6
       return absl::InvalidArgumentError("compression: fp32 has no payload");
     case Method::kFloat16:
       out->resize(2 * delta.size());
-      for (size_t i = 0; i < delta.size(); ++i) PutLe(FloatToHalf(delta[i]), 2, &(*out)[2 * i]);
+      FloatsToHalves(delta, out->data());
       return absl::OkStatus();
     case Method::kInt8:
     case Method::kInt4:
@@ -377,53 +406,6 @@ absl::Status Decompress(Method method, absl::string_view payload, uint64_t n,
   }
   return absl::InvalidArgumentError(
       absl::StrCat("compression: method ", static_cast<int>(method), " has no payload"));
-}
-
-uint16_t FloatToHalf(float value) {
-  uint32_t bits;
-  std::memcpy(&bits, &value, 4);
-  const uint16_t sign = static_cast<uint16_t>((bits >> 16) & 0x8000);
-  const int32_t exp = static_cast<int32_t>((bits >> 23) & 0xff);
-  const uint32_t mant = bits & 0x7fffff;
-  constexpr uint16_t kMaxFinite = 0x7bff;
-  if (exp == 0xff) return mant != 0 ? static_cast<uint16_t>(sign | 0x7e00) : sign | kMaxFinite;
-  const int32_t e = exp - 127 + 15;
-  if (e >= 31) return sign | kMaxFinite;
-  uint32_t h, rem, halfway;
-  if (e <= 0) {  // a half subnormal (or zero): h = M * 2^(exp - 126)
-    const int32_t shift = 14 - e;
-    if (shift >= 25) return sign;
-    const uint32_t m = mant | 0x800000;
-    h = m >> shift;
-    rem = m & ((1u << shift) - 1);
-    halfway = 1u << (shift - 1);
-  } else {
-    h = (static_cast<uint32_t>(e) << 10) | (mant >> 13);
-    rem = mant & 0x1fff;
-    halfway = 0x1000;
-  }
-  if (rem > halfway || (rem == halfway && (h & 1))) ++h;  // may carry into the exponent
-  if (h >= 0x7c00) return sign | kMaxFinite;
-  return static_cast<uint16_t>(sign | h);
-}
-
-float HalfToFloat(uint16_t half) {
-  const uint32_t sign = static_cast<uint32_t>(half & 0x8000) << 16;
-  const uint32_t exp = (half >> 10) & 0x1f;
-  const uint32_t mant = half & 0x3ff;
-  if (exp == 0) {
-    const float v = std::ldexp(static_cast<float>(mant), -24);
-    return sign ? -v : v;
-  }
-  uint32_t bits;
-  if (exp == 31) {
-    bits = sign | 0x7f800000 | (mant << 13);
-  } else {
-    bits = sign | ((exp - 15 + 127) << 23) | (mant << 13);
-  }
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
 }
 
 }  // namespace fedge::compression

@@ -38,6 +38,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
+#include "compression/half.h"  // FloatToHalf, HalfToFloat
 
 namespace fedge::compression {
 
@@ -89,11 +90,6 @@ absl::Status Compress(absl::Span<const float> delta, const Config& config, uint6
 // pass n, an unterminated gap.
 absl::Status Decompress(Method method, absl::string_view payload, uint64_t n,
                         std::vector<float>* out);
-
-// IEEE-754 binary16 conversions (round to nearest even; overflow clamps to
-// the largest finite half, NaN stays NaN).
-uint16_t FloatToHalf(float value);
-float HalfToFloat(uint16_t half);
 
 }  // namespace fedge::compression
 

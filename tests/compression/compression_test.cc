@@ -13,6 +13,8 @@
 #include <gtest/gtest.h>
 
 #include "base/little_endian.h"
+#include "base/splitmix.h"
+#include "compression/half.h"
 
 namespace fedge::compression {
 namespace {
@@ -104,6 +106,99 @@ TEST(HalfTest, ErrorIsWithinHalfAnUlpOfTheHalf) {
   }
 }
 
+// Every bulk conversion this CPU can run (the portable loop everywhere,
+// F16C on x86-64 CPUs that have it) gives the reference's bits.
+struct HalfPath {
+  const char* name;
+  void (*encode)(absl::Span<const float>, char*);
+  size_t (*decode)(const char*, absl::Span<float>);
+};
+
+std::vector<HalfPath> HalfPaths() {
+  std::vector<HalfPath> paths = {{"portable", half_internal::FloatsToHalvesPortable,
+                                  half_internal::HalvesToFloatsPortable},
+                                 {"dispatch", FloatsToHalves, HalvesToFloats}};
+  if (half_internal::HaveF16c()) {
+    paths.push_back(
+        {"f16c", half_internal::FloatsToHalvesF16c, half_internal::HalvesToFloatsF16c});
+  }
+  return paths;
+}
+
+uint32_t Bits(float f) {
+  uint32_t b;
+  std::memcpy(&b, &f, 4);
+  return b;
+}
+
+// The values where conversions go wrong: every finite half, the midpoints
+// between neighbours (ties to even) and just either side of them, the
+// overflow boundary, float subnormals, signed zeros and Gaussians of several
+// scales. 8k + 3 of them, so the 8-wide loops leave a tail.
+std::vector<float> HardFloats() {
+  std::vector<float> v;
+  for (uint32_t h = 0; h < 0x10000; ++h) {
+    if ((h & 0x7c00) == 0x7c00) continue;
+    const float f = HalfToFloat(static_cast<uint16_t>(h));
+    v.push_back(f);
+    const uint32_t next = (h & 0x7fff) == 0x7bff ? h : h + 1;
+    const float mid = static_cast<float>(
+        (static_cast<double>(f) + HalfToFloat(static_cast<uint16_t>(next))) / 2);
+    v.push_back(mid);
+    v.push_back(std::nextafter(mid, 0.0f));
+    v.push_back(std::nextafter(mid, mid > 0 ? INFINITY : -INFINITY));
+  }
+  for (float f : {65504.0f, 65519.0f, 65520.0f, 65535.0f, 65536.0f, 1e6f, 3.4e38f, 1e-45f,
+                  1e-40f, 1.2e-38f, 0.0f, 2.9802322e-8f, 2.9802326e-8f, 5.9604645e-8f}) {
+    v.push_back(f);
+    v.push_back(-f);
+  }
+  for (float scale : {1e-6f, 1e-3f, 1.0f, 1e3f}) {
+    for (float x : Gaussian(20000, 7, scale)) v.push_back(x);
+  }
+  while (v.size() % 8 != 3) v.push_back(0.5f);
+  return v;
+}
+
+TEST(HalfBulkTest, EveryPathEncodesToTheReferenceBits) {
+  const std::vector<float> in = HardFloats();
+  for (const HalfPath& path : HalfPaths()) {
+    std::string out(2 * in.size(), '\0');
+    path.encode(in, out.data());
+    for (size_t i = 0; i < in.size(); ++i) {
+      ASSERT_EQ(GetLe(out.data() + 2 * i, 2), FloatToHalf(in[i]))
+          << path.name << ": value " << i << " = " << in[i];
+    }
+  }
+}
+
+TEST(HalfBulkTest, EveryPathDecodesEveryFiniteHalfAndFindsTheFirstNonFinite) {
+  std::string all;
+  for (uint32_t h = 0; h < 0x10000; ++h) {
+    if ((h & 0x7c00) != 0x7c00) AppendLe(h, 2, &all);
+  }
+  AppendLe(0x3c00, 2, &all);  // 63,489 halves: a tail after the 8-wide loop
+  const size_t n = all.size() / 2;
+  for (const HalfPath& path : HalfPaths()) {
+    std::vector<float> out(n);
+    ASSERT_EQ(path.decode(all.data(), absl::MakeSpan(out)), n) << path.name;
+    for (size_t i = 0; i < n; ++i) {
+      const uint16_t h = static_cast<uint16_t>(GetLe(all.data() + 2 * i, 2));
+      ASSERT_EQ(Bits(out[i]), Bits(HalfToFloat(h))) << path.name << ": half 0x" << std::hex << h;
+    }
+    // +inf, -inf and NaNs, first in a lane, in the middle, last, in the tail.
+    for (uint16_t bad : {0x7c00, 0xfc00, 0x7e00, 0xffff}) {
+      for (size_t at : {size_t{0}, size_t{5}, size_t{7}, size_t{8}, size_t{4099}, n - 2, n - 1}) {
+        std::string p = all;
+        PutLe(bad, 2, &p[2 * at]);
+        PutLe(bad, 2, &p[2 * (n - 1)]);  // a later one does not hide the first
+        EXPECT_EQ(path.decode(p.data(), absl::MakeSpan(out)), at)
+            << path.name << ": 0x" << std::hex << bad << " at " << std::dec << at;
+      }
+    }
+  }
+}
+
 // The mean of many independent quantisations of the same vector against the
 // vector: z = (mean - x) / (sd / sqrt(trials)) per coordinate, where sd is the
 // closed-form standard deviation of a stochastic rounding, s * sqrt(p(1-p)).
@@ -174,6 +269,49 @@ TEST_P(QuantizerTest, SameSeedSameBytesOtherSeedOtherBytes) {
   ASSERT_TRUE(Compress(x, Make(GetParam()), 2, &r, &c).ok());
   EXPECT_EQ(a, b);
   EXPECT_NE(a, c);
+}
+
+// The payload against the format written out value by value: with the
+// scales the payload carries, q_i = floor(x_i / s) + [u_i < frac(x_i / s)],
+// u_i the seed's SplitMix64 coins in coordinate order, none drawn for a block
+// of zeros; int4 packs two per byte, low nibble first. Odd sizes and a block
+// that does not divide n leave a short last block and a padding nibble.
+TEST_P(QuantizerTest, PayloadIsTheFormatAsWrittenValueByValue) {
+  std::vector<float> x = Gaussian(1001, 11);
+  std::fill(x.begin() + 100, x.begin() + 200, 0.0f);  // block 1 of 100 is all zeros
+  const Config c = Make(GetParam(), /*block=*/100);
+  std::string p;
+  std::vector<float> r;
+  ASSERT_TRUE(Compress(x, c, 42, &r, &p).ok());
+  ASSERT_EQ(p.size(), PayloadBytes(c, x.size()));
+  ASSERT_EQ(GetLe(p.data(), 4), 100u);
+  const size_t blocks = 11;
+  std::vector<float> scales(blocks);
+  GetFloatsLe(p.data() + 4, absl::MakeSpan(scales));
+  EXPECT_EQ(scales[1], 0.0f);
+  const int levels = GetParam() == Method::kInt8 ? 127 : 7;
+  SplitMix64 coins(42);
+  const char* values = p.data() + 4 + 4 * blocks;
+  for (size_t i = 0; i < x.size(); ++i) {
+    const float s = scales[i / 100];
+    int want = 0;
+    if (s != 0) {
+      const double v = static_cast<double>(x[i]) / s;
+      ASSERT_LE(std::fabs(v), levels) << i;
+      want = static_cast<int>(std::floor(v)) + (coins.Uniform() < v - std::floor(v) ? 1 : 0);
+    }
+    int got;
+    if (GetParam() == Method::kInt8) {
+      got = static_cast<int8_t>(values[i]);
+    } else {
+      const int nibble = (static_cast<unsigned char>(values[i / 2]) >> (4 * (i % 2))) & 0xf;
+      got = nibble >= 8 ? nibble - 16 : nibble;
+    }
+    ASSERT_EQ(got, want) << "coordinate " << i;
+  }
+  if (GetParam() == Method::kInt4) {
+    EXPECT_EQ(static_cast<unsigned char>(values[500]) >> 4, 0);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(IntN, QuantizerTest, ::testing::Values(Method::kInt8, Method::kInt4),
