@@ -416,11 +416,13 @@ absl::StatusOr<coordinator::CoordinatorConfig> ConfigFromFlags() {
   return cfg;
 }
 
-int Main(const std::function<bool(absl::string_view)>& is_own_flag) {
-  SetLogTag("coordinator");
-  // Before any thread exists (ZeroMQ starts some), so all inherit the mask.
-  static std::atomic<coordinator::CoordinatorServer*> stop_target{nullptr};
-  static std::atomic<secure::AllowListFile*> reload_target{nullptr};
+// What a signal acts on: the server to stop, the allow-list to re-read.
+// Set while they exist; the signal thread outlives Main.
+std::atomic<coordinator::CoordinatorServer*> stop_target{nullptr};
+std::atomic<secure::AllowListFile*> reload_target{nullptr};
+
+// Before any thread exists (ZeroMQ starts some), so all inherit the mask.
+void InstallSignalHandlers() {
   HandleSignals({SIGINT, SIGTERM, SIGHUP}, [](int sig) {
     if (sig == SIGHUP) {
       if (auto* list = reload_target.load()) {
@@ -436,18 +438,73 @@ int Main(const std::function<bool(absl::string_view)>& is_own_flag) {
       std::_Exit(1);  // still starting up: nothing to save
     }
   });
+}
+
+// --state_dir: the store, the newest checkpoint to resume from, and the
+// writer the coordinator hands each round to (all empty without the flag).
+struct Checkpointing {
+  std::unique_ptr<coordinator::CheckpointStore> store;
+  std::optional<coordinator::Checkpoint> resume;
+  std::optional<coordinator::CheckpointWriter> writer;
+};
+
+// Fills *out in place (the writer points at the store and the printer).
+absl::Status OpenCheckpoints(coordinator::ReportPrinter* printer,
+                             const coordinator::CoordinatorFaultPlan& faults,
+                             Checkpointing* out) {
+  const std::string dir = absl::GetFlag(FLAGS_state_dir);
+  if (dir.empty()) return absl::OkStatus();
+  auto opened = coordinator::CheckpointStore::Open(dir, PosixFileSystem::Default());
+  absl::StatusOr<std::optional<coordinator::Checkpoint>> newest =
+      opened.ok() ? (*opened)->LoadNewest() : opened.status();
+  if (!newest.ok()) {
+    return AnnotateStatus(newest.status(), absl::StrCat("--state_dir=", dir, ": "));
+  }
+  out->store = *std::move(opened);
+  out->resume = *std::move(newest);
+  out->writer.emplace(out->store.get(), printer, faults.kill_after_checkpoint_round);
+  return absl::OkStatus();
+}
+
+// --ready_fd: the endpoint, and the HTTP interface's address on a second
+// line for parents that asked for a free port.
+bool AnnounceReady(const coordinator::CoordinatorServer& server,
+                   const coordinator::Operations& operations) {
+  const int fd = absl::GetFlag(FLAGS_ready_fd);
+  if (fd < 0) return true;
+  std::string line = server.endpoint() + "\n";
+  if (operations.http != nullptr) line += operations.http->url() + "\n";
+  if (::write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
+    FEDGE_LOG(kError, "cannot write to --ready_fd %d", fd);
+    return false;
+  }
+  ::close(fd);
+  return true;
+}
+
+void LogListening(const coordinator::CoordinatorServer& server, const Security& security,
+                  const coordinator::Coordinator& coord, const coordinator::CoordinatorConfig& cfg) {
+  FEDGE_LOG(kInfo, "listening on %s (%s), model %s (%d parameters, %s), %d rounds",
+            server.endpoint(),
+            server.secure() ? absl::StrCat("CURVE, ", security.allow_list->Current()->size(),
+                                           " devices in the allow-list")
+                            : std::string("plain TCP, INSECURE"),
+            absl::GetFlag(FLAGS_model), coord.weights().size(),
+            cfg.model_signer ? "signed" : "unsigned", cfg.rounds);
+}
+
+int Main(const std::function<bool(absl::string_view)>& is_own_flag) {
+  SetLogTag("coordinator");
+  InstallSignalHandlers();
   std::optional<Security> security = LoadSecurity();
   if (!security.has_value()) return 2;
   reload_target.store(security->allow_list.get());
-  // The signal thread outlives Main; it must not reach a destroyed list.
   auto forget_list = absl::MakeCleanup([] { reload_target.store(nullptr); });
-  const std::string model_flag = absl::GetFlag(FLAGS_model);
   absl::StatusOr<InitialModel> initial = LoadInitialModel();
   if (!initial.ok()) {
     FEDGE_LOG(kError, "%s", initial.status().ToString());
     return 2;
   }
-  std::optional<protocol::ModelPayload> model = std::move(initial->model);
   std::unique_ptr<coordinator::BackgroundEvaluator> evaluator = std::move(initial->evaluator);
   absl::StatusOr<coordinator::CoordinatorConfig> config = ConfigFromFlags();
   if (!config.ok()) {
@@ -482,59 +539,35 @@ int Main(const std::function<bool(absl::string_view)>& is_own_flag) {
     FEDGE_LOG(kError, "%s", faults.status().ToString());
     return 2;
   }
-  std::unique_ptr<coordinator::CheckpointStore> store;
-  std::optional<coordinator::Checkpoint> resume;
-  std::optional<coordinator::CheckpointWriter> checkpoints;
   const absl::Time resume_start = absl::Now();
-  if (const std::string dir = absl::GetFlag(FLAGS_state_dir); !dir.empty()) {
-    auto opened = coordinator::CheckpointStore::Open(dir, PosixFileSystem::Default());
-    absl::StatusOr<std::optional<coordinator::Checkpoint>> newest =
-        opened.ok() ? (*opened)->LoadNewest() : opened.status();
-    if (!newest.ok()) {
-      FEDGE_LOG(kError, "--state_dir=%s: %s", dir, newest.status().ToString());
-      return 2;
-    }
-    store = *std::move(opened);
-    resume = *std::move(newest);
-    checkpoints.emplace(store.get(), &printer, faults->kill_after_checkpoint_round);
-    cfg.checkpoint_sink = &*checkpoints;
+  Checkpointing checkpoints;
+  if (absl::Status s = OpenCheckpoints(&printer, *faults, &checkpoints); !s.ok()) {
+    FEDGE_LOG(kError, "%s", s.ToString());
+    return 2;
   }
-  auto coord = coordinator::Coordinator::Create(cfg, *std::move(model), (*server)->outbox(),
-                                                evaluator.get(), operations->observer, absl::Now());
+  if (checkpoints.writer.has_value()) cfg.checkpoint_sink = &*checkpoints.writer;
+  auto coord = coordinator::Coordinator::Create(cfg, std::move(initial->model),
+                                                (*server)->outbox(), evaluator.get(),
+                                                operations->observer, absl::Now());
   if (!coord.ok()) {
     FEDGE_LOG(kError, "%s", coord.status().ToString());
     return 2;
   }
-  if (absl::Status s = ResumeOrStartMetrics(coord->get(), resume, store.get(), &printer);
+  if (absl::Status s = ResumeOrStartMetrics(coord->get(), checkpoints.resume,
+                                            checkpoints.store.get(), &printer);
       !s.ok()) {
     FEDGE_LOG(kError, "--state_dir=%s: %s", absl::GetFlag(FLAGS_state_dir), s.ToString());
     return 2;
   }
-  if (resume.has_value()) {
-    FEDGE_LOG(kInfo, "resumed from %s in %.0f ms", store->PathOf(resume->coordinator.round),
+  if (checkpoints.resume.has_value()) {
+    FEDGE_LOG(kInfo, "resumed from %s in %.0f ms",
+              checkpoints.store->PathOf(checkpoints.resume->coordinator.round),
               absl::ToDoubleMilliseconds(absl::Now() - resume_start));
   }
-  FEDGE_LOG(kInfo, "listening on %s (%s), model %s (%d parameters, %s), %d rounds",
-            (*server)->endpoint(),
-            (*server)->secure()
-                ? absl::StrCat("CURVE, ", security->allow_list->Current()->size(),
-                               " devices in the allow-list")
-                : std::string("plain TCP, INSECURE"),
-            model_flag, (*coord)->weights().size(), cfg.model_signer ? "signed" : "unsigned",
-            cfg.rounds);
+  LogListening(**server, *security, **coord, cfg);
   // /status and /metrics answer from the moment the address is announced.
   if (operations->bridge != nullptr) operations->bridge->OnLoop(**coord, absl::Now());
-  if (int fd = absl::GetFlag(FLAGS_ready_fd); fd >= 0) {
-    // The HTTP interface's address on a second line, for parents that
-    // asked for a free port.
-    std::string line = (*server)->endpoint() + "\n";
-    if (operations->http != nullptr) line += operations->http->url() + "\n";
-    if (::write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
-      FEDGE_LOG(kError, "cannot write to --ready_fd %d", fd);
-      return 2;
-    }
-    ::close(fd);
-  }
+  if (!AnnounceReady(**server, *operations)) return 2;
   if (faults->kill_after_updates.has_value()) {
     (*server)->set_after_frame([plan = *faults](const coordinator::Coordinator& c) {
       if (!coordinator::ReachedMidRoundFault(plan, c)) return;

@@ -37,74 +37,82 @@
 namespace fedge::sim {
 namespace {
 
-// Every process on this machine: the coordinator, then one client process
-// per device, supervised until the coordinator ends (restarted once when
-// --kill_coordinator_at_round killed it).
-absl::Status RunLocal() {
-  const absl::Time start = absl::Now();
-  FEDGE_ASSIGN_OR_RETURN(const SimSetup s, Prepare());
-  const std::string bin = ExecutableDir();
-  std::string listen = "tcp://127.0.0.1:*";
-  if (absl::GetFlag(FLAGS_transport) == "ipc") {
-    listen = absl::StrCat("ipc://", s.out, "/coordinator.sock");
-  } else if (absl::GetFlag(FLAGS_transport) != "tcp") {
-    return absl::InvalidArgumentError("--transport must be tcp or ipc");
-  }
-  std::vector<std::string> coordinator_security = {"--insecure"};
-  std::vector<std::vector<std::string>> client_security(s.devices.size(), {"--insecure"});
+// The security flags of the run's processes: --insecure everywhere, the
+// keys MakeSimKeys writes (CURVE and signed models), or the gateways' own.
+struct LocalSecurity {
+  std::vector<std::string> coordinator = {"--insecure"};
+  std::vector<std::vector<std::string>> clients;  // per client process
   std::optional<GatewayPlan> gateways;
+};
+
+absl::StatusOr<LocalSecurity> PlanSecurity(const SimSetup& s) {
+  LocalSecurity sec;
+  sec.clients.assign(s.devices.size(), {"--insecure"});
   if (const int g = absl::GetFlag(FLAGS_gateways); g > 0) {
-    FEDGE_ASSIGN_OR_RETURN(gateways, PlanGateways(s, g, absl::GetFlag(FLAGS_insecure)));
-    coordinator_security = gateways->root_security;
-    client_security = gateways->device_security;
+    FEDGE_ASSIGN_OR_RETURN(sec.gateways, PlanGateways(s, g, absl::GetFlag(FLAGS_insecure)));
+    sec.coordinator = sec.gateways->root_security;
+    sec.clients = sec.gateways->device_security;
   } else if (!absl::GetFlag(FLAGS_insecure)) {
     FEDGE_ASSIGN_OR_RETURN(SimKeys keys, MakeSimKeys(s.out + "/keys", s.devices));
-    coordinator_security = {"--key_file=" + keys.coordinator_key,
-                            "--allowlist=" + keys.allowlist};
+    sec.coordinator = {"--key_file=" + keys.coordinator_key, "--allowlist=" + keys.allowlist};
     for (size_t i = 0; i < s.devices.size(); ++i) {
-      client_security[i] = {"--key_file=" + keys.device_keys[i],
-                            "--coordinator_pub=" + keys.coordinator_pub};
+      sec.clients[i] = {"--key_file=" + keys.device_keys[i],
+                        "--coordinator_pub=" + keys.coordinator_pub};
     }
   }
-  const int kill_coordinator_at = absl::GetFlag(FLAGS_kill_coordinator_at_round);
-  const int kill_after_updates = absl::GetFlag(FLAGS_kill_coordinator_after_updates);
-  const std::vector<std::string> env = ChildEnv();
-  std::vector<std::string> coordinator_argv = {bin + "/fedge-coordinator"};
-  for (std::string& a : CoordinatorArgs(s, listen)) coordinator_argv.push_back(std::move(a));
-  if (gateways) UseGatewaysAsCohort(*gateways, &coordinator_argv);
-  coordinator_argv.insert(coordinator_argv.end(), coordinator_security.begin(),
-                          coordinator_security.end());
-  if (kill_coordinator_at > 0) coordinator_argv.push_back("--state_dir=" + s.out + "/state");
-  std::vector<std::string> first_argv = coordinator_argv;
-  if (kill_coordinator_at > 0) {
-    first_argv.push_back(
-        kill_after_updates > 0
-            ? absl::StrCat("--inject_fault=kill_after_updates:", kill_coordinator_at, ":",
-                           kill_after_updates)
-            : absl::StrCat("--inject_fault=kill_after_checkpoint:", kill_coordinator_at));
-  }
-  std::string endpoint;
-  std::unique_ptr<StderrTee> coordinator_tee;
-  FEDGE_ASSIGN_OR_RETURN(Subprocess coordinator,
-                         StartCoordinator(first_argv, &endpoint, &coordinator_tee));
-  FEDGE_LOG(kInfo, "coordinator listening on %s", endpoint);
+  return sec;
+}
 
-  // Supervised with the client processes: one that dies stops the run.
-  std::vector<ProcessRole> client_procs;
-  std::vector<std::string> gateway_endpoints;
-  if (gateways) {
-    FEDGE_ASSIGN_OR_RETURN(client_procs,
-                           StartGateways(s, *gateways, endpoint, &gateway_endpoints));
+absl::StatusOr<std::string> ListenAddress(const SimSetup& s) {
+  const std::string transport = absl::GetFlag(FLAGS_transport);
+  if (transport == "ipc") return absl::StrCat("ipc://", s.out, "/coordinator.sock");
+  if (transport != "tcp") return absl::InvalidArgumentError("--transport must be tcp or ipc");
+  return std::string("tcp://127.0.0.1:*");
+}
+
+// The coordinator's command line (with --state_dir when it is to be killed
+// and restarted), and the first start's, which adds the fault.
+std::vector<std::string> CoordinatorArgv(const SimSetup& s, const std::string& listen,
+                                         const LocalSecurity& sec) {
+  std::vector<std::string> argv = {ExecutableDir() + "/fedge-coordinator"};
+  for (std::string& a : CoordinatorArgs(s, listen)) argv.push_back(std::move(a));
+  if (sec.gateways) UseGatewaysAsCohort(*sec.gateways, &argv);
+  argv.insert(argv.end(), sec.coordinator.begin(), sec.coordinator.end());
+  if (absl::GetFlag(FLAGS_kill_coordinator_at_round) > 0) {
+    argv.push_back("--state_dir=" + s.out + "/state");
   }
+  return argv;
+}
+
+std::vector<std::string> WithCoordinatorFault(std::vector<std::string> argv) {
+  const int at = absl::GetFlag(FLAGS_kill_coordinator_at_round);
+  const int after_updates = absl::GetFlag(FLAGS_kill_coordinator_after_updates);
+  if (at <= 0) return argv;
+  argv.push_back(after_updates > 0 ? absl::StrCat("--inject_fault=kill_after_updates:", at, ":",
+                                                  after_updates)
+                                   : absl::StrCat("--inject_fault=kill_after_checkpoint:", at));
+  return argv;
+}
+
+// The gateways (if any), then one fedge-client per device, each with its
+// stderr teed so the supervisor can quote its last error.
+absl::StatusOr<std::vector<ProcessRole>> StartClientProcesses(const SimSetup& s,
+                                                              const LocalSecurity& sec,
+                                                              const std::string& endpoint) {
+  std::vector<ProcessRole> procs;
+  std::vector<std::string> gateway_endpoints;
+  if (sec.gateways) {
+    FEDGE_ASSIGN_OR_RETURN(procs, StartGateways(s, *sec.gateways, endpoint, &gateway_endpoints));
+  }
+  const std::vector<std::string> env = ChildEnv();
   for (size_t d = 0; d < s.devices.size(); ++d) {
-    const std::string ids = ShortIdList(s.devices[d]);
-    std::vector<std::string> argv = {bin + "/fedge-client"};
+    std::vector<std::string> argv = {ExecutableDir() + "/fedge-client"};
     const std::string& connect_to =
-        gateways ? gateway_endpoints[gateways->gateway_of[d]] : endpoint;
+        sec.gateways ? gateway_endpoints[sec.gateways->gateway_of[d]] : endpoint;
     for (std::string& a : ClientArgs(s, d, connect_to, s.partition_path, s.holdout_path)) {
       argv.push_back(std::move(a));
     }
-    argv.insert(argv.end(), client_security[d].begin(), client_security[d].end());
+    argv.insert(argv.end(), sec.clients[d].begin(), sec.clients[d].end());
     if (!s.faults[d].inject_fault.empty()) {
       // The whole list: tests read which clients were faulted from this line.
       FEDGE_LOG(kInfo, "clients %s: --inject_fault=%s", FormatIdList(s.devices[d]),
@@ -113,8 +121,30 @@ absl::Status RunLocal() {
     auto tee = std::make_unique<StderrTee>();
     FEDGE_ASSIGN_OR_RETURN(Subprocess p, Subprocess::Start(argv, env, -1, -1, tee->write_fd()));
     tee->CloseWriteEnd();
-    client_procs.push_back({"clients " + ids, std::move(p), s.faults[d].killed, std::move(tee)});
+    procs.push_back({"clients " + ShortIdList(s.devices[d]), std::move(p), s.faults[d].killed,
+                     std::move(tee)});
   }
+  return procs;
+}
+
+// Every process on this machine: the coordinator, then one client process
+// per device, supervised until the coordinator ends (restarted once when
+// --kill_coordinator_at_round killed it).
+absl::Status RunLocal() {
+  const absl::Time start = absl::Now();
+  FEDGE_ASSIGN_OR_RETURN(const SimSetup s, Prepare());
+  FEDGE_ASSIGN_OR_RETURN(const std::string listen, ListenAddress(s));
+  FEDGE_ASSIGN_OR_RETURN(const LocalSecurity sec, PlanSecurity(s));
+  const std::vector<std::string> coordinator_argv = CoordinatorArgv(s, listen, sec);
+  std::string endpoint;
+  std::unique_ptr<StderrTee> coordinator_tee;
+  FEDGE_ASSIGN_OR_RETURN(
+      Subprocess coordinator,
+      StartCoordinator(WithCoordinatorFault(coordinator_argv), &endpoint, &coordinator_tee));
+  FEDGE_LOG(kInfo, "coordinator listening on %s", endpoint);
+  // Supervised with the coordinator: one that dies stops the run.
+  FEDGE_ASSIGN_OR_RETURN(std::vector<ProcessRole> client_procs,
+                         StartClientProcesses(s, sec, endpoint));
   FEDGE_LOG(kInfo, "%d clients in %d processes; %d rounds of %s; %s", s.clients,
             client_procs.size(), s.rounds, absl::GetFlag(FLAGS_model),
             absl::GetFlag(FLAGS_insecure)
@@ -124,7 +154,8 @@ absl::Status RunLocal() {
   const absl::Time deadline = start + absl::GetFlag(FLAGS_timeout);
   FEDGE_ASSIGN_OR_RETURN(std::optional<ExitInfo> coord_exit,
                          Supervise(coordinator, client_procs, deadline));
-  if (coord_exit && kill_coordinator_at > 0 && coord_exit->signal == SIGKILL) {
+  if (coord_exit && absl::GetFlag(FLAGS_kill_coordinator_at_round) > 0 &&
+      coord_exit->signal == SIGKILL) {
     // Same state directory, same endpoint: the clients find it by themselves.
     const absl::Time killed = absl::Now();
     std::vector<std::string> argv = coordinator_argv;
@@ -133,11 +164,13 @@ absl::Status RunLocal() {
     }
     std::string again;
     FEDGE_ASSIGN_OR_RETURN(coordinator, StartCoordinator(argv, &again, &coordinator_tee));
+    const int after_updates = absl::GetFlag(FLAGS_kill_coordinator_after_updates);
     FEDGE_LOG(kInfo, "coordinator killed %s; restarted on %s in %.2f s",
-              kill_after_updates > 0
-                  ? absl::StrCat("in round ", kill_coordinator_at, " after ", kill_after_updates,
-                                 " updates")
-                  : absl::StrCat("after round ", kill_coordinator_at, "'s checkpoint"),
+              after_updates > 0
+                  ? absl::StrCat("in round ", absl::GetFlag(FLAGS_kill_coordinator_at_round),
+                                 " after ", after_updates, " updates")
+                  : absl::StrCat("after round ", absl::GetFlag(FLAGS_kill_coordinator_at_round),
+                                 "'s checkpoint"),
               again, absl::ToDoubleSeconds(absl::Now() - killed));
     FEDGE_ASSIGN_OR_RETURN(coord_exit, Supervise(coordinator, client_procs, deadline));
   }
