@@ -65,7 +65,8 @@ class ClientHost::Impl final : public SessionIo {
                                              absl::Hex(entropy(), absl::kZeroPad8))));
     }
     worker_ = std::make_unique<TrainingWorker>(std::move(trainer_factory), std::move(data),
-                                               [this] { Wake(); }, clock_);
+                                               [this] { Wake(); }, clock_,
+                                               options_.train_threads);
   }
 
   absl::Status Run() {

@@ -79,6 +79,12 @@ struct ClientHostOptions {
   // One connection for all the logical clients, a channel each (above);
   // the process's key must then be enrolled for all their ids.
   bool multiplex = false;
+  // Training threads, each with its own trainer, taking the next queued task
+  // of any of this host's logical clients (client/training_worker.h). More
+  // than one suits a process hosting many clients (simulations): its threads
+  // finish a round together, where processes of one thread each wait for the
+  // slowest. A device trains one task at a time (1).
+  int train_threads = 1;
   // This device's CURVE keys and the pinned coordinator key; null: plain TCP
   // (--insecure).
   std::shared_ptr<const protocol::CurveClientKeys> curve;

@@ -65,6 +65,11 @@ ABSL_FLAG(bool, multiplex, false,
           "hosting thousands of clients). The --key_file's key must be enrolled for every id. "
           "Off: one connection per client, as devices do");
 ABSL_FLAG(int, threads, 1, "LibTorch intra-op threads for training");
+ABSL_FLAG(int, train_threads, 1,
+          "Training threads, each with its own model, taking the next queued task of any "
+          "client this process hosts: for a process hosting many logical clients "
+          "(simulations), whose threads then finish a round together. Combine with "
+          "--threads=1");
 ABSL_FLAG(absl::Duration, give_up_after, absl::ZeroDuration(),
           "Exit with an error when the coordinator has been silent this long; 0 = never");
 ABSL_FLAG(uint64_t, seed, 0, "Seed for reconnect jitter");
@@ -382,6 +387,11 @@ absl::Status Run(const Security& security) {
   opts.coordinator_timeout = absl::GetFlag(FLAGS_coordinator_timeout);
   opts.seed = absl::GetFlag(FLAGS_seed);
   opts.multiplex = absl::GetFlag(FLAGS_multiplex);
+  opts.train_threads = absl::GetFlag(FLAGS_train_threads);
+  if (opts.train_threads < 1 || opts.train_threads > 256) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--train_threads=", opts.train_threads, ": want 1 to 256"));
+  }
   opts.curve = security.curve;
   opts.model_verifier = security.verifier;
   client::TorchTrainerOptions topts;

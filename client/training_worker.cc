@@ -1,5 +1,7 @@
 #include "client/training_worker.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "client/local_state.h"
@@ -8,19 +10,63 @@
 
 namespace fedge::client {
 
+namespace {
+
+// The trainer a training thread runs its jobs with, set as it starts.
+thread_local Trainer* lane_trainer = nullptr;
+
+// Forwards to the calling training thread's trainer, so the slots' wrappers
+// (built once) run on whichever lane takes their client's task.
+class LaneTrainer final : public Trainer {
+ public:
+  absl::Status Train(const protocol::Task& task, const Dataset& data,
+                     const StopPredicate& should_stop, TrainOutcome* out) override {
+    return lane_trainer->Train(task, data, should_stop, out);
+  }
+  absl::Status Evaluate(const protocol::Task& task, const Dataset& data,
+                        EvalResult* out) override {
+    return lane_trainer->Evaluate(task, data, out);
+  }
+  std::vector<std::string> CachedArchitectures() const override {
+    return lane_trainer->CachedArchitectures();
+  }
+};
+
+std::vector<std::string> Intersection(const std::vector<std::vector<std::string>>& lists) {
+  if (lists.empty()) return {};
+  std::vector<std::string> common = lists[0];
+  for (size_t i = 1; i < lists.size(); ++i) {
+    std::vector<std::string> kept;
+    for (const std::string& a : common) {
+      if (std::find(lists[i].begin(), lists[i].end(), a) != lists[i].end()) kept.push_back(a);
+    }
+    common.swap(kept);
+  }
+  return common;
+}
+
+}  // namespace
+
 TrainingWorker::TrainingWorker(TrainerFactory factory, std::vector<ClientData> clients,
-                               std::function<void()> notify, Clock* clock)
+                               std::function<void()> notify, Clock* clock, int threads)
     : factory_(std::move(factory)), notify_(std::move(notify)), clock_(clock),
-      wanted_round_(std::make_unique<std::atomic<uint64_t>[]>(clients.size())) {
+      wanted_round_(std::make_unique<std::atomic<uint64_t>[]>(clients.size())),
+      lanes_(static_cast<size_t>(std::max(1, threads))),
+      lane_trainer_(std::make_unique<LaneTrainer>()) {
   for (ClientData& c : clients) {
     slots_.push_back(Slot{std::move(c), std::nullopt, std::nullopt, nullptr, nullptr, {}});
   }
+  absl::MutexLock lock(&mu_);
+  busy_.assign(slots_.size(), false);
+  lane_cached_.resize(lanes_.size());
 }
 
 TrainingWorker::~TrainingWorker() { Stop(); }
 
 void TrainingWorker::Start() {
-  thread_ = std::thread([this] { Loop(); });
+  for (size_t i = 0; i < lanes_.size(); ++i) {
+    lanes_[i].thread = std::thread([this, i] { Loop(i); });
+  }
 }
 
 void TrainingWorker::Stop() {
@@ -29,7 +75,9 @@ void TrainingWorker::Stop() {
     absl::MutexLock lock(&mu_);
     exit_ = true;
   }
-  if (thread_.joinable()) thread_.join();
+  for (Lane& lane : lanes_) {
+    if (lane.thread.joinable()) lane.thread.join();
+  }
 }
 
 void TrainingWorker::Submit(size_t client, protocol::Task task,
@@ -39,18 +87,18 @@ void TrainingWorker::Submit(size_t client, protocol::Task task,
   jobs_.push_back(Job{client, std::move(task), std::move(model)});
 }
 
-void TrainingWorker::AttachModel(Job* job) {
+void TrainingWorker::AttachModel(Lane& lane, Job* job) {
   if (job->model == nullptr) return;
-  if (job->model != attached_from_) {
-    attached_ = *job->model;  // once per model a process trains
-    attached_from_ = job->model;
+  if (job->model != lane.attached_from) {
+    lane.attached = *job->model;  // once per model a lane trains
+    lane.attached_from = job->model;
   }
-  job->task.model = std::move(attached_);
+  job->task.model = std::move(lane.attached);
 }
 
-void TrainingWorker::DetachModel(Job* job) {
+void TrainingWorker::DetachModel(Lane& lane, Job* job) {
   if (job->model == nullptr) return;
-  attached_ = std::move(job->task.model);
+  lane.attached = std::move(job->task.model);
 }
 
 std::deque<TrainingResult> TrainingWorker::TakeResults() {
@@ -67,33 +115,54 @@ absl::Status TrainingWorker::fatal() const {
 
 std::vector<std::string> TrainingWorker::CachedArchitectures() const {
   absl::MutexLock lock(&mu_);
-  return cached_;
+  return Intersection(lane_cached_);
 }
 
-void TrainingWorker::Loop() {
+std::deque<TrainingWorker::Job>::iterator TrainingWorker::NextRunnable() {
+  // Skipping a busy client's jobs keeps each client's own in order.
+  return std::find_if(jobs_.begin(), jobs_.end(),
+                      [this](const Job& job) { return !busy_[job.client]; });
+}
+
+bool TrainingWorker::BuildLane(size_t i) {
   absl::StatusOr<std::unique_ptr<Trainer>> trainer = factory_();
   if (!trainer.ok()) {
     {
       absl::MutexLock lock(&mu_);
       fatal_ = absl::Status(trainer.status().code(),
                             absl::StrCat("cannot build the trainer: ", trainer.status().message()));
+      exit_ = true;  // the other lanes stop too
     }
     notify_();
-    return;
+    return false;
   }
-  trainer_ = *std::move(trainer);
-  for (Slot& slot : slots_) {
-    slot.local = MakeLocalStateTrainer(trainer_.get(), slot.spec.local_state);
-    if (slot.spec.decorate) slot.trainer = slot.spec.decorate(slot.local.get());
+  lanes_[i].trainer = *std::move(trainer);
+  lane_trainer = lanes_[i].trainer.get();
+  absl::MutexLock lock(&mu_);
+  if (!wrapped_) {
+    // Decorators are called once, on a training thread, as documented.
+    for (Slot& slot : slots_) {
+      slot.local = MakeLocalStateTrainer(lane_trainer_.get(), slot.spec.local_state);
+      if (slot.spec.decorate) slot.trainer = slot.spec.decorate(slot.local.get());
+    }
+    wrapped_ = true;
   }
+  return true;
+}
+
+void TrainingWorker::Loop(size_t i) {
+  if (!BuildLane(i)) return;
+  Lane& lane = lanes_[i];
   while (true) {
     Job job;
     {
       absl::MutexLock lock(&mu_);
-      mu_.Await(absl::Condition(this, &TrainingWorker::HasWorkOrExit));
+      mu_.Await(absl::Condition(this, &TrainingWorker::CanRunOrExit));
       if (exit_) return;
-      job = std::move(jobs_.front());
-      jobs_.pop_front();
+      auto next = NextRunnable();
+      job = std::move(*next);
+      jobs_.erase(next);
+      busy_[job.client] = true;
     }
     TrainingResult r;
     r.client = job.client;
@@ -101,20 +170,22 @@ void TrainingWorker::Loop() {
     r.model_version = job.task.model_version;
     r.evaluation = job.task.config.evaluate_only;
     const absl::Time started = clock_->Now();
-    AttachModel(&job);
-    r.status = RunJob(slots_[job.client], job, &r.outcome);
-    DetachModel(&job);
+    AttachModel(lane, &job);
+    r.status = RunJob(lane, slots_[job.client], job, &r.outcome);
+    DetachModel(lane, &job);
     r.busy = clock_->Now() - started;
     {
       absl::MutexLock lock(&mu_);
-      cached_ = trainer_->CachedArchitectures();
+      busy_[job.client] = false;
+      lane_cached_[i] = lane.trainer->CachedArchitectures();
       results_.push_back(std::move(r));
     }
     notify_();
   }
 }
 
-absl::Status TrainingWorker::RunJob(Slot& slot, const Job& job, TrainOutcome* outcome) {
+absl::Status TrainingWorker::RunJob(Lane& lane, Slot& slot, const Job& job,
+                                    TrainOutcome* outcome) {
   Trainer& chosen = slot.trainer != nullptr ? *slot.trainer : *slot.local;
   if (job.task.config.evaluate_only) {
     FEDGE_RETURN_IF_ERROR(EnsureEvalData(slot));
@@ -148,10 +219,10 @@ absl::Status TrainingWorker::RunJob(Slot& slot, const Job& job, TrainOutcome* ou
   // After training and any simulated attack: DP bounds what leaves the
   // device, whatever produced it.
   if (job.task.config.privacy.mode != protocol::PrivacyMode::kOff) {
-    if (noise_bits_ == nullptr) noise_bits_ = privacy::RandomBits::Crypto();
+    if (lane.noise_bits == nullptr) lane.noise_bits = privacy::RandomBits::Crypto();
     FEDGE_RETURN_IF_ERROR(ApplyDevicePrivacy(job.task.config.privacy,
                                              absl::MakeSpan(outcome->delta), &outcome->metrics,
-                                             *noise_bits_, &outcome->privacy));
+                                             *lane.noise_bits, &outcome->privacy));
   }
   // Last: compression changes only how the (clipped, noised) delta travels.
   return Compress(slot, job.task, outcome);

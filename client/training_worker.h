@@ -1,10 +1,15 @@
 #ifndef FEDGE_CLIENT_TRAINING_WORKER_H_
 #define FEDGE_CLIENT_TRAINING_WORKER_H_
 
-// The client host's training thread: one Trainer shared by every logical
-// client of the process, fed a queue of tasks, returning a queue of results.
-// It owns the logical clients' data (loaded on a client's first task, so
-// registration never waits for it) and is the only thread that touches it.
+// The client host's training threads: a queue of tasks from every logical
+// client of the process, taken by one or more threads (`threads`), each
+// with a Trainer of its own, returning a queue of results. Threads pull
+// tasks as they finish, so a process with N threads keeps N cores busy to
+// the end of a round, where N processes of one thread each wait for the
+// slowest (docs/scale.md). A logical client's tasks run one at a time and
+// in order, whichever thread takes them; its data (loaded on its first
+// task, so registration never waits for it), strategy state and residual
+// are touched only by the thread running its task.
 //
 // A job is abandoned at its trainer's next batch when the I/O thread stops
 // wanting its round for that client (Want/Abandon): the coordinator moved on,
@@ -71,10 +76,11 @@ class TrainingWorker {
     uint64_t client_id = 0;
   };
 
-  // `notify` runs on the training thread after each result and after a fatal
+  // `notify` runs on a training thread after each result and after a fatal
   // error; it must be thread-safe and must not block (it wakes the I/O loop).
+  // `threads` (>= 1) training threads each call `factory` once.
   TrainingWorker(TrainerFactory factory, std::vector<ClientData> clients,
-                 std::function<void()> notify, Clock* clock = Clock::Real());
+                 std::function<void()> notify, Clock* clock = Clock::Real(), int threads = 1);
   ~TrainingWorker();  // stops and joins
   TrainingWorker(const TrainingWorker&) = delete;
   TrainingWorker& operator=(const TrainingWorker&) = delete;
@@ -108,32 +114,50 @@ class TrainingWorker {
   };
   struct Slot {
     ClientData spec;
-    std::optional<Dataset> data;       // training thread only
-    std::optional<Dataset> eval_data;  // training thread only
-    // Training thread only: this client's strategy state (SCAFFOLD's c_i,
-    // FedBN's layers; client/local_state.h) around the shared trainer, and
-    // spec.decorate's trainer around that (null without a decorator).
+    // The fields below belong to the thread running this client's task
+    // (busy, under mu_, says one is).
+    std::optional<Dataset> data;
+    std::optional<Dataset> eval_data;
+    // This client's strategy state (SCAFFOLD's c_i, FedBN's layers;
+    // client/local_state.h) around the lanes' trainer, and spec.decorate's
+    // trainer around that (null without a decorator).
     std::unique_ptr<Trainer> local;
     std::unique_ptr<Trainer> trainer;
-    // Training thread only: top-k compression's error-feedback residual, what
-    // this client has not uploaded yet (compression/compression.h). In
-    // memory: a device process that restarts starts from zero.
+    // Top-k compression's error-feedback residual, what this client has not
+    // uploaded yet (compression/compression.h). In memory: a device process
+    // that restarts starts from zero.
     std::vector<float> residual;
   };
+  // One training thread and what only it touches.
+  struct Lane {
+    std::unique_ptr<Trainer> trainer;
+    // The shared model last attached, and its copy (moved into a job's task
+    // while it runs).
+    std::shared_ptr<const protocol::ModelPayload> attached_from;
+    protocol::ModelPayload attached;
+    std::unique_ptr<privacy::RandomBits> noise_bits;  // DP noise, made on first use
+    std::thread thread;
+  };
 
-  void Loop();
-  bool HasWorkOrExit() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return exit_ || !jobs_.empty();
+  void Loop(size_t lane);
+  // Builds the lane's trainer; the first lane to finish also wraps every
+  // slot's trainer (they all hold the one that forwards to the calling
+  // lane's). False when the factory failed (fatal_ is set).
+  bool BuildLane(size_t lane);
+  // The first queued job whose client is not running one, or jobs_.end().
+  std::deque<Job>::iterator NextRunnable() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool CanRunOrExit() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return exit_ || (wrapped_ && NextRunnable() != jobs_.end());
   }
   absl::Status EnsureData(Slot& slot);
   absl::Status EnsureEvalData(Slot& slot);
-  // Runs `job` for `slot`: trains, or evaluates when the task says so.
-  absl::Status RunJob(Slot& slot, const Job& job, TrainOutcome* outcome);
+  // Runs `job` for `slot` on `lane`: trains, or evaluates when the task says so.
+  absl::Status RunJob(Lane& lane, Slot& slot, const Job& job, TrainOutcome* outcome);
   // Puts a shared model into job->task.model (copying it only when it is
-  // not the one the last job trained) and takes it back after the job, so
-  // the tasks of a round on a shared connection cost one copy in all.
-  void AttachModel(Job* job);
-  void DetachModel(Job* job);
+  // not the one the lane's last job trained) and takes it back after the
+  // job, so the tasks of a round on a shared connection cost one copy per lane.
+  static void AttachModel(Lane& lane, Job* job);
+  static void DetachModel(Lane& lane, Job* job);
   // Compresses outcome->delta into outcome->packed as the task asks.
   static absl::Status Compress(Slot& slot, const protocol::Task& task, TrainOutcome* outcome);
 
@@ -142,21 +166,20 @@ class TrainingWorker {
   Clock* const clock_;
   std::vector<Slot> slots_;
   std::unique_ptr<std::atomic<uint64_t>[]> wanted_round_;
-  std::unique_ptr<Trainer> trainer_;  // training thread only
-  // Training thread only: the shared model last attached, and its copy
-  // (moved into a job's task while it runs).
-  std::shared_ptr<const protocol::ModelPayload> attached_from_;
-  protocol::ModelPayload attached_;
-  // Training thread only: DP noise (client/device_privacy.h), made on first use.
-  std::unique_ptr<privacy::RandomBits> noise_bits_;
+  std::vector<Lane> lanes_;
+  // What the slots' trainers wrap: forwards each call to the calling lane's.
+  std::unique_ptr<Trainer> lane_trainer_;
   std::atomic<bool> stopping_{false};
-  std::thread thread_;
 
-  // Between the I/O thread (Submit, TakeResults, ...) and the training thread.
+  // Between the I/O thread (Submit, TakeResults, ...) and the training threads.
   mutable absl::Mutex mu_;
   std::deque<Job> jobs_ ABSL_GUARDED_BY(mu_);
+  std::vector<bool> busy_ ABSL_GUARDED_BY(mu_);  // per slot: a lane runs its job
+  bool wrapped_ ABSL_GUARDED_BY(mu_) = false;    // the slots' trainers exist
   std::deque<TrainingResult> results_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::string> cached_ ABSL_GUARDED_BY(mu_);
+  // Per lane, the architectures its trainer holds; a Hello may announce
+  // only those every lane holds (a task may then omit their bytes).
+  std::vector<std::vector<std::string>> lane_cached_ ABSL_GUARDED_BY(mu_);
   absl::Status fatal_ ABSL_GUARDED_BY(mu_);
   bool exit_ ABSL_GUARDED_BY(mu_) = false;
 };

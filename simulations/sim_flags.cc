@@ -19,6 +19,11 @@ ABSL_FLAG(std::string, out, "sim-out", "Directory for metrics.jsonl, results.csv
 ABSL_FLAG(int, clients_per_process, 0,
           "Logical clients hosted by each client process; 0 spreads them over one process "
           "per core");
+ABSL_FLAG(int, train_threads, 1,
+          "Training threads per client process, each taking the next queued task of any of "
+          "the process's clients; with --clients_per_process=0 the clients are spread over "
+          "cores / train_threads processes. 2 on 2 cores: one process whose threads finish "
+          "each round together (docs/scale.md)");
 ABSL_FLAG(std::string, connections, "shared",
           "How a client process reaches the coordinator: 'shared' = one connection per process, "
           "each logical client on a channel of it (one CURVE handshake and socket per process); "

@@ -26,6 +26,7 @@ ABSL_DECLARE_FLAG(std::string, partition_file);
 ABSL_DECLARE_FLAG(uint64_t, seed);
 ABSL_DECLARE_FLAG(std::string, out);
 ABSL_DECLARE_FLAG(int, clients_per_process);
+ABSL_DECLARE_FLAG(int, train_threads);
 ABSL_DECLARE_FLAG(std::string, connections);
 ABSL_DECLARE_FLAG(int, clients_per_round);
 ABSL_DECLARE_FLAG(double, fraction);

@@ -364,6 +364,9 @@ std::vector<std::string> ClientArgs(const SimSetup& s, size_t d, const std::stri
   }
   if (!s.devices_path.empty()) argv.push_back("--device_profile_file=" + s.devices_path);
   if (SharedConnections()) argv.push_back("--multiplex");
+  if (const int t = absl::GetFlag(FLAGS_train_threads); t != 1) {
+    argv.push_back(absl::StrCat("--train_threads=", t));
+  }
   return argv;
 }
 
@@ -386,8 +389,14 @@ absl::StatusOr<int> ClientsPerProcess(int clients) {
         " open descriptors per process; this machine allows ", hard,
         " (ulimit -Hn): use at most ", fit));
   }
+  const int threads = absl::GetFlag(FLAGS_train_threads);
+  if (threads < 1 || threads > 256) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--train_threads=", threads, ": want 1 to 256"));
+  }
   if (asked > 0) return asked;
-  const int procs = std::max(1u, std::thread::hardware_concurrency());
+  const int procs =
+      std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / threads);
   int per = (clients + procs - 1) / procs;
   if (per > fit) {
     FEDGE_LOG(kInfo, "%d clients per process would need ~%d descriptors each (limit %d): "

@@ -119,6 +119,40 @@ TEST(SimulationTest, PerClientConnectionsEachCarryTheModel) {
   EXPECT_GT(rows.back().test_accuracy, 0.5);
 }
 
+// One client process with two training threads (--train_threads=2) hosts
+// all three clients: the model goes down once, and the run learns what the
+// one-thread run of the same seed and partition learns, to within the
+// rounding of the updates' arrival order.
+TEST(SimulationTest, TwoTrainingThreadsInOneProcessLearnTheSame) {
+  testing::TempDir one, two;
+  const std::vector<std::string> same = {"--seed=7", "--partition=dirichlet:0.5", "--insecure"};
+  std::vector<std::string> threaded = same;
+  threaded.insert(threaded.end(), {"--clients_per_process=3", "--train_threads=2"});
+  const std::vector<sim::RoundRow> a = RunSim(one.path(), same);
+  const std::vector<sim::RoundRow> b = RunSim(two.path(), threaded);
+  ASSERT_EQ(a.size(), 2u);
+  ASSERT_EQ(b.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_TRUE(b[i].completed);
+    EXPECT_EQ(b[i].clients, 3);
+    EXPECT_LT(b[i].bytes_down, 2 * 199210 * 4);  // one process, one connection
+    EXPECT_NEAR(b[i].test_accuracy, a[i].test_accuracy, 3e-3) << "round " << i + 1;
+  }
+}
+
+TEST(SimulationTest, ZeroTrainingThreadsIsAUsageErrorNamingTheFlag) {
+  testing::TempDir dir;
+  testing::CapturedOutput err(dir.File("stderr"));
+  absl::StatusOr<sim::Subprocess> p = sim::Subprocess::Start(
+      {testing::Bin("fedge-sim"), "--train_threads=0", "--out=" + dir.File("out"),
+       absl::StrCat("--data_dir=", kData)},
+      {}, -1, -1, err.fd());
+  ASSERT_THAT(p, IsOk());
+  sim::ExitInfo e = testing::Finish(*p, absl::Minutes(1));
+  EXPECT_EQ(e.exit_code, 2);
+  EXPECT_THAT(err.Read(), ::testing::HasSubstr("--train_threads=0: want 1 to 256"));
+}
+
 TEST(SimulationTest, BadFlagsFailWithAClearError) {
   testing::TempDir dir;
   absl::StatusOr<sim::Subprocess> p = sim::Subprocess::Start(
