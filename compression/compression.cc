@@ -7,10 +7,10 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "base/splitmix.h"
 #include "absl/strings/str_split.h"
 #include "base/little_endian.h"
 #include "compression/half.h"
+#include "compression/stochastic_round.h"
 
 namespace fedge::compression {
 namespace {
@@ -20,9 +20,6 @@ namespace {
 constexpr uint64_t kMaxCoordinates = uint64_t{1} << 31;
 
 uint32_t Levels(Method m) { return m == Method::kInt8 ? 127 : 7; }
-
-// The quantisers' rounding coins.
-using Coins = SplitMix64;
 
 uint64_t CeilDiv(uint64_t a, uint64_t b) { return a / b + (a % b != 0 ? 1 : 0); }
 
@@ -47,30 +44,6 @@ float BlockScale(absl::Span<const float> x, uint32_t levels) {
   return s;
 }
 
-// Unbiased rounding of each x / s to an integer in [-L, L]: floor(v) +
-// Bernoulli(frac(v)), one coin per value in order; a block whose scale is 0
-// (all zeros) draws none. Per block, so the scale is not looked up (a 64-bit
-// division) per value.
-void RoundBlock(absl::Span<const float> x, float s, int32_t levels, Coins& coins, int8_t* q) {
-  if (s == 0) {
-    std::fill(q, q + x.size(), 0);
-    return;
-  }
-  // A local copy: the stores through q (a character type) could alias the
-  // caller's generator, which would keep its state in memory.
-  Coins local = coins;
-  for (size_t i = 0; i < x.size(); ++i) {
-    const double v = static_cast<double>(x[i]) / s;
-    // floor(v) by truncation (|v| <= L fits), without a branch the signs of
-    // the values would mispredict half the time, and without a libm call.
-    int32_t t = static_cast<int32_t>(v);
-    t -= static_cast<int32_t>(static_cast<double>(t) > v);
-    const int32_t r = t + static_cast<int32_t>(local.Uniform() < v - static_cast<double>(t));
-    q[i] = static_cast<int8_t>(std::min(levels, std::max(-levels, r)));
-  }
-  coins = local;
-}
-
 void Quantize(absl::Span<const float> delta, const Config& c, uint64_t seed, std::string* out) {
   const uint64_t n = delta.size();
   const int32_t levels = static_cast<int32_t>(Levels(c.method));
@@ -91,11 +64,11 @@ void Quantize(absl::Span<const float> delta, const Config& c, uint64_t seed, std
   // first, then packed two to a byte.
   std::vector<int8_t> unpacked(c.method == Method::kInt4 ? n : 0);
   int8_t* q = c.method == Method::kInt8 ? reinterpret_cast<int8_t*>(values) : unpacked.data();
-  Coins coins(seed);
+  const uint64_t key = CoinKey(seed);
   for (uint64_t b = 0; b < blocks; ++b) {
     const uint64_t begin = b * c.block;
-    RoundBlock(delta.subspan(begin, std::min<uint64_t>(c.block, n - begin)), scales[b], levels,
-               coins, q + begin);
+    RoundStochastic(delta.subspan(begin, std::min<uint64_t>(c.block, n - begin)), scales[b],
+                    levels, key, static_cast<uint32_t>(begin), q + begin);
   }
   if (c.method == Method::kInt4) {
     for (uint64_t i = 0; i < n; i += 2) {

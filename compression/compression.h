@@ -16,7 +16,8 @@
 //             per byte (low nibble first), ceil(n/2) bytes.
 //             Both quantise stochastically (Alistarh et al. 2017, QSGD, with
 //             a per-block max-norm scale s = max|x| / L): x / s is rounded
-//             up with probability equal to its fractional part, so the
+//             up with probability equal to its fractional part (to within
+//             2^-24; compression/stochastic_round.h has the coins), so the
 //             decoded value is an unbiased estimate of x.
 //   kTopK     u32 k, then k strictly increasing indices as LEB128 gaps (the
 //             first index, then each index minus the previous one minus 1),

@@ -2,11 +2,11 @@
 
 #include <cstring>
 
+#include "base/cpu_features.h"
 #include "base/little_endian.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define FEDGE_HALF_F16C 1
-#include <cpuid.h>
 #include <immintrin.h>
 #endif
 
@@ -78,24 +78,7 @@ size_t HalvesToFloatsPortable(const char* in, absl::Span<float> out) {
 
 #ifdef FEDGE_HALF_F16C
 
-namespace {
-// CPUID leaf 1 (ECX: OSXSAVE, AVX, F16C) and XCR0 (the OS saves the YMM
-// registers). By hand: clang's __builtin_cpu_supports has no "f16c".
-bool DetectF16c() {
-  unsigned a = 0, b = 0, c = 0, d = 0;
-  if (__get_cpuid(1, &a, &b, &c, &d) == 0) return false;
-  constexpr unsigned kOsxsave = 1u << 27, kAvx = 1u << 28, kF16c = 1u << 29;
-  if ((c & (kOsxsave | kAvx | kF16c)) != (kOsxsave | kAvx | kF16c)) return false;
-  unsigned xcr0_lo = 0, xcr0_hi = 0;
-  __asm__("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
-  return (xcr0_lo & 0x6) == 0x6;
-}
-}  // namespace
-
-bool HaveF16c() {
-  static const bool have = DetectF16c();
-  return have;
-}
+bool HaveF16c() { return CpuHasF16c(); }
 
 // x86 is little-endian, so the instructions' 16-bit lanes are the wire's
 // byte order. Clamping to +-65504 before rounding gives the reference's

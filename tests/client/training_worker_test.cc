@@ -141,12 +141,17 @@ class RendezvousTrainer : public Trainer {
   std::vector<std::string> cached_;
 };
 
-TEST(TrainingWorkerTest, TwoLanesTrainTwoClientsAtOnceAndOneClientsTasksInOrder) {
-  std::vector<TrainingWorker::ClientData> clients(2);
+std::vector<TrainingWorker::ClientData> OneExampleClients(size_t n) {
+  std::vector<TrainingWorker::ClientData> clients(n);
   for (TrainingWorker::ClientData& c : clients) {
     c.source = [] { return OneExample(); };
     c.num_examples = 1;
   }
+  return clients;
+}
+
+TEST(TrainingWorkerTest, TwoLanesTrainTwoClientsAtOnceAndOneClientsTasksInOrder) {
+  std::vector<TrainingWorker::ClientData> clients = OneExampleClients(2);
   Rendezvous r;
   std::atomic<int> built{0};
   std::mutex mu;
@@ -201,11 +206,7 @@ TEST(TrainingWorkerTest, TwoLanesTrainTwoClientsAtOnceAndOneClientsTasksInOrder)
 // With one lane the same queue never has two tasks inside Train at once:
 // the rendezvous above is a test that can fail.
 TEST(TrainingWorkerTest, OneLaneRunsOneTaskAtATime) {
-  std::vector<TrainingWorker::ClientData> clients(2);
-  for (TrainingWorker::ClientData& c : clients) {
-    c.source = [] { return OneExample(); };
-    c.num_examples = 1;
-  }
+  std::vector<TrainingWorker::ClientData> clients = OneExampleClients(2);
   Rendezvous r;
   r.want = 1;  // each call returns at once
   std::mutex mu;
