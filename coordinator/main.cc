@@ -40,6 +40,7 @@
 #include "client/model_file.h"
 #include "coordinator/compression_flags.h"
 #include "coordinator/ops_setup.h"
+#include "coordinator/security_setup.h"
 #include "coordinator/async_flags.h"
 #include "coordinator/strategy_flags.h"
 #include "protocol/model_signature.h"
@@ -194,73 +195,13 @@ absl::StatusOr<std::unique_ptr<coordinator::BackgroundEvaluator>> MakeEvaluator(
       [e, backdoor](absl::Span<const float> w) { return EvaluateModel(*e, backdoor.get(), w); });
 }
 
-// The transport security and model signing the flags ask for.
-struct Security {
-  std::optional<coordinator::ServerSecurity> server;  // nullopt: --insecure
-  std::unique_ptr<secure::AllowListFile> allow_list;
-  std::shared_ptr<const protocol::ModelSigner> signer;
-};
-
-// nullopt after a message on stderr (Main then exits 2) when the flags are
-// missing or wrong.
-std::optional<Security> LoadSecurity() {
-  const bool insecure = absl::GetFlag(FLAGS_insecure);
-  const std::string key_file = absl::GetFlag(FLAGS_key_file);
-  const std::string allowlist = absl::GetFlag(FLAGS_allowlist);
-  if (!insecure && (key_file.empty() || allowlist.empty())) {
-    std::fprintf(stderr,
-                 "fedge-coordinator: --key_file and --allowlist are required: connections are "
-                 "encrypted and clients authenticated with CURVE.\n"
-                 "  Create them with: fedge-keygen coordinator --out DIR; fedge-keygen device "
-                 "...; fedge-keygen enrol --allowlist FILE ...\n"
-                 "  Or pass --insecure for plain TCP (testing only). See --help.\n");
-    return std::nullopt;
-  }
-  if (insecure && !allowlist.empty()) {
-    std::fprintf(stderr,
-                 "fedge-coordinator: --allowlist has no effect with --insecure (plain TCP "
-                 "authenticates nobody); drop one of them\n");
-    return std::nullopt;
-  }
-  Security sec;
-  std::optional<secure::CoordinatorKey> key;
-  if (!key_file.empty()) {
-    absl::StatusOr<secure::CoordinatorKey> k = secure::ReadCoordinatorKeyFile(key_file);
-    if (!k.ok()) {
-      std::fprintf(stderr, "fedge-coordinator: --key_file: %s\n", k.status().ToString().c_str());
-      return std::nullopt;
-    }
-    absl::StatusOr<std::unique_ptr<protocol::ModelSigner>> signer =
-        protocol::ModelSigner::Create(k->signing_secret.span());
-    if (!signer.ok()) {
-      std::fprintf(stderr, "fedge-coordinator: %s\n", signer.status().ToString().c_str());
-      return std::nullopt;
-    }
-    sec.signer = *std::move(signer);
-    key = *std::move(k);
-  }
-  if (insecure) {
-    std::fprintf(stderr,
-                 "\n*** WARNING: fedge-coordinator --insecure: plain TCP on %s. Nothing is "
-                 "encrypted and no client is authenticated: anyone who can reach it can read "
-                 "the model and send updates as any client. %s ***\n\n",
-                 absl::GetFlag(FLAGS_listen).c_str(),
-                 sec.signer ? "Models are still signed." : "Models are not signed either.");
-    return sec;
-  }
-  absl::StatusOr<std::unique_ptr<secure::AllowListFile>> list =
-      secure::AllowListFile::Open(allowlist);
-  if (!list.ok()) {
-    std::fprintf(stderr, "fedge-coordinator: --allowlist: %s\n",
-                 list.status().ToString().c_str());
-    return std::nullopt;
-  }
-  sec.allow_list = *std::move(list);
-  auto keys = std::make_shared<protocol::CurveServerKeys>();
-  keys->public_key = key->curve_public;
-  keys->secret_key = std::move(key->curve_secret);
-  sec.server = coordinator::ServerSecurity{std::move(keys), sec.allow_list.get()};
-  return sec;
+// The transport security and model signing the flags ask for; nullopt
+// after a message on stderr (Main then exits 2).
+std::optional<coordinator::Security> LoadSecurity() {
+  return coordinator::LoadSecurity({absl::GetFlag(FLAGS_insecure),
+                                    absl::GetFlag(FLAGS_key_file),
+                                    absl::GetFlag(FLAGS_allowlist),
+                                    absl::GetFlag(FLAGS_listen)});
 }
 
 // Restores the coordinator from `resume` (if any) and brings --metrics_out in
@@ -482,8 +423,9 @@ bool AnnounceReady(const coordinator::CoordinatorServer& server,
   return true;
 }
 
-void LogListening(const coordinator::CoordinatorServer& server, const Security& security,
-                  const coordinator::Coordinator& coord, const coordinator::CoordinatorConfig& cfg) {
+void LogListening(const coordinator::CoordinatorServer& server,
+                  const coordinator::Security& security, const coordinator::Coordinator& coord,
+                  const coordinator::CoordinatorConfig& cfg) {
   FEDGE_LOG(kInfo, "listening on %s (%s), model %s (%d parameters, %s), %d rounds",
             server.endpoint(),
             server.secure() ? absl::StrCat("CURVE, ", security.allow_list->Current()->size(),
@@ -496,7 +438,7 @@ void LogListening(const coordinator::CoordinatorServer& server, const Security& 
 int Main(const std::function<bool(absl::string_view)>& is_own_flag) {
   SetLogTag("coordinator");
   InstallSignalHandlers();
-  std::optional<Security> security = LoadSecurity();
+  std::optional<coordinator::Security> security = LoadSecurity();
   if (!security.has_value()) return 2;
   reload_target.store(security->allow_list.get());
   auto forget_list = absl::MakeCleanup([] { reload_target.store(nullptr); });
