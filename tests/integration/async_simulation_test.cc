@@ -79,13 +79,19 @@ TEST(AsyncSimulationTest, CoordinatorKilledAfterACheckpointPublishesEachVersionO
 
 // A client process SIGKILLed while training: its tasks are dropped (its
 // connection is gone, or it falls silent) and their slots go to others;
-// every version still folds exactly --buffer updates.
+// every version still folds exactly --buffer updates. The live processes
+// upload 1 s after training (--stragglers=1), so the 16 updates take ~5 s:
+// the run outlasts the doomed process's start-up and its silence (10 x
+// 200 ms) even on a loaded machine. Without the delay one process once
+// made every update before the doomed one had begun training, and the run
+// ended before the kill.
 TEST(AsyncSimulationTest, AClientProcessKilledWhileTrainingLosesOnlyItsTasks) {
   TempDir dir;
   const std::string metrics = RunSim(
       dir.path(), {"--clients=8", "--clients_per_process=2", "--rounds=8", "--insecure",
                    "--mode=async", "--concurrency=8", "--buffer=2", "--kill_clients=0.25",
-                   "--kill_phase=training", "--kill_round=1", "--heartbeat_interval=200ms"});
+                   "--kill_phase=training", "--kill_round=1", "--heartbeat_interval=200ms",
+                   "--stragglers=1", "--straggler_delay=1s"});
   EXPECT_THAT(Field(metrics, "model_version"), ::testing::ElementsAre(1, 2, 3, 4, 5, 6, 7, 8));
   EXPECT_THAT(Field(metrics, "clients"), ::testing::Each(2));
   // Every client has a task from the start (concurrency 8), so the doomed
