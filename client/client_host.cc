@@ -403,4 +403,9 @@ ClientHost::~ClientHost() = default;
 absl::Status ClientHost::Run() { return impl_->Run(); }
 void ClientHost::Stop() { impl_->Stop(); }
 
+absl::Status CheckTrainThreadsFlag(int threads) {
+  if (threads >= 1 && threads <= 256) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat("--train_threads=", threads, ": want 1 to 256"));
+}
+
 }  // namespace fedge::client

@@ -198,6 +198,10 @@ class ClientHost {
   ClientHostStats stats_;
 };
 
+// ClientHostOptions::train_threads as the flag of fedge-client and fedge-sim
+// gives it: InvalidArgument naming --train_threads outside [1, 256].
+absl::Status CheckTrainThreadsFlag(int threads);
+
 }  // namespace fedge::client
 
 #endif  // FEDGE_CLIENT_CLIENT_HOST_H_

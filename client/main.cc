@@ -388,10 +388,7 @@ absl::Status Run(const Security& security) {
   opts.seed = absl::GetFlag(FLAGS_seed);
   opts.multiplex = absl::GetFlag(FLAGS_multiplex);
   opts.train_threads = absl::GetFlag(FLAGS_train_threads);
-  if (opts.train_threads < 1 || opts.train_threads > 256) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--train_threads=", opts.train_threads, ": want 1 to 256"));
-  }
+  FEDGE_RETURN_IF_ERROR(client::CheckTrainThreadsFlag(opts.train_threads));
   opts.curve = security.curve;
   opts.model_verifier = security.verifier;
   client::TorchTrainerOptions topts;

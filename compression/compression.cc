@@ -48,18 +48,17 @@ void Quantize(absl::Span<const float> delta, const Config& c, uint64_t seed, std
   const uint64_t n = delta.size();
   const int32_t levels = static_cast<int32_t>(Levels(c.method));
   const uint64_t blocks = CeilDiv(n, c.block);
-  out->resize(PayloadBytes(c, n));
-  char* p = out->data();
-  PutLe(c.block, 4, p);
   std::vector<float> scales(blocks);
   for (uint64_t b = 0; b < blocks; ++b) {
     const uint64_t begin = b * c.block;
     scales[b] = BlockScale(delta.subspan(begin, std::min<uint64_t>(c.block, n - begin)), levels);
-    uint32_t bits;
-    std::memcpy(&bits, &scales[b], 4);
-    PutLe(bits, 4, p + 4 + 4 * b);
   }
-  char* values = p + 4 + 4 * blocks;
+  out->clear();
+  AppendLe(c.block, 4, out);
+  AppendFloatsLe(scales, out);
+  const size_t header = out->size();
+  out->resize(PayloadBytes(c, n));
+  char* values = out->data() + header;
   // int8 values are written in place; int4 values are rounded to bytes
   // first, then packed two to a byte.
   std::vector<int8_t> unpacked(c.method == Method::kInt4 ? n : 0);

@@ -78,8 +78,6 @@ size_t HalvesToFloatsPortable(const char* in, absl::Span<float> out) {
 
 #ifdef FEDGE_HALF_F16C
 
-bool HaveF16c() { return CpuHasF16c(); }
-
 // x86 is little-endian, so the instructions' 16-bit lanes are the wire's
 // byte order. Clamping to +-65504 before rounding gives the reference's
 // "never infinite" (every float past it rounds to it or to infinity), and
@@ -114,7 +112,6 @@ __attribute__((target("avx,f16c"))) size_t HalvesToFloatsF16c(const char* in,
 
 #else
 
-bool HaveF16c() { return false; }
 void FloatsToHalvesF16c(absl::Span<const float> in, char* out) {
   FloatsToHalvesPortable(in, out);
 }
@@ -127,7 +124,7 @@ size_t HalvesToFloatsF16c(const char* in, absl::Span<float> out) {
 }  // namespace half_internal
 
 void FloatsToHalves(absl::Span<const float> in, char* out) {
-  if (half_internal::HaveF16c()) {
+  if (CpuHasF16c()) {
     half_internal::FloatsToHalvesF16c(in, out);
   } else {
     half_internal::FloatsToHalvesPortable(in, out);
@@ -135,8 +132,8 @@ void FloatsToHalves(absl::Span<const float> in, char* out) {
 }
 
 size_t HalvesToFloats(const char* in, absl::Span<float> out) {
-  return half_internal::HaveF16c() ? half_internal::HalvesToFloatsF16c(in, out)
-                                   : half_internal::HalvesToFloatsPortable(in, out);
+  return CpuHasF16c() ? half_internal::HalvesToFloatsF16c(in, out)
+                      : half_internal::HalvesToFloatsPortable(in, out);
 }
 
 }  // namespace fedge::compression

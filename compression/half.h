@@ -32,12 +32,11 @@ void FloatsToHalves(absl::Span<const float> in, char* out);
 size_t HalvesToFloats(const char* in, absl::Span<float> out);
 
 namespace half_internal {
-// Which implementation the bulk functions take here, and each of them on its
-// own, so tests hold every one this CPU can run to the reference.
-bool HaveF16c();
+// Each implementation on its own, so tests hold every one this CPU can run
+// to the reference.
 void FloatsToHalvesPortable(absl::Span<const float> in, char* out);
 size_t HalvesToFloatsPortable(const char* in, absl::Span<float> out);
-// Only when HaveF16c().
+// Only when CpuHasF16c() (base/cpu_features.h).
 void FloatsToHalvesF16c(absl::Span<const float> in, char* out);
 size_t HalvesToFloatsF16c(const char* in, absl::Span<float> out);
 }  // namespace half_internal

@@ -58,8 +58,6 @@ void RoundPortable(absl::Span<const float> x, float s, int32_t levels, uint64_t 
 
 #ifdef FEDGE_ROUND_AVX2
 
-bool HaveAvx2() { return CpuHasAvx2(); }
-
 namespace {
 
 __attribute__((target("avx2"))) inline __m256i Mix32x8(__m256i x) {
@@ -123,7 +121,6 @@ __attribute__((target("avx2"))) void RoundAvx2(absl::Span<const float> x, float 
 
 #else
 
-bool HaveAvx2() { return false; }
 void RoundAvx2(absl::Span<const float> x, float s, int32_t levels, uint64_t key, uint32_t first,
                int8_t* q) {
   RoundPortable(x, s, levels, key, first, q);
@@ -135,7 +132,7 @@ void RoundAvx2(absl::Span<const float> x, float s, int32_t levels, uint64_t key,
 
 void RoundStochastic(absl::Span<const float> x, float s, int32_t levels, uint64_t key,
                      uint32_t first, int8_t* q) {
-  if (round_internal::HaveAvx2()) {
+  if (CpuHasAvx2()) {
     round_internal::RoundAvx2(x, s, levels, key, first, q);
   } else {
     round_internal::RoundPortable(x, s, levels, key, first, q);

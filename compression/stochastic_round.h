@@ -34,10 +34,9 @@ void RoundStochastic(absl::Span<const float> x, float s, int32_t levels, uint64_
                      uint32_t first, int8_t* q);
 
 namespace round_internal {
-bool HaveAvx2();
 void RoundPortable(absl::Span<const float> x, float s, int32_t levels, uint64_t key,
                    uint32_t first, int8_t* q);
-// Only when HaveAvx2().
+// Only when CpuHasAvx2() (base/cpu_features.h).
 void RoundAvx2(absl::Span<const float> x, float s, int32_t levels, uint64_t key, uint32_t first,
                int8_t* q);
 }  // namespace round_internal

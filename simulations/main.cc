@@ -154,8 +154,8 @@ absl::Status RunLocal() {
   const absl::Time deadline = start + absl::GetFlag(FLAGS_timeout);
   FEDGE_ASSIGN_OR_RETURN(std::optional<ExitInfo> coord_exit,
                          Supervise(coordinator, client_procs, deadline));
-  if (coord_exit && absl::GetFlag(FLAGS_kill_coordinator_at_round) > 0 &&
-      coord_exit->signal == SIGKILL) {
+  const int kill_at = absl::GetFlag(FLAGS_kill_coordinator_at_round);
+  if (coord_exit && kill_at > 0 && coord_exit->signal == SIGKILL) {
     // Same state directory, same endpoint: the clients find it by themselves.
     const absl::Time killed = absl::Now();
     std::vector<std::string> argv = coordinator_argv;
@@ -167,10 +167,8 @@ absl::Status RunLocal() {
     const int after_updates = absl::GetFlag(FLAGS_kill_coordinator_after_updates);
     FEDGE_LOG(kInfo, "coordinator killed %s; restarted on %s in %.2f s",
               after_updates > 0
-                  ? absl::StrCat("in round ", absl::GetFlag(FLAGS_kill_coordinator_at_round),
-                                 " after ", after_updates, " updates")
-                  : absl::StrCat("after round ", absl::GetFlag(FLAGS_kill_coordinator_at_round),
-                                 "'s checkpoint"),
+                  ? absl::StrCat("in round ", kill_at, " after ", after_updates, " updates")
+                  : absl::StrCat("after round ", kill_at, "'s checkpoint"),
               again, absl::ToDoubleSeconds(absl::Now() - killed));
     FEDGE_ASSIGN_OR_RETURN(coord_exit, Supervise(coordinator, client_procs, deadline));
   }

@@ -20,6 +20,7 @@
 #include "base/log.h"
 #include "base/process_stats.h"
 #include "base/status_macros.h"
+#include "client/client_host.h"
 #include "client/coordinator_link.h"
 #include "coordinator/async_flags.h"
 #include "coordinator/evaluation_flags.h"
@@ -390,10 +391,7 @@ absl::StatusOr<int> ClientsPerProcess(int clients) {
         " (ulimit -Hn): use at most ", fit));
   }
   const int threads = absl::GetFlag(FLAGS_train_threads);
-  if (threads < 1 || threads > 256) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--train_threads=", threads, ": want 1 to 256"));
-  }
+  FEDGE_RETURN_IF_ERROR(client::CheckTrainThreadsFlag(threads));
   if (asked > 0) return asked;
   const int procs =
       std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / threads);

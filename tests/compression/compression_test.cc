@@ -12,6 +12,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "base/cpu_features.h"
 #include "base/little_endian.h"
 #include "compression/half.h"
 #include "compression/stochastic_round.h"
@@ -118,7 +119,7 @@ std::vector<HalfPath> HalfPaths() {
   std::vector<HalfPath> paths = {{"portable", half_internal::FloatsToHalvesPortable,
                                   half_internal::HalvesToFloatsPortable},
                                  {"dispatch", FloatsToHalves, HalvesToFloats}};
-  if (half_internal::HaveF16c()) {
+  if (CpuHasF16c()) {
     paths.push_back(
         {"f16c", half_internal::FloatsToHalvesF16c, half_internal::HalvesToFloatsF16c});
   }
@@ -203,7 +204,7 @@ TEST(HalfBulkTest, EveryPathDecodesEveryFiniteHalfAndFindsTheFirstNonFinite) {
 // loop's bytes: many lengths (tails after the 32-wide loop), offsets,
 // scales (including 0 and one that puts values exactly on L), both levels.
 TEST(StochasticRoundTest, EveryPathGivesThePortableBytes) {
-  if (!round_internal::HaveAvx2()) GTEST_SKIP() << "no AVX2 here: one path only";
+  if (!CpuHasAvx2()) GTEST_SKIP() << "no AVX2 here: one path only";
   std::mt19937_64 rng(5);
   for (int trial = 0; trial < 300; ++trial) {
     const size_t n = trial % 97 + (trial % 3 == 0 ? 1000 : 0);
